@@ -1,0 +1,527 @@
+package dev.goldfinch.model;
+
+import static dev.goldfinch.model.tensor.Kernels.columns;
+import static dev.goldfinch.model.tensor.Kernels.layerNorm;
+import static dev.goldfinch.model.tensor.Kernels.layerNormSlice;
+import static dev.goldfinch.model.tensor.Kernels.matmul;
+import static dev.goldfinch.model.tensor.Kernels.rmsNorm;
+import static dev.goldfinch.model.tensor.Kernels.sigmoid;
+import static dev.goldfinch.model.tensor.Kernels.tanh;
+
+import dev.goldfinch.model.ModelWeights.ChannelMix;
+import dev.goldfinch.model.ModelWeights.FinchAttention;
+import dev.goldfinch.model.ModelWeights.GoldAttention;
+import dev.goldfinch.model.ModelWeights.Layer;
+import dev.goldfinch.model.state.FloatRows;
+import dev.goldfinch.model.state.SequenceState;
+import java.util.List;
+
+/**
+ * The GoldFinch / Finch forward pass (spec §0–§3). One call advances any number of sequences by any
+ * number of tokens each: all rows go through every projection together (matrix × matrix), while the
+ * token shifts, the WKV recurrence and GOLD attention run per sequence. A prefill is one segment of
+ * many tokens; a batched decode step is many segments of one token.
+ *
+ * <p>The Finch stack runs over every row. The GOLD stack runs only over each segment's trailing
+ * {@link ModelConfig#goldWindow() window} and over the rows whose logits are asked for: the exact
+ * GOLD state after the last row depends on no earlier GOLD work (spec §5.1).
+ */
+public final class GoldFinchModel implements AutoCloseable {
+    private final ModelWeights w;
+    private final ModelConfig cfg;
+    private final AutoCloseable storage;
+
+    GoldFinchModel(ModelWeights weights, AutoCloseable storage) {
+        this.w = weights;
+        this.cfg = weights.config();
+        this.storage = storage;
+    }
+
+    public ModelConfig config() {
+        return cfg;
+    }
+
+    public ModelWeights weights() {
+        return w;
+    }
+
+    public long fingerprint() {
+        return w.fingerprint();
+    }
+
+    public SequenceState newState() {
+        return new SequenceState(cfg, w.fingerprint());
+    }
+
+    /**
+     * Tokens to feed one sequence. Logits are returned for rows {@code logitsFrom .. tokens.length-1}:
+     * {@code tokens.length - 1} for the next-token logits only, {@code tokens.length} for none, 0 for all.
+     */
+    public record Segment(SequenceState state, int[] tokens, int logitsFrom) {
+        public Segment {
+            if (tokens.length == 0) {
+                throw new GoldFinchException.InvalidInput("no tokens to process (empty prompt)");
+            }
+            if (logitsFrom < 0 || logitsFrom > tokens.length) {
+                throw new IllegalArgumentException("logitsFrom " + logitsFrom + " outside 0.." + tokens.length);
+            }
+        }
+
+        public static Segment lastLogits(SequenceState state, int[] tokens) {
+            return new Segment(state, tokens, tokens.length - 1);
+        }
+    }
+
+    /** Feeds one sequence and returns the logits of its last token ({@code [V]}). */
+    public float[] prefill(SequenceState state, int[] tokens) {
+        return forward(List.of(Segment.lastLogits(state, tokens)))[0];
+    }
+
+    /** Feeds one token and returns the next-token logits. */
+    public float[] step(SequenceState state, int token) {
+        return prefill(state, new int[]{token});
+    }
+
+    /** Feeds every segment; returns, per segment, its requested logits as {@code [rows, V]} row-major. */
+    public float[][] forward(List<Segment> segments) {
+        int n = segments.size();
+        int[] start = new int[n + 1];
+        SequenceState[] states = new SequenceState[n];
+        for (int s = 0; s < n; s++) {
+            Segment seg = segments.get(s);
+            states[s] = seg.state();
+            if (seg.state().modelFingerprint() != w.fingerprint() || seg.state().config() != cfg
+                    && !seg.state().config().equals(cfg)) {
+                throw new GoldFinchException.StateMismatch("sequence state belongs to another model");
+            }
+            for (int t : seg.tokens()) {
+                if (t < 0 || t >= cfg.vocabSize()) {
+                    throw new GoldFinchException.InvalidInput("token id " + t + " is outside the vocabulary [0, " + cfg.vocabSize() + ")");
+                }
+            }
+            for (int q = 0; q < s; q++) {
+                if (states[q] == states[s]) {
+                    throw new IllegalArgumentException("one state appears in two segments of a batch");
+                }
+            }
+            start[s + 1] = start[s] + seg.tokens().length;
+        }
+        int rows = start[n];
+        int c = cfg.nEmbd();
+        int[] prior = new int[n];
+        for (int s = 0; s < n; s++) {
+            prior[s] = states[s].length();
+        }
+
+        float[] x = new float[rows * c];
+        for (int s = 0; s < n; s++) {
+            int[] toks = segments.get(s).tokens();
+            for (int t = 0; t < toks.length; t++) {
+                w.emb.copyRow(toks[t], x, (start[s] + t) * c);
+            }
+        }
+        layerNorm(x, rows, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, x);
+
+        Batch all = new Batch(states, start, prior, new int[n]);
+        for (int l = 0; l < cfg.finchLayers(); l++) {
+            block(l, all, x);
+        }
+
+        Batch top = all;
+        float[] h = x;
+        if (cfg.architecture().hasGold()) {
+            float[] compressed = matmul(w.kvCacheA, x, rows);
+            int cd = cfg.compressedDim();
+            for (int s = 0; s < n; s++) {
+                states[s].compressedKeys().append(compressed, start[s] * cd, start[s + 1] - start[s]);
+                states[s].appendTokens(segments.get(s).tokens());
+                materializeGoldKv(states[s]);
+            }
+            // GOLD rows: the trailing window and everything from the first requested logit on.
+            int[] gStart = new int[n + 1];
+            int[] skipped = new int[n];
+            for (int s = 0; s < n; s++) {
+                int len = start[s + 1] - start[s];
+                skipped[s] = Math.max(0, Math.min(segments.get(s).logitsFrom(), len - cfg.goldWindow()));
+                gStart[s + 1] = gStart[s] + len - skipped[s];
+            }
+            h = new float[gStart[n] * c];
+            for (int s = 0; s < n; s++) {
+                System.arraycopy(x, (start[s] + skipped[s]) * c, h, gStart[s] * c, (gStart[s + 1] - gStart[s]) * c);
+            }
+            top = new Batch(states, gStart, prior, skipped);
+            for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
+                block(l, top, h);
+            }
+        } else {
+            for (int s = 0; s < n; s++) {
+                states[s].appendTokens(segments.get(s).tokens());
+            }
+        }
+        return logits(segments, top, h);
+    }
+
+    /** The rows of one pass: per segment its rows {@code [start[s], start[s+1])}, which begin {@code skipped[s]} tokens into the segment. */
+    private record Batch(SequenceState[] states, int[] start, int[] prior, int[] skipped) {
+        int segments() {
+            return states.length;
+        }
+
+        int rows() {
+            return start[states.length];
+        }
+
+        /** Position in its sequence of row {@code r} of segment {@code s}. */
+        int position(int s, int r) {
+            return prior[s] + skipped[s] + (r - start[s]);
+        }
+    }
+
+    private void block(int l, Batch b, float[] x) {
+        Layer layer = w.layers[l];
+        int rows = b.rows();
+        int c = cfg.nEmbd();
+        float[] xn = new float[rows * c];
+        layerNorm(x, rows, layer.ln1Weight(), layer.ln1Bias(), ModelConfig.LAYER_NORM_EPS, xn);
+        float[] att = layer.gold() != null
+                ? goldTimeMix(l, layer.gold(), b, xn)
+                : finchTimeMix(l, layer.finch(), b, xn);
+        addInto(x, att);
+        layerNorm(x, rows, layer.ln2Weight(), layer.ln2Bias(), ModelConfig.LAYER_NORM_EPS, xn);
+        addInto(x, channelMix(l, layer.ffn(), b, xn));
+    }
+
+    private static void addInto(float[] acc, float[] v) {
+        for (int i = 0; i < acc.length; i++) {
+            acc[i] += v[i];
+        }
+    }
+
+    /** {@code prev - x} per row (the token shift), where the first row of a segment takes the carried shift; then carries the last row. */
+    private float[] tokenShift(Batch b, float[] xn, float[][] carried) {
+        int c = cfg.nEmbd();
+        float[] dx = new float[xn.length];
+        for (int s = 0; s < b.segments(); s++) {
+            float[] carry = carried[s];
+            for (int r = b.start[s]; r < b.start[s + 1]; r++) {
+                int o = r * c;
+                if (r == b.start[s]) {
+                    for (int i = 0; i < c; i++) {
+                        dx[o + i] = carry[i] - xn[o + i];
+                    }
+                } else {
+                    for (int i = 0; i < c; i++) {
+                        dx[o + i] = xn[o - c + i] - xn[o + i];
+                    }
+                }
+            }
+            System.arraycopy(xn, (b.start[s + 1] - 1) * c, carry, 0, c);
+        }
+        return dx;
+    }
+
+    private float[][] attShifts(Batch b, int l) {
+        float[][] out = new float[b.segments()][];
+        for (int s = 0; s < out.length; s++) {
+            out[s] = b.states[s].attShift(l);
+        }
+        return out;
+    }
+
+    private float[][] ffnShifts(Batch b, int l) {
+        float[][] out = new float[b.segments()][];
+        for (int s = 0; s < out.length; s++) {
+            out[s] = b.states[s].ffnShift(l);
+        }
+        return out;
+    }
+
+    /** {@code x + dx * (mix + lora)}; {@code lora} may be null. */
+    private static float[] lerp(float[] x, float[] dx, float[] mix, float[] lora, int c) {
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            float m = mix[i % c] + (lora == null ? 0f : lora[i]);
+            out[i] = x[i] + dx[i] * m;
+        }
+        return out;
+    }
+
+    /** Spec §1 (Finch-C2) and RWKV-6 (plain Finch): data-dependent token shift, WKV recurrence, output norm. */
+    private float[] finchTimeMix(int l, FinchAttention a, Batch b, float[] xn) {
+        int rows = b.rows();
+        int c = cfg.nEmbd();
+        int heads = cfg.nHead();
+        int hs = cfg.headSize();
+        float[] dx = tokenShift(b, xn, attShifts(b, l));
+        float[] xxx = lerp(xn, dx, a.maaX(), null, c);
+        int rank = a.maaW2()[0].cols();
+        float[] m = matmul(a.maaW1(), xxx, rows);
+        tanh(m, m.length);
+        float[][] mixed = new float[5][];
+        for (int i = 0; i < 5; i++) {
+            float[] lora = matmul(a.maaW2()[i], columns(m, rows, 5 * rank, i * rank, rank), rows);
+            mixed[i] = lerp(xn, dx, a.maa()[i], lora, c);
+        }
+        boolean c2 = a.isC2();
+        float[] xr = mixed[c2 ? ModelWeights.C2_R : ModelWeights.X060_R];
+        float[] xk = mixed[c2 ? ModelWeights.C2_K : ModelWeights.X060_K];
+        float[] xv = mixed[c2 ? ModelWeights.C2_V : ModelWeights.X060_V];
+        float[] xw = mixed[c2 ? ModelWeights.C2_W : ModelWeights.X060_W];
+        float[] r = matmul(a.receptance(), xr, rows);
+        float[] k = matmul(a.key(), xk, rows);
+        float[] v = matmul(a.value(), xv, rows);
+        float[] decay = matmul(a.decayW1(), xw, rows);
+        tanh(decay, decay.length);
+        decay = matmul(a.decayW2(), decay, rows);
+        for (int i = 0; i < decay.length; i++) {
+            decay[i] = (float) Math.exp(-Math.exp(a.timeDecay()[i % c] + decay[i]));
+        }
+        float[] y = new float[rows * c];
+        if (c2) {
+            for (int i = 0; i < k.length; i++) {
+                k[i] *= 1f - decay[i];
+            }
+        }
+        for (int s = 0; s < b.segments(); s++) {
+            wkv(b.states[s].wkv(l), r, k, v, decay, c2 ? null : a.bonus(), y, b.start[s], b.start[s + 1], heads, hs);
+        }
+        if (c2) {
+            float[] xv2 = mixed[ModelWeights.C2_V2];
+            float[] v2 = matmul(a.value(), xv2, rows);
+            float[] lora = matmul(a.value2W1(), xv2, rows);
+            tanh(lora, lora.length);
+            lora = matmul(a.value2W2(), lora, rows);
+            for (int i = 0; i < y.length; i++) {
+                y[i] += v2[i] + lora[i];
+            }
+            layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
+        } else {
+            float[] g = matmul(a.gate(), mixed[ModelWeights.X060_G], rows);
+            for (int t = 0; t < rows; t++) {
+                for (int h = 0; h < heads; h++) {
+                    layerNormSlice(y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
+                }
+            }
+            for (int i = 0; i < y.length; i++) {
+                y[i] *= g[i] * sigmoid(g[i]);
+            }
+        }
+        return matmul(a.output(), y, rows);
+    }
+
+    /**
+     * WKV-6 over rows {@code [r0, r1)} of one sequence; state {@code S[h][j][i]} (key j, value i).
+     * {@code y_i = sum_j r_j (S_ji + u_j k_j v_i)}, then {@code S_ji = d_j S_ji + k_j v_i}; Finch-C2 has u = 0.
+     */
+    private static void wkv(float[] state, float[] r, float[] k, float[] v, float[] decay, float[] bonus,
+                            float[] y, int r0, int r1, int heads, int hs) {
+        int c = heads * hs;
+        for (int t = r0; t < r1; t++) {
+            int row = t * c;
+            for (int h = 0; h < heads; h++) {
+                int hb = row + h * hs;
+                int sb = h * hs * hs;
+                for (int j = 0; j < hs; j++) {
+                    float rj = r[hb + j];
+                    float kj = k[hb + j];
+                    float dj = decay[hb + j];
+                    float ukj = bonus == null ? 0f : bonus[h * hs + j] * kj;
+                    int sj = sb + j * hs;
+                    for (int i = 0; i < hs; i++) {
+                        float vi = v[hb + i];
+                        float sv = state[sj + i];
+                        y[hb + i] += rj * (sv + ukj * vi);
+                        state[sj + i] = dj * sv + kj * vi;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Spec §2: {@code sigmoid(W_r xr) * W_v relu(W_k xk)^2}. */
+    private float[] channelMix(int l, ChannelMix f, Batch b, float[] xn) {
+        int rows = b.rows();
+        int c = cfg.nEmbd();
+        float[] dx = tokenShift(b, xn, ffnShifts(b, l));
+        float[] k = matmul(f.key(), lerp(xn, dx, f.maaK(), null, c), rows);
+        for (int i = 0; i < k.length; i++) {
+            float v = Math.max(k[i], 0f);
+            k[i] = v * v;
+        }
+        float[] out = matmul(f.value(), k, rows);
+        float[] r = matmul(f.receptance(), lerp(xn, dx, f.maaR(), null, c), rows);
+        for (int i = 0; i < out.length; i++) {
+            out[i] *= sigmoid(r[i]);
+        }
+        return out;
+    }
+
+    /**
+     * Extends every GOLD layer's keys and values to the state's length (spec §3: they depend only on
+     * positions s and s-1 of the compressed cache and the token embeddings, so they are computed once
+     * per position; after a restore they are rebuilt from the serialized compressed keys).
+     */
+    private void materializeGoldKv(SequenceState st) {
+        int have = st.goldKeys(0).rows();
+        int total = st.length();
+        if (have == total) {
+            return;
+        }
+        int c = cfg.nEmbd();
+        int cd = cfg.compressedDim();
+        int from = Math.max(0, have - 1); // one earlier position: its values feed the shift of the first new one
+        int n = total - from;
+        float[] cat = new float[n * (c + cd)];
+        float[] e = new float[n * c];
+        float[] keys = st.compressedKeys().array();
+        for (int p = 0; p < n; p++) {
+            w.emb.copyRow(st.token(from + p), e, p * c);
+        }
+        layerNorm(e, n, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, e);
+        for (int p = 0; p < n; p++) {
+            System.arraycopy(e, p * c, cat, p * (c + cd), c);
+            System.arraycopy(keys, (from + p) * cd, cat, p * (c + cd) + c, cd);
+        }
+        float[] kh = matmul(w.kvCacheB, cat, n);
+        rmsNorm(kh, n, c, ModelConfig.RMS_NORM_EPS, kh);
+        float[] xo = new float[n * c];
+        rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo);
+        // Rows of the new positions and of their predecessors (zero before position 0).
+        int first = have == 0 ? 0 : 1;
+        int m = n - first;
+        float[] khCur = java.util.Arrays.copyOfRange(kh, first * c, n * c);
+        float[] xoCur = java.util.Arrays.copyOfRange(xo, first * c, n * c);
+        float[] khPrev = new float[m * c];
+        float[] xoPrev = new float[m * c];
+        System.arraycopy(kh, 0, khPrev, (1 - first) * c, (m - 1 + first) * c);
+        System.arraycopy(xo, 0, xoPrev, (1 - first) * c, (m - 1 + first) * c);
+        float[] dxo = new float[m * c];
+        float[] dkh = new float[m * c];
+        for (int i = 0; i < dxo.length; i++) {
+            dxo[i] = xoPrev[i] - xoCur[i];
+            dkh[i] = khPrev[i] - khCur[i];
+        }
+        for (int g = 0; g < cfg.goldLayers(); g++) {
+            GoldAttention a = w.layers[cfg.finchLayers() + g].gold();
+            int rank = a.kvW2()[0].cols();
+            float[] mix = matmul(a.kvW1(), lerp(xoCur, dxo, a.maaVCache(), null, c), m);
+            tanh(mix, mix.length);
+            float[] mk = matmul(a.kvW2()[0], columns(mix, m, 2 * rank, 0, rank), m);
+            float[] mv = matmul(a.kvW2()[1], columns(mix, m, 2 * rank, rank, rank), m);
+            float[] k = lerp(khCur, dkh, a.maaK(), mk, c);
+            float[] v = lerp(xoCur, dxo, a.maaV(), mv, c);
+            addLoRA(k, a.keyW1(), a.keyW2(), m);
+            addLoRA(v, a.valueW1(), a.valueW2(), m);
+            layerNorm(k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k);
+            layerNorm(v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v);
+            st.goldKeys(g).append(k, 0, m);
+            st.goldValues(g).append(v, 0, m);
+        }
+    }
+
+    /** {@code x += tanh(x W1) W2}. */
+    private static void addLoRA(float[] x, dev.goldfinch.model.tensor.Matrix w1, dev.goldfinch.model.tensor.Matrix w2, int rows) {
+        float[] hidden = matmul(w1, x, rows);
+        tanh(hidden, hidden.length);
+        float[] delta = matmul(w2, hidden, rows);
+        for (int i = 0; i < x.length; i++) {
+            x[i] += delta[i];
+        }
+    }
+
+    /** Spec §3: query with its own token shift, softmax attention over the materialised K/V, causal per position. */
+    private float[] goldTimeMix(int l, GoldAttention a, Batch b, float[] xn) {
+        int rows = b.rows();
+        int c = cfg.nEmbd();
+        int heads = cfg.nHead();
+        int hs = cfg.headSize();
+        int g = l - cfg.finchLayers();
+        float[] dx = tokenShift(b, xn, attShifts(b, l));
+        float[] mq = matmul(a.qW1(), lerp(xn, dx, a.maaX(), null, c), rows);
+        tanh(mq, mq.length);
+        mq = matmul(a.qW2(), mq, rows);
+        float[] q = matmul(a.query(), lerp(xn, dx, a.maaQ(), mq, c), rows);
+        layerNorm(q, rows, a.lnQWeight(), a.lnQBias(), ModelConfig.LAYER_NORM_EPS, q);
+        float[] y = new float[rows * c];
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        for (int s = 0; s < b.segments(); s++) {
+            FloatRows keyRows = b.states[s].goldKeys(g);
+            FloatRows valueRows = b.states[s].goldValues(g);
+            float[] keys = keyRows.array();
+            float[] values = valueRows.array();
+            float[] scores = new float[b.position(s, b.start[s + 1] - 1) + 1];
+            for (int r = b.start[s]; r < b.start[s + 1]; r++) {
+                int visible = b.position(s, r) + 1; // bottom-right aligned causal mask
+                for (int h = 0; h < heads; h++) {
+                    int qo = r * c + h * hs;
+                    float max = Float.NEGATIVE_INFINITY;
+                    for (int p = 0; p < visible; p++) {
+                        int ko = p * c + h * hs;
+                        float dot = 0;
+                        for (int i = 0; i < hs; i++) {
+                            dot += q[qo + i] * keys[ko + i];
+                        }
+                        scores[p] = dot * scale;
+                        max = Math.max(max, scores[p]);
+                    }
+                    float sum = 0;
+                    for (int p = 0; p < visible; p++) {
+                        scores[p] = (float) Math.exp(scores[p] - max);
+                        sum += scores[p];
+                    }
+                    float inv = 1f / sum;
+                    for (int p = 0; p < visible; p++) {
+                        float wgt = scores[p] * inv;
+                        int vo = p * c + h * hs;
+                        for (int i = 0; i < hs; i++) {
+                            y[qo + i] += wgt * values[vo + i];
+                        }
+                    }
+                }
+            }
+        }
+        layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
+        return matmul(a.output(), y, rows);
+    }
+
+    private float[][] logits(List<Segment> segments, Batch b, float[] h) {
+        int c = cfg.nEmbd();
+        int v = cfg.vocabSize();
+        int n = segments.size();
+        int[] from = new int[n];
+        int[] count = new int[n];
+        int total = 0;
+        for (int s = 0; s < n; s++) {
+            int len = segments.get(s).tokens().length;
+            from[s] = segments.get(s).logitsFrom() - b.skipped[s]; // row within the segment's rows in h
+            count[s] = len - segments.get(s).logitsFrom();
+            total += count[s];
+        }
+        float[] sel = new float[total * c];
+        int o = 0;
+        for (int s = 0; s < n; s++) {
+            System.arraycopy(h, (b.start[s] + from[s]) * c, sel, o * c, count[s] * c);
+            o += count[s];
+        }
+        layerNorm(sel, total, w.lnOutWeight, w.lnOutBias, ModelConfig.LAYER_NORM_EPS, sel);
+        float[] all = matmul(w.head, sel, total);
+        float[][] out = new float[n][];
+        o = 0;
+        for (int s = 0; s < n; s++) {
+            out[s] = java.util.Arrays.copyOfRange(all, o * v, (o + count[s]) * v);
+            o += count[s];
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        if (storage != null) {
+            try {
+                storage.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+}

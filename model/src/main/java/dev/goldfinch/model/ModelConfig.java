@@ -1,0 +1,184 @@
+package dev.goldfinch.model;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Every size of a model, as the reference code names them (spec §0). Immutable; derived from the
+ * tensor shapes of a checkpoint or from a shape name.
+ *
+ * @param finchLayers the number of recurrent (Finch or Finch-C2) layers at the bottom; equals nLayer without GOLD
+ * @param compressedDim width of one compressed key (C/16 in the released models); 0 without GOLD
+ */
+public record ModelConfig(
+        Architecture architecture,
+        int nLayer,
+        int nEmbd,
+        int dimFfn,
+        int headSize,
+        int vocabSize,
+        int finchLayers,
+        int compressedDim,
+        int maaLoraRank,
+        int decayLoraRank,
+        int valueLoraRank,
+        int goldQueryLoraRank,
+        int goldKvLoraRank,
+        int goldKeyLoraRank,
+        int goldValueLoraRank) {
+
+    /** LayerNorm eps everywhere but plain Finch's per-head GroupNorm. */
+    public static final float LAYER_NORM_EPS = 1e-5f;
+    /** Plain Finch's {@code ln_x} GroupNorm eps: 1e-5 * head_size_divisor(8)^2, fixed in RWKV-LM and rwkv.cpp. */
+    public static final float GROUP_NORM_EPS = 64e-5f;
+    /** Added to the RMS outside the square root (spec §0, {@code src/norm.py}). */
+    public static final float RMS_NORM_EPS = 1e-8f;
+
+    public ModelConfig {
+        positive("n_layer", nLayer);
+        positive("n_embd", nEmbd);
+        positive("dim_ffn", dimFfn);
+        positive("head_size", headSize);
+        positive("vocab_size", vocabSize);
+        if (nEmbd % headSize != 0) {
+            throw new GoldFinchException.BadModel("n_embd " + nEmbd + " is not a multiple of head_size " + headSize);
+        }
+        if (architecture.hasGold()) {
+            if (finchLayers < 1 || finchLayers >= nLayer) {
+                throw new GoldFinchException.BadModel("a GoldFinch model needs 1.." + (nLayer - 1) + " Finch-C2 layers, got " + finchLayers);
+            }
+            positive("compressed key width", compressedDim);
+        } else if (finchLayers != nLayer || compressedDim != 0) {
+            throw new GoldFinchException.BadModel(architecture.displayName() + " has no GOLD layers or key cache");
+        }
+    }
+
+    private static void positive(String what, int v) {
+        if (v <= 0) {
+            throw new GoldFinchException.BadModel(what + " must be positive, got " + v);
+        }
+    }
+
+    /** The reference's defaults for a width: dim_ffn = int(C*3.5)//32*32, LoRA ranks 32/64, GOLD LoRA max(C/16, 64). */
+    public static ModelConfig standard(Architecture arch, int nLayer, int nEmbd, int headSize, int vocabSize) {
+        int ffn = (int) (nEmbd * 3.5) / 32 * 32;
+        int finch = arch.hasGold() ? nLayer * 2 / 3 : nLayer; // inv_other_layer_ratio = 3: int(L*(r-1)/r)
+        int goldLora = Math.max(nEmbd / 16, 64);
+        return new ModelConfig(arch, nLayer, nEmbd, ffn, headSize, vocabSize, finch,
+                arch.hasGold() ? nEmbd / 16 : 0, 32, 64, 64, 32, 32, goldLora, goldLora);
+    }
+
+    public int nHead() {
+        return nEmbd / headSize;
+    }
+
+    /** Attention width A; the reference code assumes A == C. */
+    public int dimAtt() {
+        return nEmbd;
+    }
+
+    public int goldLayers() {
+        return nLayer - finchLayers;
+    }
+
+    public boolean isGold(int layer) {
+        return layer >= finchLayers;
+    }
+
+    /** Positions a prefill must run the GOLD stack over to leave an exact state (spec §5.1): 2·Lg+1. */
+    public int goldWindow() {
+        return architecture.hasGold() ? 2 * goldLayers() + 1 : 0;
+    }
+
+    /** Every tensor of a checkpoint of this shape, with the reference names and shapes, in a stable order. */
+    public Map<String, long[]> expectedTensors() {
+        int c = nEmbd;
+        int a = dimAtt();
+        Map<String, long[]> t = new LinkedHashMap<>();
+        t.put(TensorNames.EMB, new long[]{vocabSize, c});
+        t.put(TensorNames.LN0_WEIGHT, new long[]{c});
+        t.put(TensorNames.LN0_BIAS, new long[]{c});
+        for (int l = 0; l < nLayer; l++) {
+            TensorNames n = new TensorNames(l);
+            t.put(n.ln1Weight(), new long[]{c});
+            t.put(n.ln1Bias(), new long[]{c});
+            t.put(n.ln2Weight(), new long[]{c});
+            t.put(n.ln2Bias(), new long[]{c});
+            if (isGold(l)) {
+                for (String m : TensorNames.GOLD_MAA) {
+                    t.put(n.att(m), new long[]{1, 1, c});
+                }
+                t.put(n.att("time_maa_q_w1"), new long[]{c, goldQueryLoraRank});
+                t.put(n.att("time_maa_q_w2"), new long[]{goldQueryLoraRank, c});
+                t.put(n.att("time_maa_kv_w1"), new long[]{c, 2L * goldKvLoraRank});
+                t.put(n.att("time_maa_kv_w2"), new long[]{2, goldKvLoraRank, c});
+                t.put(n.att("time_key_w1"), new long[]{c, goldKeyLoraRank});
+                t.put(n.att("time_key_w2"), new long[]{goldKeyLoraRank, a});
+                t.put(n.att("time_value_w1"), new long[]{c, goldValueLoraRank});
+                t.put(n.att("time_value_w2"), new long[]{goldValueLoraRank, a});
+                t.put(n.att("query.weight"), new long[]{a, c});
+                t.put(n.att("output.weight"), new long[]{c, a});
+                for (String ln : new String[]{"ln_q", "ln_k", "ln_v", "ln_x"}) {
+                    t.put(n.att(ln + ".weight"), new long[]{a});
+                    t.put(n.att(ln + ".bias"), new long[]{a});
+                }
+            } else {
+                boolean c2 = architecture != Architecture.FINCH;
+                for (String m : c2 ? TensorNames.FINCH_C2_MAA : TensorNames.FINCH_MAA) {
+                    t.put(n.att(m), new long[]{1, 1, c});
+                }
+                t.put(n.att("time_maa_w1"), new long[]{c, 5L * maaLoraRank});
+                t.put(n.att("time_maa_w2"), new long[]{5, maaLoraRank, c});
+                t.put(n.att("time_decay"), new long[]{1, 1, a});
+                t.put(n.att("time_decay_w1"), new long[]{c, decayLoraRank});
+                t.put(n.att("time_decay_w2"), new long[]{decayLoraRank, a});
+                if (c2) {
+                    t.put(n.att("time_value2_w1"), new long[]{c, valueLoraRank});
+                    t.put(n.att("time_value2_w2"), new long[]{valueLoraRank, a});
+                }
+                t.put(n.att("time_faaaa"), new long[]{nHead(), headSize});
+                t.put(n.att("receptance.weight"), new long[]{a, c});
+                t.put(n.att("key.weight"), new long[]{a, c});
+                t.put(n.att("value.weight"), new long[]{a, c});
+                if (!c2) {
+                    t.put(n.att("gate.weight"), new long[]{a, c});
+                }
+                t.put(n.att("output.weight"), new long[]{c, a});
+                t.put(n.att("ln_x.weight"), new long[]{a});
+                t.put(n.att("ln_x.bias"), new long[]{a});
+            }
+            t.put(n.ffn("time_maa_k"), new long[]{1, 1, c});
+            t.put(n.ffn("time_maa_r"), new long[]{1, 1, c});
+            t.put(n.ffn("key.weight"), new long[]{dimFfn, c});
+            t.put(n.ffn("receptance.weight"), new long[]{c, c});
+            t.put(n.ffn("value.weight"), new long[]{c, dimFfn});
+        }
+        t.put(TensorNames.LN_OUT_WEIGHT, new long[]{c});
+        t.put(TensorNames.LN_OUT_BIAS, new long[]{c});
+        t.put(TensorNames.HEAD, new long[]{vocabSize, c});
+        if (architecture.hasGold()) {
+            t.put(TensorNames.KV_CACHE_A, new long[]{compressedDim, c});
+            t.put(TensorNames.KV_CACHE_B, new long[]{a, c + compressedDim});
+        }
+        return t;
+    }
+
+    public long parameterCount() {
+        long n = 0;
+        for (long[] shape : expectedTensors().values()) {
+            long p = 1;
+            for (long d : shape) {
+                p *= d;
+            }
+            n += p;
+        }
+        return n;
+    }
+
+    /** A stable text form, part of the model fingerprint. */
+    public String canonical() {
+        return architecture.displayName() + ":L" + nLayer + ":C" + nEmbd + ":F" + dimFfn + ":N" + headSize + ":V" + vocabSize
+                + ":Lf" + finchLayers + ":c" + compressedDim + ":r" + maaLoraRank + "," + decayLoraRank + "," + valueLoraRank
+                + "," + goldQueryLoraRank + "," + goldKvLoraRank + "," + goldKeyLoraRank + "," + goldValueLoraRank;
+    }
+}

@@ -1,0 +1,221 @@
+package dev.goldfinch.model;
+
+import dev.goldfinch.model.io.SafeTensors;
+import dev.goldfinch.model.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.ObjectMapper;
+
+/**
+ * Loads a model from safetensors. The released checkpoints carry no config, so every size is read
+ * off the tensor shapes; the full expected tensor set is then derived from that config and compared
+ * name by name, so a missing, extra or mis-shaped tensor is an error that names it. A
+ * {@code config.json} beside the weights is optional and, when present, must agree.
+ */
+public final class ModelLoader {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private ModelLoader() {
+    }
+
+    /** {@code path} is a {@code .safetensors} file or a directory holding exactly one. */
+    public static GoldFinchModel load(Path path) {
+        Path file = resolve(path);
+        SafeTensors st = SafeTensors.open(file);
+        try {
+            ModelConfig config = inferConfig(st.tensors(), file.toString());
+            validate(config, st.tensors(), file.toString());
+            Path configJson = file.resolveSibling("config.json");
+            if (Files.isRegularFile(configJson)) {
+                checkConfigJson(config, configJson);
+            }
+            return new GoldFinchModel(new ModelWeights(config, st.tensors()), st);
+        } catch (RuntimeException e) {
+            st.close();
+            throw e;
+        }
+    }
+
+    static Path resolve(Path path) {
+        if (Files.isDirectory(path)) {
+            try (Stream<Path> files = Files.list(path)) {
+                List<Path> found = files.filter(SafeTensors::isSafeTensors).sorted().toList();
+                if (found.size() != 1) {
+                    throw new GoldFinchException.BadModel(path + ": expected one .safetensors file, found " + found.size());
+                }
+                return found.getFirst();
+            } catch (IOException e) {
+                throw new GoldFinchException.BadModel("cannot list " + path + ": " + e.getMessage(), e);
+            }
+        }
+        if (!Files.isRegularFile(path)) {
+            throw new GoldFinchException.BadModel(path + ": no such model file");
+        }
+        return path;
+    }
+
+    /** Reads the architecture and every size from tensor names and shapes. */
+    public static ModelConfig inferConfig(Map<String, Tensor> t, String source) {
+        long[] emb = shape(t, TensorNames.EMB, 2, source);
+        int vocab = (int) emb[0];
+        int embd = (int) emb[1];
+        int nLayer = 0;
+        while (t.containsKey(new TensorNames(nLayer).ln1Weight())) {
+            nLayer++;
+        }
+        if (nLayer == 0) {
+            throw new GoldFinchException.BadModel(source + ": missing tensor blocks.0.ln1.weight (no layers found)");
+        }
+        int firstGold = nLayer;
+        boolean plainFinch = false;
+        for (int l = 0; l < nLayer; l++) {
+            TensorNames n = new TensorNames(l);
+            boolean gold = t.containsKey(n.att("query.weight"));
+            if (gold) {
+                firstGold = Math.min(firstGold, l);
+            } else if (firstGold < nLayer) {
+                throw new GoldFinchException.BadModel(source + ": layer " + l + " is recurrent but follows GOLD layer "
+                        + firstGold + " (missing tensor " + n.att("query.weight") + "?)");
+            } else if (l == 0) {
+                plainFinch = t.containsKey(n.att("gate.weight"));
+            }
+        }
+        Architecture arch = firstGold == 0
+                ? failArch(source)
+                : firstGold < nLayer ? Architecture.GOLDFINCH : plainFinch ? Architecture.FINCH : Architecture.FINCH_C2;
+        if (arch == Architecture.GOLDFINCH && plainFinch) {
+            throw new GoldFinchException.BadModel(source + ": GOLD layers on top of plain Finch layers are not a released architecture");
+        }
+        TensorNames first = new TensorNames(0);
+        int headSize = (int) shape(t, first.att("time_faaaa"), 2, source)[1];
+        int ffn = (int) shape(t, first.ffn("key.weight"), 2, source)[0];
+        int maaRank = (int) shape(t, first.att("time_maa_w1"), 2, source)[1] / 5;
+        int decayRank = (int) shape(t, first.att("time_decay_w1"), 2, source)[1];
+        int valueRank = arch == Architecture.FINCH ? 64 : (int) shape(t, first.att("time_value2_w1"), 2, source)[1];
+        int qRank = 32, kvRank = 32, keyRank = 64, valRank = 64, compressed = 0;
+        if (arch.hasGold()) {
+            TensorNames g = new TensorNames(firstGold);
+            qRank = (int) shape(t, g.att("time_maa_q_w1"), 2, source)[1];
+            kvRank = (int) shape(t, g.att("time_maa_kv_w1"), 2, source)[1] / 2;
+            keyRank = (int) shape(t, g.att("time_key_w1"), 2, source)[1];
+            valRank = (int) shape(t, g.att("time_value_w1"), 2, source)[1];
+            compressed = (int) shape(t, TensorNames.KV_CACHE_A, 2, source)[0];
+        }
+        return new ModelConfig(arch, nLayer, embd, ffn, headSize, vocab, firstGold, compressed,
+                maaRank, decayRank, valueRank, qRank, kvRank, keyRank, valRank);
+    }
+
+    private static Architecture failArch(String source) {
+        throw new GoldFinchException.BadModel(source + ": layer 0 is a GOLD layer; a model needs recurrent layers below GOLD");
+    }
+
+    private static long[] shape(Map<String, Tensor> t, String name, int rank, String source) {
+        Tensor tensor = t.get(name);
+        if (tensor == null) {
+            throw new GoldFinchException.BadModel(source + ": missing tensor " + name);
+        }
+        long[] s = tensor.shape();
+        if (s.length != rank) {
+            throw new GoldFinchException.BadModel(source + ": tensor " + name + " has shape " + Arrays.toString(s)
+                    + ", expected " + rank + " dimensions");
+        }
+        return s;
+    }
+
+    /** Every expected tensor present with its exact shape and a float type; nothing unexpected. */
+    public static void validate(ModelConfig config, Map<String, Tensor> tensors, String source) {
+        Map<String, long[]> expected = config.expectedTensors();
+        for (Map.Entry<String, long[]> e : expected.entrySet()) {
+            Tensor t = tensors.get(e.getKey());
+            if (t == null) {
+                throw new GoldFinchException.BadModel(source + ": missing tensor " + e.getKey()
+                        + " (expected shape " + Arrays.toString(e.getValue()) + ")");
+            }
+            if (!Arrays.equals(t.shape(), e.getValue())) {
+                throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has shape " + t.shapeString()
+                        + ", expected " + Arrays.toString(e.getValue()));
+            }
+            switch (t.dtype()) {
+                case F32, BF16, F16 -> { }
+                default -> throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has type " + t.dtype()
+                        + " (F32, BF16 or F16 expected)");
+            }
+        }
+        for (String name : tensors.keySet()) {
+            if (!expected.containsKey(name)) {
+                throw new GoldFinchException.BadModel(source + ": unexpected tensor " + name + " for a "
+                        + config.architecture().displayName() + " model of " + config.nLayer() + " layers");
+            }
+        }
+    }
+
+    /** The reference's config.json field names; only the fields present are compared. */
+    static void checkConfigJson(ModelConfig config, Path file) {
+        JsonNode json;
+        try {
+            json = JSON.readTree(file.toFile());
+        } catch (JacksonException e) {
+            throw new GoldFinchException.BadModel(file + ": not valid JSON: " + e.getOriginalMessage());
+        }
+        agree(file, json, "n_layer", config.nLayer());
+        agree(file, json, "n_embd", config.nEmbd());
+        agree(file, json, "dim_att", config.dimAtt());
+        agree(file, json, "dim_ffn", config.dimFfn());
+        agree(file, json, "head_size", config.headSize());
+        agree(file, json, "vocab_size", config.vocabSize());
+        if (json.has("tmix") && !json.get("tmix").asString().equals(config.architecture().tmix())) {
+            throw disagree(file, "tmix", json.get("tmix").asString(), config.architecture().tmix());
+        }
+        String tmix2 = json.path("tmix2").asString("");
+        if (json.has("tmix2") && !tmix2.equals(config.architecture().tmix2())) {
+            throw disagree(file, "tmix2", tmix2, config.architecture().tmix2());
+        }
+        if (config.architecture().hasGold()) {
+            agree(file, json, "gold_first_layer", config.finchLayers());
+            agree(file, json, "compressed_kcache_dim", config.compressedDim());
+            if (json.has("inv_other_layer_ratio")) {
+                int r = json.get("inv_other_layer_ratio").asInt();
+                int finch = r > 0 ? (int) (config.nLayer() * (r - 1) / (double) r) : -1;
+                if (finch != config.finchLayers()) {
+                    throw disagree(file, "inv_other_layer_ratio", r + " (" + finch + " Finch layers)", config.finchLayers() + " Finch layers");
+                }
+            }
+        }
+    }
+
+    private static void agree(Path file, JsonNode json, String field, int actual) {
+        if (json.has(field) && !json.get(field).isNull() && json.get(field).asLong() != actual) {
+            throw disagree(file, field, json.get(field).asString(), String.valueOf(actual));
+        }
+    }
+
+    private static GoldFinchException.BadModel disagree(Path file, String field, String said, String actual) {
+        return new GoldFinchException.BadModel(file + " says " + field + "=" + said + " but the weights have " + actual);
+    }
+
+    /** The config.json written next to converted weights, in the reference's field names. */
+    public static String configJson(ModelConfig c) {
+        var node = JSON.createObjectNode();
+        node.put("tmix", c.architecture().tmix());
+        node.put("tmix2", c.architecture().tmix2());
+        node.put("cmix", "x060");
+        node.put("n_layer", c.nLayer());
+        node.put("n_embd", c.nEmbd());
+        node.put("dim_att", c.dimAtt());
+        node.put("dim_ffn", c.dimFfn());
+        node.put("head_size", c.headSize());
+        node.put("vocab_size", c.vocabSize());
+        if (c.architecture().hasGold()) {
+            node.put("gold_first_layer", c.finchLayers());
+            node.put("compressed_kcache_dim", c.compressedDim());
+        }
+        return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(node);
+    }
+}

@@ -1,0 +1,215 @@
+package dev.goldfinch.model;
+
+import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.zip.CRC32C;
+
+/**
+ * The weights of one model, arranged per layer the way the forward pass reads them. Large matrices
+ * stay views of their storage (a memory-mapped file or off-heap memory); the small vectors and the
+ * LoRA factors are copied to the heap, the LoRAs transposed so every product is {@code W x}.
+ */
+public final class ModelWeights {
+    /** Plain Finch's ddlerp LoRA slots (order w, k, v, r, g). */
+    static final int X060_W = 0, X060_K = 1, X060_V = 2, X060_R = 3, X060_G = 4;
+    /** Finch-C2's ddlerp LoRA slots (order r, k, v, w, v2). */
+    static final int C2_R = 0, C2_K = 1, C2_V = 2, C2_W = 3, C2_V2 = 4;
+
+    /** One recurrent time-mix: plain Finch ({@code gate != null}) or Finch-C2 ({@code value2W1 != null}). */
+    record FinchAttention(
+            float[] maaX,            // [C]
+            float[][] maa,           // [5][C] static mixes in LoRA slot order
+            Matrix maaW1,            // [5R, C] (transposed time_maa_w1)
+            Matrix[] maaW2,          // 5 x [C, R]
+            float[] timeDecay,       // [A]
+            Matrix decayW1,          // [D, C]
+            Matrix decayW2,          // [A, D]
+            Matrix value2W1,         // [D2, C] (Finch-C2 only)
+            Matrix value2W2,         // [A, D2]
+            float[] bonus,           // [H*N] time_faaaa (plain Finch only; Finch-C2 stores it unused)
+            Matrix receptance,       // [A, C]
+            Matrix key,              // [A, C]
+            Matrix value,            // [A, C]
+            Matrix gate,             // [A, C] (plain Finch only)
+            Matrix output,           // [C, A]
+            float[] lnXWeight,       // [A]
+            float[] lnXBias) {       // [A]
+        boolean isC2() {
+            return gate == null;
+        }
+    }
+
+    /** One GOLD time-mix (spec §3): a query path; keys and values come from the shared compressed cache. */
+    record GoldAttention(
+            float[] maaX, float[] maaQ, float[] maaVCache, float[] maaK, float[] maaV, // [C] each
+            Matrix qW1,              // [Rq, C]
+            Matrix qW2,              // [C, Rq]
+            Matrix kvW1,             // [2Rkv, C]
+            Matrix[] kvW2,           // 2 x [C, Rkv] (k, v)
+            Matrix keyW1,            // [Dk, C]
+            Matrix keyW2,            // [A, Dk]
+            Matrix valueW1,          // [Dv, C]
+            Matrix valueW2,          // [A, Dv]
+            Matrix query,            // [A, C]
+            Matrix output,           // [C, A]
+            float[] lnQWeight, float[] lnQBias, float[] lnKWeight, float[] lnKBias,
+            float[] lnVWeight, float[] lnVBias, float[] lnXWeight, float[] lnXBias) {
+    }
+
+    record ChannelMix(float[] maaK, float[] maaR, Matrix key /* [F, C] */, Matrix receptance /* [C, C] */, Matrix value /* [C, F] */) {
+    }
+
+    record Layer(float[] ln1Weight, float[] ln1Bias, float[] ln2Weight, float[] ln2Bias,
+                 FinchAttention finch, GoldAttention gold, ChannelMix ffn) {
+    }
+
+    final ModelConfig config;
+    final Matrix emb;            // [V, C]
+    final float[] ln0Weight, ln0Bias, lnOutWeight, lnOutBias;
+    final Matrix head;           // [V, C]
+    final Matrix kvCacheA;       // [c, C]
+    final Matrix kvCacheB;       // [A, C + c]
+    final Layer[] layers;
+    private final long fingerprint;
+    private final long weightBytes;
+
+    ModelWeights(ModelConfig config, Map<String, Tensor> tensors) {
+        this.config = config;
+        emb = Matrix.of(tensors.get(TensorNames.EMB));
+        ln0Weight = vec(tensors, TensorNames.LN0_WEIGHT);
+        ln0Bias = vec(tensors, TensorNames.LN0_BIAS);
+        lnOutWeight = vec(tensors, TensorNames.LN_OUT_WEIGHT);
+        lnOutBias = vec(tensors, TensorNames.LN_OUT_BIAS);
+        head = Matrix.of(tensors.get(TensorNames.HEAD));
+        kvCacheA = config.architecture().hasGold() ? Matrix.of(tensors.get(TensorNames.KV_CACHE_A)) : null;
+        kvCacheB = config.architecture().hasGold() ? Matrix.of(tensors.get(TensorNames.KV_CACHE_B)) : null;
+        layers = new Layer[config.nLayer()];
+        for (int l = 0; l < layers.length; l++) {
+            TensorNames n = new TensorNames(l);
+            ChannelMix ffn = new ChannelMix(vec(tensors, n.ffn("time_maa_k")), vec(tensors, n.ffn("time_maa_r")),
+                    mat(tensors, n.ffn("key.weight")), mat(tensors, n.ffn("receptance.weight")), mat(tensors, n.ffn("value.weight")));
+            FinchAttention finch = null;
+            GoldAttention gold = null;
+            if (config.isGold(l)) {
+                gold = new GoldAttention(vec(tensors, n.att("time_maa_x")), vec(tensors, n.att("time_maa_q")),
+                        vec(tensors, n.att("time_maa_v_cache")), vec(tensors, n.att("time_maa_k")), vec(tensors, n.att("time_maa_v")),
+                        transposed(tensors, n.att("time_maa_q_w1")), transposed(tensors, n.att("time_maa_q_w2")),
+                        transposed(tensors, n.att("time_maa_kv_w1")), stackedTransposed(tensors, n.att("time_maa_kv_w2")),
+                        transposed(tensors, n.att("time_key_w1")), transposed(tensors, n.att("time_key_w2")),
+                        transposed(tensors, n.att("time_value_w1")), transposed(tensors, n.att("time_value_w2")),
+                        mat(tensors, n.att("query.weight")), mat(tensors, n.att("output.weight")),
+                        vec(tensors, n.att("ln_q.weight")), vec(tensors, n.att("ln_q.bias")),
+                        vec(tensors, n.att("ln_k.weight")), vec(tensors, n.att("ln_k.bias")),
+                        vec(tensors, n.att("ln_v.weight")), vec(tensors, n.att("ln_v.bias")),
+                        vec(tensors, n.att("ln_x.weight")), vec(tensors, n.att("ln_x.bias")));
+            } else {
+                boolean c2 = config.architecture() != Architecture.FINCH;
+                String[] order = c2 ? new String[]{"r", "k", "v", "w", "v2"} : new String[]{"w", "k", "v", "r", "g"};
+                float[][] maa = new float[5][];
+                for (int i = 0; i < 5; i++) {
+                    maa[i] = vec(tensors, n.att("time_maa_" + order[i]));
+                }
+                finch = new FinchAttention(vec(tensors, n.att("time_maa_x")), maa,
+                        transposed(tensors, n.att("time_maa_w1")), stackedTransposed(tensors, n.att("time_maa_w2")),
+                        vec(tensors, n.att("time_decay")),
+                        transposed(tensors, n.att("time_decay_w1")), transposed(tensors, n.att("time_decay_w2")),
+                        c2 ? transposed(tensors, n.att("time_value2_w1")) : null,
+                        c2 ? transposed(tensors, n.att("time_value2_w2")) : null,
+                        c2 ? null : vec(tensors, n.att("time_faaaa")),
+                        mat(tensors, n.att("receptance.weight")), mat(tensors, n.att("key.weight")),
+                        mat(tensors, n.att("value.weight")), c2 ? null : mat(tensors, n.att("gate.weight")),
+                        mat(tensors, n.att("output.weight")),
+                        vec(tensors, n.att("ln_x.weight")), vec(tensors, n.att("ln_x.bias")));
+            }
+            layers[l] = new Layer(vec(tensors, n.ln1Weight()), vec(tensors, n.ln1Bias()),
+                    vec(tensors, n.ln2Weight()), vec(tensors, n.ln2Bias()), finch, gold, ffn);
+        }
+        long bytes = 0;
+        for (Tensor t : tensors.values()) {
+            bytes += t.data().byteSize();
+        }
+        weightBytes = bytes;
+        fingerprint = fingerprint(config, tensors);
+    }
+
+    private static float[] vec(Map<String, Tensor> t, String name) {
+        return t.get(name).toFloats();
+    }
+
+    private static Matrix mat(Map<String, Tensor> t, String name) {
+        return Matrix.of(t.get(name));
+    }
+
+    /** A LoRA factor stored {@code [in, out]} (used as {@code x @ W}), as a heap {@code [out, in]} matrix. */
+    private static Matrix transposed(Map<String, Tensor> t, String name) {
+        Tensor tensor = t.get(name);
+        long[] s = tensor.shape();
+        return transpose(tensor.toFloats(), 0, (int) s[0], (int) s[1]);
+    }
+
+    /** {@code [k, in, out]} LoRA up-projections, as k heap {@code [out, in]} matrices. */
+    private static Matrix[] stackedTransposed(Map<String, Tensor> t, String name) {
+        Tensor tensor = t.get(name);
+        long[] s = tensor.shape();
+        float[] all = tensor.toFloats();
+        Matrix[] out = new Matrix[(int) s[0]];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = transpose(all, i * (int) (s[1] * s[2]), (int) s[1], (int) s[2]);
+        }
+        return out;
+    }
+
+    private static Matrix transpose(float[] src, int off, int in, int out) {
+        float[] dst = new float[in * out];
+        for (int i = 0; i < in; i++) {
+            for (int o = 0; o < out; o++) {
+                dst[o * in + i] = src[off + i * out + o];
+            }
+        }
+        return Matrix.ofFloats(out, in, dst);
+    }
+
+    /** SHA-256 over the config and each tensor's name, type, shape and CRC32C, cut to 64 bits. */
+    private static long fingerprint(ModelConfig config, Map<String, Tensor> tensors) {
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        sha.update(config.canonical().getBytes(StandardCharsets.UTF_8));
+        for (String name : config.expectedTensors().keySet()) {
+            Tensor t = tensors.get(name);
+            CRC32C crc = new CRC32C();
+            long size = t.data().byteSize();
+            for (long off = 0; off < size; off += 1 << 30) {
+                crc.update(t.data().asSlice(off, Math.min(1 << 30, size - off)).asByteBuffer());
+            }
+            sha.update((name + ":" + t.dtype() + ":" + t.shapeString() + ":" + crc.getValue() + ";").getBytes(StandardCharsets.UTF_8));
+        }
+        return ByteBuffer.wrap(sha.digest()).getLong();
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** Identifies config + weights: states carry it, so a state is never continued on another model. */
+    public long fingerprint() {
+        return fingerprint;
+    }
+
+    public String fingerprintHex() {
+        return HexFormat.of().toHexDigits(fingerprint);
+    }
+
+    public long weightBytes() {
+        return weightBytes;
+    }
+}

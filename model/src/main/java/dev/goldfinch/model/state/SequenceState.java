@@ -1,0 +1,141 @@
+package dev.goldfinch.model.state;
+
+import dev.goldfinch.model.ModelConfig;
+import java.util.Arrays;
+
+/**
+ * Everything needed to continue a sequence after its first {@code length()} tokens (ARCHITECTURE §3):
+ * the recurrent state (two token shifts per layer, one WKV matrix per recurrent layer), the compressed
+ * key of every position and the token ids. Not thread-safe: one request advances it at a time.
+ *
+ * <p>GOLD keys and values derived from the compressed cache are kept here too, per GOLD layer, as a
+ * cache that is rebuilt on demand: they are never serialized.
+ */
+public final class SequenceState {
+    private final ModelConfig config;
+    private final long modelFingerprint;
+    /** [layer][C] the previous token's LN1 output (GOLD layers: the query shift). */
+    final float[][] attShift;
+    /** [layer][C] the previous token's LN2 output. */
+    final float[][] ffnShift;
+    /** [recurrent layer][H * N * N], laid out [head][key j][value i]. */
+    final float[][] wkv;
+    /** [position][compressedDim]; GoldFinch only. */
+    FloatRows compressedKeys;
+    /** Token ids, one per row of width 1, stored as floats would lose ids above 2^24, so kept as ints. */
+    IntRows tokens;
+    /** [gold layer] materialised keys and values [position][A]; may lag behind {@code length()}. */
+    FloatRows[] goldKeys;
+    FloatRows[] goldValues;
+
+    public SequenceState(ModelConfig config, long modelFingerprint) {
+        this.config = config;
+        this.modelFingerprint = modelFingerprint;
+        int c = config.nEmbd();
+        attShift = new float[config.nLayer()][c];
+        ffnShift = new float[config.nLayer()][c];
+        wkv = new float[config.finchLayers()][config.nHead() * config.headSize() * config.headSize()];
+        compressedKeys = new FloatRows(Math.max(1, config.compressedDim()));
+        tokens = new IntRows();
+        goldKeys = new FloatRows[config.goldLayers()];
+        goldValues = new FloatRows[config.goldLayers()];
+        for (int g = 0; g < goldKeys.length; g++) {
+            goldKeys[g] = new FloatRows(config.dimAtt());
+            goldValues[g] = new FloatRows(config.dimAtt());
+        }
+    }
+
+    private SequenceState(SequenceState s) {
+        config = s.config;
+        modelFingerprint = s.modelFingerprint;
+        attShift = deepCopy(s.attShift);
+        ffnShift = deepCopy(s.ffnShift);
+        wkv = deepCopy(s.wkv);
+        compressedKeys = s.compressedKeys.fork();
+        tokens = s.tokens.fork();
+        goldKeys = Arrays.stream(s.goldKeys).map(FloatRows::fork).toArray(FloatRows[]::new);
+        goldValues = Arrays.stream(s.goldValues).map(FloatRows::fork).toArray(FloatRows[]::new);
+    }
+
+    private static float[][] deepCopy(float[][] a) {
+        float[][] c = new float[a.length][];
+        for (int i = 0; i < a.length; i++) {
+            c[i] = a[i].clone();
+        }
+        return c;
+    }
+
+    /**
+     * An independent state with the same content. The recurrent part (fixed size, mutated every
+     * token) is copied; the per-position rows (keys, ids, GOLD K/V) are shared until either side appends.
+     */
+    public SequenceState fork() {
+        return new SequenceState(this);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public long modelFingerprint() {
+        return modelFingerprint;
+    }
+
+    /** Tokens consumed so far. */
+    public int length() {
+        return tokens.size();
+    }
+
+    public int token(int position) {
+        return tokens.get(position);
+    }
+
+    public int[] tokens() {
+        return tokens.toArray();
+    }
+
+    public float[] attShift(int layer) {
+        return attShift[layer];
+    }
+
+    public float[] ffnShift(int layer) {
+        return ffnShift[layer];
+    }
+
+    /** WKV state of a recurrent layer, [head][key][value]. */
+    public float[] wkv(int layer) {
+        return wkv[layer];
+    }
+
+    public FloatRows compressedKeys() {
+        return compressedKeys;
+    }
+
+    /** GOLD layer {@code g}'s materialised keys (internal to the engine; exposed for the engine package). */
+    public FloatRows goldKeys(int g) {
+        return goldKeys[g];
+    }
+
+    public FloatRows goldValues(int g) {
+        return goldValues[g];
+    }
+
+    public void appendTokens(int[] ids) {
+        tokens.append(ids);
+    }
+
+    /** Drops the derived GOLD keys and values (memory pressure, or after a restore); they are rebuilt on demand. */
+    public void dropDerived() {
+        for (int g = 0; g < goldKeys.length; g++) {
+            goldKeys[g] = new FloatRows(config.dimAtt());
+            goldValues[g] = new FloatRows(config.dimAtt());
+        }
+    }
+
+    /** Restores the serialized parts (used by the codec). */
+    void restore(int[] ids, float[] keys) {
+        tokens = IntRows.of(ids);
+        compressedKeys = FloatRows.of(compressedKeys.width(), keys, ids.length);
+        dropDerived();
+    }
+}

@@ -1,0 +1,149 @@
+package dev.goldfinch.model.tensor;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.RecursiveAction;
+
+/**
+ * The engine's numeric building blocks over row-major float arrays ({@code [n, width]}). Matrix
+ * products split output rows across one dedicated pool sized to the cores; everything else is
+ * cheap next to them and runs on the calling thread.
+ */
+public final class Kernels {
+    /** One pool for the whole engine: requests share it instead of bringing their own threads. */
+    private static final ForkJoinPool POOL = new ForkJoinPool(Math.max(1, Runtime.getRuntime().availableProcessors()),
+            pool -> {
+                var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
+                t.setName("goldfinch-engine-" + t.getPoolIndex());
+                t.setDaemon(true);
+                return t;
+            }, null, false);
+    /** Below this many multiply-adds a product runs on the calling thread (fork/join costs microseconds). */
+    private static final long PARALLEL_THRESHOLD = 1L << 16;
+
+    private Kernels() {
+    }
+
+    /** {@code y[t] = W x[t]} for {@code n} inputs of width {@code W.cols()}; {@code y} has {@code n * W.rows()} values. */
+    public static void matmul(Matrix w, float[] x, int n, float[] y) {
+        long work = (long) w.rows() * w.cols() * n;
+        if (work < PARALLEL_THRESHOLD || POOL.getParallelism() == 1) {
+            w.matmulRows(x, n, y, 0, w.rows());
+            return;
+        }
+        int grain = Math.max(8, w.rows() / (POOL.getParallelism() * 8));
+        if (java.util.concurrent.ForkJoinTask.getPool() == POOL) {
+            new RowSplit(w, x, n, y, 0, w.rows(), grain).compute();
+        } else {
+            POOL.invoke(new RowSplit(w, x, n, y, 0, w.rows(), grain));
+        }
+    }
+
+    /** Allocating variant for callers outside hot loops. */
+    public static float[] matmul(Matrix w, float[] x, int n) {
+        float[] y = new float[n * w.rows()];
+        matmul(w, x, n, y);
+        return y;
+    }
+
+    private static final class RowSplit extends RecursiveAction {
+        private final Matrix w;
+        private final float[] x;
+        private final int n;
+        private final float[] y;
+        private final int r0;
+        private final int r1;
+        private final int grain;
+
+        RowSplit(Matrix w, float[] x, int n, float[] y, int r0, int r1, int grain) {
+            this.w = w;
+            this.x = x;
+            this.n = n;
+            this.y = y;
+            this.r0 = r0;
+            this.r1 = r1;
+            this.grain = grain;
+        }
+
+        @Override
+        protected void compute() {
+            if (r1 - r0 <= grain) {
+                w.matmulRows(x, n, y, r0, r1);
+                return;
+            }
+            int mid = (r0 + r1) >>> 1;
+            invokeAll(new RowSplit(w, x, n, y, r0, mid, grain), new RowSplit(w, x, n, y, mid, r1, grain));
+        }
+    }
+
+    /** LayerNorm of each of the {@code n} rows of width {@code gamma.length}, into {@code out} (may alias {@code x}). */
+    public static void layerNorm(float[] x, int n, float[] gamma, float[] beta, float eps, float[] out) {
+        int w = gamma.length;
+        for (int t = 0; t < n; t++) {
+            layerNormSlice(x, t * w, w, gamma, beta, 0, eps, out);
+        }
+    }
+
+    /** LayerNorm of {@code x[off..off+len)} with {@code gamma[gOff..gOff+len)}, into {@code out[off..]}. */
+    public static void layerNormSlice(float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
+        float mean = 0;
+        for (int i = 0; i < len; i++) {
+            mean += x[off + i];
+        }
+        mean /= len;
+        float var = 0;
+        for (int i = 0; i < len; i++) {
+            float d = x[off + i] - mean;
+            var += d * d;
+        }
+        var /= len;
+        float inv = (float) (1.0 / Math.sqrt(var + eps));
+        for (int i = 0; i < len; i++) {
+            out[off + i] = (x[off + i] - mean) * inv * gamma[gOff + i] + beta[gOff + i];
+        }
+    }
+
+    /** {@code x / (sqrt(mean(x^2)) + eps)} per row, weightless (spec §0: eps outside the root). */
+    public static void rmsNorm(float[] x, int n, int width, float eps, float[] out) {
+        for (int t = 0; t < n; t++) {
+            int off = t * width;
+            float ss = 0;
+            for (int i = 0; i < width; i++) {
+                ss += x[off + i] * x[off + i];
+            }
+            float inv = (float) (1.0 / (Math.sqrt(ss / width) + eps));
+            for (int i = 0; i < width; i++) {
+                out[off + i] = x[off + i] * inv;
+            }
+        }
+    }
+
+    public static void tanh(float[] x, int len) {
+        for (int i = 0; i < len; i++) {
+            x[i] = (float) Math.tanh(x[i]);
+        }
+    }
+
+    public static float sigmoid(float v) {
+        return (float) (1.0 / (1.0 + Math.exp(-v)));
+    }
+
+    public static void addInPlace(float[] acc, float[] x, int len) {
+        for (int i = 0; i < len; i++) {
+            acc[i] += x[i];
+        }
+    }
+
+    /** Copies {@code cols} columns starting at {@code c0} out of each row of a {@code [n, width]} array. */
+    public static float[] columns(float[] x, int n, int width, int c0, int cols) {
+        float[] out = new float[n * cols];
+        for (int t = 0; t < n; t++) {
+            System.arraycopy(x, t * width + c0, out, t * cols, cols);
+        }
+        return out;
+    }
+
+    /** Threads of the engine pool, for reports. */
+    public static int parallelism() {
+        return POOL.getParallelism();
+    }
+}

@@ -5,7 +5,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -81,6 +80,18 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         }
     }
 
+    /**
+     * Lanes summed in a fixed order: {@code reduceLanes} may associate differently once the JIT
+     * intrinsifies it, and the same request must give the same bits on every replica and every run.
+     */
+    static float sumLanes(FloatVector v) {
+        float s = 0;
+        for (int i = 0; i < v.length(); i++) {
+            s += v.lane(i);
+        }
+        return s;
+    }
+
     public static final class F32 extends Matrix {
         F32(int rows, int cols, MemorySegment data) {
             super(rows, cols, data, 4);
@@ -101,7 +112,7 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
                 FloatVector w = FloatVector.fromMemorySegment(SPECIES, data, base + j * 4L, ByteOrder.LITTLE_ENDIAN);
                 acc = w.fma(FloatVector.fromArray(SPECIES, x, xOff + j), acc);
             }
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = sumLanes(acc);
             for (; j < cols; j++) {
                 sum += data.get(F32_LE, base + j * 4L) * x[xOff + j];
             }

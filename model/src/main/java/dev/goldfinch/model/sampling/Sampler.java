@@ -1,0 +1,222 @@
+package dev.goldfinch.model.sampling;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks tokens for one sequence: penalties, then temperature, top-k, top-p and min-p, then a draw
+ * from the renormalised distribution. Seeded samplers are reproducible and independent of each
+ * other. Not thread-safe; allocates its buffers once.
+ */
+public final class Sampler {
+    /** A chosen token, its log-probability under the final distribution, and the top alternatives. */
+    public record Sample(int token, float logprob, int[] topTokens, float[] topLogprobs) {
+    }
+
+    private final SamplingParams p;
+    private final int vocab;
+    private final SplittableRandom random;
+    private final float[] work;
+    private final int[] order;
+    /** Decayed occurrence counts of generated tokens, stored divided by {@code scale}. */
+    private final float[] counts;
+    private final boolean[] inPrompt;
+    private final int[] touched;
+    private int touchedCount;
+    private double scale = 1;
+
+    public Sampler(SamplingParams params, int vocabSize) {
+        this.p = params;
+        this.vocab = vocabSize;
+        this.random = params.seed() == null ? new SplittableRandom() : new SplittableRandom(params.seed());
+        this.work = new float[vocabSize];
+        this.order = new int[vocabSize];
+        this.counts = new float[vocabSize];
+        this.inPrompt = new boolean[vocabSize];
+        this.touched = new int[vocabSize];
+    }
+
+    /** Prompt tokens count for the repetition penalty only (as in vLLM), not for presence/frequency. */
+    public void observePrompt(int[] tokens) {
+        for (int t : tokens) {
+            if (t >= 0 && t < vocab) {
+                inPrompt[t] = true;
+            }
+        }
+    }
+
+    /** Records a generated token: every count decays by penalty_decay, then this one gains 1. */
+    public void accept(int token) {
+        scale /= p.penaltyDecay();
+        if (scale > 1e30) { // renormalise before the stored counts lose precision
+            for (int i = 0; i < touchedCount; i++) {
+                counts[touched[i]] /= (float) scale;
+            }
+            scale = 1;
+        }
+        if (counts[token] == 0) {
+            touched[touchedCount++] = token;
+        }
+        counts[token] += (float) scale;
+    }
+
+    public int sample(float[] logits) {
+        return sampleWithLogprobs(logits).token();
+    }
+
+    public Sample sampleWithLogprobs(float[] logits) {
+        System.arraycopy(logits, 0, work, 0, vocab);
+        applyPenalties();
+        if (p.isGreedy()) {
+            int best = 0;
+            for (int i = 1; i < vocab; i++) {
+                if (work[i] > work[best]) {
+                    best = i;
+                }
+            }
+            return finish(best);
+        }
+        float inv = (float) (1.0 / p.temperature());
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            work[i] *= inv;
+            max = Math.max(max, work[i]);
+        }
+        // Candidates, most likely first. Without top-k/top-p every token stays and no sort is needed.
+        int n = vocab;
+        boolean filtered = p.topK() > 0 || p.topP() < 1 || p.minP() > 0;
+        if (filtered) {
+            n = sortedCandidates(max);
+        }
+        double total = 0;
+        if (!filtered) {
+            for (int i = 0; i < vocab; i++) {
+                total += Math.exp(work[i] - max);
+            }
+            double u = random.nextDouble() * total;
+            double acc = 0;
+            int chosen = vocab - 1;
+            for (int i = 0; i < vocab; i++) {
+                acc += Math.exp(work[i] - max);
+                if (acc > u) {
+                    chosen = i;
+                    break;
+                }
+            }
+            return finish(chosen);
+        }
+        double[] probs = new double[n];
+        for (int i = 0; i < n; i++) {
+            probs[i] = Math.exp(work[order[i]] - max);
+            total += probs[i];
+        }
+        int keep = n;
+        if (p.topP() < 1) {
+            double acc = 0;
+            for (int i = 0; i < n; i++) {
+                acc += probs[i] / total;
+                if (acc >= p.topP()) {
+                    keep = i + 1;
+                    break;
+                }
+            }
+        }
+        if (p.minP() > 0) {
+            double floor = p.minP() * probs[0];
+            int k = 1;
+            while (k < keep && probs[k] >= floor) {
+                k++;
+            }
+            keep = k;
+        }
+        double kept = 0;
+        for (int i = 0; i < keep; i++) {
+            kept += probs[i];
+        }
+        double u = random.nextDouble() * kept;
+        double acc = 0;
+        int chosen = order[keep - 1];
+        for (int i = 0; i < keep; i++) {
+            acc += probs[i];
+            if (acc > u) {
+                chosen = order[i];
+                break;
+            }
+        }
+        return finish(chosen);
+    }
+
+    /**
+     * Sorts the candidates that can survive top-k into {@code order[0..n)}, most likely first. Tokens
+     * far below the maximum (probability under 1e-12 of the top one) can never matter and are skipped,
+     * which keeps the sort short for a 65k vocabulary.
+     */
+    private int sortedCandidates(float max) {
+        float threshold = max - 27.7f; // e^-27.7 ≈ 1e-12
+        int n = 0;
+        for (int i = 0; i < vocab; i++) {
+            if (work[i] >= threshold) {
+                order[n++] = i;
+            }
+        }
+        Integer[] boxed = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            boxed[i] = order[i];
+        }
+        Arrays.sort(boxed, (a, b) -> work[a] != work[b] ? Float.compare(work[b], work[a]) : Integer.compare(a, b));
+        for (int i = 0; i < n; i++) {
+            order[i] = boxed[i];
+        }
+        return p.topK() > 0 ? Math.min(n, p.topK()) : n;
+    }
+
+    private void applyPenalties() {
+        if (p.repetitionPenalty() != 1) {
+            float rp = (float) p.repetitionPenalty();
+            for (int t = 0; t < vocab; t++) {
+                if (inPrompt[t] || counts[t] > 0) {
+                    work[t] = work[t] > 0 ? work[t] / rp : work[t] * rp;
+                }
+            }
+        }
+        if (p.presencePenalty() != 0 || p.frequencyPenalty() != 0) {
+            for (int i = 0; i < touchedCount; i++) {
+                int t = touched[i];
+                double count = counts[t] / scale;
+                work[t] -= (float) (p.presencePenalty() + p.frequencyPenalty() * count);
+            }
+        }
+    }
+
+    /** Log-probabilities under the final (penalised, tempered, unfiltered) distribution. */
+    private Sample finish(int token) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, work[i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp(work[i] - max);
+        }
+        double logZ = max + Math.log(sum);
+        int k = p.logprobs();
+        int[] top = new int[k];
+        float[] topLp = new float[k];
+        if (k > 0) {
+            Arrays.fill(top, -1);
+            for (int i = 0; i < vocab; i++) {
+                for (int j = 0; j < k; j++) {
+                    if (top[j] < 0 || work[i] > work[top[j]]) {
+                        System.arraycopy(top, j, top, j + 1, k - j - 1);
+                        top[j] = i;
+                        break;
+                    }
+                }
+            }
+            for (int j = 0; j < k; j++) {
+                topLp[j] = (float) (work[top[j]] - logZ);
+            }
+        }
+        return new Sample(token, (float) (work[token] - logZ), top, topLp);
+    }
+}

@@ -1,0 +1,105 @@
+package dev.goldfinch.model.sampling;
+
+import dev.goldfinch.model.GoldFinchException;
+import java.util.List;
+
+/**
+ * How to pick each next token, with OpenAI/vLLM field names and semantics. Validated on
+ * construction: every error is an {@link GoldFinchException.InvalidInput} naming the field.
+ *
+ * @param temperature       0 = greedy; otherwise logits are divided by it
+ * @param topK              keep the k most likely tokens; 0 = off
+ * @param topP              keep the smallest set whose probability reaches p; 1 = off; in (0, 1]
+ * @param minP              drop tokens below minP × the top probability; 0 = off; in [0, 1]
+ * @param presencePenalty   subtracted once from every token already generated; [-2, 2]
+ * @param frequencyPenalty  subtracted per (decayed) occurrence of a generated token; [-2, 2]
+ * @param repetitionPenalty > 1 discourages tokens of the prompt and the output (positive logits divided, negative multiplied); 1 = off
+ * @param penaltyDecay      RWKV's occurrence decay per generated token (ChatRWKV uses 0.996); 1 = none; in (0, 1]
+ * @param seed              makes sampling reproducible; null = random
+ * @param maxTokens         generated tokens at most; > 0
+ * @param stop              stop sequences (text), at most {@value #MAX_STOP}, none empty; not included in the output
+ * @param logprobs          how many top alternatives to report per token; 0..{@value #MAX_LOGPROBS}
+ */
+public record SamplingParams(double temperature, int topK, double topP, double minP,
+                             double presencePenalty, double frequencyPenalty, double repetitionPenalty,
+                             double penaltyDecay, Long seed, int maxTokens, List<String> stop, int logprobs) {
+    public static final int MAX_STOP = 16;
+    public static final int MAX_LOGPROBS = 20;
+
+    public SamplingParams {
+        stop = stop == null ? List.of() : List.copyOf(stop);
+        check(Double.isFinite(temperature) && temperature >= 0, "temperature must be >= 0, got " + temperature);
+        check(topK >= 0, "top_k must be >= 0 (0 = off), got " + topK);
+        check(topP > 0 && topP <= 1, "top_p must be in (0, 1], got " + topP);
+        check(minP >= 0 && minP <= 1, "min_p must be in [0, 1], got " + minP);
+        check(presencePenalty >= -2 && presencePenalty <= 2, "presence_penalty must be in [-2, 2], got " + presencePenalty);
+        check(frequencyPenalty >= -2 && frequencyPenalty <= 2, "frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
+        check(repetitionPenalty > 0 && Double.isFinite(repetitionPenalty), "repetition_penalty must be > 0, got " + repetitionPenalty);
+        check(penaltyDecay > 0 && penaltyDecay <= 1, "penalty_decay must be in (0, 1], got " + penaltyDecay);
+        check(maxTokens > 0, "max_tokens must be > 0, got " + maxTokens);
+        check(stop.size() <= MAX_STOP, "stop allows at most " + MAX_STOP + " sequences, got " + stop.size());
+        check(stop.stream().noneMatch(String::isEmpty), "stop sequences must not be empty");
+        check(logprobs >= 0 && logprobs <= MAX_LOGPROBS, "logprobs must be in [0, " + MAX_LOGPROBS + "], got " + logprobs);
+    }
+
+    private static void check(boolean ok, String message) {
+        if (!ok) {
+            throw new GoldFinchException.InvalidInput(message);
+        }
+    }
+
+    /** OpenAI's defaults: temperature 1, nothing filtered, no penalties, 16 tokens. */
+    public static SamplingParams defaults() {
+        return new SamplingParams(1.0, 0, 1.0, 0, 0, 0, 1.0, 1.0, null, 16, List.of(), 0);
+    }
+
+    public static SamplingParams greedy(int maxTokens) {
+        return defaults().withTemperature(0).withMaxTokens(maxTokens);
+    }
+
+    /** Fails when max_tokens exceeds a server's cap. */
+    public SamplingParams checkMaxTokens(int cap) {
+        check(maxTokens <= cap, "max_tokens must be <= " + cap + ", got " + maxTokens);
+        return this;
+    }
+
+    public boolean isGreedy() {
+        return temperature == 0;
+    }
+
+    public SamplingParams withTemperature(double v) {
+        return new SamplingParams(v, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+    }
+
+    public SamplingParams withTopK(int v) {
+        return new SamplingParams(temperature, v, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+    }
+
+    public SamplingParams withTopP(double v) {
+        return new SamplingParams(temperature, topK, v, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+    }
+
+    public SamplingParams withMinP(double v) {
+        return new SamplingParams(temperature, topK, topP, v, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+    }
+
+    public SamplingParams withPenalties(double presence, double frequency, double repetition, double decay) {
+        return new SamplingParams(temperature, topK, topP, minP, presence, frequency, repetition, decay, seed, maxTokens, stop, logprobs);
+    }
+
+    public SamplingParams withSeed(Long v) {
+        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, v, maxTokens, stop, logprobs);
+    }
+
+    public SamplingParams withMaxTokens(int v) {
+        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, v, stop, logprobs);
+    }
+
+    public SamplingParams withStop(List<String> v) {
+        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, v, logprobs);
+    }
+
+    public SamplingParams withLogprobs(int v) {
+        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, v);
+    }
+}

@@ -9,7 +9,11 @@ import picocli.CommandLine.Command;
 @Command(name = "goldfinch", mixinStandardHelpOptions = true, version = "goldfinch 0.1.0",
         description = "GoldFinch / Finch (RWKV-6) inference engine and mesh.",
         subcommands = {
+                GenerateCommand.class,
+                TokenizeCommand.class,
+                DetokenizeCommand.class,
                 LogitsCommand.class,
+                ConvertCommand.class,
                 InspectCommand.class,
                 CommandLine.HelpCommand.class})
 public final class GoldfinchCli {

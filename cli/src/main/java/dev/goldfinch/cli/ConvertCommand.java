@@ -1,0 +1,28 @@
+package dev.goldfinch.cli;
+
+import dev.goldfinch.model.ModelConfig;
+import dev.goldfinch.model.ModelConverter;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "convert", description = "Convert a released PyTorch checkpoint (.pth) to safetensors + config.json, in Java.")
+final class ConvertCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "IN.pth", description = "A torch.save checkpoint (zip archive of bf16 tensors).")
+    Path in;
+
+    @Parameters(index = "1", paramLabel = "OUT_DIR", description = "Directory to write model.safetensors and config.json into.")
+    Path outDir;
+
+    @Override
+    public Integer call() throws IOException {
+        ProgressBar bar = new ProgressBar("converting " + in.getFileName());
+        ModelConfig c = ModelConverter.convert(in, outDir, bar::update);
+        bar.done();
+        System.out.println("wrote " + outDir.resolve(ModelConverter.WEIGHTS_FILE) + " (" + c.architecture().displayName() + ", "
+                + c.nLayer() + " layers, width " + c.nEmbd() + ", " + c.parameterCount() + " parameters) and config.json");
+        return 0;
+    }
+}

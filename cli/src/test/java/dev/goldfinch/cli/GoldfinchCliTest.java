@@ -1,0 +1,137 @@
+package dev.goldfinch.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.goldfinch.model.io.Npy;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line end to end, in process: exit codes, outputs, and one clear line per bad input. */
+class GoldfinchCliTest {
+    static final Path SHARED = Path.of(System.getProperty("goldfinch.shared.dir", "../shared"), "golden");
+    static final Path GOLD = SHARED.resolve("goldfinch");
+    static final Path VOCAB = SHARED.resolve("tokenizer/rwkv_vocab_v20230424.txt");
+
+    @TempDir
+    Path tmp;
+
+    record Run(int exit, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = GoldfinchCli.run(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    static void assumeShared() {
+        assumeTrue(Files.isDirectory(GOLD), "shared golden data not found at " + SHARED.toAbsolutePath());
+    }
+
+    static String goldenTokens() throws Exception {
+        return Arrays.stream(Npy.read(GOLD.resolve("tokens.npy")).toInts()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+    }
+
+    @Test
+    void logitsMatchTheReferenceInEveryMode() throws Exception {
+        assumeShared();
+        float[] want = Npy.read(GOLD.resolve("logits_full.npy")).toFloats();
+        for (String[] extra : new String[][]{{}, {"--prefill", "16"}, {"--prefill", "16", "--chunk", "8"}}) {
+            Path out = tmp.resolve("l.npy");
+            String[] args = new String[6 + extra.length];
+            System.arraycopy(new String[]{"logits", "--model", GOLD.resolve("weights.safetensors").toString(), "--tokens", goldenTokens(), "--out"}, 0, args, 0, 6);
+            args[5] = "--out";
+            String[] full = Arrays.copyOf(args, args.length + 1);
+            full[6] = out.toString();
+            System.arraycopy(extra, 0, full, 7, extra.length);
+            Run r = run(full);
+            assertEquals(0, r.exit(), r.err());
+            Npy.Array got = Npy.read(out);
+            assertEquals(24, got.shape()[0]);
+            float max = 0;
+            float[] g = got.toFloats();
+            for (int i = 0; i < g.length; i++) {
+                max = Math.max(max, Math.abs(g[i] - want[i]));
+            }
+            assertTrue(max <= 1e-4f, Arrays.toString(extra) + " differs by " + max);
+        }
+    }
+
+    @Test
+    void inspectReportsTheSpecFormula() {
+        Run r = run("inspect", "--shape", "L24-D2048");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("\"cache_fixed_bytes\" : 4390912"), r.out());
+        assertTrue(r.out().contains("\"cache_bytes_per_token\" : 260"), r.out());
+        assertTrue(r.out().contains("\"compression_ratio\" : 756.2"), r.out());
+        assertTrue(r.out().contains("\"params\" : 1445257216"), r.out());
+    }
+
+    @Test
+    void tokenizeAndDetokenizeRoundTrip() throws Exception {
+        assumeTrue(Files.isRegularFile(VOCAB), "World vocabulary not found at " + VOCAB);
+        Run t = run("tokenize", "--vocab", VOCAB.toString(), "--text", "Today is a beautiful day. 今天是美好的一天。");
+        assertEquals("33520 4600 332 59219 21509 47 33 10381 11639 13091 15597 11685 14734 10250 11639 10080", t.out().strip());
+        Path raw = tmp.resolve("raw.bin");
+        Files.write(raw, new byte[]{(byte) 0xc3, 0x28});
+        assertEquals("196 41", run("tokenize", "--vocab", VOCAB.toString(), "--file", raw.toString()).out().strip());
+        Run d = run("detokenize", "--vocab", VOCAB.toString(), "--ids", "33520 4600 332 59219 21509");
+        assertEquals("Today is a beautiful day", d.out().strip());
+    }
+
+    @Test
+    void generateStreamsReproducibly() {
+        assumeTrue(Files.isRegularFile(VOCAB), "World vocabulary not found at " + VOCAB);
+        String[] args = {"generate", "--shape", "layers=2,width=64,head=32,vocab=65536", "--vocab", VOCAB.toString(),
+                "--prompt", "Hello", "--max-tokens", "8", "--temperature", "0.8", "--sample-seed", "3"};
+        Run a = run(args);
+        Run b = run(args);
+        assertEquals(0, a.exit(), a.err());
+        assertTrue(a.out().strip().length() > 0);
+        assertEquals(a.out(), b.out());
+    }
+
+    private static void assertBadInput(Run r, String needle) {
+        assertEquals(GoldfinchCli.EXIT_BAD_INPUT, r.exit(), "exit code; stderr: " + r.err());
+        assertTrue(r.err().startsWith("error: ") && r.err().contains(needle), r.err());
+        assertTrue(!r.err().contains("\tat "), "a stack trace instead of a message: " + r.err());
+    }
+
+    @Test
+    void badInputsAreOneClearLine() throws Exception {
+        assumeShared();
+        String model = GOLD.resolve("weights.safetensors").toString();
+        assertBadInput(run("logits", "--model", model, "--tokens", "1,2,512", "--out", tmp.resolve("x.npy").toString()), "512");
+        assertBadInput(run("logits", "--model", model, "--tokens", "1,x", "--out", tmp.resolve("x.npy").toString()), "'x'");
+        Path cut = tmp.resolve("cut.safetensors");
+        Files.write(cut, Arrays.copyOf(Files.readAllBytes(GOLD.resolve("weights.safetensors")), 4000));
+        assertBadInput(run("logits", "--model", cut.toString(), "--tokens", "1", "--out", tmp.resolve("x.npy").toString()), "cut.safetensors");
+        assertBadInput(run("inspect", "--shape", "L0-D1"), "shape");
+        assumeTrue(Files.isRegularFile(VOCAB));
+        // The golden model has 512 ids; the World tokenizer's go to 65529.
+        assertBadInput(run("generate", "--model", model, "--vocab", VOCAB.toString(), "--prompt", "hi"), "vocabulary");
+        assertBadInput(run("generate", "--shape", "layers=2,width=64,head=32,vocab=65536", "--vocab", VOCAB.toString(), "--prompt", ""), "empty");
+        assertBadInput(run("generate", "--shape", "layers=2,width=64,head=32,vocab=65536", "--vocab", VOCAB.toString(), "--prompt", "a",
+                "--top-p", "1.5"), "top_p");
+        assertBadInput(run("convert", GOLD.resolve("weights.safetensors").toString(), tmp.resolve("o").toString()), "zip");
+    }
+}

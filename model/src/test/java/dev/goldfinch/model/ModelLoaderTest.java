@@ -131,4 +131,31 @@ class ModelLoaderTest {
             assertThrows(GoldFinchException.InvalidInput.class, () -> m.prefill(m.newState(), new int[0]));
         }
     }
+
+    @Test
+    void f16AndBf16WeightsLoadAndStayCloseToF32() throws Exception {
+        float[] want;
+        int[] toks = dev.goldfinch.model.io.Npy.read(Golden.resource("goldfinch").resolve("tokens.npy")).toInts();
+        try (GoldFinchModel m = ModelLoader.load(WEIGHTS)) {
+            want = m.forward(java.util.List.of(new GoldFinchModel.Segment(m.newState(), toks, 0)))[0];
+        }
+        for (DType type : new DType[]{DType.F16, DType.BF16}) {
+            Path p = rewritten(t -> t.replaceAll((name, tensor) -> narrowed(tensor, type)));
+            try (GoldFinchModel m = ModelLoader.load(p)) {
+                float[] got = m.forward(java.util.List.of(new GoldFinchModel.Segment(m.newState(), toks, 0)))[0];
+                float d = Golden.maxAbsDiff(got, want);
+                // bf16 rounding of the same weights moves the reference logits by up to 0.051 (golden README).
+                assertTrue(d > 0 && d < (type == DType.F16 ? 0.01f : 0.1f), type + " logits differ by " + d);
+            }
+        }
+    }
+
+    private static Tensor narrowed(Tensor t, DType type) {
+        float[] f = t.toFloats();
+        short[] bits = new short[f.length];
+        for (int i = 0; i < f.length; i++) {
+            bits[i] = type == DType.F16 ? dev.goldfinch.model.tensor.Floats.floatToF16(f[i]) : dev.goldfinch.model.tensor.Floats.floatToBf16(f[i]);
+        }
+        return new Tensor(t.name(), type, t.shape(), MemorySegment.ofArray(bits));
+    }
 }

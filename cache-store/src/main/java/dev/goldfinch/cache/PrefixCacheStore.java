@@ -1,15 +1,21 @@
 package dev.goldfinch.cache;
 
+import dev.goldfinch.proto.internal.v1.EntryKind;
 import java.util.Optional;
 
 /**
  * The prefix cache (ARCHITECTURE §4–5): immutable, content-addressed entries of two kinds — the
- * compressed keys of a full block, and a recurrent-state checkpoint at any prefix length. Values are
- * opaque bytes (the engine's codec). A missing, partial or corrupt entry is a miss, never an error.
+ * compressed keys of one full block ({@link EntryKind#ENTRY_KIND_KEY_BLOCK}, addressed by the block's
+ * chain hash) and a recurrent-state checkpoint after any prefix ({@link EntryKind#ENTRY_KIND_CHECKPOINT},
+ * addressed by the prefix hash). Addresses come from {@link PrefixHasher}; values are opaque bytes (the
+ * engine's codec). A missing, partial or corrupt entry is a miss, never an error. Implemented by
+ * {@link PrefixCache} over a local backend and by {@link RemotePrefixCacheStore} over gRPC.
  */
-public interface PrefixCacheStore {
-    /** The deepest checkpoint usable for a prompt, and how many full key blocks are present from the start. */
-    record Lookup(int checkpointLength, int keyBlocks) {
+public interface PrefixCacheStore extends AutoCloseable {
+    /** The deepest checkpoint usable for a prompt (length 0 and no hash on a miss) and the full key blocks present from the start. */
+    record Lookup(int checkpointLength, byte[] checkpointHash, int keyBlocks) {
+        public static final Lookup MISS = new Lookup(0, null, 0);
+
         public boolean hit() {
             return checkpointLength > 0;
         }
@@ -18,13 +24,21 @@ public interface PrefixCacheStore {
     /** {@code maxLength}: the longest prefix the caller can use (a prompt of n tokens resumes from at most n−1). */
     Lookup lookup(String model, String salt, int[] tokens, int maxLength);
 
-    /** Stores the keys of block {@code block} (1-based) of {@code tokens}; false when it already existed. */
-    boolean putKeyBlock(String model, String salt, int[] tokens, int block, byte[] value);
+    /**
+     * Publishes {@code value} under its address unless an entry is already there (entries are immutable);
+     * false when one was. {@code length}: tokens the entry covers. {@code blockHash}: for a checkpoint off a
+     * block boundary, the hash of the aligned prefix before it (where lookup finds it); null otherwise.
+     */
+    boolean put(String model, EntryKind kind, byte[] hash, int length, byte[] blockHash, byte[] value);
 
-    Optional<byte[]> getKeyBlock(String model, String salt, int[] tokens, int block);
+    /** The complete, checksum-verified value, or empty. */
+    Optional<byte[]> get(String model, EntryKind kind, byte[] hash);
 
-    /** Stores the checkpoint after {@code tokens[0..length)}; false when it already existed. */
-    boolean putCheckpoint(String model, String salt, int[] tokens, int length, byte[] value);
+    StoreStats stats();
 
-    Optional<byte[]> getCheckpoint(String model, String salt, int[] tokens, int length);
+    @Override
+    void close();
+
+    record StoreStats(String backend, long bytes, long hits, long misses, long lookupHits, long lookupMisses) {
+    }
 }

@@ -199,6 +199,72 @@ public final class StateCodec {
         return s;
     }
 
+    /** The token ids of a blob that passed {@link #inspect}: what the caller hashes to check the blob is the prefix it asked for. */
+    public static int[] tokens(byte[] blob) {
+        Header h = inspect(blob);
+        ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN).position(HEADER_BYTES);
+        int[] ids = new int[h.length()];
+        b.asIntBuffer().get(ids);
+        return ids;
+    }
+
+    private static final int KEY_BLOCK_MAGIC = 0x424b4647; // "GFKB"
+    private static final int KEY_BLOCK_HEADER = 24;
+
+    /**
+     * A key block: the compressed keys of positions {@code [from, to)}, shared by every prompt with that
+     * prefix. Layout: magic "GFKB", version u16, float type u8, pad u8, fingerprint u64, rows u32, width
+     * u32, then rows × width floats, then CRC32C of everything before it.
+     */
+    public static byte[] encodeKeyBlock(SequenceState s, int from, int to, FloatType type) {
+        ModelConfig c = s.config();
+        if (from < 0 || to > s.length() || from > to) {
+            throw new IllegalArgumentException("key rows [" + from + ", " + to + ") outside 0.." + s.length());
+        }
+        int width = c.compressedDim();
+        int rows = to - from;
+        ByteBuffer b = ByteBuffer.allocate(KEY_BLOCK_HEADER + rows * width * type.bytes + TRAILER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(KEY_BLOCK_MAGIC).putShort((short) VERSION).put((byte) type.ordinal()).put((byte) 0);
+        b.putLong(s.modelFingerprint()).putInt(rows).putInt(width);
+        putFloats(b, s.compressedKeys.array(), from * width, rows * width, type);
+        CRC32C crc = new CRC32C();
+        crc.update(b.array(), 0, b.position());
+        b.putInt((int) crc.getValue());
+        return b.array();
+    }
+
+    /** Decodes a key block of exactly {@code rows} rows for the given model into {@code dst[offset..]}. */
+    public static void decodeKeyBlock(byte[] blob, ModelConfig c, long modelFingerprint, int rows, float[] dst, int offset) {
+        int width = c.compressedDim();
+        long expected = KEY_BLOCK_HEADER + TRAILER_BYTES;
+        if (blob.length < expected) {
+            throw new GoldFinchException.CorruptState("key block of " + blob.length + " bytes is truncated");
+        }
+        ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN);
+        int typeCode = blob[6];
+        if (b.getInt(0) != KEY_BLOCK_MAGIC || typeCode < 0 || typeCode >= FloatType.values().length) {
+            throw new GoldFinchException.CorruptState("not a GoldFinch key block");
+        }
+        FloatType type = FloatType.values()[typeCode];
+        if (b.getInt(16) != rows || b.getInt(20) != width || blob.length != expected + (long) rows * width * type.bytes) {
+            throw new GoldFinchException.CorruptState("key block holds " + b.getInt(16) + "×" + b.getInt(20) + " keys in "
+                    + blob.length + " bytes, expected " + rows + "×" + width);
+        }
+        CRC32C crc = new CRC32C();
+        crc.update(blob, 0, blob.length - TRAILER_BYTES);
+        if ((int) crc.getValue() != b.getInt(blob.length - TRAILER_BYTES)) {
+            throw new GoldFinchException.CorruptState("key block fails its CRC32C checksum");
+        }
+        if (b.getLong(8) != modelFingerprint) {
+            throw new GoldFinchException.StateMismatch("key block belongs to another model");
+        }
+        if (Short.toUnsignedInt(b.getShort(4)) != VERSION) {
+            throw new GoldFinchException.StateMismatch("key block format version " + b.getShort(4) + " is not supported");
+        }
+        b.position(KEY_BLOCK_HEADER);
+        getFloats(b, dst, offset, rows * width, type);
+    }
+
     private static void putFloats(ByteBuffer b, float[] a, int off, int n, FloatType type) {
         if (type == FloatType.F32) {
             b.asFloatBuffer().put(a, off, n);

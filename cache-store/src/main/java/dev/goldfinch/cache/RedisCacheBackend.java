@@ -1,0 +1,287 @@
+package dev.goldfinch.cache;
+
+import io.lettuce.core.KeyValue;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.SetArgs;
+import io.lettuce.core.api.StatefulConnection;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.codec.RedisCodec;
+import io.lettuce.core.codec.StringCodec;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.zip.CRC32C;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Redis backend (Lettuce, standalone or Cluster with the same code).
+ *
+ * <p>A value lives under its key as a 32-byte header — magic "GFCH", version, flags, writer nonce, size,
+ * chunk count, CRC32C — followed by the value itself when it fits one chunk; larger values go to
+ * {@code key:nonce:i} chunks. A writer sends every chunk first and the header last with {@code SET NX EX},
+ * so a reader never finds a header whose chunks were not all sent; the nonce keeps two racing writers'
+ * chunks apart. A reader checks sizes and the CRC and treats any missing or corrupt piece as a miss (and
+ * deletes the header so the entry can be written again). Every key of one entry shares the entry's hash
+ * tag, so Cluster keeps them in one slot. Expiry: a TTL on every key, refreshed on a hit; deploy Redis with
+ * {@code maxmemory-policy allkeys-lru}. Redis failures are logged and answered as misses.
+ */
+public final class RedisCacheBackend implements CacheBackend {
+    private static final Logger log = LoggerFactory.getLogger(RedisCacheBackend.class);
+    private static final int MAGIC = 0x48434647; // "GFCH" little-endian
+    private static final int HEADER = 32;
+    private static final byte INLINE = 1;
+    private static final Pattern USED_MEMORY = Pattern.compile("used_memory:(\\d+)");
+
+    private final AutoCloseable client;
+    private final StatefulConnection<String, byte[]> connection;
+    private final RedisClusterAsyncCommands<String, byte[]> redis;
+    private final String description;
+    private final int chunkBytes;
+    private final long ttlSeconds;
+    private final Duration timeout;
+
+    private RedisCacheBackend(AutoCloseable client, StatefulConnection<String, byte[]> connection,
+                              RedisClusterAsyncCommands<String, byte[]> redis, String description, int chunkBytes,
+                              Duration ttl, Duration timeout) {
+        this.client = client;
+        this.connection = connection;
+        this.redis = redis;
+        this.description = description;
+        this.chunkBytes = chunkBytes;
+        this.ttlSeconds = Math.max(1, ttl.toSeconds());
+        this.timeout = timeout;
+    }
+
+    /**
+     * Connects to {@code urls}: one {@code redis://host:port} URL for a standalone server, or with
+     * {@code cluster} true, one or more seed nodes of a Redis Cluster (comma-separated).
+     */
+    public static RedisCacheBackend connect(String urls, boolean cluster, int chunkBytes, Duration ttl, Duration timeout) {
+        if (chunkBytes < 1024) {
+            throw new IllegalArgumentException("chunk size must be at least 1 KiB, got " + chunkBytes);
+        }
+        RedisCodec<String, byte[]> codec = RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE);
+        List<RedisURI> uris = Arrays.stream(urls.split(",")).map(String::trim).filter(s -> !s.isEmpty()).map(u -> {
+            RedisURI uri = RedisURI.create(u);
+            uri.setTimeout(timeout);
+            return uri;
+        }).toList();
+        if (uris.isEmpty()) {
+            throw new IllegalArgumentException("no Redis URL given");
+        }
+        if (cluster) {
+            RedisClusterClient client = RedisClusterClient.create(uris);
+            var connection = client.connect(codec);
+            return new RedisCacheBackend(client::shutdown, connection, connection.async(), "redis-cluster " + urls,
+                    chunkBytes, ttl, timeout);
+        }
+        if (uris.size() > 1) {
+            throw new IllegalArgumentException("several Redis URLs need cluster mode: " + urls);
+        }
+        RedisClient client = RedisClient.create(uris.getFirst());
+        var connection = client.connect(codec);
+        return new RedisCacheBackend(client::shutdown, connection, connection.async(), "redis " + urls, chunkBytes, ttl, timeout);
+    }
+
+    @Override
+    public Probe probe(List<String> entryKeys, List<String> indexKeys) {
+        List<RedisFuture<Long>> exists = new ArrayList<>(entryKeys.size());
+        for (String k : entryKeys) {
+            exists.add(redis.exists(k));
+        }
+        List<RedisFuture<Set<byte[]>>> members = new ArrayList<>(indexKeys.size());
+        for (String k : indexKeys) {
+            members.add(redis.smembers(k));
+        }
+        boolean[] published = new boolean[entryKeys.size()];
+        List<Set<String>> sets = new ArrayList<>(indexKeys.size());
+        try {
+            for (int i = 0; i < published.length; i++) {
+                published[i] = await(exists.get(i)) > 0;
+            }
+            for (RedisFuture<Set<byte[]>> f : members) {
+                Set<String> m = new HashSet<>();
+                for (byte[] b : await(f)) {
+                    m.add(new String(b, StandardCharsets.UTF_8));
+                }
+                sets.add(m);
+            }
+        } catch (RuntimeException e) {
+            log.warn("Redis probe failed, answering a miss: {}", e.toString());
+            return new Probe(new boolean[entryKeys.size()], indexKeys.stream().<Set<String>>map(k -> Set.of()).toList());
+        }
+        return new Probe(published, sets);
+    }
+
+    @Override
+    public boolean publish(String key, byte[] value, String indexKey, String indexMember) {
+        CRC32C crc = new CRC32C();
+        crc.update(value);
+        long nonce = ThreadLocalRandom.current().nextLong();
+        boolean inline = value.length <= chunkBytes;
+        int chunks = inline ? 0 : (value.length + chunkBytes - 1) / chunkBytes;
+        ByteBuffer header = ByteBuffer.allocate(HEADER + (inline ? value.length : 0)).order(ByteOrder.LITTLE_ENDIAN);
+        header.putInt(MAGIC).put((byte) 1).put(inline ? INLINE : 0).putShort((short) 0).putLong(nonce)
+                .putLong(value.length).putInt(chunks).putInt((int) crc.getValue());
+        if (inline) {
+            header.put(value);
+        }
+        SetArgs ttl = SetArgs.Builder.ex(ttlSeconds);
+        try {
+            if (await(redis.exists(key)) > 0) {
+                return false; // immutable: never resend what is there
+            }
+            List<RedisFuture<String>> sent = new ArrayList<>(chunks);
+            for (int i = 0; i < chunks; i++) {
+                int from = i * chunkBytes;
+                sent.add(redis.set(chunkKey(key, nonce, i), Arrays.copyOfRange(value, from, Math.min(value.length, from + chunkBytes)), ttl));
+            }
+            for (RedisFuture<String> f : sent) {
+                await(f);
+            }
+            // Header last: only now can a reader find the entry.
+            boolean written = "OK".equals(await(redis.set(key, header.array(), SetArgs.Builder.nx().ex(ttlSeconds))));
+            if (!written && chunks > 0) {
+                redis.del(chunkKeys(key, nonce, chunks)); // a racing writer won; ours are orphans
+            }
+            if (written && indexKey != null) {
+                redis.sadd(indexKey, indexMember.getBytes(StandardCharsets.UTF_8));
+                redis.expire(indexKey, ttlSeconds);
+            }
+            return written;
+        } catch (RuntimeException e) {
+            log.warn("Redis write of {} failed; the entry stays unpublished: {}", key, e.toString());
+            return false;
+        }
+    }
+
+    @Override
+    public Optional<byte[]> read(String key) {
+        try {
+            byte[] header = await(redis.get(key));
+            if (header == null) {
+                return Optional.empty();
+            }
+            ByteBuffer h = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
+            if (header.length < HEADER || h.getInt(0) != MAGIC || h.get(4) != 1) {
+                return discard(key, "bad header");
+            }
+            boolean inline = h.get(5) == INLINE;
+            long nonce = h.getLong(8);
+            long size = h.getLong(16);
+            int chunks = h.getInt(24);
+            int crc = h.getInt(28);
+            byte[] value;
+            if (inline) {
+                if (size != header.length - HEADER || chunks != 0) {
+                    return discard(key, "inline size mismatch");
+                }
+                value = Arrays.copyOfRange(header, HEADER, header.length);
+            } else {
+                if (chunks <= 0 || size <= 0 || size > (long) chunks * chunkBytes || size > Integer.MAX_VALUE - 16) {
+                    return discard(key, "chunk count mismatch");
+                }
+                String[] keys = chunkKeys(key, nonce, chunks);
+                List<KeyValue<String, byte[]>> parts = await(redis.mget(keys));
+                value = new byte[(int) size];
+                int at = 0;
+                for (KeyValue<String, byte[]> part : parts) {
+                    if (!part.hasValue() || at + part.getValue().length > size) {
+                        return discard(key, "missing or oversized chunk");
+                    }
+                    System.arraycopy(part.getValue(), 0, value, at, part.getValue().length);
+                    at += part.getValue().length;
+                }
+                if (at != size) {
+                    return discard(key, "short chunks");
+                }
+                redis.expire(key, ttlSeconds);
+                for (String k : keys) {
+                    redis.expire(k, ttlSeconds);
+                }
+            }
+            CRC32C check = new CRC32C();
+            check.update(value);
+            if ((int) check.getValue() != crc) {
+                return discard(key, "checksum mismatch");
+            }
+            if (inline) {
+                redis.expire(key, ttlSeconds);
+            }
+            return Optional.of(value);
+        } catch (RuntimeException e) {
+            log.warn("Redis read of {} failed, answering a miss: {}", key, e.toString());
+            return Optional.empty();
+        }
+    }
+
+    private Optional<byte[]> discard(String key, String why) {
+        log.warn("cache entry {} is unusable ({}); dropping it", key, why);
+        redis.del(key);
+        return Optional.empty();
+    }
+
+    static String chunkKey(String key, long nonce, int i) {
+        return key + ":" + Long.toHexString(nonce) + ":" + i;
+    }
+
+    private static String[] chunkKeys(String key, long nonce, int chunks) {
+        String[] keys = new String[chunks];
+        for (int i = 0; i < chunks; i++) {
+            keys[i] = chunkKey(key, nonce, i);
+        }
+        return keys;
+    }
+
+    @Override
+    public long bytes() {
+        try {
+            Matcher m = USED_MEMORY.matcher(await(redis.info("memory")));
+            return m.find() ? Long.parseLong(m.group(1)) : -1;
+        } catch (RuntimeException e) {
+            return -1;
+        }
+    }
+
+    @Override
+    public String describe() {
+        return description;
+    }
+
+    private <T> T await(RedisFuture<T> future) {
+        try {
+            return future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted waiting for Redis", e);
+        } catch (Exception e) {
+            throw new IllegalStateException("Redis: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            connection.close();
+            client.close();
+        } catch (Exception e) {
+            log.debug("closing Redis", e);
+        }
+    }
+}

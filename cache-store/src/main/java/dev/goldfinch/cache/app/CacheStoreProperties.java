@@ -1,0 +1,31 @@
+package dev.goldfinch.cache.app;
+
+import dev.goldfinch.cache.PrefixHasher;
+import java.time.Duration;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * {@code goldfinch.cache.*}: the cache store's backend.
+ *
+ * @param backend       {@code memory} (embedded, one machine) or {@code redis}
+ * @param redisUrl      {@code redis://host:6379}; with {@code redisCluster}, comma-separated seed nodes
+ * @param maxBytes      embedded backend: LRU bound in bytes (Redis: set {@code maxmemory} and {@code allkeys-lru})
+ * @param ttl           lifetime of an entry since its last hit
+ * @param chunkBytes    Redis: values above this are split into chunks
+ * @param maxValueBytes largest entry accepted by Put
+ * @param blockSize     tokens per key block; every service of a mesh must agree
+ */
+@ConfigurationProperties("goldfinch.cache")
+public record CacheStoreProperties(String backend, String redisUrl, Boolean redisCluster, Long maxBytes, Duration ttl,
+                                   Integer chunkBytes, Long maxValueBytes, Integer blockSize, Duration redisTimeout) {
+    public CacheStoreProperties {
+        backend = backend == null ? "memory" : backend;
+        redisCluster = redisCluster != null && redisCluster;
+        maxBytes = maxBytes == null ? 2L << 30 : maxBytes;
+        ttl = ttl == null ? Duration.ofHours(1) : ttl;
+        chunkBytes = chunkBytes == null ? 512 << 10 : chunkBytes;
+        maxValueBytes = maxValueBytes == null ? 1L << 30 : maxValueBytes;
+        blockSize = blockSize == null ? PrefixHasher.DEFAULT_BLOCK_SIZE : blockSize;
+        redisTimeout = redisTimeout == null ? Duration.ofSeconds(5) : redisTimeout;
+    }
+}

@@ -1,0 +1,28 @@
+package dev.goldfinch.service;
+
+import java.nio.file.Path;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * {@code goldfinch.model.*}: which model a prefill or decode replica serves. Exactly one of {@code path}
+ * (safetensors file or directory) and {@code shape} (random weights of a named shape, seeded by
+ * {@code seed}, stored as {@code dtype}) is set. Every replica of a mesh must serve the same model: the
+ * fingerprint in every cache key makes a mismatch a miss, never a wrong answer.
+ *
+ * @param maxPromptTokens longest prompt accepted (tokens)
+ * @param maxTokensCap    largest {@code max_tokens} accepted
+ */
+@ConfigurationProperties("goldfinch.model")
+public record ModelProperties(Path path, String shape, Long seed, String dtype, Integer maxPromptTokens,
+                              Integer maxTokensCap) {
+    public ModelProperties {
+        seed = seed == null ? 42L : seed;
+        dtype = dtype == null ? "f32" : dtype;
+        maxPromptTokens = maxPromptTokens == null ? 16384 : maxPromptTokens;
+        maxTokensCap = maxTokensCap == null ? 4096 : maxTokensCap;
+    }
+
+    public ModelSource source() {
+        return new ModelSource(path, shape, seed, dtype);
+    }
+}

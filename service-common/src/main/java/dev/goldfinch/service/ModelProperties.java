@@ -9,13 +9,15 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * {@code seed}, stored as {@code dtype}) is set. Every replica of a mesh must serve the same model: the
  * fingerprint in every cache key makes a mismatch a miss, never a wrong answer.
  *
+ * @param name            the model id clients name (OpenAI's {@code model})
  * @param maxPromptTokens longest prompt accepted (tokens)
  * @param maxTokensCap    largest {@code max_tokens} accepted
  */
 @ConfigurationProperties("goldfinch.model")
-public record ModelProperties(Path path, String shape, Long seed, String dtype, Integer maxPromptTokens,
+public record ModelProperties(String name, Path path, String shape, Long seed, String dtype, Integer maxPromptTokens,
                               Integer maxTokensCap) {
     public ModelProperties {
+        name = name == null || name.isBlank() ? "goldfinch" : name;
         seed = seed == null ? 42L : seed;
         dtype = dtype == null ? "f32" : dtype;
         maxPromptTokens = maxPromptTokens == null ? 16384 : maxPromptTokens;

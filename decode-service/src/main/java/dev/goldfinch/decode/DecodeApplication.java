@@ -1,0 +1,58 @@
+package dev.goldfinch.decode;
+
+import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.cache.grpc.RemotePrefixCacheStore;
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.state.StateCodec;
+import dev.goldfinch.service.Channels;
+import dev.goldfinch.service.ModelProperties;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+
+/** A decode replica. */
+@SpringBootApplication
+@EnableConfigurationProperties({DecodeProperties.class, ModelProperties.class})
+public class DecodeApplication {
+    public static void main(String[] args) {
+        SpringApplication app = new SpringApplication(DecodeApplication.class);
+        app.setAdditionalProfiles("decode");
+        app.run(args);
+    }
+
+    /** Shared by every service of the JVM: never closed with one context. */
+    @Bean(destroyMethod = "")
+    GoldFinchModel model(ModelProperties p) {
+        return p.source().load();
+    }
+
+    @Bean(destroyMethod = "close")
+    RemotePrefixCacheStore cacheStoreClient(DecodeProperties p) {
+        return new RemotePrefixCacheStore(Channels.open(p.cacheStore()), true, p.storeTimeout());
+    }
+
+    /** Entry loads and checkpoint writes: blocking I/O, kept off the scheduler and transport threads. */
+    @Bean(destroyMethod = "shutdown")
+    ExecutorService decodeIo() {
+        return Executors.newVirtualThreadPerTaskExecutor();
+    }
+
+    @Bean(destroyMethod = "close")
+    DecodeEngine decodeEngine(GoldFinchModel model, RemotePrefixCacheStore store, DecodeProperties p, ExecutorService decodeIo,
+                              MeterRegistry meters) {
+        StateCodec.FloatType type = StateCodec.FloatType.valueOf(p.stateDtype().toUpperCase(Locale.ROOT));
+        StateCache cache = new StateCache(store, new PrefixHasher(p.blockSize()), model, type);
+        return new DecodeEngine(model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters);
+    }
+
+    @Bean
+    DecodeGrpcService decodeGrpcService(DecodeEngine engine, ModelProperties props) {
+        return new DecodeGrpcService(engine, props);
+    }
+}

@@ -1,0 +1,316 @@
+package dev.goldfinch.decode;
+
+import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.sampling.Sampler;
+import dev.goldfinch.model.sampling.SamplingParams;
+import dev.goldfinch.model.state.SequenceState;
+import dev.goldfinch.model.tokenizer.WorldTokenizer;
+import dev.goldfinch.proto.v1.FinishReason;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Continuous batching: one scheduler thread advances every live sequence by one token per step in a
+ * single {@link GoldFinchModel#forward} call, so each weight byte read serves the whole batch. Sequences
+ * join between steps (once their entry is loaded, off the scheduler thread) and leave when they finish,
+ * are cancelled, or pass their deadline (gRPC cancels the call); a sequence whose client is not reading
+ * sits out steps until it is. A finished sequence can be written back as an end-of-generation checkpoint
+ * (and the state after its prompt), so a chat's next turn resumes from cache.
+ */
+public final class DecodeEngine implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DecodeEngine.class);
+
+    /** One generation request: the entry (prompt minus its last token) and what to do after it. */
+    public record Request(byte[] entryHash, int entryLength, int lastPromptToken, SamplingParams params, String salt,
+                          boolean checkpointAtEnd) {
+    }
+
+    private static final class Sequence {
+        final Request request;
+        final TokenSink sink;
+        final SequenceState state;
+        final Sampler sampler;
+        int pending;
+        int generated;
+        boolean finalStep;
+        FinishReason finish;
+        CompletableFuture<Void> writes = CompletableFuture.completedFuture(null);
+
+        Sequence(Request request, TokenSink sink, SequenceState state, Sampler sampler) {
+            this.request = request;
+            this.sink = sink;
+            this.state = state;
+            this.sampler = sampler;
+            this.pending = request.lastPromptToken();
+        }
+    }
+
+    private final GoldFinchModel model;
+    private final StateCache cache;
+    private final ExecutorService io;
+    private final int maxSequences;
+    private final int maxBatch;
+    private final Map<String, SequenceState> local;
+    private final int localEntries;
+    private final ConcurrentLinkedQueue<Sequence> joining = new ConcurrentLinkedQueue<>();
+    private final List<Sequence> live = new ArrayList<>();
+    private final AtomicInteger admitted = new AtomicInteger();
+    private final AtomicInteger liveCount = new AtomicInteger();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition work = lock.newCondition();
+    private final Thread scheduler;
+    private volatile boolean running = true;
+    private final Counter generatedTokens;
+    private final DistributionSummary batchSizes;
+    private final Counter localHits;
+
+    public DecodeEngine(GoldFinchModel model, StateCache cache, ExecutorService io, int maxSequences, int maxBatch,
+                        int localEntries, MeterRegistry meters) {
+        this.model = model;
+        this.cache = cache;
+        this.io = io;
+        this.maxSequences = maxSequences;
+        this.maxBatch = maxBatch;
+        this.localEntries = localEntries;
+        this.local = new LinkedHashMap<>(16, 0.75f, true);
+        meters.gauge("goldfinch.decode.live_sequences", liveCount);
+        meters.gauge("goldfinch.decode.queue_depth", admitted, a -> a.get() - liveCount.get());
+        this.generatedTokens = Counter.builder("goldfinch.generation_tokens").description("Tokens generated").register(meters);
+        this.batchSizes = DistributionSummary.builder("goldfinch.decode.batch_size").description("Sequences per decode step").register(meters);
+        this.localHits = Counter.builder("goldfinch.decode.local_cache_hits").description("Entries served from the replica's own LRU").register(meters);
+        this.scheduler = Thread.ofPlatform().name("decode-scheduler").daemon().start(this::loop);
+    }
+
+    public GoldFinchModel model() {
+        return model;
+    }
+
+    public StateCache cache() {
+        return cache;
+    }
+
+    /** Sequences admitted and not yet finished (what the gateway balances on). */
+    public int load() {
+        return admitted.get();
+    }
+
+    /**
+     * Admits a request: fails fast with {@link RejectedExecutionException} when the replica is full, loads
+     * the entry (the local LRU first), then joins the batch. The future fails with
+     * {@link EntryNotFoundException} when the entry is gone from every cache.
+     */
+    public CompletableFuture<Void> submit(Request request, TokenSink sink) {
+        if (admitted.incrementAndGet() > maxSequences) {
+            admitted.decrementAndGet();
+            throw new RejectedExecutionException("decode replica is at its limit of " + maxSequences + " sequences");
+        }
+        try {
+            return CompletableFuture.runAsync(() -> {
+                SequenceState state = load(request).orElseThrow(() -> new EntryNotFoundException(
+                        "cache entry " + PrefixHasher.hex(request.entryHash()) + " (" + request.entryLength() + " tokens) is not in the cache"));
+                Sampler sampler = new Sampler(request.params(), model.config().vocabSize());
+                int[] prompt = Arrays.copyOf(state.tokens(), state.length() + 1);
+                prompt[state.length()] = request.lastPromptToken();
+                sampler.observePrompt(prompt);
+                joining.add(new Sequence(request, sink, state, sampler));
+                wake();
+            }, io).whenComplete((ok, error) -> {
+                if (error != null) {
+                    admitted.decrementAndGet();
+                }
+            });
+        } catch (RuntimeException e) {
+            admitted.decrementAndGet();
+            throw e;
+        }
+    }
+
+    private Optional<SequenceState> load(Request r) {
+        String key = PrefixHasher.hex(r.entryHash()) + "/" + r.salt();
+        SequenceState pristine;
+        synchronized (local) {
+            pristine = local.get(key);
+        }
+        if (pristine != null) {
+            localHits.increment();
+            return Optional.of(pristine.fork());
+        }
+        Optional<SequenceState> restored = cache.restore(r.salt(), r.entryHash(), r.entryLength());
+        restored.ifPresent(s -> {
+            synchronized (local) {
+                local.put(key, s.fork());
+                while (local.size() > localEntries) {
+                    local.remove(local.keySet().iterator().next());
+                }
+            }
+        });
+        return restored;
+    }
+
+    /** Wakes the scheduler: a sequence joined, became ready, or was cancelled. */
+    public void wake() {
+        lock.lock();
+        try {
+            work.signal();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void loop() {
+        while (running) {
+            try {
+                step();
+            } catch (RuntimeException e) {
+                log.error("decode step failed; failing its sequences", e);
+                for (Sequence s : live) {
+                    s.sink.fail(e);
+                    admitted.decrementAndGet();
+                }
+                live.clear();
+                liveCount.set(0);
+            }
+        }
+    }
+
+    private void step() {
+        for (Sequence s; (s = joining.poll()) != null; ) {
+            live.add(s);
+        }
+        live.removeIf(s -> {
+            if (s.sink.isCancelled()) {
+                s.finish = FinishReason.FINISH_REASON_CANCELLED;
+                end(s);
+                return true;
+            }
+            return false;
+        });
+        liveCount.set(live.size());
+        List<Sequence> batch = new ArrayList<>();
+        for (Sequence s : live) {
+            if (batch.size() < maxBatch && (s.finalStep || s.sink.isReady())) {
+                batch.add(s);
+            }
+        }
+        if (batch.isEmpty()) {
+            lock.lock();
+            try {
+                if (joining.isEmpty()) {
+                    work.await(20, TimeUnit.MILLISECONDS); // also polls paused streams that became ready
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                running = false;
+            } finally {
+                lock.unlock();
+            }
+            return;
+        }
+        List<GoldFinchModel.Segment> segments = new ArrayList<>(batch.size());
+        for (Sequence s : batch) {
+            segments.add(new GoldFinchModel.Segment(s.state, new int[]{s.pending}, s.finalStep ? 1 : 0));
+        }
+        float[][] logits = model.forward(segments);
+        batchSizes.record(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            Sequence s = batch.get(i);
+            if (s.finalStep) {
+                live.remove(s);
+                end(s);
+                continue;
+            }
+            if (s.generated == 0 && s.request.checkpointAtEnd()) {
+                SequenceState afterPrompt = s.state.fork(); // the whole prompt: the next chat turn starts with it
+                s.writes = s.writes.thenRunAsync(() -> writeCheckpoint(s.request, afterPrompt), io);
+            }
+            Sampler.Sample sample = s.sampler.sampleWithLogprobs(logits[i]);
+            s.generated++;
+            generatedTokens.increment();
+            FinishReason finish = null;
+            if (sample.token() == WorldTokenizer.END_OF_TEXT) {
+                finish = FinishReason.FINISH_REASON_END_OF_TEXT;
+            } else {
+                s.sampler.accept(sample.token());
+                if (s.generated >= s.request.params().maxTokens()) {
+                    finish = FinishReason.FINISH_REASON_LENGTH;
+                }
+            }
+            s.sink.token(sample, s.generated, finish);
+            s.pending = sample.token();
+            if (finish != null) {
+                s.finish = finish;
+                if (finish == FinishReason.FINISH_REASON_LENGTH && s.request.checkpointAtEnd()) {
+                    s.finalStep = true; // feed the last token too, so the checkpoint covers every token sent
+                } else {
+                    live.remove(s);
+                    end(s);
+                }
+            }
+        }
+        liveCount.set(live.size());
+    }
+
+    /** A sequence left the batch: write its checkpoint if asked, then close its stream. */
+    private void end(Sequence s) {
+        if (s.request.checkpointAtEnd() && s.state.length() > s.request.entryLength()) {
+            SequenceState finalState = s.state;
+            s.writes = s.writes.thenRunAsync(() -> writeCheckpoint(s.request, finalState), io);
+        }
+        s.writes.whenComplete((ok, error) -> {
+            admitted.decrementAndGet();
+            if (error != null) {
+                log.warn("end-of-generation checkpoint not written: {}", error.toString());
+            }
+            if (s.finish != FinishReason.FINISH_REASON_CANCELLED) {
+                s.sink.complete();
+            }
+        });
+    }
+
+    private void writeCheckpoint(Request r, SequenceState state) {
+        int b = cache.hasher().blockSize();
+        int full = state.length() / b;
+        int stored = r.entryLength() / b;
+        if (full > stored) {
+            cache.putKeyBlocks(r.salt(), state, stored, full);
+        }
+        cache.putCheckpoint(r.salt(), state);
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        wake();
+        try {
+            scheduler.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The requested entry is in no cache (evicted, expired, or never written): the gateway prefills again. */
+    public static final class EntryNotFoundException extends RuntimeException {
+        public EntryNotFoundException(String message) {
+            super(message);
+        }
+    }
+}

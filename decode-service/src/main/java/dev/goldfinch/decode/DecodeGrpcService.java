@@ -1,0 +1,110 @@
+package dev.goldfinch.decode;
+
+import dev.goldfinch.model.sampling.Sampler;
+import dev.goldfinch.model.sampling.SamplingParams;
+import dev.goldfinch.proto.internal.v1.DecodeGrpc;
+import dev.goldfinch.proto.internal.v1.DecodeRequest;
+import dev.goldfinch.proto.internal.v1.DecodeResponse;
+import dev.goldfinch.proto.internal.v1.EntryRef;
+import dev.goldfinch.proto.v1.FinishReason;
+import dev.goldfinch.proto.v1.TokenLogprob;
+import dev.goldfinch.service.GrpcErrors;
+import dev.goldfinch.service.ModelProperties;
+import dev.goldfinch.service.SamplingMapper;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.HexFormat;
+
+/** The Decode gRPC service: validates, then streams the tokens {@link DecodeEngine} samples, honouring flow control. */
+public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
+    private final DecodeEngine engine;
+    private final ModelProperties props;
+
+    public DecodeGrpcService(DecodeEngine engine, ModelProperties props) {
+        this.engine = engine;
+        this.props = props;
+    }
+
+    @Override
+    public void decode(DecodeRequest request, StreamObserver<DecodeResponse> response) {
+        DecodeEngine.Request r;
+        try {
+            r = validate(request);
+        } catch (RuntimeException e) {
+            response.onError(GrpcErrors.toStatus(e));
+            return;
+        }
+        ServerCallStreamObserver<DecodeResponse> call = (ServerCallStreamObserver<DecodeResponse>) response;
+        call.setOnReadyHandler(engine::wake);
+        call.setOnCancelHandler(engine::wake);
+        TokenSink sink = new TokenSink() {
+            @Override
+            public boolean isReady() {
+                return call.isReady();
+            }
+
+            @Override
+            public boolean isCancelled() {
+                return call.isCancelled();
+            }
+
+            @Override
+            public void token(Sampler.Sample sample, int generated, FinishReason finish) {
+                DecodeResponse.Builder b = DecodeResponse.newBuilder().setToken(sample.token()).setLogprob(sample.logprob())
+                        .setGeneratedTokens(generated);
+                for (int i = 0; i < r.params().logprobs() && i < sample.topTokens().length; i++) {
+                    b.addTopLogprobs(TokenLogprob.newBuilder().setToken(sample.topTokens()[i]).setLogprob(sample.topLogprobs()[i]));
+                }
+                if (finish != null) {
+                    b.setFinishReason(finish);
+                }
+                call.onNext(b.build());
+            }
+
+            @Override
+            public void complete() {
+                call.onCompleted();
+            }
+
+            @Override
+            public void fail(Throwable error) {
+                call.onError(GrpcErrors.toStatus(error));
+            }
+        };
+        try {
+            engine.submit(r, sink).whenComplete((ok, error) -> {
+                if (error != null) {
+                    Throwable cause = error.getCause() != null ? error.getCause() : error;
+                    if (cause instanceof DecodeEngine.EntryNotFoundException) {
+                        call.onError(Status.NOT_FOUND.withDescription(cause.getMessage()).asRuntimeException());
+                    } else {
+                        call.onError(GrpcErrors.toStatus(cause));
+                    }
+                }
+            });
+        } catch (RuntimeException e) {
+            call.onError(GrpcErrors.toStatus(e));
+        }
+    }
+
+    private DecodeEngine.Request validate(DecodeRequest request) {
+        EntryRef e = request.getEntry();
+        if (!e.getModel().equals(engine.cache().modelId())) {
+            throw new IllegalArgumentException("entry.model '" + e.getModel() + "' is not the model served here (" + engine.cache().modelId() + ")");
+        }
+        if (e.getPrefixHash().length() != 32 || !e.getPrefixHash().chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+            throw new IllegalArgumentException("entry.prefix_hash must be 32 hex digits");
+        }
+        if (Integer.toUnsignedLong(e.getLength()) >= props.maxPromptTokens()) {
+            throw new IllegalArgumentException("entry.length " + Integer.toUnsignedString(e.getLength()) + " exceeds the prompt limit " + props.maxPromptTokens());
+        }
+        int vocab = engine.model().config().vocabSize();
+        if (Integer.toUnsignedLong(request.getLastPromptToken()) >= vocab) {
+            throw new IllegalArgumentException("last_prompt_token " + Integer.toUnsignedString(request.getLastPromptToken()) + " is outside the vocabulary [0, " + vocab + ")");
+        }
+        SamplingParams params = SamplingMapper.fromProto(request.getSampling(), props.maxTokensCap());
+        return new DecodeEngine.Request(HexFormat.of().parseHex(e.getPrefixHash()), e.getLength(), request.getLastPromptToken(), params,
+                request.getCacheSalt(), request.getCheckpointAtEnd());
+    }
+}

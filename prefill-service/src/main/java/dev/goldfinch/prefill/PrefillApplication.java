@@ -1,0 +1,57 @@
+package dev.goldfinch.prefill;
+
+import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.cache.grpc.RemotePrefixCacheStore;
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.state.StateCodec;
+import dev.goldfinch.service.Channels;
+import dev.goldfinch.service.ModelProperties;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.Locale;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+
+/** The prefill service. */
+@SpringBootApplication
+@EnableConfigurationProperties({PrefillProperties.class, ModelProperties.class})
+public class PrefillApplication {
+    public static void main(String[] args) {
+        SpringApplication app = new SpringApplication(PrefillApplication.class);
+        app.setAdditionalProfiles("prefill");
+        app.run(args);
+    }
+
+    /** Shared by every service of the JVM: never closed with one context. */
+    @Bean(destroyMethod = "")
+    GoldFinchModel model(ModelProperties p) {
+        return p.source().load();
+    }
+
+    @Bean(destroyMethod = "close")
+    RemotePrefixCacheStore cacheStoreClient(PrefillProperties p) {
+        return new RemotePrefixCacheStore(Channels.open(p.cacheStore()), true, p.storeTimeout());
+    }
+
+    @Bean(destroyMethod = "shutdown")
+    ThreadPoolExecutor prefillExecutor(PrefillProperties p) {
+        return new ThreadPoolExecutor(p.concurrency(), p.concurrency(), 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(p.maxQueue()),
+                Thread.ofPlatform().name("prefill-", 0).daemon().factory());
+    }
+
+    @Bean
+    PrefillEngine prefillEngine(GoldFinchModel model, RemotePrefixCacheStore store, PrefillProperties p, ThreadPoolExecutor prefillExecutor) {
+        StateCodec.FloatType type = StateCodec.FloatType.valueOf(p.stateDtype().toUpperCase(Locale.ROOT));
+        return new PrefillEngine(model, new StateCache(store, new PrefixHasher(p.blockSize()), model, type), prefillExecutor);
+    }
+
+    @Bean
+    PrefillGrpcService prefillGrpcService(PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor prefillExecutor) {
+        return new PrefillGrpcService(engine, props, meters, prefillExecutor);
+    }
+}

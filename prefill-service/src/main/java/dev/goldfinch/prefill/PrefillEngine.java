@@ -1,0 +1,130 @@
+package dev.goldfinch.prefill;
+
+import dev.goldfinch.cache.PrefixCacheStore;
+import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.state.SequenceState;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+
+/**
+ * Prefill: the state after all of a prompt but its last token, resumed from the deepest usable cached
+ * checkpoint and written back as key blocks and checkpoints where ARCHITECTURE §4 places them — after
+ * blocks 1, 2, 4, 8, 16, then every 16 blocks; at the branch point (where the cached key chain ends, when
+ * it reaches past the deepest checkpoint); and at the end. Identical prefills in flight at once are
+ * computed once. Work runs on {@code executor}; the model splits each matrix over its own pool.
+ */
+public final class PrefillEngine {
+    /** Tokens per forward pass: bounds activation memory on long prompts without hurting throughput. */
+    static final int CHUNK_TOKENS = 512;
+
+    public record Result(byte[] hash, int length, int cachedTokens, int computedTokens) {
+    }
+
+    private final GoldFinchModel model;
+    private final StateCache cache;
+    private final ExecutorService executor;
+    private final Map<String, CompletableFuture<Result>> inFlight = new ConcurrentHashMap<>();
+
+    public PrefillEngine(GoldFinchModel model, StateCache cache, ExecutorService executor) {
+        this.model = model;
+        this.cache = cache;
+        this.executor = executor;
+    }
+
+    public GoldFinchModel model() {
+        return model;
+    }
+
+    public StateCache cache() {
+        return cache;
+    }
+
+    /** Prefills {@code tokens[0..n-1)}; joins an identical prefill already running. */
+    public CompletableFuture<Result> submit(int[] tokens, String salt, boolean reuseCache) {
+        String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":" + reuseCache;
+        CompletableFuture<Result> mine = new CompletableFuture<>();
+        CompletableFuture<Result> running = inFlight.putIfAbsent(key, mine);
+        if (running != null) {
+            return running;
+        }
+        try {
+            executor.execute(() -> {
+                try {
+                    mine.complete(prefill(tokens, salt, reuseCache));
+                } catch (Throwable t) {
+                    mine.completeExceptionally(t);
+                } finally {
+                    inFlight.remove(key, mine);
+                }
+            });
+        } catch (RuntimeException e) { // rejected: queue full
+            inFlight.remove(key, mine);
+            mine.completeExceptionally(e);
+        }
+        return mine;
+    }
+
+    Result prefill(int[] tokens, String salt, boolean reuseCache) {
+        int target = tokens.length - 1;
+        int b = cache.hasher().blockSize();
+        PrefixCacheStore.Lookup hit = reuseCache ? cache.lookup(salt, tokens, target) : PrefixCacheStore.Lookup.MISS;
+        SequenceState state = null;
+        if (hit.hit()) {
+            if (hit.checkpointLength() == target) {
+                return new Result(hit.checkpointHash(), target, target, 0);
+            }
+            state = cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()).orElse(null);
+        }
+        int cached = state == null ? 0 : state.length();
+        if (state == null) {
+            state = model.newState();
+        }
+        // Key blocks already stored (and so not rewritten): those the lookup saw, when reusing.
+        int blocksStored = reuseCache ? hit.keyBlocks() : 0;
+        TreeSet<Integer> checkpoints = new TreeSet<>();
+        if (reuseCache) {
+            for (int blocks : List.of(1, 2, 4, 8, 16)) {
+                checkpoints.add(blocks * b);
+            }
+            for (int blocks = 32; blocks * b < target; blocks += 16) {
+                checkpoints.add(blocks * b);
+            }
+            if (hit.keyBlocks() * b > cached) {
+                checkpoints.add(hit.keyBlocks() * b); // branch point: the next prompt with this prefix hits here
+            }
+        }
+        checkpoints.add(target);
+        int at = cached;
+        for (int stop : checkpoints.subSet(cached, false, target, true)) {
+            while (at < stop) {
+                int to = Math.min(stop, at + CHUNK_TOKENS);
+                int[] chunk = Arrays.copyOfRange(tokens, at, to);
+                model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
+                at = to;
+            }
+            int fullBlocks = stop / b;
+            if (fullBlocks > blocksStored) {
+                cache.putKeyBlocks(salt, state, blocksStored, fullBlocks);
+                blocksStored = fullBlocks;
+            }
+            cache.putCheckpoint(salt, state);
+        }
+        if (target == 0 && cached == 0) {
+            cache.putCheckpoint(salt, state); // a one-token prompt: the entry is the empty state
+        }
+        return new Result(cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
+    }
+
+    /** The checkpoint after {@code length} tokens, for tests and tools. */
+    Optional<SequenceState> restore(String salt, byte[] hash, int length) {
+        return cache.restore(salt, hash, length);
+    }
+}

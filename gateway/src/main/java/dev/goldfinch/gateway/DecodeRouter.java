@@ -1,0 +1,169 @@
+package dev.goldfinch.gateway;
+
+import dev.goldfinch.service.Channels;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Picks a decode replica: healthy (gRPC health, polled), least live sequences (as counted by this
+ * gateway), preferring the replica that last served the same entry (its local LRU holds it) unless it is
+ * busier than the least loaded by more than the slack. Replicas come from a static list and from DNS
+ * names re-resolved on every health round, so scaling a headless service just works.
+ */
+public final class DecodeRouter implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DecodeRouter.class);
+
+    public static final class Replica {
+        final String target;
+        final ManagedChannel channel;
+        final AtomicInteger live = new AtomicInteger();
+        volatile boolean healthy = true;
+
+        Replica(String target) {
+            this.target = target;
+            this.channel = Channels.open(target);
+        }
+
+        public String target() {
+            return target;
+        }
+
+        public ManagedChannel channel() {
+            return channel;
+        }
+
+        public int live() {
+            return live.get();
+        }
+    }
+
+    private final List<String> configured;
+    private final int slack;
+    private final Map<String, Replica> replicas = new ConcurrentHashMap<>();
+    private final Map<String, String> affinity = new LinkedHashMap<>(256, 0.75f, true);
+    private final ScheduledExecutorService health = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().name("decode-health").daemon().factory());
+
+    public DecodeRouter(List<String> targets, Duration interval, int slack) {
+        this.configured = List.copyOf(targets);
+        this.slack = slack;
+        refreshTargets();
+        health.scheduleWithFixedDelay(this::refresh, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public List<Replica> replicas() {
+        return List.copyOf(replicas.values());
+    }
+
+    /** The replica for an entry; empty when none is healthy. */
+    public Optional<Replica> pick(String entryHash, Replica exclude) {
+        List<Replica> healthy = new ArrayList<>();
+        for (Replica r : replicas.values()) {
+            if (r.healthy && r != exclude) {
+                healthy.add(r);
+            }
+        }
+        if (healthy.isEmpty()) {
+            return Optional.empty();
+        }
+        Replica least = healthy.stream().min(Comparator.comparingInt(Replica::live).thenComparing(Replica::target)).orElseThrow();
+        String preferred;
+        synchronized (affinity) {
+            preferred = affinity.get(entryHash);
+        }
+        Replica chosen = least;
+        if (preferred != null) {
+            Replica p = replicas.get(preferred);
+            if (p != null && p.healthy && p != exclude && p.live() <= least.live() + slack) {
+                chosen = p;
+            }
+        }
+        synchronized (affinity) {
+            affinity.put(entryHash, chosen.target);
+            if (affinity.size() > 10_000) {
+                affinity.remove(affinity.keySet().iterator().next());
+            }
+        }
+        return Optional.of(chosen);
+    }
+
+    /** A call to this replica failed as unavailable: stop sending it work until the next health round says otherwise. */
+    public void markUnavailable(Replica r) {
+        r.healthy = false;
+    }
+
+    private void refresh() {
+        try {
+            refreshTargets();
+            for (Replica r : replicas.values()) {
+                r.healthy = check(r);
+            }
+        } catch (RuntimeException e) {
+            log.warn("decode health round failed", e);
+        }
+    }
+
+    private static boolean check(Replica r) {
+        try {
+            HealthCheckResponse h = HealthGrpc.newBlockingStub(r.channel).withDeadlineAfter(1, TimeUnit.SECONDS)
+                    .check(HealthCheckRequest.getDefaultInstance());
+            return h.getStatus() == HealthCheckResponse.ServingStatus.SERVING;
+        } catch (io.grpc.StatusRuntimeException e) {
+            return e.getStatus().getCode() == Status.Code.UNIMPLEMENTED; // no health service: trust the calls
+        }
+    }
+
+    private void refreshTargets() {
+        List<String> now = new ArrayList<>();
+        for (String t : configured) {
+            if (t.startsWith("dns:") && !t.startsWith("dns:///")) {
+                String hostPort = t.substring(4);
+                int colon = hostPort.lastIndexOf(':');
+                try {
+                    for (InetAddress a : InetAddress.getAllByName(hostPort.substring(0, colon))) {
+                        now.add(a.getHostAddress() + hostPort.substring(colon));
+                    }
+                } catch (UnknownHostException e) {
+                    log.warn("decode replicas: cannot resolve {}", hostPort);
+                }
+            } else {
+                now.add(t);
+            }
+        }
+        for (String t : now) {
+            replicas.computeIfAbsent(t, Replica::new);
+        }
+        replicas.keySet().removeIf(t -> {
+            if (!now.contains(t)) {
+                Channels.close(replicas.get(t).channel);
+                return true;
+            }
+            return false;
+        });
+    }
+
+    @Override
+    public void close() {
+        health.shutdownNow();
+        replicas.values().forEach(r -> Channels.close(r.channel));
+    }
+}

@@ -1,0 +1,131 @@
+package dev.goldfinch.gateway;
+
+import dev.goldfinch.model.sampling.SamplingParams;
+import dev.goldfinch.proto.v1.ChatMessage;
+import dev.goldfinch.proto.v1.CountTokensResponse;
+import dev.goldfinch.proto.v1.FinishReason;
+import dev.goldfinch.proto.v1.GenerateRequest;
+import dev.goldfinch.proto.v1.GenerateResponse;
+import dev.goldfinch.proto.v1.GenerationGrpc;
+import dev.goldfinch.proto.v1.ListModelsRequest;
+import dev.goldfinch.proto.v1.ListModelsResponse;
+import dev.goldfinch.proto.v1.ModelInfo;
+import dev.goldfinch.proto.v1.TokenLogprob;
+import dev.goldfinch.proto.v1.TokenizeRequest;
+import dev.goldfinch.proto.v1.TokenizeResponse;
+import dev.goldfinch.proto.v1.Usage;
+import dev.goldfinch.service.GrpcErrors;
+import dev.goldfinch.service.SamplingMapper;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/** The public {@code goldfinch.v1.Generation} service. */
+public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBase {
+    private final PromptBuilder prompts;
+    private final ModelCatalog models;
+    private final GenerationPipeline pipeline;
+
+    public GenerationGrpcService(PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline) {
+        this.prompts = prompts;
+        this.models = models;
+        this.pipeline = pipeline;
+    }
+
+    static List<PromptBuilder.Message> messages(List<ChatMessage> chat) {
+        List<PromptBuilder.Message> out = new ArrayList<>();
+        for (int i = 0; i < chat.size(); i++) {
+            out.add(new PromptBuilder.Message(chat.get(i).getRole(), PromptBuilder.utf8(chat.get(i).getContentUtf8().toByteArray(),
+                    "chat.messages[" + i + "].content_utf8")));
+        }
+        return out;
+    }
+
+    private int[] tokens(boolean chat, List<ChatMessage> messages, byte[] text) {
+        return chat ? prompts.chat(messages(messages)) : prompts.completion(PromptBuilder.utf8(text, "prompt_utf8"));
+    }
+
+    @Override
+    public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
+        ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) response;
+        GenerationPipeline.Handle handle;
+        try {
+            ModelInfo model = models.resolve(request.getModel());
+            boolean chat = request.hasChat();
+            if (!chat && !request.hasPromptUtf8()) {
+                throw GrpcErrors.invalid("prompt_utf8 or chat is required");
+            }
+            int[] tokens = tokens(chat, request.getChat().getMessagesList(), request.getPromptUtf8().toByteArray());
+            models.checkPrompt(tokens);
+            dev.goldfinch.proto.v1.SamplingParams wire = request.getSampling();
+            if (chat && wire.getStopCount() == 0) {
+                wire = wire.toBuilder().addStop(PromptBuilder.CHAT_STOP).build();
+            }
+            SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
+            handle = pipeline.start(new GenerationPipeline.Job(tokens, params, wire, request.getCacheSalt(), chat, false),
+                    new GenerationPipeline.Listener() {
+                        @Override
+                        public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+                            GenerateResponse.Builder b = GenerateResponse.newBuilder().setText(text)
+                                    .addAllTokenIds(Arrays.stream(ids).boxed().toList());
+                            if (params.logprobs() > 0) {
+                                b.addAllChosenLogprobs(chosen).addAllTopLogprobs(top);
+                            }
+                            call.onNext(b.build());
+                        }
+
+                        @Override
+                        public void onFinish(FinishReason reason, Usage usage) {
+                            call.onNext(GenerateResponse.newBuilder().setFinishReason(reason).setUsage(usage).build());
+                            call.onCompleted();
+                        }
+
+                        @Override
+                        public void onError(StatusRuntimeException error) {
+                            call.onError(error);
+                        }
+                    });
+        } catch (RuntimeException e) {
+            response.onError(GrpcErrors.toStatus(e));
+            return;
+        }
+        call.setOnCancelHandler(handle::cancel);
+    }
+
+    @Override
+    public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
+        try {
+            models.resolve(request.getModel());
+            int[] ids = tokens(request.hasChat(), request.getChat().getMessagesList(), request.getTextUtf8().toByteArray());
+            response.onNext(TokenizeResponse.newBuilder().addAllTokenIds(Arrays.stream(ids).boxed().toList()).build());
+            response.onCompleted();
+        } catch (RuntimeException e) {
+            response.onError(GrpcErrors.toStatus(e));
+        }
+    }
+
+    @Override
+    public void countTokens(TokenizeRequest request, StreamObserver<CountTokensResponse> response) {
+        try {
+            models.resolve(request.getModel());
+            int[] ids = tokens(request.hasChat(), request.getChat().getMessagesList(), request.getTextUtf8().toByteArray());
+            response.onNext(CountTokensResponse.newBuilder().setTokenCount(ids.length).build());
+            response.onCompleted();
+        } catch (RuntimeException e) {
+            response.onError(GrpcErrors.toStatus(e));
+        }
+    }
+
+    @Override
+    public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> response) {
+        try {
+            response.onNext(ListModelsResponse.newBuilder().addModels(models.info()).build());
+            response.onCompleted();
+        } catch (RuntimeException e) {
+            response.onError(GrpcErrors.toStatus(e));
+        }
+    }
+}

@@ -1,0 +1,302 @@
+package dev.goldfinch.gateway;
+
+import dev.goldfinch.model.sampling.SamplingParams;
+import dev.goldfinch.model.sampling.StopSequenceMatcher;
+import dev.goldfinch.model.tokenizer.StreamingDecoder;
+import dev.goldfinch.model.tokenizer.WorldTokenizer;
+import dev.goldfinch.proto.internal.v1.DecodeGrpc;
+import dev.goldfinch.proto.internal.v1.DecodeRequest;
+import dev.goldfinch.proto.internal.v1.DecodeResponse;
+import dev.goldfinch.proto.internal.v1.PrefillGrpc;
+import dev.goldfinch.proto.internal.v1.PrefillRequest;
+import dev.goldfinch.proto.internal.v1.PrefillResponse;
+import dev.goldfinch.proto.v1.FinishReason;
+import dev.goldfinch.proto.v1.TokenLogprob;
+import dev.goldfinch.proto.v1.Usage;
+import dev.goldfinch.service.GrpcErrors;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One generation, for the gRPC and HTTP front ends alike: admission, prefill (the prefill service looks up
+ * and resumes from the deepest cached checkpoint), replica choice, the decode stream, detokenization and
+ * stop sequences (the decode call is cancelled at a stop), usage and latency metrics. A decode replica
+ * that lost the entry (NOT_FOUND) or went away (UNAVAILABLE) before its first token is retried once
+ * elsewhere, after prefilling again.
+ */
+public final class GenerationPipeline {
+    /** A validated request. */
+    public record Job(int[] tokens, SamplingParams params, dev.goldfinch.proto.v1.SamplingParams wireParams, String salt,
+                      boolean chat, boolean bypassCache) {
+    }
+
+    /** Receives one generation's events, from one thread at a time. */
+    public interface Listener {
+        void onText(String text, int[] tokenIds, List<TokenLogprob> chosen, List<TokenLogprob> top);
+
+        void onFinish(FinishReason reason, Usage usage);
+
+        void onError(StatusRuntimeException error);
+    }
+
+    /** Cancels a running generation (client went away). */
+    public interface Handle {
+        void cancel();
+    }
+
+    private final WorldTokenizer tokenizer;
+    private final ManagedChannel prefill;
+    private final DecodeRouter router;
+    private final ExecutorService executor;
+    private final Semaphore admission;
+    private final Duration timeout;
+    private final AtomicInteger running = new AtomicInteger();
+    private final Timer ttft;
+    private final Timer interToken;
+    private final Timer e2e;
+    private final Counter promptTokens;
+    private final Counter cachedTokens;
+    private final Counter generationTokens;
+
+    public GenerationPipeline(WorldTokenizer tokenizer, ManagedChannel prefill, DecodeRouter router, ExecutorService executor,
+                              int maxInflight, Duration timeout, MeterRegistry meters) {
+        this.tokenizer = tokenizer;
+        this.prefill = prefill;
+        this.router = router;
+        this.executor = executor;
+        this.admission = new Semaphore(maxInflight);
+        this.timeout = timeout;
+        this.ttft = Timer.builder("goldfinch.time_to_first_token").description("Time to first token").publishPercentileHistogram().register(meters);
+        this.interToken = Timer.builder("goldfinch.inter_token_latency").description("Time between streamed tokens").publishPercentileHistogram().register(meters);
+        this.e2e = Timer.builder("goldfinch.e2e_request_latency").description("Request duration").publishPercentileHistogram().register(meters);
+        this.promptTokens = Counter.builder("goldfinch.prompt_tokens").description("Prompt tokens").register(meters);
+        this.cachedTokens = Counter.builder("goldfinch.prefix_cache.cached_tokens").description("Prompt tokens served from the prefix cache").register(meters);
+        this.generationTokens = Counter.builder("goldfinch.generation_tokens").description("Tokens generated").register(meters);
+        meters.gauge("goldfinch.requests_running", running);
+    }
+
+    /** Starts a generation; throws RESOURCE_EXHAUSTED at once when the gateway is full. */
+    public Handle start(Job job, Listener listener) {
+        if (!admission.tryAcquire()) {
+            throw Status.RESOURCE_EXHAUSTED.withDescription("the server is at its limit of concurrent requests; retry later").asRuntimeException();
+        }
+        Run run = new Run(job, listener);
+        running.incrementAndGet();
+        try {
+            executor.execute(run::prefillThenDecode);
+        } catch (RuntimeException e) {
+            running.decrementAndGet();
+            admission.release();
+            throw e;
+        }
+        return run::cancel;
+    }
+
+    private final class Run {
+        final Job job;
+        final Listener listener;
+        final long start = System.nanoTime();
+        final StreamingDecoder decoder = new StreamingDecoder(tokenizer);
+        final StopSequenceMatcher stops;
+        volatile ClientCallStreamObserver<DecodeRequest> call;
+        volatile boolean cancelled;
+        boolean done;
+        long lastTokenAt;
+        int generated;
+        PrefillResponse prefilled;
+        DecodeRouter.Replica replica;
+        boolean retried;
+
+        Run(Job job, Listener listener) {
+            this.job = job;
+            this.listener = listener;
+            this.stops = new StopSequenceMatcher(job.params().stop());
+        }
+
+        void cancel() {
+            cancelled = true;
+            ClientCallStreamObserver<DecodeRequest> c = call;
+            if (c != null) {
+                c.cancel("client cancelled", null);
+            }
+        }
+
+        void prefillThenDecode() {
+            try {
+                prefilled = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                        .prefill(PrefillRequest.newBuilder().addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
+                                .setCacheSalt(job.salt()).setBypassCache(job.bypassCache()).build());
+                decode(null);
+            } catch (RuntimeException e) {
+                fail(GrpcErrors.toStatus(e));
+            }
+        }
+
+        void decode(DecodeRouter.Replica exclude) {
+            if (cancelled) {
+                finish(null);
+                return;
+            }
+            replica = router.pick(prefilled.getEntry().getPrefixHash(), exclude).orElse(null);
+            if (replica == null) {
+                fail(Status.UNAVAILABLE.withDescription("no healthy decode replica").asRuntimeException());
+                return;
+            }
+            replica.live.incrementAndGet();
+            DecodeRequest request = DecodeRequest.newBuilder().setEntry(prefilled.getEntry())
+                    .setLastPromptToken(job.tokens()[job.tokens().length - 1]).setSampling(job.wireParams())
+                    .setCacheSalt(job.salt()).setCheckpointAtEnd(job.chat()).build();
+            DecodeRouter.Replica used = replica;
+            DecodeGrpc.newStub(used.channel()).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                    .decode(request, new ClientResponseObserver<DecodeRequest, DecodeResponse>() {
+                        @Override
+                        public void beforeStart(ClientCallStreamObserver<DecodeRequest> requestStream) {
+                            call = requestStream;
+                            if (cancelled) {
+                                requestStream.cancel("client cancelled", null);
+                            }
+                        }
+
+                        @Override
+                        public void onNext(DecodeResponse r) {
+                            token(r);
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            used.live.decrementAndGet();
+                            Status s = Status.fromThrowable(t);
+                            boolean retryable = s.getCode() == Status.Code.NOT_FOUND || s.getCode() == Status.Code.UNAVAILABLE;
+                            if (generated == 0 && !retried && !cancelled && !done && retryable) {
+                                retried = true;
+                                if (s.getCode() == Status.Code.UNAVAILABLE) {
+                                    router.markUnavailable(used);
+                                }
+                                executor.execute(() -> {
+                                    if (s.getCode() == Status.Code.NOT_FOUND) {
+                                        prefillThenDecode(); // the entry was evicted between prefill and decode
+                                    } else {
+                                        decode(used);
+                                    }
+                                });
+                                return;
+                            }
+                            if (done || cancelled) {
+                                finish(null);
+                            } else {
+                                fail(s.asRuntimeException());
+                            }
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            used.live.decrementAndGet();
+                            if (!done) {
+                                finish(FinishReason.FINISH_REASON_LENGTH);
+                            }
+                        }
+                    });
+        }
+
+        void token(DecodeResponse r) {
+            if (done) {
+                return;
+            }
+            long now = System.nanoTime();
+            if (generated == 0) {
+                ttft.record(now - start, TimeUnit.NANOSECONDS);
+            } else {
+                interToken.record(now - lastTokenAt, TimeUnit.NANOSECONDS);
+            }
+            lastTokenAt = now;
+            generated++;
+            generationTokens.increment();
+            FinishReason reason = r.getFinishReason() == FinishReason.FINISH_REASON_UNSPECIFIED ? null : r.getFinishReason();
+            List<TokenLogprob> chosen = List.of(TokenLogprob.newBuilder().setToken(r.getToken()).setLogprob(r.getLogprob()).build());
+            if (reason == FinishReason.FINISH_REASON_END_OF_TEXT) {
+                emit(stops.push(decoder.flush()), new int[0], List.of(), List.of());
+                if (!done) {
+                    emitRest();
+                    finish(reason);
+                }
+                return;
+            }
+            StopSequenceMatcher.Result text = stops.push(decoder.push(r.getToken()));
+            emit(text, new int[]{r.getToken()}, chosen, r.getTopLogprobsList());
+            if (text.stopped()) {
+                finish(FinishReason.FINISH_REASON_STOP);
+                ClientCallStreamObserver<DecodeRequest> c = call;
+                if (c != null) {
+                    c.cancel("stop sequence reached", null);
+                }
+                return;
+            }
+            if (reason != null) {
+                StopSequenceMatcher.Result tail = stops.push(decoder.flush());
+                emit(tail, new int[0], List.of(), List.of());
+                if (!done) {
+                    emitRest();
+                    finish(tail.stopped() ? FinishReason.FINISH_REASON_STOP : reason);
+                }
+            }
+        }
+
+        private void emit(StopSequenceMatcher.Result text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+            if (!text.emit().isEmpty() || ids.length > 0) {
+                listener.onText(text.emit(), ids, chosen, top);
+            }
+            if (text.stopped() && ids.length == 0) {
+                finish(FinishReason.FINISH_REASON_STOP);
+            }
+        }
+
+        private void emitRest() {
+            String rest = stops.finish();
+            if (!rest.isEmpty()) {
+                listener.onText(rest, new int[0], List.of(), List.of());
+            }
+        }
+
+        void finish(FinishReason reason) {
+            if (done) {
+                return;
+            }
+            done = true;
+            running.decrementAndGet();
+            admission.release();
+            e2e.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+            if (reason == null) {
+                return; // cancelled by the client: nobody to tell
+            }
+            int prompt = job.tokens().length;
+            int cached = prefilled == null ? 0 : prefilled.getCachedTokens();
+            promptTokens.increment(prompt);
+            cachedTokens.increment(cached);
+            listener.onFinish(reason, Usage.newBuilder().setPromptTokens(prompt).setCompletionTokens(generated).setCachedTokens(cached).build());
+        }
+
+        void fail(StatusRuntimeException e) {
+            if (done) {
+                return;
+            }
+            done = true;
+            running.decrementAndGet();
+            admission.release();
+            if (!cancelled) {
+                listener.onError(e);
+            }
+        }
+    }
+}

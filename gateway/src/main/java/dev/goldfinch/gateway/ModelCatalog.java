@@ -1,0 +1,47 @@
+package dev.goldfinch.gateway;
+
+import dev.goldfinch.model.GoldFinchException;
+import dev.goldfinch.proto.internal.v1.DescribeModelRequest;
+import dev.goldfinch.proto.internal.v1.PrefillGrpc;
+import dev.goldfinch.proto.v1.ModelInfo;
+import io.grpc.ManagedChannel;
+import java.util.concurrent.TimeUnit;
+
+/** The served model as the prefill service describes it (id, limits, fingerprint); asked once, then kept. */
+public final class ModelCatalog {
+    private final ManagedChannel prefill;
+    private volatile ModelInfo info;
+
+    public ModelCatalog(ManagedChannel prefill) {
+        this.prefill = prefill;
+    }
+
+    public ModelInfo info() {
+        ModelInfo i = info;
+        if (i == null) {
+            i = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(10, TimeUnit.SECONDS).describeModel(DescribeModelRequest.getDefaultInstance());
+            info = i;
+        }
+        return i;
+    }
+
+    /** Checks a requested model name (empty = the only model) and returns the served model. */
+    public ModelInfo resolve(String requested) {
+        ModelInfo i = info();
+        if (requested != null && !requested.isEmpty() && !requested.equals(i.getId())) {
+            throw new GoldFinchException.InvalidInput("model '" + requested + "' does not exist; this server serves '" + i.getId() + "'");
+        }
+        return i;
+    }
+
+    /** Prompt length within the model's limit. */
+    public void checkPrompt(int[] tokens) {
+        int max = info().getMaxPromptTokens();
+        if (tokens.length == 0) {
+            throw new GoldFinchException.InvalidInput("prompt must not be empty");
+        }
+        if (tokens.length > max) {
+            throw new GoldFinchException.InvalidInput("prompt is " + tokens.length + " tokens, more than the maximum of " + max);
+        }
+    }
+}

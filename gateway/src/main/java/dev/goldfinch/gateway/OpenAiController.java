@@ -1,0 +1,518 @@
+package dev.goldfinch.gateway;
+
+import dev.goldfinch.model.GoldFinchException;
+import dev.goldfinch.model.sampling.SamplingParams;
+import dev.goldfinch.proto.v1.FinishReason;
+import dev.goldfinch.proto.v1.ModelInfo;
+import dev.goldfinch.proto.v1.TokenLogprob;
+import dev.goldfinch.proto.v1.Usage;
+import dev.goldfinch.service.GrpcErrors;
+import dev.goldfinch.service.SamplingMapper;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBody;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The OpenAI-compatible HTTP API: {@code /v1/completions}, {@code /v1/chat/completions} (streaming as
+ * server-sent events in OpenAI's chunk format, ending with {@code data: [DONE]}) and {@code /v1/models}.
+ * Extensions, as in vLLM: {@code cache_salt}, {@code top_k}, {@code min_p}, {@code repetition_penalty},
+ * {@code return_token_ids}. Errors use OpenAI's error object with the HTTP status of the failure.
+ */
+@RestController
+public class OpenAiController {
+    private final PromptBuilder prompts;
+    private final ModelCatalog models;
+    private final GenerationPipeline pipeline;
+    private final JsonMapper json;
+
+    public OpenAiController(PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline, JsonMapper json) {
+        this.prompts = prompts;
+        this.models = models;
+        this.pipeline = pipeline;
+        this.json = json;
+    }
+
+    @GetMapping("/v1/models")
+    public Map<String, Object> listModels() {
+        ModelInfo m = models.info();
+        Map<String, Object> model = new LinkedHashMap<>();
+        model.put("id", m.getId());
+        model.put("object", "model");
+        model.put("created", 0);
+        model.put("owned_by", "goldfinch");
+        model.put("max_model_len", m.getMaxPromptTokens());
+        return Map.of("object", "list", "data", List.of(model));
+    }
+
+    @PostMapping(value = "/v1/completions", consumes = MediaType.ALL_VALUE)
+    public ResponseEntity<?> completions(@RequestBody byte[] body) {
+        return handle(body, false);
+    }
+
+    @PostMapping(value = "/v1/chat/completions", consumes = MediaType.ALL_VALUE)
+    public ResponseEntity<?> chatCompletions(@RequestBody byte[] body) {
+        return handle(body, true);
+    }
+
+    /** One event of a generation, passed from the pipeline to the writing thread. */
+    private sealed interface Event permits Text, Done, Failed {
+    }
+
+    private record Text(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) implements Event {
+    }
+
+    private record Done(FinishReason reason, Usage usage) implements Event {
+    }
+
+    private record Failed(StatusRuntimeException error) implements Event {
+    }
+
+    private ResponseEntity<?> handle(byte[] body, boolean chat) {
+        Request r;
+        BlockingQueue<Event> events = new LinkedBlockingQueue<>();
+        GenerationPipeline.Handle handle;
+        try {
+            r = parse(body, chat);
+            handle = pipeline.start(r.job, new GenerationPipeline.Listener() {
+                @Override
+                public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+                    events.add(new Text(text, ids, chosen, top));
+                }
+
+                @Override
+                public void onFinish(FinishReason reason, Usage usage) {
+                    events.add(new Done(reason, usage));
+                }
+
+                @Override
+                public void onError(StatusRuntimeException error) {
+                    events.add(new Failed(error));
+                }
+            });
+        } catch (RuntimeException e) {
+            return error(GrpcErrors.toStatus(e));
+        }
+        Event first;
+        try {
+            first = events.take(); // errors before the first token still get their own HTTP status
+        } catch (InterruptedException e) {
+            handle.cancel();
+            Thread.currentThread().interrupt();
+            return error(Status.CANCELLED.withDescription("interrupted").asRuntimeException());
+        }
+        if (first instanceof Failed(StatusRuntimeException error)) {
+            return error(error);
+        }
+        if (!r.stream) {
+            return collect(r, first, events, handle);
+        }
+        StreamingResponseBody sse = out -> {
+            try {
+                Event e = first;
+                if (chat) {
+                    Map<String, Object> role = new LinkedHashMap<>();
+                    role.put("role", "assistant");
+                    role.put("content", "");
+                    send(out, chunk(r, role, null, null, null));
+                }
+                while (true) {
+                    switch (e) {
+                        case Text t -> send(out, chunk(r, delta(r, t.text()), null, t, null));
+                        case Done d -> {
+                            send(out, chunk(r, chat ? Map.of() : "", finishReason(d.reason()), null, null));
+                            if (r.includeUsage) {
+                                Map<String, Object> last = chunk(r, null, null, null, d.usage());
+                                send(out, last);
+                            }
+                            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                            out.flush();
+                            return;
+                        }
+                        case Failed f -> {
+                            Map<String, Object> err = errorBody(f.error());
+                            send(out, err);
+                            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                            out.flush();
+                            return;
+                        }
+                    }
+                    e = events.take();
+                }
+            } catch (IOException | InterruptedException ex) {
+                handle.cancel(); // the client went away
+                if (ex instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        return ResponseEntity.ok().contentType(MediaType.TEXT_EVENT_STREAM).header("Cache-Control", "no-cache").body(sse);
+    }
+
+    private Object delta(Request r, String text) {
+        return r.chat ? Map.of("content", text) : text;
+    }
+
+    private void send(OutputStream out, Map<String, Object> chunk) throws IOException {
+        out.write(("data: " + json.writeValueAsString(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    private Map<String, Object> chunk(Request r, Object delta, String finish, Text tokens, Usage usage) {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("id", r.id);
+        c.put("object", r.chat ? "chat.completion.chunk" : "text_completion");
+        c.put("created", r.created);
+        c.put("model", r.model);
+        if (usage != null) {
+            c.put("choices", List.of());
+            c.put("usage", usage(usage));
+            return c;
+        }
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("index", 0);
+        choice.put(r.chat ? "delta" : "text", delta);
+        choice.put("logprobs", tokens != null && r.job.params().logprobs() > 0 ? logprobs(r, tokens.chosen(), tokens.top()) : null);
+        choice.put("finish_reason", finish);
+        if (r.returnTokenIds && tokens != null) {
+            choice.put("token_ids", tokens.ids());
+        }
+        c.put("choices", List.of(choice));
+        return c;
+    }
+
+    private Object logprobs(Request r, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+        List<Map<String, Object>> content = new ArrayList<>();
+        for (TokenLogprob t : chosen) {
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("token", tokenText(t.getToken()));
+            entry.put("logprob", t.getLogprob());
+            List<Map<String, Object>> alts = new ArrayList<>();
+            for (TokenLogprob a : top) {
+                alts.add(Map.of("token", tokenText(a.getToken()), "logprob", a.getLogprob()));
+            }
+            entry.put("top_logprobs", alts);
+            content.add(entry);
+        }
+        return Map.of("content", content);
+    }
+
+    private String tokenText(int id) {
+        return new String(prompts.tokenizer().tokenBytes(id), StandardCharsets.UTF_8);
+    }
+
+    private static Map<String, Object> usage(Usage u) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("prompt_tokens", u.getPromptTokens());
+        m.put("completion_tokens", u.getCompletionTokens());
+        m.put("total_tokens", u.getPromptTokens() + u.getCompletionTokens());
+        m.put("prompt_tokens_details", Map.of("cached_tokens", u.getCachedTokens()));
+        return m;
+    }
+
+    private static String finishReason(FinishReason r) {
+        return r == FinishReason.FINISH_REASON_LENGTH ? "length" : "stop";
+    }
+
+    private ResponseEntity<?> collect(Request r, Event first, BlockingQueue<Event> events, GenerationPipeline.Handle handle) {
+        StringBuilder text = new StringBuilder();
+        List<Integer> ids = new ArrayList<>();
+        List<TokenLogprob> chosen = new ArrayList<>();
+        List<TokenLogprob> top = new ArrayList<>();
+        Event e = first;
+        try {
+            while (true) {
+                switch (e) {
+                    case Text t -> {
+                        text.append(t.text());
+                        for (int id : t.ids()) {
+                            ids.add(id);
+                        }
+                        chosen.addAll(t.chosen());
+                        top.addAll(t.top());
+                    }
+                    case Failed f -> {
+                        return error(f.error());
+                    }
+                    case Done d -> {
+                        Map<String, Object> choice = new LinkedHashMap<>();
+                        choice.put("index", 0);
+                        if (r.chat) {
+                            choice.put("message", Map.of("role", "assistant", "content", text.toString()));
+                        } else {
+                            choice.put("text", text.toString());
+                        }
+                        choice.put("logprobs", r.job.params().logprobs() > 0 ? logprobs(r, chosen, top) : null);
+                        choice.put("finish_reason", finishReason(d.reason()));
+                        if (r.returnTokenIds) {
+                            choice.put("token_ids", ids);
+                        }
+                        Map<String, Object> body = new LinkedHashMap<>();
+                        body.put("id", r.id);
+                        body.put("object", r.chat ? "chat.completion" : "text_completion");
+                        body.put("created", r.created);
+                        body.put("model", r.model);
+                        body.put("choices", List.of(choice));
+                        body.put("usage", usage(d.usage()));
+                        return ResponseEntity.ok(body);
+                    }
+                }
+                e = events.take();
+            }
+        } catch (InterruptedException ex) {
+            handle.cancel();
+            Thread.currentThread().interrupt();
+            return error(Status.CANCELLED.asRuntimeException());
+        }
+    }
+
+    static ResponseEntity<Map<String, Object>> error(StatusRuntimeException e) {
+        HttpStatus status = switch (e.getStatus().getCode()) {
+            case INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE -> HttpStatus.BAD_REQUEST;
+            case RESOURCE_EXHAUSTED -> HttpStatus.TOO_MANY_REQUESTS;
+            case NOT_FOUND -> HttpStatus.NOT_FOUND;
+            case UNAVAILABLE -> HttpStatus.SERVICE_UNAVAILABLE;
+            case DEADLINE_EXCEEDED -> HttpStatus.GATEWAY_TIMEOUT;
+            default -> HttpStatus.INTERNAL_SERVER_ERROR;
+        };
+        return ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON).body(errorBody(e));
+    }
+
+    static Map<String, Object> errorBody(StatusRuntimeException e) {
+        String type = switch (e.getStatus().getCode()) {
+            case INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE -> "invalid_request_error";
+            case RESOURCE_EXHAUSTED -> "rate_limit_error";
+            default -> "server_error";
+        };
+        Map<String, Object> err = new LinkedHashMap<>();
+        err.put("message", e.getStatus().getDescription() == null ? e.getStatus().getCode().name() : e.getStatus().getDescription());
+        err.put("type", type);
+        err.put("param", null);
+        err.put("code", null);
+        return Map.of("error", err);
+    }
+
+    /** A parsed and validated HTTP request. */
+    private record Request(String id, long created, String model, boolean chat, boolean stream, boolean includeUsage,
+                           boolean returnTokenIds, GenerationPipeline.Job job) {
+    }
+
+    private Request parse(byte[] body, boolean chat) {
+        PromptBuilder.utf8(body, "request body");
+        JsonNode root;
+        try {
+            root = json.readTree(body);
+        } catch (JacksonException e) {
+            throw new GoldFinchException.InvalidInput("request body is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (root == null || !root.isObject()) {
+            throw new GoldFinchException.InvalidInput("request body must be a JSON object");
+        }
+        ModelInfo model = models.resolve(text(root, "model", true));
+        int n = (int) integer(root, "n", 1);
+        if (n != 1) {
+            throw new GoldFinchException.InvalidInput("n must be 1 (one choice per request), got " + n);
+        }
+        int[] tokens;
+        if (chat) {
+            JsonNode messages = root.get("messages");
+            if (messages == null || !messages.isArray()) {
+                throw new GoldFinchException.InvalidInput("messages is required and must be an array");
+            }
+            List<PromptBuilder.Message> list = new ArrayList<>();
+            for (int i = 0; i < messages.size(); i++) {
+                JsonNode m = messages.get(i);
+                list.add(new PromptBuilder.Message(m.path("role").asString(""), content(m.get("content"), i)));
+            }
+            tokens = prompts.chat(list);
+        } else {
+            JsonNode prompt = root.get("prompt");
+            if (prompt == null || prompt.isNull()) {
+                throw new GoldFinchException.InvalidInput("prompt is required");
+            }
+            if (prompt.isArray() && prompt.size() == 1 && prompt.get(0).isString()) {
+                prompt = prompt.get(0);
+            }
+            if (prompt.isString()) {
+                tokens = prompts.completion(prompt.asString());
+            } else if (prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isNumber()) {
+                tokens = new int[prompt.size()];
+                for (int i = 0; i < tokens.length; i++) {
+                    JsonNode t = prompt.get(i);
+                    if (!t.canConvertToInt() || t.asInt() < 0 || t.asInt() >= model.getVocabSize()) {
+                        throw new GoldFinchException.InvalidInput("prompt[" + i + "] is not a token id in [0, " + model.getVocabSize() + ")");
+                    }
+                    tokens[i] = t.asInt();
+                }
+            } else {
+                throw new GoldFinchException.InvalidInput("prompt must be a non-empty string or an array of token ids");
+            }
+        }
+        models.checkPrompt(tokens);
+        dev.goldfinch.proto.v1.SamplingParams.Builder s = dev.goldfinch.proto.v1.SamplingParams.newBuilder();
+        if (root.has("temperature") && !root.get("temperature").isNull()) {
+            s.setTemperature(number(root, "temperature"));
+        }
+        if (root.has("top_p") && !root.get("top_p").isNull()) {
+            s.setTopP(number(root, "top_p"));
+        }
+        if (root.has("min_p") && !root.get("min_p").isNull()) {
+            s.setMinP(number(root, "min_p"));
+        }
+        if (root.has("presence_penalty") && !root.get("presence_penalty").isNull()) {
+            s.setPresencePenalty(number(root, "presence_penalty"));
+        }
+        if (root.has("frequency_penalty") && !root.get("frequency_penalty").isNull()) {
+            s.setFrequencyPenalty(number(root, "frequency_penalty"));
+        }
+        if (root.has("repetition_penalty") && !root.get("repetition_penalty").isNull()) {
+            s.setRepetitionPenalty(number(root, "repetition_penalty"));
+        }
+        if (root.has("top_k") && !root.get("top_k").isNull()) {
+            long k = integer(root, "top_k", 0);
+            if (k < -1) {
+                throw new GoldFinchException.InvalidInput("top_k must be >= 0 (or -1 for off), got " + k);
+            }
+            s.setTopK((int) Math.max(0, k));
+        }
+        if (root.has("seed") && !root.get("seed").isNull()) {
+            s.setSeed(integer(root, "seed", 0));
+        }
+        String maxField = chat && root.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        if (root.has(maxField) && !root.get(maxField).isNull()) {
+            long max = integer(root, maxField, 16);
+            if (max <= 0) {
+                throw new GoldFinchException.InvalidInput(maxField + " must be > 0, got " + max);
+            }
+            if (max > model.getMaxTokensCap()) {
+                throw new GoldFinchException.InvalidInput(maxField + " must be <= " + model.getMaxTokensCap() + ", got " + max);
+            }
+            s.setMaxTokens((int) max);
+        } else if (chat) {
+            s.setMaxTokens(Math.min(model.getMaxTokensCap(), 256)); // chat has no OpenAI default of 16
+        }
+        JsonNode stop = root.get("stop");
+        if (stop != null && !stop.isNull()) {
+            if (stop.isString()) {
+                s.addStop(stop.asString());
+            } else if (stop.isArray()) {
+                for (JsonNode x : stop) {
+                    if (!x.isString()) {
+                        throw new GoldFinchException.InvalidInput("stop must be a string or an array of strings");
+                    }
+                    s.addStop(x.asString());
+                }
+            } else {
+                throw new GoldFinchException.InvalidInput("stop must be a string or an array of strings");
+            }
+        } else if (chat) {
+            s.addStop(PromptBuilder.CHAT_STOP);
+        }
+        JsonNode logprobs = root.get("logprobs");
+        if (logprobs != null && !logprobs.isNull()) {
+            if (chat) {
+                if (!logprobs.isBoolean()) {
+                    throw new GoldFinchException.InvalidInput("logprobs must be a boolean for chat completions");
+                }
+                if (logprobs.asBoolean()) {
+                    s.setLogprobs((int) Math.max(1, integer(root, "top_logprobs", 0)));
+                }
+            } else {
+                s.setLogprobs((int) integer(root, "logprobs", 0));
+            }
+        }
+        dev.goldfinch.proto.v1.SamplingParams wire = s.build();
+        SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
+        boolean stream = bool(root, "stream");
+        JsonNode options = root.get("stream_options");
+        boolean includeUsage = options != null && options.path("include_usage").asBoolean(false);
+        String salt = text(root, "cache_salt", true);
+        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, salt == null ? "" : salt, chat, false);
+        String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+        return new Request(id, System.currentTimeMillis() / 1000, model.getId(), chat, stream, includeUsage,
+                bool(root, "return_token_ids"), job);
+    }
+
+    private static String content(JsonNode c, int i) {
+        if (c == null || c.isNull()) {
+            return "";
+        }
+        if (c.isString()) {
+            return c.asString();
+        }
+        if (c.isArray()) {
+            StringBuilder b = new StringBuilder();
+            for (JsonNode part : c) {
+                if (!"text".equals(part.path("type").asString(""))) {
+                    throw new GoldFinchException.InvalidInput("messages[" + i + "].content: only text parts are supported");
+                }
+                b.append(part.path("text").asString(""));
+            }
+            return b.toString();
+        }
+        throw new GoldFinchException.InvalidInput("messages[" + i + "].content must be a string or an array of text parts");
+    }
+
+    private static String text(JsonNode root, String field, boolean optional) {
+        JsonNode v = root.get(field);
+        if (v == null || v.isNull()) {
+            if (optional) {
+                return null;
+            }
+            throw new GoldFinchException.InvalidInput(field + " is required");
+        }
+        if (!v.isString()) {
+            throw new GoldFinchException.InvalidInput(field + " must be a string");
+        }
+        return v.asString();
+    }
+
+    private static double number(JsonNode root, String field) {
+        JsonNode v = root.get(field);
+        if (!v.isNumber()) {
+            throw new GoldFinchException.InvalidInput(field + " must be a number");
+        }
+        return v.asDouble();
+    }
+
+    private static long integer(JsonNode root, String field, long otherwise) {
+        JsonNode v = root.get(field);
+        if (v == null || v.isNull()) {
+            return otherwise;
+        }
+        if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+            throw new GoldFinchException.InvalidInput(field + " must be an integer");
+        }
+        return v.asLong();
+    }
+
+    private static boolean bool(JsonNode root, String field) {
+        JsonNode v = root.get(field);
+        if (v == null || v.isNull()) {
+            return false;
+        }
+        if (!v.isBoolean()) {
+            throw new GoldFinchException.InvalidInput(field + " must be a boolean");
+        }
+        return v.asBoolean();
+    }
+}

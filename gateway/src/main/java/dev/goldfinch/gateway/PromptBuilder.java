@@ -1,0 +1,93 @@
+package dev.goldfinch.gateway;
+
+import dev.goldfinch.model.GoldFinchException;
+import dev.goldfinch.model.tokenizer.WorldTokenizer;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Text to prompt tokens. Chat uses the RWKV World format ({@code User: …\n\nAssistant:}); each message is
+ * tokenized on its own and the pieces concatenated, so a conversation's next turn starts with exactly the
+ * tokens of the previous turn's prompt — which is what lets the prefix cache serve it.
+ */
+public final class PromptBuilder {
+    public record Message(String role, String content) {
+    }
+
+    private final WorldTokenizer tokenizer;
+
+    public PromptBuilder(WorldTokenizer tokenizer) {
+        this.tokenizer = tokenizer;
+    }
+
+    public WorldTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** Strict UTF-8: invalid bytes are the caller's error, never silently replaced. */
+    public static String utf8(byte[] bytes, String field) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new GoldFinchException.InvalidInput(field + " is not valid UTF-8");
+        }
+    }
+
+    public int[] completion(String prompt) {
+        if (prompt.isEmpty()) {
+            throw new GoldFinchException.InvalidInput("prompt must not be empty");
+        }
+        return tokenizer.encode(prompt);
+    }
+
+    public int[] chat(List<Message> messages) {
+        if (messages.isEmpty()) {
+            throw new GoldFinchException.InvalidInput("messages must not be empty");
+        }
+        IntList out = new IntList();
+        for (int i = 0; i < messages.size(); i++) {
+            Message m = messages.get(i);
+            String role = m.role() == null ? "" : m.role().toLowerCase(Locale.ROOT);
+            String content = m.content() == null ? "" : m.content();
+            switch (role) {
+                case "system" -> out.add(tokenizer.encode("System: " + content.strip() + "\n\n"));
+                case "user" -> out.add(tokenizer.encode("User: " + content.strip() + "\n\n"));
+                case "assistant" -> {
+                    // The same pieces the model produced after "Assistant:" in the previous turn.
+                    out.add(tokenizer.encode("Assistant:"));
+                    String body = content.isEmpty() || Character.isWhitespace(content.charAt(0)) ? content : " " + content;
+                    out.add(tokenizer.encode(body.stripTrailing()));
+                    out.add(tokenizer.encode("\n\n"));
+                }
+                default -> throw new GoldFinchException.InvalidInput("messages[" + i + "].role must be system, user or assistant, got '" + m.role() + "'");
+            }
+        }
+        out.add(tokenizer.encode("Assistant:"));
+        return out.toArray();
+    }
+
+    /** The chat stop sequence: the model starting the user's next turn. */
+    public static final String CHAT_STOP = "\n\nUser:";
+
+    private static final class IntList {
+        private int[] a = new int[256];
+        private int n;
+
+        void add(int[] more) {
+            if (n + more.length > a.length) {
+                a = java.util.Arrays.copyOf(a, Math.max(a.length * 2, n + more.length));
+            }
+            System.arraycopy(more, 0, a, n, more.length);
+            n += more.length;
+        }
+
+        int[] toArray() {
+            return java.util.Arrays.copyOf(a, n);
+        }
+    }
+}

@@ -113,7 +113,7 @@ public final class InMemoryCacheBackend implements CacheBackend {
     }
 
     /** For the corruption tests: flips one bit of a stored value in place, as a bad disk or a bug would. */
-    synchronized boolean corrupt(String key) {
+    public synchronized boolean corrupt(String key) {
         if (items.get(key) instanceof Blob b && b.value().length > 0) {
             b.value()[b.value().length / 2] ^= 1;
             return true;
@@ -121,7 +121,7 @@ public final class InMemoryCacheBackend implements CacheBackend {
         return false;
     }
 
-    synchronized Set<String> keys() {
+    public synchronized Set<String> keys() {
         return Set.copyOf(items.keySet());
     }
 

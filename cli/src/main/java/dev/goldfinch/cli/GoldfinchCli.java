@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 LogitsCommand.class,
                 ConvertCommand.class,
                 InspectCommand.class,
+                ServeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class GoldfinchCli {
     /** Exit code for bad input or a bad model file (as opposed to an internal failure, 1). */

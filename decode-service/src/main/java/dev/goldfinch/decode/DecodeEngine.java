@@ -238,10 +238,7 @@ public final class DecodeEngine implements AutoCloseable {
                 end(s);
                 continue;
             }
-            if (s.generated == 0 && s.request.checkpointAtEnd()) {
-                SequenceState afterPrompt = s.state.fork(); // the whole prompt: the next chat turn starts with it
-                s.writes = s.writes.thenRunAsync(() -> writeCheckpoint(s.request, afterPrompt), io);
-            }
+            SequenceState afterPrompt = s.generated == 0 && s.request.checkpointAtEnd() ? s.state.fork() : null;
             Sampler.Sample sample = s.sampler.sampleWithLogprobs(logits[i]);
             s.generated++;
             generatedTokens.increment();
@@ -254,19 +251,44 @@ public final class DecodeEngine implements AutoCloseable {
                     finish = FinishReason.FINISH_REASON_LENGTH;
                 }
             }
-            s.sink.token(sample, s.generated, finish);
             s.pending = sample.token();
-            if (finish != null) {
-                s.finish = finish;
-                if (finish == FinishReason.FINISH_REASON_LENGTH && s.request.checkpointAtEnd()) {
-                    s.finalStep = true; // feed the last token too, so the checkpoint covers every token sent
-                } else {
-                    live.remove(s);
-                    end(s);
-                }
+            if (afterPrompt != null) {
+                // The state after the whole prompt is what a chat's next turn starts with: write it before the
+                // first token goes out, so a client that answers at once finds it. The sequence sits out meanwhile.
+                live.remove(s);
+                FinishReason f = finish;
+                s.writes = CompletableFuture.runAsync(() -> writeCheckpoint(s.request, afterPrompt), io)
+                        .exceptionally(error -> {
+                            log.warn("after-prompt checkpoint not written: {}", error.toString());
+                            return null;
+                        })
+                        .thenRun(() -> deliver(s, sample, f, true));
+            } else {
+                deliver(s, sample, finish, false);
             }
         }
         liveCount.set(live.size());
+    }
+
+    /** Sends a sampled token, then ends the sequence or keeps it (re)joined to the batch. */
+    private void deliver(Sequence s, Sampler.Sample sample, FinishReason finish, boolean rejoin) {
+        s.sink.token(sample, s.generated, finish);
+        boolean lastStepNeeded = finish == FinishReason.FINISH_REASON_LENGTH && s.request.checkpointAtEnd();
+        if (finish != null) {
+            s.finish = finish;
+            s.finalStep = lastStepNeeded; // feed the last token too, so the checkpoint covers every token sent
+        }
+        if (finish == null || lastStepNeeded) {
+            if (rejoin) {
+                joining.add(s);
+                wake();
+            }
+            return;
+        }
+        if (!rejoin) {
+            live.remove(s);
+        }
+        end(s);
     }
 
     /** A sequence left the batch: write its checkpoint if asked, then close its stream. */

@@ -118,6 +118,8 @@ public final class GenerationPipeline {
         PrefillResponse prefilled;
         DecodeRouter.Replica replica;
         boolean retried;
+        /** The decode's final reason, applied when its stream completes (after its checkpoints are written). */
+        FinishReason pendingFinish;
 
         Run(Job job, Listener listener) {
             this.job = job;
@@ -193,7 +195,9 @@ public final class GenerationPipeline {
                                 });
                                 return;
                             }
-                            if (done || cancelled) {
+                            if (pendingFinish != null) {
+                                finish(pendingFinish);
+                            } else if (done || cancelled) {
                                 finish(null);
                             } else {
                                 fail(s.asRuntimeException());
@@ -204,7 +208,7 @@ public final class GenerationPipeline {
                         public void onCompleted() {
                             used.live.decrementAndGet();
                             if (!done) {
-                                finish(FinishReason.FINISH_REASON_LENGTH);
+                                finish(pendingFinish != null ? pendingFinish : FinishReason.FINISH_REASON_LENGTH);
                             }
                         }
                     });
@@ -229,7 +233,7 @@ public final class GenerationPipeline {
                 emit(stops.push(decoder.flush()), new int[0], List.of(), List.of());
                 if (!done) {
                     emitRest();
-                    finish(reason);
+                    pendingFinish = reason;
                 }
                 return;
             }
@@ -248,7 +252,7 @@ public final class GenerationPipeline {
                 emit(tail, new int[0], List.of(), List.of());
                 if (!done) {
                     emitRest();
-                    finish(tail.stopped() ? FinishReason.FINISH_REASON_STOP : reason);
+                    pendingFinish = tail.stopped() ? FinishReason.FINISH_REASON_STOP : reason;
                 }
             }
         }

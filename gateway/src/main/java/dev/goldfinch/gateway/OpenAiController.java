@@ -27,7 +27,7 @@ import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBody;
+import jakarta.servlet.http.HttpServletResponse;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -65,13 +65,13 @@ public class OpenAiController {
     }
 
     @PostMapping(value = "/v1/completions", consumes = MediaType.ALL_VALUE)
-    public ResponseEntity<?> completions(@RequestBody byte[] body) {
-        return handle(body, false);
+    public ResponseEntity<?> completions(@RequestBody byte[] body, HttpServletResponse response) throws IOException {
+        return handle(body, false, response);
     }
 
     @PostMapping(value = "/v1/chat/completions", consumes = MediaType.ALL_VALUE)
-    public ResponseEntity<?> chatCompletions(@RequestBody byte[] body) {
-        return handle(body, true);
+    public ResponseEntity<?> chatCompletions(@RequestBody byte[] body, HttpServletResponse response) throws IOException {
+        return handle(body, true, response);
     }
 
     /** One event of a generation, passed from the pipeline to the writing thread. */
@@ -87,7 +87,11 @@ public class OpenAiController {
     private record Failed(StatusRuntimeException error) implements Event {
     }
 
-    private ResponseEntity<?> handle(byte[] body, boolean chat) {
+    /**
+     * Streams are written straight to the response from this (virtual) request thread, which blocks on the
+     * generation's events; nothing here runs on an event loop.
+     */
+    private ResponseEntity<?> handle(byte[] body, boolean chat, HttpServletResponse response) throws IOException {
         Request r;
         BlockingQueue<Event> events = new LinkedBlockingQueue<>();
         GenerationPipeline.Handle handle;
@@ -126,7 +130,12 @@ public class OpenAiController {
         if (!r.stream) {
             return collect(r, first, events, handle);
         }
-        StreamingResponseBody sse = out -> {
+        response.setStatus(200);
+        response.setContentType(MediaType.TEXT_EVENT_STREAM_VALUE);
+        response.setCharacterEncoding("UTF-8");
+        response.setHeader("Cache-Control", "no-cache");
+        OutputStream out = response.getOutputStream();
+        {
             try {
                 Event e = first;
                 if (chat) {
@@ -146,14 +155,14 @@ public class OpenAiController {
                             }
                             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
                             out.flush();
-                            return;
+                            return null;
                         }
                         case Failed f -> {
                             Map<String, Object> err = errorBody(f.error());
                             send(out, err);
                             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
                             out.flush();
-                            return;
+                            return null;
                         }
                     }
                     e = events.take();
@@ -164,8 +173,8 @@ public class OpenAiController {
                     Thread.currentThread().interrupt();
                 }
             }
-        };
-        return ResponseEntity.ok().contentType(MediaType.TEXT_EVENT_STREAM).header("Cache-Control", "no-cache").body(sse);
+        }
+        return null; // written
     }
 
     private Object delta(Request r, String text) {

@@ -1,0 +1,63 @@
+package dev.goldfinch.cli;
+
+import dev.goldfinch.cli.mesh.MeshLauncher;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Run the whole mesh on this machine: cache store, prefill, decode replicas and the gateway, each on its own loopback port with real gRPC between them.")
+final class ServeCommand implements Callable<Integer> {
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    ModelOptions.Source source;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the random weights of --shape (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--dtype", defaultValue = "f32", description = "Storage of the random weights of --shape: f32 or bf16.")
+    String dtype;
+
+    @Option(names = "--vocab", required = true, description = "The RWKV World vocabulary file (rwkv_vocab_v20230424.txt).")
+    Path vocab;
+
+    @Option(names = "--redis", paramLabel = "URL", description = "Keep the cache in Redis (redis://host:6379) instead of the embedded store.")
+    String redis;
+
+    @Option(names = "--decode-replicas", defaultValue = "1", description = "Decode replicas (default: ${DEFAULT-VALUE}).")
+    int decodeReplicas;
+
+    @Option(names = "--port", defaultValue = "8080", description = "HTTP port of the OpenAI-compatible API (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--grpc-port", defaultValue = "9090", description = "gRPC port of goldfinch.v1.Generation (default: ${DEFAULT-VALUE}).")
+    int grpcPort;
+
+    @Option(names = "--max-prompt-tokens", defaultValue = "16384", description = "Longest prompt accepted (default: ${DEFAULT-VALUE}).")
+    int maxPromptTokens;
+
+    @Option(names = "--max-tokens-cap", defaultValue = "4096", description = "Largest max_tokens accepted (default: ${DEFAULT-VALUE}).")
+    int maxTokensCap;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        if (decodeReplicas < 1) {
+            throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
+        }
+        MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(source.model, source.shape, seed, dtype, vocab, redis,
+                decodeReplicas, port, grpcPort, maxPromptTokens, maxTokensCap,
+                Map.of("logging.level.root", "WARN", "logging.level.dev.goldfinch", "INFO")));
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            mesh.close();
+            stopped.countDown();
+        }));
+        System.out.println("ready: http://127.0.0.1:" + port + " grpc://127.0.0.1:" + grpcPort);
+        System.out.flush();
+        stopped.await();
+        return 0;
+    }
+}

@@ -1,0 +1,171 @@
+package dev.goldfinch.cli.mesh;
+
+import dev.goldfinch.cache.app.CacheStoreApplication;
+import dev.goldfinch.decode.DecodeApplication;
+import dev.goldfinch.gateway.GatewayApplication;
+import dev.goldfinch.prefill.PrefillApplication;
+import dev.goldfinch.service.Channels;
+import io.grpc.ManagedChannel;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.context.ConfigurableApplicationContext;
+
+/**
+ * The whole mesh in one JVM: cache store, prefill, N decode replicas and the gateway, each its own Spring
+ * Boot application with its own loopback ports, talking real gRPC to each other. Used by
+ * {@code goldfinch serve} and the end-to-end tests. The services share the model's weights (one copy per
+ * JVM), nothing else.
+ */
+public final class MeshLauncher implements AutoCloseable {
+    /** What to run. {@code redisUrl} null: the embedded store. Ports 0: free ones. */
+    public record Options(Path modelPath, String shape, long seed, String dtype, Path vocab, String redisUrl, int decodeReplicas,
+                          int httpPort, int grpcPort, int maxPromptTokens, int maxTokensCap, Map<String, String> extra) {
+    }
+
+    private final List<ConfigurableApplicationContext> contexts = new ArrayList<>();
+    private final Map<String, Integer> grpcPorts = new LinkedHashMap<>();
+    private final Map<String, Integer> httpPorts = new LinkedHashMap<>();
+
+    private MeshLauncher() {
+    }
+
+    public static MeshLauncher start(Options o) {
+        MeshLauncher mesh = new MeshLauncher();
+        try {
+            mesh.launch(o);
+            return mesh;
+        } catch (RuntimeException e) {
+            mesh.close();
+            throw e;
+        }
+    }
+
+    private void launch(Options o) {
+        Map<String, String> model = new LinkedHashMap<>();
+        if (o.modelPath() != null) {
+            model.put("goldfinch.model.path", o.modelPath().toString());
+        } else {
+            model.put("goldfinch.model.shape", o.shape());
+            model.put("goldfinch.model.seed", Long.toString(o.seed()));
+            model.put("goldfinch.model.dtype", o.dtype());
+        }
+        model.put("goldfinch.model.max-prompt-tokens", Integer.toString(o.maxPromptTokens()));
+        model.put("goldfinch.model.max-tokens-cap", Integer.toString(o.maxTokensCap()));
+
+        Map<String, String> store = new LinkedHashMap<>();
+        if (o.redisUrl() != null) {
+            store.put("goldfinch.cache.backend", "redis");
+            store.put("goldfinch.cache.redis-url", o.redisUrl());
+        }
+        String storeTarget = "127.0.0.1:" + run("cache-store", CacheStoreApplication.class, "cache-store", 0, 0, store, o.extra());
+
+        Map<String, String> prefill = new LinkedHashMap<>(model);
+        prefill.put("goldfinch.prefill.cache-store", storeTarget);
+        String prefillTarget = "127.0.0.1:" + run("prefill", PrefillApplication.class, "prefill", 0, 0, prefill, o.extra());
+
+        List<String> decodeTargets = new ArrayList<>();
+        for (int i = 0; i < o.decodeReplicas(); i++) {
+            Map<String, String> decode = new LinkedHashMap<>(model);
+            decode.put("goldfinch.decode.cache-store", storeTarget);
+            decodeTargets.add("127.0.0.1:" + run("decode-" + i, DecodeApplication.class, "decode", 0, 0, decode, o.extra()));
+        }
+
+        Map<String, String> gateway = new LinkedHashMap<>();
+        gateway.put("goldfinch.gateway.vocab", o.vocab().toString());
+        gateway.put("goldfinch.gateway.prefill", prefillTarget);
+        gateway.put("goldfinch.gateway.decode-targets", String.join(",", decodeTargets));
+        run("gateway", GatewayApplication.class, "gateway", o.httpPort(), o.grpcPort(), gateway, o.extra());
+        awaitHealthy();
+    }
+
+    private int run(String name, Class<?> app, String profile, int httpPort, int grpcPort, Map<String, String> props,
+                    Map<String, String> extra) {
+        int http = httpPort == 0 ? freePort() : httpPort;
+        int grpc = grpcPort == 0 ? freePort() : grpcPort;
+        List<String> args = new ArrayList<>();
+        args.add("--server.port=" + http);
+        args.add("--server.address=127.0.0.1");
+        args.add("--spring.grpc.server.port=" + grpc);
+        args.add("--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
+        props.forEach((k, v) -> args.add("--" + k + "=" + v));
+        extra.forEach((k, v) -> args.add("--" + k + "=" + v));
+        ConfigurableApplicationContext ctx = new SpringApplicationBuilder(app).profiles(profile)
+                .properties("spring.application.name=goldfinch-" + name).run(args.toArray(String[]::new));
+        contexts.add(ctx);
+        grpcPorts.put(name, grpc);
+        httpPorts.put(name, http);
+        return grpc;
+    }
+
+    /** Every service answers gRPC health SERVING. */
+    private void awaitHealthy() {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        for (Map.Entry<String, Integer> service : grpcPorts.entrySet()) {
+            ManagedChannel channel = Channels.open("127.0.0.1:" + service.getValue());
+            try {
+                while (true) {
+                    try {
+                        HealthCheckResponse r = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.SECONDS)
+                                .check(HealthCheckRequest.getDefaultInstance());
+                        if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
+                            break;
+                        }
+                    } catch (RuntimeException e) {
+                        if (System.nanoTime() > deadline) {
+                            throw new IllegalStateException(service.getKey() + " did not become healthy", e);
+                        }
+                    }
+                    Thread.sleep(50);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            } finally {
+                Channels.close(channel);
+            }
+        }
+    }
+
+    public int grpcPort(String service) {
+        return grpcPorts.get(service);
+    }
+
+    public int httpPort(String service) {
+        return httpPorts.get(service);
+    }
+
+    public Map<String, Integer> grpcPorts() {
+        return Map.copyOf(grpcPorts);
+    }
+
+    public <T> T bean(String service, Class<T> type) {
+        int i = new ArrayList<>(grpcPorts.keySet()).indexOf(service);
+        return contexts.get(i).getBean(type);
+    }
+
+    static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        for (int i = contexts.size() - 1; i >= 0; i--) {
+            contexts.get(i).close();
+        }
+        contexts.clear();
+    }
+}

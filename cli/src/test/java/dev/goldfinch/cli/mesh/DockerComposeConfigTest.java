@@ -1,0 +1,93 @@
+package dev.goldfinch.cli.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.goldfinch.cache.app.CacheStoreProperties;
+import dev.goldfinch.decode.DecodeProperties;
+import dev.goldfinch.gateway.GatewayProperties;
+import dev.goldfinch.prefill.PrefillProperties;
+import dev.goldfinch.service.ModelProperties;
+import java.io.Reader;
+import java.lang.reflect.RecordComponent;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.yaml.snakeyaml.Yaml;
+
+/**
+ * docker-compose.yml names every service, port and variable the applications read: each GOLDFINCH_*
+ * variable is a property of a configuration class (in Spring's environment-variable form), each service
+ * runs an application that exists, and every address it is given names a service of the file.
+ */
+class DockerComposeConfigTest {
+    static final List<Class<?>> CONFIG = List.of(ModelProperties.class, CacheStoreProperties.class, PrefillProperties.class,
+            DecodeProperties.class, GatewayProperties.class);
+    static final Set<String> SPRING = Set.of("SERVER_PORT", "SPRING_GRPC_SERVER_PORT");
+
+    /** Spring's relaxed binding: goldfinch.model.max-prompt-tokens ← GOLDFINCH_MODEL_MAXPROMPTTOKENS. */
+    static Set<String> knownVariables() {
+        Set<String> vars = new HashSet<>();
+        for (Class<?> c : CONFIG) {
+            String prefix = c.getAnnotation(ConfigurationProperties.class).value();
+            for (RecordComponent rc : c.getRecordComponents()) {
+                vars.add((prefix + "." + rc.getName()).replace('.', '_').replace("-", "").toUpperCase(Locale.ROOT));
+            }
+        }
+        return vars;
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void composeMatchesTheApplications() throws Exception {
+        Path file = Path.of(System.getProperty("maven.multiModuleProjectDirectory", ".."), "docker-compose.yml");
+        if (!Files.exists(file)) {
+            file = Path.of("..", "docker-compose.yml");
+        }
+        Map<String, Object> compose;
+        try (Reader r = Files.newBufferedReader(file)) {
+            compose = new Yaml().load(r);
+        }
+        Map<String, Map<String, Object>> services = (Map<String, Map<String, Object>>) compose.get("services");
+        assertEquals(Set.of("redis", "cache-store", "prefill", "decode-1", "decode-2", "gateway"), services.keySet());
+        Map<String, String> mainClass = new HashMap<>();
+        Set<String> known = knownVariables();
+        for (Map.Entry<String, Map<String, Object>> s : services.entrySet()) {
+            if (s.getKey().equals("redis")) {
+                continue;
+            }
+            List<String> command = (List<String>) s.getValue().get("command");
+            Class<?> app = Class.forName(command.getFirst());
+            mainClass.put(s.getKey(), app.getSimpleName());
+            Map<String, Object> env = (Map<String, Object>) s.getValue().get("environment");
+            for (Map.Entry<String, Object> v : env.entrySet()) {
+                assertTrue(known.contains(v.getKey()) || SPRING.contains(v.getKey()),
+                        s.getKey() + ": " + v.getKey() + " is not read by any configuration class");
+                String value = String.valueOf(v.getValue());
+                for (String target : value.split(",")) {
+                    if (target.matches("[a-z0-9-]+:\\d+")) {
+                        String host = target.substring(0, target.indexOf(':'));
+                        assertTrue(services.containsKey(host), s.getKey() + ": " + v.getKey() + " points at unknown service " + host);
+                        String port = target.substring(target.indexOf(':') + 1);
+                        Map<String, Object> targetEnv = (Map<String, Object>) services.get(host).get("environment");
+                        assertEquals(port, String.valueOf(targetEnv.get("SPRING_GRPC_SERVER_PORT")), v.getKey() + " uses " + host + "'s gRPC port");
+                    }
+                }
+            }
+            assertTrue(env.containsKey("SERVER_PORT") && env.containsKey("SPRING_GRPC_SERVER_PORT"), s.getKey() + " sets its ports");
+            List<String> ports = (List<String>) s.getValue().get("ports");
+            assertTrue(ports.stream().anyMatch(p -> p.endsWith(":" + env.get("SPRING_GRPC_SERVER_PORT"))), s.getKey() + " publishes its gRPC port");
+        }
+        assertEquals(Map.of("cache-store", "CacheStoreApplication", "prefill", "PrefillApplication", "decode-1", "DecodeApplication",
+                "decode-2", "DecodeApplication", "gateway", "GatewayApplication"), mainClass);
+        Map<String, Object> gatewayEnv = (Map<String, Object>) services.get("gateway").get("environment");
+        assertEquals("decode-1:9092,decode-2:9092", gatewayEnv.get("GOLDFINCH_GATEWAY_DECODETARGETS"));
+    }
+}

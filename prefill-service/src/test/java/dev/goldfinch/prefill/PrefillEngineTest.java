@@ -1,0 +1,91 @@
+package dev.goldfinch.prefill;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.goldfinch.cache.InMemoryCacheBackend;
+import dev.goldfinch.cache.PrefixCache;
+import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.ModelShapes;
+import dev.goldfinch.model.RandomWeights;
+import dev.goldfinch.model.state.SequenceState;
+import dev.goldfinch.model.state.StateCodec;
+import dev.goldfinch.model.tensor.DType;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+class PrefillEngineTest {
+    static final GoldFinchModel MODEL = RandomWeights.model(ModelShapes.parse("layers=2,width=64,head=32,vocab=300"), 3, DType.F32);
+    static final int B = 16;
+    final PrefixCache store = new PrefixCache(new InMemoryCacheBackend(256L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(B));
+    final StateCache cache = new StateCache(store, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32);
+    final ExecutorService executor = Executors.newSingleThreadExecutor();
+
+    @AfterAll
+    static void close() {
+        MODEL.close();
+    }
+
+    static int[] prompt(int n, long seed) {
+        return new Random(seed).ints(n, 1, 300).toArray();
+    }
+
+    @Test
+    void placesCheckpointsWhereArchitectureSaysAndResumesFromThem() {
+        PrefillEngine engine = new PrefillEngine(MODEL, cache, executor);
+        int[] tokens = prompt(700, 1);
+        PrefillEngine.Result cold = engine.submit(tokens, "", true).join();
+        assertEquals(0, cold.cachedTokens());
+        assertEquals(699, cold.computedTokens());
+        // After blocks 1, 2, 4, 8, 16, then every 16 blocks (32: 512 tokens), and at the prompt's end.
+        for (int length : new int[]{16, 32, 64, 128, 256, 512, 699}) {
+            assertEquals(length, cache.lookup("", tokens, length).checkpointLength(), "checkpoint at " + length);
+        }
+        assertEquals(512, cache.lookup("", tokens, 698).checkpointLength(), "nothing between 512 and the end");
+
+        int[] other = tokens.clone();
+        other[300] = (other[300] + 1) % 300; // diverges inside block 19: the key chain matches 18 blocks
+        PrefillEngine.Result branch = engine.submit(other, "", true).join();
+        assertEquals(256, branch.cachedTokens(), "resumes from the deepest checkpoint before the divergence");
+        assertEquals(288, cache.lookup("", tokens, 300).checkpointLength(), "a branch-point checkpoint where the shared chain ends");
+
+        // The restored state is the state a cold run reaches, bit for bit.
+        SequenceState restored = cache.restore("", cold.hash(), 699).orElseThrow();
+        SequenceState direct = MODEL.newState();
+        MODEL.prefill(direct, java.util.Arrays.copyOf(tokens, 699));
+        assertArrayEquals(MODEL.step(direct, tokens[699]), MODEL.step(restored, tokens[699]));
+    }
+
+    @Test
+    void identicalPrefillsInFlightAreComputedOnce() throws Exception {
+        CountDownLatch gate = new CountDownLatch(1);
+        executor.execute(() -> {
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        PrefillEngine engine = new PrefillEngine(MODEL, cache, executor);
+        int[] tokens = prompt(90, 2);
+        CompletableFuture<PrefillEngine.Result> a = engine.submit(tokens, "s", true);
+        CompletableFuture<PrefillEngine.Result> b = engine.submit(tokens.clone(), "s", true);
+        CompletableFuture<PrefillEngine.Result> otherSalt = engine.submit(tokens, "t", true);
+        assertSame(a, b);
+        assertTrue(a != otherSalt);
+        gate.countDown();
+        assertEquals(89, a.get().computedTokens());
+        assertEquals(89, engine.submit(tokens, "s", true).join().cachedTokens(), "afterwards, a full hit");
+    }
+}

@@ -57,12 +57,18 @@ public final class PrefillEngine {
         }
         try {
             executor.execute(() -> {
+                Result result = null;
+                Throwable failure = null;
                 try {
-                    mine.complete(prefill(tokens, salt, reuseCache));
+                    result = prefill(tokens, salt, reuseCache);
                 } catch (Throwable t) {
-                    mine.completeExceptionally(t);
-                } finally {
-                    inFlight.remove(key, mine);
+                    failure = t;
+                }
+                inFlight.remove(key, mine); // before completing: a caller woken by it must not join a finished run
+                if (failure != null) {
+                    mine.completeExceptionally(failure);
+                } else {
+                    mine.complete(result);
                 }
             });
         } catch (RuntimeException e) { // rejected: queue full

@@ -9,5 +9,5 @@ FROM eclipse-temurin:25-jre
 WORKDIR /app
 COPY --from=build /src/cli/target/goldfinch-cli.jar /app/goldfinch-cli.jar
 COPY --from=build /src/cli/target/lib /app/lib
-ENTRYPOINT ["java", "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-cp", "/app/goldfinch-cli.jar:/app/lib/*"]
+ENTRYPOINT ["java", "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xss4m", "-cp", "/app/goldfinch-cli.jar:/app/lib/*"]
 CMD ["dev.goldfinch.cli.GoldfinchCli", "--help"]

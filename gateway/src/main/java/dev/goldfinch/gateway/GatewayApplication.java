@@ -24,10 +24,10 @@ public class GatewayApplication {
 
     @Bean
     WorldTokenizer tokenizer(GatewayProperties p) {
-        if (p.vocab() == null) {
+        if (p.vocab() == null || p.vocab().isBlank()) {
             throw new GoldFinchException.InvalidInput("goldfinch.gateway.vocab (the World vocabulary file) is required");
         }
-        return WorldTokenizer.load(p.vocab());
+        return WorldTokenizer.load(java.nio.file.Path.of(p.vocab()));
     }
 
     @Bean

@@ -1,6 +1,5 @@
 package dev.goldfinch.gateway;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.springframework.boot.context.properties.ConfigurationProperties;
@@ -8,7 +7,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 /**
  * {@code goldfinch.gateway.*}.
  *
- * @param vocab           the RWKV World vocabulary file (rwkv_vocab_v20230424.txt)
+ * @param vocab           the RWKV World vocabulary file (rwkv_vocab_v20230424.txt); a plain file path
  * @param prefill         gRPC target of the prefill service ({@code host:port} or {@code dns:///name:port})
  * @param decodeTargets   decode replicas: {@code host:port} entries, or {@code dns:NAME:PORT} for every address NAME resolves to
  * @param maxInflight     requests in progress at once; beyond it, RESOURCE_EXHAUSTED / HTTP 429
@@ -17,7 +16,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param affinitySlack   how many more live sequences a replica holding the entry may have and still be preferred
  */
 @ConfigurationProperties("goldfinch.gateway")
-public record GatewayProperties(Path vocab, String prefill, List<String> decodeTargets, Integer maxInflight, Duration requestTimeout,
+public record GatewayProperties(String vocab, String prefill, List<String> decodeTargets, Integer maxInflight, Duration requestTimeout,
                                 Duration healthInterval, Integer affinitySlack) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;

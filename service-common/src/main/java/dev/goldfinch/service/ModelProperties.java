@@ -14,7 +14,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param maxTokensCap    largest {@code max_tokens} accepted
  */
 @ConfigurationProperties("goldfinch.model")
-public record ModelProperties(String name, Path path, String shape, Long seed, String dtype, Integer maxPromptTokens,
+public record ModelProperties(String name, String path, String shape, Long seed, String dtype, Integer maxPromptTokens,
                               Integer maxTokensCap) {
     public ModelProperties {
         name = name == null || name.isBlank() ? "goldfinch" : name;
@@ -25,6 +25,6 @@ public record ModelProperties(String name, Path path, String shape, Long seed, S
     }
 
     public ModelSource source() {
-        return new ModelSource(path, shape, seed, dtype);
+        return new ModelSource(path == null || path.isBlank() ? null : Path.of(path), shape, seed, dtype);
     }
 }

@@ -53,7 +53,7 @@ public final class MeshLauncher implements AutoCloseable {
     private void launch(Options o) {
         Map<String, String> model = new LinkedHashMap<>();
         if (o.modelPath() != null) {
-            model.put("goldfinch.model.path", o.modelPath().toString());
+            model.put("goldfinch.model.path", o.modelPath().toAbsolutePath().normalize().toString());
         } else {
             model.put("goldfinch.model.shape", o.shape());
             model.put("goldfinch.model.seed", Long.toString(o.seed()));
@@ -81,7 +81,7 @@ public final class MeshLauncher implements AutoCloseable {
         }
 
         Map<String, String> gateway = new LinkedHashMap<>();
-        gateway.put("goldfinch.gateway.vocab", o.vocab().toString());
+        gateway.put("goldfinch.gateway.vocab", o.vocab().toAbsolutePath().normalize().toString());
         gateway.put("goldfinch.gateway.prefill", prefillTarget);
         gateway.put("goldfinch.gateway.decode-targets", String.join(",", decodeTargets));
         run("gateway", GatewayApplication.class, "gateway", o.httpPort(), o.grpcPort(), gateway, o.extra());

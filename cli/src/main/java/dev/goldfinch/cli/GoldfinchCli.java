@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
                 ConvertCommand.class,
                 InspectCommand.class,
                 ServeCommand.class,
+                BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class GoldfinchCli {
     /** Exit code for bad input or a bad model file (as opposed to an internal failure, 1). */

@@ -212,4 +212,9 @@ public final class ModelWeights {
     public long weightBytes() {
         return weightBytes;
     }
+
+    /** Weight bytes one decode step must read: every tensor but the embedding, of which one row. */
+    public long bytesReadPerToken() {
+        return weightBytes - emb.byteSize() + emb.byteSize() / emb.rows();
+    }
 }

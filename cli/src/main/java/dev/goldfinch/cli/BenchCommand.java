@@ -1,0 +1,257 @@
+package dev.goldfinch.cli;
+
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.ModelShapes;
+import dev.goldfinch.model.RandomWeights;
+import dev.goldfinch.model.state.SequenceState;
+import dev.goldfinch.model.tensor.DType;
+import dev.goldfinch.model.tensor.Kernels;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import tools.jackson.databind.json.JsonMapper;
+
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Reproducible benchmarks.",
+        subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class})
+final class BenchCommand {
+
+    @Command(name = "engine", mixinStandardHelpOptions = true,
+            description = "Engine speed on random weights built in memory: prefill tokens/s by prompt length, decode tokens/s by batch and context, against this machine's measured memory bandwidth and FMA peak.")
+    static final class Engine implements Callable<Integer> {
+        @Option(names = "--shape", defaultValue = "L12-D768", description = "Model shape (default: ${DEFAULT-VALUE}); e.g. finch-L12-D768, L24-D2048.")
+        String shape;
+
+        @Option(names = "--dtype", defaultValue = "f32", description = "Weight storage: f32 or bf16 (default: ${DEFAULT-VALUE}).")
+        String dtype;
+
+        @Option(names = "--prompt-lengths", split = ",", defaultValue = "128,1024,8192")
+        int[] promptLengths;
+
+        @Option(names = "--batches", split = ",", defaultValue = "1,4,16")
+        int[] batches;
+
+        @Option(names = "--contexts", split = ",", defaultValue = "128,4096")
+        int[] contexts;
+
+        @Option(names = "--decode-steps", defaultValue = "16", description = "Timed decode steps per figure (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--repeats", defaultValue = "3", description = "Runs per figure; the median is reported (default: ${DEFAULT-VALUE}).")
+        int repeats;
+
+        @Option(names = "--quick", description = "The reduced set: L12-D768 f32, prompts 1024 and 8192, batch 1 and 16 at context 128, one run each.")
+        boolean quick;
+
+        @Option(names = "--json", description = "Print one JSON object instead of the table.")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            if (quick) {
+                shape = "L12-D768";
+                dtype = "f32";
+                promptLengths = new int[]{1024, 8192};
+                batches = new int[]{1, 16};
+                contexts = new int[]{128};
+                repeats = 1;
+            }
+            DType type = "bf16".equalsIgnoreCase(dtype) ? DType.BF16 : DType.F32;
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("shape", shape);
+            out.put("dtype", type.name().toLowerCase(Locale.ROOT));
+            out.put("threads", Kernels.parallelism());
+            out.put("cpu", cpuModel());
+            double bandwidth = memoryReadGbps();
+            double peak = peakGflops();
+            out.put("memory_read_gbps", round(bandwidth));
+            out.put("peak_gflops", round(peak));
+            try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type)) {
+                long bytesPerToken = model.weights().bytesReadPerToken();
+                double flopsPerToken = 2.0 * bytesPerToken / (type == DType.BF16 ? 2 : 4);
+                out.put("weight_bytes_per_token", bytesPerToken);
+                Map<String, Double> prefill = new LinkedHashMap<>();
+                Map<String, Double> prefillOfPeak = new LinkedHashMap<>();
+                Random random = new Random(1);
+                int vocab = model.config().vocabSize();
+                for (int length : promptLengths) {
+                    int[] tokens = random.ints(length, 1, vocab).toArray();
+                    double tps = median(repeats, () -> {
+                        SequenceState s = model.newState();
+                        long t0 = System.nanoTime();
+                        for (int at = 0; at < length; at += 512) {
+                            int[] chunk = Arrays.copyOfRange(tokens, at, Math.min(length, at + 512));
+                            model.forward(List.of(new GoldFinchModel.Segment(s, chunk, at + chunk.length == length ? chunk.length - 1 : chunk.length)));
+                        }
+                        return length / ((System.nanoTime() - t0) / 1e9);
+                    });
+                    prefill.put(Integer.toString(length), round(tps));
+                    prefillOfPeak.put(Integer.toString(length), round(tps * flopsPerToken / 1e9 / peak));
+                }
+                out.put("prefill_tps", prefill);
+                out.put("prefill_fraction_of_peak", prefillOfPeak);
+                Map<String, Double> decode = new LinkedHashMap<>();
+                Map<String, Double> decodeOfBandwidth = new LinkedHashMap<>();
+                for (int context : contexts) {
+                    SequenceState base = model.newState();
+                    int[] prompt = random.ints(context, 1, vocab).toArray();
+                    for (int at = 0; at < context; at += 512) {
+                        model.forward(List.of(new GoldFinchModel.Segment(base, Arrays.copyOfRange(prompt, at, Math.min(context, at + 512)),
+                                Math.min(context, at + 512) - at)));
+                    }
+                    for (int batch : batches) {
+                        double tps = median(repeats, () -> {
+                            List<SequenceState> states = IntStream.range(0, batch).mapToObj(i -> base.fork()).toList();
+                            step(model, states, 1); // warm: materialise GOLD keys and values of the restored context
+                            long t0 = System.nanoTime();
+                            step(model, states, steps);
+                            return (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
+                        });
+                        String key = "b" + batch + "_ctx" + context;
+                        decode.put(key, round(tps));
+                        // Batch 1 is bound by reading the weights once per token.
+                        decodeOfBandwidth.put(key, round(tps / batch * bytesPerToken / 1e9 / bandwidth));
+                    }
+                }
+                out.put("decode_tps", decode);
+                out.put("decode_weight_passes_fraction_of_bandwidth", decodeOfBandwidth);
+            }
+            if (json) {
+                System.out.println(JsonMapper.builder().build().writeValueAsString(out));
+            } else {
+                printTable(out);
+            }
+            return 0;
+        }
+
+        private static void step(GoldFinchModel model, List<SequenceState> states, int steps) {
+            int[] token = {17};
+            for (int i = 0; i < steps; i++) {
+                List<GoldFinchModel.Segment> segments = new ArrayList<>(states.size());
+                for (SequenceState s : states) {
+                    segments.add(new GoldFinchModel.Segment(s, token, 0));
+                }
+                model.forward(segments);
+            }
+        }
+
+        @SuppressWarnings("unchecked")
+        private static void printTable(Map<String, Object> out) {
+            System.out.printf("shape %s, %s weights, %s threads, %s%n", out.get("shape"), out.get("dtype"), out.get("threads"), out.get("cpu"));
+            System.out.printf("memory read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s, weight bytes per decode token %,d%n",
+                    out.get("memory_read_gbps"), out.get("peak_gflops"), out.get("weight_bytes_per_token"));
+            System.out.println();
+            System.out.printf("%-22s %12s %12s%n", "prefill (prompt)", "tokens/s", "of peak");
+            Map<String, Double> p = (Map<String, Double>) out.get("prefill_tps");
+            Map<String, Double> pf = (Map<String, Double>) out.get("prefill_fraction_of_peak");
+            p.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%%%n", k, v, 100 * pf.get(k)));
+            System.out.println();
+            System.out.printf("%-22s %12s %12s%n", "decode (batch, ctx)", "tokens/s", "of bandwidth");
+            Map<String, Double> d = (Map<String, Double>) out.get("decode_tps");
+            Map<String, Double> df = (Map<String, Double>) out.get("decode_weight_passes_fraction_of_bandwidth");
+            d.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%%%n", k, v, 100 * df.get(k)));
+        }
+    }
+
+    interface Measurement {
+        double run();
+    }
+
+    static double median(int repeats, Measurement m) {
+        double[] r = new double[Math.max(1, repeats)];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = m.run();
+        }
+        Arrays.sort(r);
+        return r[r.length / 2];
+    }
+
+    static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    static String cpuModel() {
+        try {
+            return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo")).stream()
+                    .filter(l -> l.startsWith("model name")).map(l -> l.substring(l.indexOf(':') + 1).strip()).findFirst().orElse("unknown");
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+
+    /** Reads 1 GiB off-heap with every core, vectorised; best of 5 passes. */
+    static double memoryReadGbps() {
+        long bytes = 1L << 30;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate(bytes, 64);
+            seg.fill((byte) 1);
+            int threads = Kernels.parallelism();
+            double best = 0;
+            for (int pass = 0; pass < 5; pass++) {
+                long t0 = System.nanoTime();
+                double sink = IntStream.range(0, threads).parallel().mapToDouble(th -> {
+                    long from = bytes / threads * th;
+                    long to = from + bytes / threads;
+                    FloatVector acc = FloatVector.zero(SPECIES);
+                    for (long off = from; off < to; off += SPECIES.vectorByteSize()) {
+                        acc = acc.add(FloatVector.fromMemorySegment(SPECIES, seg, off, ByteOrder.LITTLE_ENDIAN));
+                    }
+                    return acc.reduceLanes(VectorOperators.ADD);
+                }).sum();
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                if (sink == 42) {
+                    System.out.print("");
+                }
+                best = Math.max(best, bytes / seconds / 1e9);
+            }
+            return best;
+        }
+    }
+
+    /** Vector FMAs on 8 independent accumulators per core; best of 5. */
+    static double peakGflops() {
+        int threads = Kernels.parallelism();
+        long iterations = 20_000_000L;
+        double best = 0;
+        for (int pass = 0; pass < 5; pass++) {
+            long t0 = System.nanoTime();
+            double sink = IntStream.range(0, threads).parallel().mapToDouble(th -> {
+                FloatVector a = FloatVector.broadcast(SPECIES, 1.0f);
+                FloatVector m = FloatVector.broadcast(SPECIES, 0.9999999f);
+                FloatVector c0 = FloatVector.broadcast(SPECIES, 1e-7f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+                for (long i = 0; i < iterations; i++) {
+                    c0 = c0.fma(m, a);
+                    c1 = c1.fma(m, a);
+                    c2 = c2.fma(m, a);
+                    c3 = c3.fma(m, a);
+                    c4 = c4.fma(m, a);
+                    c5 = c5.fma(m, a);
+                    c6 = c6.fma(m, a);
+                    c7 = c7.fma(m, a);
+                }
+                return c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).reduceLanes(VectorOperators.ADD);
+            }).sum();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            if (sink == 42) {
+                System.out.print("");
+            }
+            best = Math.max(best, 2.0 * SPECIES.length() * 8 * iterations * threads / seconds / 1e9);
+        }
+        return best;
+    }
+}

@@ -1,0 +1,50 @@
+package dev.goldfinch.model.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The tiled kernels against their scalar twins: bit-identical to one dot per output, close to a double reference. */
+class MatrixKernelTest {
+    @ParameterizedTest
+    @CsvSource({"1,16,1", "4,16,4", "7,33,5", "13,100,9", "64,768,1", "64,768,16", "9,5,3", "130,257,7"})
+    void tiledF32MatchesTheScalarOrderBitForBit(int rows, int cols, int n) {
+        Random random = new Random(rows * 31L + cols * 7L + n);
+        float[] w = new float[rows * cols];
+        float[] x = new float[n * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) random.nextGaussian();
+        }
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        Matrix m = Matrix.ofFloats(rows, cols, w);
+        float[] tiled = new float[n * rows];
+        float[] reference = new float[n * rows];
+        m.matmulRows(x, n, tiled, 0, rows);
+        m.matmulRowsScalarOrder(x, n, reference, 0, rows);
+        assertArrayEquals(reference, tiled);
+        // A sub-range of rows (how the pool splits the work) writes only its rows, with the same bits.
+        float[] part = new float[n * rows];
+        int r0 = rows / 3;
+        m.matmulRows(x, n, part, r0, rows);
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                float expected = r >= r0 ? reference[t * rows + r] : 0f;
+                assertTrue(Float.compare(expected, part[t * rows + r]) == 0, "row " + r + " input " + t);
+            }
+        }
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                double exact = 0;
+                for (int j = 0; j < cols; j++) {
+                    exact += (double) w[r * cols + j] * x[t * cols + j];
+                }
+                assertTrue(Math.abs(exact - tiled[t * rows + r]) <= 1e-4 * Math.sqrt(cols) * 4, "vs double at " + r + "," + t);
+            }
+        }
+    }
+}

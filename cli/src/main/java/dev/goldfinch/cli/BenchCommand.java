@@ -81,7 +81,9 @@ final class BenchCommand {
             out.put("peak_gflops", round(peak));
             try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type)) {
                 long bytesPerToken = model.weights().bytesReadPerToken();
-                double flopsPerToken = 2.0 * bytesPerToken / (type == DType.BF16 ? 2 : 4);
+                // Prefill FLOPs per token: every weight once (multiply + add), but the head only for the last token.
+                double flopsPerToken = 2.0 * (bytesPerToken / (type == DType.BF16 ? 2.0 : 4.0)
+                        - (double) model.config().vocabSize() * model.config().nEmbd());
                 out.put("weight_bytes_per_token", bytesPerToken);
                 Map<String, Double> prefill = new LinkedHashMap<>();
                 Map<String, Double> prefillOfPeak = new LinkedHashMap<>();

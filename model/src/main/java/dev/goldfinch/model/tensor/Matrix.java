@@ -5,6 +5,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -15,6 +19,8 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 2));
+    static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, SPECIES.vectorShape());
     /** {@code -Dgoldfinch.kernels=reference} runs the untiled kernels (same bits, slower): for A/B benchmarks. */
     static final boolean TILED = !"reference".equals(System.getProperty("goldfinch.kernels"));
 
@@ -66,8 +72,6 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
     /** Bytes a full pass over this matrix reads. */
     public abstract long byteSize();
 
-    /** {@code sum_j W[row, j] * x[xOff + j]}. */
-    public abstract float dotRow(int row, float[] x, int xOff);
 
     /** Copies row {@code row} as float32 into {@code dst[off..off+cols)} (embedding look-up). */
     public abstract void copyRow(int row, float[] dst, int off);
@@ -79,8 +83,153 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
      * {@code y[t, r] = sum_j W[r, j] x[t, j]} for rows {@code [r0, r1)} and all {@code n} inputs: each
      * weight row is read once and serves every input (the prefill's matrix × matrix).
      */
+    /**
+     * Register-tiled: 4 weight rows × 4 inputs per pass (16 vector accumulators), so each weight vector
+     * loaded serves 4 inputs and each input vector 4 rows; 4 rows × 1 input for the rest (decode: four
+     * independent FMA chains instead of one). Every output keeps one accumulator fed in column order and
+     * the same lane sum and tail as {@link #dotRow}, so results are bit-identical to it whatever the
+     * batch or chunk shape — the cache and batching invariants rely on that.
+     */
     public void matmulRows(float[] x, int n, float[] y, int r0, int r1) {
-        matmulRowsScalarOrder(x, n, y, r0, r1);
+        if (!TILED || !vectorized()) {
+            matmulRowsScalarOrder(x, n, y, r0, r1);
+            return;
+        }
+        int r = r0;
+        for (; r + 4 <= r1; r += 4) {
+            int t = 0;
+            for (; t + 4 <= n; t += 4) {
+                tile4x4(r, t, x, y);
+            }
+            for (; t < n; t++) {
+                tile4x1(r, t, x, y);
+            }
+        }
+        for (; r < r1; r++) {
+            for (int t = 0; t < n; t++) {
+                y[t * rows + r] = dotRow(r, x, t * cols);
+            }
+        }
+    }
+
+    private void tile4x1(int r, int t, float[] x, float[] y) {
+        long b0 = (long) r * cols;
+        long b1 = b0 + cols;
+        long b2 = b1 + cols;
+        long b3 = b2 + cols;
+        int xo = t * cols;
+        int bound = SPECIES.loopBound(cols);
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int j = 0; j < bound; j += SPECIES.length()) {
+            FloatVector xv = FloatVector.fromArray(SPECIES, x, xo + j);
+            a0 = vec(b0 + j).fma(xv, a0);
+            a1 = vec(b1 + j).fma(xv, a1);
+            a2 = vec(b2 + j).fma(xv, a2);
+            a3 = vec(b3 + j).fma(xv, a3);
+        }
+        int o = t * rows + r;
+        y[o] = finish(a0, b0, x, xo, bound);
+        y[o + 1] = finish(a1, b1, x, xo, bound);
+        y[o + 2] = finish(a2, b2, x, xo, bound);
+        y[o + 3] = finish(a3, b3, x, xo, bound);
+    }
+
+    private void tile4x4(int r, int t, float[] x, float[] y) {
+        long b0 = (long) r * cols;
+        long b1 = b0 + cols;
+        long b2 = b1 + cols;
+        long b3 = b2 + cols;
+        int x0 = t * cols;
+        int x1 = x0 + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        int bound = SPECIES.loopBound(cols);
+        FloatVector z = FloatVector.zero(SPECIES);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+        FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+        FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+        FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+        for (int j = 0; j < bound; j += SPECIES.length()) {
+            FloatVector w0 = vec(b0 + j);
+            FloatVector w1 = vec(b1 + j);
+            FloatVector w2 = vec(b2 + j);
+            FloatVector w3 = vec(b3 + j);
+            FloatVector v = FloatVector.fromArray(SPECIES, x, x0 + j);
+            a00 = w0.fma(v, a00);
+            a10 = w1.fma(v, a10);
+            a20 = w2.fma(v, a20);
+            a30 = w3.fma(v, a30);
+            v = FloatVector.fromArray(SPECIES, x, x1 + j);
+            a01 = w0.fma(v, a01);
+            a11 = w1.fma(v, a11);
+            a21 = w2.fma(v, a21);
+            a31 = w3.fma(v, a31);
+            v = FloatVector.fromArray(SPECIES, x, x2 + j);
+            a02 = w0.fma(v, a02);
+            a12 = w1.fma(v, a12);
+            a22 = w2.fma(v, a22);
+            a32 = w3.fma(v, a32);
+            v = FloatVector.fromArray(SPECIES, x, x3 + j);
+            a03 = w0.fma(v, a03);
+            a13 = w1.fma(v, a13);
+            a23 = w2.fma(v, a23);
+            a33 = w3.fma(v, a33);
+        }
+        int o0 = t * rows + r;
+        int o1 = o0 + rows;
+        int o2 = o1 + rows;
+        int o3 = o2 + rows;
+        y[o0] = finish(a00, b0, x, x0, bound);
+        y[o0 + 1] = finish(a10, b1, x, x0, bound);
+        y[o0 + 2] = finish(a20, b2, x, x0, bound);
+        y[o0 + 3] = finish(a30, b3, x, x0, bound);
+        y[o1] = finish(a01, b0, x, x1, bound);
+        y[o1 + 1] = finish(a11, b1, x, x1, bound);
+        y[o1 + 2] = finish(a21, b2, x, x1, bound);
+        y[o1 + 3] = finish(a31, b3, x, x1, bound);
+        y[o2] = finish(a02, b0, x, x2, bound);
+        y[o2 + 1] = finish(a12, b1, x, x2, bound);
+        y[o2 + 2] = finish(a22, b2, x, x2, bound);
+        y[o2 + 3] = finish(a32, b3, x, x2, bound);
+        y[o3] = finish(a03, b0, x, x3, bound);
+        y[o3 + 1] = finish(a13, b1, x, x3, bound);
+        y[o3 + 2] = finish(a23, b2, x, x3, bound);
+        y[o3 + 3] = finish(a33, b3, x, x3, bound);
+    }
+
+    /** The lane sum and scalar tail, exactly as {@link #dotRow} does them. */
+    private float finish(FloatVector acc, long base, float[] x, int xOff, int bound) {
+        float sum = sumLanes(acc);
+        for (int j = bound; j < cols; j++) {
+            sum += scalar(base + j) * x[xOff + j];
+        }
+        return sum;
+    }
+
+
+    /** Whether {@link #vec} is a real vector load (else the kernels fall back to {@link #dotRow}). */
+    boolean vectorized() {
+        return true;
+    }
+
+    /** The {@code SPECIES.length()} weights from flat element index {@code element}, as float32. */
+    abstract FloatVector vec(long element);
+
+    /** One weight at flat element index {@code element}, as float32. */
+    abstract float scalar(long element);
+
+    /** One accumulator fed in column order, lanes summed in a fixed order, then the scalar tail. */
+    public float dotRow(int row, float[] x, int xOff) {
+        long base = (long) row * cols;
+        int bound = SPECIES.loopBound(cols);
+        FloatVector acc = FloatVector.zero(SPECIES);
+        for (int j = 0; j < bound; j += SPECIES.length()) {
+            acc = vec(base + j).fma(FloatVector.fromArray(SPECIES, x, xOff + j), acc);
+        }
+        return finish(acc, base, x, xOff, bound);
     }
 
     /** The reference: one {@link #dotRow} per output. Tiled kernels must give exactly these bits. */
@@ -115,147 +264,13 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         }
 
         @Override
-        public float dotRow(int row, float[] x, int xOff) {
-            long base = (long) row * cols * 4;
-            int bound = SPECIES.loopBound(cols);
-            FloatVector acc = FloatVector.zero(SPECIES);
-            int j = 0;
-            for (; j < bound; j += SPECIES.length()) {
-                FloatVector w = FloatVector.fromMemorySegment(SPECIES, data, base + j * 4L, ByteOrder.LITTLE_ENDIAN);
-                acc = w.fma(FloatVector.fromArray(SPECIES, x, xOff + j), acc);
-            }
-            float sum = sumLanes(acc);
-            for (; j < cols; j++) {
-                sum += data.get(F32_LE, base + j * 4L) * x[xOff + j];
-            }
-            return sum;
+        FloatVector vec(long element) {
+            return FloatVector.fromMemorySegment(SPECIES, data, element * 4, ByteOrder.LITTLE_ENDIAN);
         }
 
-        /**
-         * Register-tiled: 4 weight rows × 4 inputs per pass (16 vector accumulators), so each weight vector
-         * loaded serves 4 inputs and each input vector 4 rows; 4 rows × 1 input for the rest (decode: four
-         * independent FMA chains instead of one). Every output keeps one accumulator fed in column order and
-         * the same lane sum and tail as {@link #dotRow}, so results are bit-identical to it whatever the
-         * batch or chunk shape — the cache and batching invariants rely on that.
-         */
         @Override
-        public void matmulRows(float[] x, int n, float[] y, int r0, int r1) {
-            if (!TILED) {
-                matmulRowsScalarOrder(x, n, y, r0, r1);
-                return;
-            }
-            int r = r0;
-            for (; r + 4 <= r1; r += 4) {
-                int t = 0;
-                for (; t + 4 <= n; t += 4) {
-                    tile4x4(r, t, x, y);
-                }
-                for (; t < n; t++) {
-                    tile4x1(r, t, x, y);
-                }
-            }
-            for (; r < r1; r++) {
-                for (int t = 0; t < n; t++) {
-                    y[t * rows + r] = dotRow(r, x, t * cols);
-                }
-            }
-        }
-
-        private void tile4x1(int r, int t, float[] x, float[] y) {
-            long b0 = (long) r * cols * 4;
-            long b1 = b0 + cols * 4L;
-            long b2 = b1 + cols * 4L;
-            long b3 = b2 + cols * 4L;
-            int xo = t * cols;
-            int bound = SPECIES.loopBound(cols);
-            FloatVector a0 = FloatVector.zero(SPECIES);
-            FloatVector a1 = a0;
-            FloatVector a2 = a0;
-            FloatVector a3 = a0;
-            for (int j = 0; j < bound; j += SPECIES.length()) {
-                FloatVector xv = FloatVector.fromArray(SPECIES, x, xo + j);
-                a0 = FloatVector.fromMemorySegment(SPECIES, data, b0 + j * 4L, ByteOrder.LITTLE_ENDIAN).fma(xv, a0);
-                a1 = FloatVector.fromMemorySegment(SPECIES, data, b1 + j * 4L, ByteOrder.LITTLE_ENDIAN).fma(xv, a1);
-                a2 = FloatVector.fromMemorySegment(SPECIES, data, b2 + j * 4L, ByteOrder.LITTLE_ENDIAN).fma(xv, a2);
-                a3 = FloatVector.fromMemorySegment(SPECIES, data, b3 + j * 4L, ByteOrder.LITTLE_ENDIAN).fma(xv, a3);
-            }
-            int o = t * rows + r;
-            y[o] = finish(a0, b0, x, xo, bound);
-            y[o + 1] = finish(a1, b1, x, xo, bound);
-            y[o + 2] = finish(a2, b2, x, xo, bound);
-            y[o + 3] = finish(a3, b3, x, xo, bound);
-        }
-
-        private void tile4x4(int r, int t, float[] x, float[] y) {
-            long b0 = (long) r * cols * 4;
-            long b1 = b0 + cols * 4L;
-            long b2 = b1 + cols * 4L;
-            long b3 = b2 + cols * 4L;
-            int x0 = t * cols;
-            int x1 = x0 + cols;
-            int x2 = x1 + cols;
-            int x3 = x2 + cols;
-            int bound = SPECIES.loopBound(cols);
-            FloatVector z = FloatVector.zero(SPECIES);
-            FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-            FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-            FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-            FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-            for (int j = 0; j < bound; j += SPECIES.length()) {
-                FloatVector w0 = FloatVector.fromMemorySegment(SPECIES, data, b0 + j * 4L, ByteOrder.LITTLE_ENDIAN);
-                FloatVector w1 = FloatVector.fromMemorySegment(SPECIES, data, b1 + j * 4L, ByteOrder.LITTLE_ENDIAN);
-                FloatVector w2 = FloatVector.fromMemorySegment(SPECIES, data, b2 + j * 4L, ByteOrder.LITTLE_ENDIAN);
-                FloatVector w3 = FloatVector.fromMemorySegment(SPECIES, data, b3 + j * 4L, ByteOrder.LITTLE_ENDIAN);
-                FloatVector v = FloatVector.fromArray(SPECIES, x, x0 + j);
-                a00 = w0.fma(v, a00);
-                a10 = w1.fma(v, a10);
-                a20 = w2.fma(v, a20);
-                a30 = w3.fma(v, a30);
-                v = FloatVector.fromArray(SPECIES, x, x1 + j);
-                a01 = w0.fma(v, a01);
-                a11 = w1.fma(v, a11);
-                a21 = w2.fma(v, a21);
-                a31 = w3.fma(v, a31);
-                v = FloatVector.fromArray(SPECIES, x, x2 + j);
-                a02 = w0.fma(v, a02);
-                a12 = w1.fma(v, a12);
-                a22 = w2.fma(v, a22);
-                a32 = w3.fma(v, a32);
-                v = FloatVector.fromArray(SPECIES, x, x3 + j);
-                a03 = w0.fma(v, a03);
-                a13 = w1.fma(v, a13);
-                a23 = w2.fma(v, a23);
-                a33 = w3.fma(v, a33);
-            }
-            int o0 = t * rows + r;
-            int o1 = o0 + rows;
-            int o2 = o1 + rows;
-            int o3 = o2 + rows;
-            y[o0] = finish(a00, b0, x, x0, bound);
-            y[o0 + 1] = finish(a10, b1, x, x0, bound);
-            y[o0 + 2] = finish(a20, b2, x, x0, bound);
-            y[o0 + 3] = finish(a30, b3, x, x0, bound);
-            y[o1] = finish(a01, b0, x, x1, bound);
-            y[o1 + 1] = finish(a11, b1, x, x1, bound);
-            y[o1 + 2] = finish(a21, b2, x, x1, bound);
-            y[o1 + 3] = finish(a31, b3, x, x1, bound);
-            y[o2] = finish(a02, b0, x, x2, bound);
-            y[o2 + 1] = finish(a12, b1, x, x2, bound);
-            y[o2 + 2] = finish(a22, b2, x, x2, bound);
-            y[o2 + 3] = finish(a32, b3, x, x2, bound);
-            y[o3] = finish(a03, b0, x, x3, bound);
-            y[o3 + 1] = finish(a13, b1, x, x3, bound);
-            y[o3 + 2] = finish(a23, b2, x, x3, bound);
-            y[o3 + 3] = finish(a33, b3, x, x3, bound);
-        }
-
-        /** The lane sum and scalar tail, exactly as {@link #dotRow} does them. */
-        private float finish(FloatVector acc, long base, float[] x, int xOff, int bound) {
-            float sum = sumLanes(acc);
-            for (int j = bound; j < cols; j++) {
-                sum += data.get(F32_LE, base + j * 4L) * x[xOff + j];
-            }
-            return sum;
+        float scalar(long element) {
+            return data.get(F32_LE, element * 4);
         }
 
         @Override
@@ -279,14 +294,16 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
             return (long) rows * cols * 2;
         }
 
+        /** bf16 is the top half of an f32: widen the shorts to ints, shift them up 16 bits, reinterpret. */
         @Override
-        public float dotRow(int row, float[] x, int xOff) {
-            long base = (long) row * cols * 2;
-            float sum = 0;
-            for (int j = 0; j < cols; j++) {
-                sum += Float.intBitsToFloat((data.get(I16_LE, base + j * 2L) & 0xffff) << 16) * x[xOff + j];
-            }
-            return sum;
+        FloatVector vec(long element) {
+            ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, element * 2, ByteOrder.LITTLE_ENDIAN);
+            return ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        }
+
+        @Override
+        float scalar(long element) {
+            return Float.intBitsToFloat((data.get(I16_LE, element * 2) & 0xffff) << 16);
         }
 
         @Override
@@ -311,6 +328,21 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         @Override
         public long byteSize() {
             return (long) rows * cols * 2;
+        }
+
+        @Override
+        boolean vectorized() {
+            return false;
+        }
+
+        @Override
+        FloatVector vec(long element) {
+            throw new UnsupportedOperationException("f16 weights use the scalar kernel");
+        }
+
+        @Override
+        float scalar(long element) {
+            return Float.float16ToFloat(data.get(I16_LE, element * 2));
         }
 
         @Override

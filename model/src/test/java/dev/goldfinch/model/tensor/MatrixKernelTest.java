@@ -11,7 +11,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 class MatrixKernelTest {
     @ParameterizedTest
     @CsvSource({"1,16,1", "4,16,4", "7,33,5", "13,100,9", "64,768,1", "64,768,16", "9,5,3", "130,257,7"})
-    void tiledF32MatchesTheScalarOrderBitForBit(int rows, int cols, int n) {
+    void tiledKernelsMatchTheScalarOrderBitForBitForF32AndBf16(int rows, int cols, int n) {
         Random random = new Random(rows * 31L + cols * 7L + n);
         float[] w = new float[rows * cols];
         float[] x = new float[n * cols];
@@ -21,7 +21,26 @@ class MatrixKernelTest {
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
         }
-        Matrix m = Matrix.ofFloats(rows, cols, w);
+        check(Matrix.ofFloats(rows, cols, w), w, x, rows, cols, n, 1e-4);
+        // bf16 weights: the vector widening must read the same values the scalar twin does.
+        java.lang.foreign.MemorySegment bf = java.lang.foreign.Arena.ofAuto().allocate(w.length * 2L);
+        for (int i = 0; i < w.length; i++) {
+            short h = Floats.floatToBf16(w[i]);
+            bf.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i * 2L, h);
+            w[i] = Floats.bf16ToFloat(h);
+        }
+        Matrix b = Matrix.of(new Tensor("w", DType.BF16, new long[]{rows, cols}, bf));
+        check(b, w, x, rows, cols, n, 1e-4);
+        for (int r = 0; r < rows; r++) {
+            float scalar = 0;
+            for (int j = 0; j < cols; j++) {
+                scalar += b.get(r, j) * x[j];
+            }
+            assertTrue(Math.abs(scalar - b.dotRow(r, x, 0)) <= 1e-3 * Math.sqrt(cols), "bf16 vector vs scalar dot, row " + r);
+        }
+    }
+
+    private static void check(Matrix m, float[] w, float[] x, int rows, int cols, int n, double tolerance) {
         float[] tiled = new float[n * rows];
         float[] reference = new float[n * rows];
         m.matmulRows(x, n, tiled, 0, rows);
@@ -43,7 +62,7 @@ class MatrixKernelTest {
                 for (int j = 0; j < cols; j++) {
                     exact += (double) w[r * cols + j] * x[t * cols + j];
                 }
-                assertTrue(Math.abs(exact - tiled[t * rows + r]) <= 1e-4 * Math.sqrt(cols) * 4, "vs double at " + r + "," + t);
+                assertTrue(Math.abs(exact - tiled[t * rows + r]) <= tolerance * Math.sqrt(cols) * 4, "vs double at " + r + "," + t);
             }
         }
     }

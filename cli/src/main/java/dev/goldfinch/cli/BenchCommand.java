@@ -26,7 +26,7 @@ import picocli.CommandLine.Option;
 import tools.jackson.databind.json.JsonMapper;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Reproducible benchmarks.",
-        subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class})
+        subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class, BenchPlotCommand.class})
 final class BenchCommand {
 
     @Command(name = "engine", mixinStandardHelpOptions = true,
@@ -35,7 +35,7 @@ final class BenchCommand {
         @Option(names = "--shape", defaultValue = "L12-D768", description = "Model shape (default: ${DEFAULT-VALUE}); e.g. finch-L12-D768, L24-D2048.")
         String shape;
 
-        @Option(names = "--dtype", defaultValue = "f32", description = "Weight storage: f32 or bf16 (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--dtype", defaultValue = "f32", description = "Weights: f32, bf16, or q8_0 (f32 quantized at load) (default: ${DEFAULT-VALUE}).")
         String dtype;
 
         @Option(names = "--prompt-lengths", split = ",", defaultValue = "128,1024,8192")
@@ -70,20 +70,22 @@ final class BenchCommand {
                 repeats = 1;
             }
             DType type = "bf16".equalsIgnoreCase(dtype) ? DType.BF16 : DType.F32;
+            dev.goldfinch.model.WeightFormat format = "q8_0".equalsIgnoreCase(dtype) ? dev.goldfinch.model.WeightFormat.Q8_0
+                    : dev.goldfinch.model.WeightFormat.AS_STORED;
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("shape", shape);
-            out.put("dtype", type.name().toLowerCase(Locale.ROOT));
+            out.put("dtype", format == dev.goldfinch.model.WeightFormat.Q8_0 ? "q8_0" : type.name().toLowerCase(Locale.ROOT));
             out.put("threads", Kernels.parallelism());
             out.put("cpu", cpuModel());
             double bandwidth = memoryReadGbps();
             double peak = peakGflops();
             out.put("memory_read_gbps", round(bandwidth));
             out.put("peak_gflops", round(peak));
-            try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type)) {
+            try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type, format)) {
                 long bytesPerToken = model.weights().bytesReadPerToken();
                 // Prefill FLOPs per token: every weight once (multiply + add), but the head only for the last token.
-                double flopsPerToken = 2.0 * (bytesPerToken / (type == DType.BF16 ? 2.0 : 4.0)
-                        - (double) model.config().vocabSize() * model.config().nEmbd());
+                double bytesPerWeight = format == dev.goldfinch.model.WeightFormat.Q8_0 ? 34.0 / 32 : type == DType.BF16 ? 2.0 : 4.0;
+                double flopsPerToken = 2.0 * (bytesPerToken / bytesPerWeight - (double) model.config().vocabSize() * model.config().nEmbd());
                 out.put("weight_bytes_per_token", bytesPerToken);
                 Map<String, Double> prefill = new LinkedHashMap<>();
                 Map<String, Double> prefillOfPeak = new LinkedHashMap<>();

@@ -6,6 +6,7 @@ import dev.goldfinch.model.ModelConfig;
 import dev.goldfinch.model.ModelLoader;
 import dev.goldfinch.model.ModelShapes;
 import dev.goldfinch.model.RandomWeights;
+import dev.goldfinch.model.WeightFormat;
 import dev.goldfinch.model.tensor.DType;
 import java.nio.file.Path;
 import picocli.CommandLine.ArgGroup;
@@ -32,16 +33,20 @@ final class ModelOptions {
     @Option(names = "--dtype", defaultValue = "f32", description = "Storage of the random weights of --shape: f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
+    @Option(names = "--quantize", defaultValue = "none", description = "Hold the matrices in memory as: none or q8_0 (default: ${DEFAULT-VALUE}).")
+    String quantize;
+
     GoldFinchModel load() {
+        WeightFormat format = WeightFormat.parse(quantize);
         if (source.model != null) {
-            return ModelLoader.load(source.model);
+            return ModelLoader.load(source.model, format);
         }
         DType type = switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
             case "f32" -> DType.F32;
             case "bf16" -> DType.BF16;
             default -> throw new GoldFinchException.InvalidInput("--dtype must be f32 or bf16, got " + dtype);
         };
-        return RandomWeights.model(ModelShapes.parse(source.shape), seed, type);
+        return RandomWeights.model(ModelShapes.parse(source.shape), seed, type, format);
     }
 
     /** The config alone, without generating weights for a shape. */

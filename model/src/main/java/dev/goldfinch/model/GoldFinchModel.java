@@ -1,5 +1,7 @@
 package dev.goldfinch.model;
 
+import dev.goldfinch.model.tensor.Kernels;
+
 import static dev.goldfinch.model.tensor.Kernels.columns;
 import static dev.goldfinch.model.tensor.Kernels.layerNorm;
 import static dev.goldfinch.model.tensor.Kernels.layerNormSlice;
@@ -456,12 +458,7 @@ public final class GoldFinchModel implements AutoCloseable {
                     int qo = r * c + h * hs;
                     float max = Float.NEGATIVE_INFINITY;
                     for (int p = 0; p < visible; p++) {
-                        int ko = p * c + h * hs;
-                        float dot = 0;
-                        for (int i = 0; i < hs; i++) {
-                            dot += q[qo + i] * keys[ko + i];
-                        }
-                        scores[p] = dot * scale;
+                        scores[p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
                         max = Math.max(max, scores[p]);
                     }
                     float sum = 0;
@@ -471,11 +468,7 @@ public final class GoldFinchModel implements AutoCloseable {
                     }
                     float inv = 1f / sum;
                     for (int p = 0; p < visible; p++) {
-                        float wgt = scores[p] * inv;
-                        int vo = p * c + h * hs;
-                        for (int i = 0; i < hs; i++) {
-                            y[qo + i] += wgt * values[vo + i];
-                        }
+                        Kernels.axpy(scores[p] * inv, values, p * c + h * hs, y, qo, hs);
                     }
                 }
             }

@@ -27,6 +27,11 @@ public final class ModelLoader {
 
     /** {@code path} is a {@code .safetensors} file or a directory holding exactly one. */
     public static GoldFinchModel load(Path path) {
+        return load(path, WeightFormat.AS_STORED);
+    }
+
+    /** Loads and, for {@link WeightFormat#Q8_0}, quantizes the matrices in memory (the file is untouched). */
+    public static GoldFinchModel load(Path path, WeightFormat format) {
         Path file = resolve(path);
         SafeTensors st = SafeTensors.open(file);
         try {
@@ -36,7 +41,7 @@ public final class ModelLoader {
             if (Files.isRegularFile(configJson)) {
                 checkConfigJson(config, configJson);
             }
-            return new GoldFinchModel(new ModelWeights(config, st.tensors()), st);
+            return new GoldFinchModel(new ModelWeights(config, st.tensors(), format), st);
         } catch (RuntimeException e) {
             st.close();
             throw e;

@@ -78,17 +78,25 @@ public final class ModelWeights {
     final Layer[] layers;
     private final long fingerprint;
     private final long weightBytes;
+    private final WeightFormat format;
+    /** Bytes quantization added (negative: saved), while the constructor runs. */
+    private long quantizedSavings;
 
     ModelWeights(ModelConfig config, Map<String, Tensor> tensors) {
+        this(config, tensors, WeightFormat.AS_STORED);
+    }
+
+    ModelWeights(ModelConfig config, Map<String, Tensor> tensors, WeightFormat format) {
         this.config = config;
+        this.format = format;
         emb = Matrix.of(tensors.get(TensorNames.EMB));
         ln0Weight = vec(tensors, TensorNames.LN0_WEIGHT);
         ln0Bias = vec(tensors, TensorNames.LN0_BIAS);
         lnOutWeight = vec(tensors, TensorNames.LN_OUT_WEIGHT);
         lnOutBias = vec(tensors, TensorNames.LN_OUT_BIAS);
-        head = Matrix.of(tensors.get(TensorNames.HEAD));
-        kvCacheA = config.architecture().hasGold() ? Matrix.of(tensors.get(TensorNames.KV_CACHE_A)) : null;
-        kvCacheB = config.architecture().hasGold() ? Matrix.of(tensors.get(TensorNames.KV_CACHE_B)) : null;
+        head = mat(tensors, TensorNames.HEAD);
+        kvCacheA = config.architecture().hasGold() ? mat(tensors, TensorNames.KV_CACHE_A) : null;
+        kvCacheB = config.architecture().hasGold() ? mat(tensors, TensorNames.KV_CACHE_B) : null;
         layers = new Layer[config.nLayer()];
         for (int l = 0; l < layers.length; l++) {
             TensorNames n = new TensorNames(l);
@@ -130,20 +138,28 @@ public final class ModelWeights {
             layers[l] = new Layer(vec(tensors, n.ln1Weight()), vec(tensors, n.ln1Bias()),
                     vec(tensors, n.ln2Weight()), vec(tensors, n.ln2Bias()), finch, gold, ffn);
         }
-        long bytes = 0;
+        long bytes = quantizedSavings;
         for (Tensor t : tensors.values()) {
             bytes += t.data().byteSize();
         }
         weightBytes = bytes;
-        fingerprint = fingerprint(config, tensors);
+        long fp = fingerprint(config, tensors);
+        // A quantized model answers differently: its states must never mix with the original's.
+        fingerprint = format == WeightFormat.AS_STORED ? fp : Long.rotateLeft(fp, 17) ^ 0x71385f305f71385fL;
     }
 
     private static float[] vec(Map<String, Tensor> t, String name) {
         return t.get(name).toFloats();
     }
 
-    private static Matrix mat(Map<String, Tensor> t, String name) {
-        return Matrix.of(t.get(name));
+    private Matrix mat(Map<String, Tensor> t, String name) {
+        Matrix m = Matrix.of(t.get(name));
+        if (format == WeightFormat.Q8_0) {
+            Matrix q = Matrix.quantizeQ8(m);
+            quantizedSavings += q.byteSize() - m.byteSize();
+            return q;
+        }
+        return m;
     }
 
     /** A LoRA factor stored {@code [in, out]} (used as {@code x @ W}), as a heap {@code [out, in]} matrix. */
@@ -207,6 +223,10 @@ public final class ModelWeights {
 
     public String fingerprintHex() {
         return HexFormat.of().toHexDigits(fingerprint);
+    }
+
+    public WeightFormat format() {
+        return format;
     }
 
     public long weightBytes() {

@@ -29,10 +29,15 @@ public final class RandomWeights {
 
     /** A model with random weights of {@code config}'s shape, stored as {@code dtype} (F32 or BF16). */
     public static GoldFinchModel model(ModelConfig config, long seed, DType dtype) {
+        return model(config, seed, dtype, WeightFormat.AS_STORED);
+    }
+
+    /** As {@link #model(ModelConfig, long, DType)}, then held in memory as {@code format}. */
+    public static GoldFinchModel model(ModelConfig config, long seed, DType dtype, WeightFormat format) {
         Arena arena = Arena.ofShared();
         try {
             Map<String, Tensor> tensors = generate(config, seed, dtype, arena);
-            return new GoldFinchModel(new ModelWeights(config, tensors), arena::close);
+            return new GoldFinchModel(new ModelWeights(config, tensors, format), arena::close);
         } catch (RuntimeException e) {
             arena.close();
             throw e;

@@ -1,5 +1,6 @@
 package dev.goldfinch.service;
 
+import dev.goldfinch.model.WeightFormat;
 import java.nio.file.Path;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -10,12 +11,13 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * fingerprint in every cache key makes a mismatch a miss, never a wrong answer.
  *
  * @param name            the model id clients name (OpenAI's {@code model})
+ * @param quantize        {@code none} or {@code q8_0}: how the matrices are held in memory
  * @param maxPromptTokens longest prompt accepted (tokens)
  * @param maxTokensCap    largest {@code max_tokens} accepted
  */
 @ConfigurationProperties("goldfinch.model")
-public record ModelProperties(String name, String path, String shape, Long seed, String dtype, Integer maxPromptTokens,
-                              Integer maxTokensCap) {
+public record ModelProperties(String name, String path, String shape, Long seed, String dtype, String quantize,
+                              Integer maxPromptTokens, Integer maxTokensCap) {
     public ModelProperties {
         name = name == null || name.isBlank() ? "goldfinch" : name;
         seed = seed == null ? 42L : seed;
@@ -25,6 +27,6 @@ public record ModelProperties(String name, String path, String shape, Long seed,
     }
 
     public ModelSource source() {
-        return new ModelSource(path == null || path.isBlank() ? null : Path.of(path), shape, seed, dtype);
+        return new ModelSource(path == null || path.isBlank() ? null : Path.of(path), shape, seed, dtype, WeightFormat.parse(quantize));
     }
 }

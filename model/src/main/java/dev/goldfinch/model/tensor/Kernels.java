@@ -77,6 +77,35 @@ public final class Kernels {
         }
     }
 
+    private static final jdk.incubator.vector.VectorSpecies<Float> SPECIES = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+
+    /** {@code sum_i a[ao+i] * b[bo+i]}: vector lanes, summed in a fixed order (as {@link Matrix#dotRow}), then the tail. */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int bound = SPECIES.loopBound(n);
+        var acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
+        for (int i = 0; i < bound; i += SPECIES.length()) {
+            acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, ao + i).fma(jdk.incubator.vector.FloatVector.fromArray(SPECIES, b, bo + i), acc);
+        }
+        float sum = Matrix.sumLanes(acc);
+        for (int i = bound; i < n; i++) {
+            sum += a[ao + i] * b[bo + i];
+        }
+        return sum;
+    }
+
+    /** {@code y[yo+i] += alpha * x[xo+i]} for {@code i < n}. */
+    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        int bound = SPECIES.loopBound(n);
+        var a = jdk.incubator.vector.FloatVector.broadcast(SPECIES, alpha);
+        for (int i = 0; i < bound; i += SPECIES.length()) {
+            jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, xo + i)
+                    .fma(a, jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (int i = bound; i < n; i++) {
+            y[yo + i] += alpha * x[xo + i];
+        }
+    }
+
     /** LayerNorm of each of the {@code n} rows of width {@code gamma.length}, into {@code out} (may alias {@code x}). */
     public static void layerNorm(float[] x, int n, float[] gamma, float[] beta, float eps, float[] out) {
         int w = gamma.length;

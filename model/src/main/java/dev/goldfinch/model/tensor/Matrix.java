@@ -4,6 +4,7 @@ import dev.goldfinch.model.GoldFinchException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -15,7 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
  * A weight matrix {@code [rows, cols]} stored row-major, used as {@code y = W x} (PyTorch's
  * {@code x @ W^T}). One final subclass per storage format; the hot loop is {@link #dotRow}.
  */
-public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 {
+public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16, Matrix.Q8 {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
@@ -28,8 +29,8 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
     protected final int cols;
     protected final MemorySegment data;
 
-    Matrix(int rows, int cols, MemorySegment data, int elementBytes) {
-        if (data.byteSize() != (long) rows * cols * elementBytes) {
+    Matrix(int rows, int cols, MemorySegment data, long expectedBytes) {
+        if (data.byteSize() != expectedBytes) {
             throw new IllegalArgumentException("matrix [" + rows + "," + cols + "] does not match " + data.byteSize() + " bytes");
         }
         this.rows = rows;
@@ -113,10 +114,10 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
     }
 
     private void tile4x1(int r, int t, float[] x, float[] y) {
-        long b0 = (long) r * cols;
-        long b1 = b0 + cols;
-        long b2 = b1 + cols;
-        long b3 = b2 + cols;
+        long b0 = rowStart(r);
+        long b1 = rowStart(r + 1);
+        long b2 = rowStart(r + 2);
+        long b3 = rowStart(r + 3);
         int xo = t * cols;
         int bound = SPECIES.loopBound(cols);
         FloatVector a0 = FloatVector.zero(SPECIES);
@@ -125,10 +126,10 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         FloatVector a3 = a0;
         for (int j = 0; j < bound; j += SPECIES.length()) {
             FloatVector xv = FloatVector.fromArray(SPECIES, x, xo + j);
-            a0 = vec(b0 + j).fma(xv, a0);
-            a1 = vec(b1 + j).fma(xv, a1);
-            a2 = vec(b2 + j).fma(xv, a2);
-            a3 = vec(b3 + j).fma(xv, a3);
+            a0 = vec(b0, j).fma(xv, a0);
+            a1 = vec(b1, j).fma(xv, a1);
+            a2 = vec(b2, j).fma(xv, a2);
+            a3 = vec(b3, j).fma(xv, a3);
         }
         int o = t * rows + r;
         y[o] = finish(a0, b0, x, xo, bound);
@@ -138,10 +139,10 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
     }
 
     private void tile4x4(int r, int t, float[] x, float[] y) {
-        long b0 = (long) r * cols;
-        long b1 = b0 + cols;
-        long b2 = b1 + cols;
-        long b3 = b2 + cols;
+        long b0 = rowStart(r);
+        long b1 = rowStart(r + 1);
+        long b2 = rowStart(r + 2);
+        long b3 = rowStart(r + 3);
         int x0 = t * cols;
         int x1 = x0 + cols;
         int x2 = x1 + cols;
@@ -153,10 +154,10 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
         FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
         for (int j = 0; j < bound; j += SPECIES.length()) {
-            FloatVector w0 = vec(b0 + j);
-            FloatVector w1 = vec(b1 + j);
-            FloatVector w2 = vec(b2 + j);
-            FloatVector w3 = vec(b3 + j);
+            FloatVector w0 = vec(b0, j);
+            FloatVector w1 = vec(b1, j);
+            FloatVector w2 = vec(b2, j);
+            FloatVector w3 = vec(b3, j);
             FloatVector v = FloatVector.fromArray(SPECIES, x, x0 + j);
             a00 = w0.fma(v, a00);
             a10 = w1.fma(v, a10);
@@ -204,7 +205,7 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
     private float finish(FloatVector acc, long base, float[] x, int xOff, int bound) {
         float sum = sumLanes(acc);
         for (int j = bound; j < cols; j++) {
-            sum += scalar(base + j) * x[xOff + j];
+            sum += scalar(base, j) * x[xOff + j];
         }
         return sum;
     }
@@ -215,19 +216,22 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         return true;
     }
 
-    /** The {@code SPECIES.length()} weights from flat element index {@code element}, as float32. */
-    abstract FloatVector vec(long element);
+    /** Where row {@code row} starts, in the format's own addressing (opaque to the kernels). */
+    abstract long rowStart(int row);
 
-    /** One weight at flat element index {@code element}, as float32. */
-    abstract float scalar(long element);
+    /** The {@code SPECIES.length()} weights of a row from column {@code j}, as float32. */
+    abstract FloatVector vec(long rowStart, int j);
+
+    /** The weight of a row at column {@code j}, as float32. */
+    abstract float scalar(long rowStart, int j);
 
     /** One accumulator fed in column order, lanes summed in a fixed order, then the scalar tail. */
     public float dotRow(int row, float[] x, int xOff) {
-        long base = (long) row * cols;
+        long base = rowStart(row);
         int bound = SPECIES.loopBound(cols);
         FloatVector acc = FloatVector.zero(SPECIES);
         for (int j = 0; j < bound; j += SPECIES.length()) {
-            acc = vec(base + j).fma(FloatVector.fromArray(SPECIES, x, xOff + j), acc);
+            acc = vec(base, j).fma(FloatVector.fromArray(SPECIES, x, xOff + j), acc);
         }
         return finish(acc, base, x, xOff, bound);
     }
@@ -255,7 +259,7 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
 
     public static final class F32 extends Matrix {
         F32(int rows, int cols, MemorySegment data) {
-            super(rows, cols, data, 4);
+            super(rows, cols, data, (long) rows * cols * 4);
         }
 
         @Override
@@ -264,13 +268,18 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         }
 
         @Override
-        FloatVector vec(long element) {
-            return FloatVector.fromMemorySegment(SPECIES, data, element * 4, ByteOrder.LITTLE_ENDIAN);
+        long rowStart(int row) {
+            return (long) row * cols * 4;
         }
 
         @Override
-        float scalar(long element) {
-            return data.get(F32_LE, element * 4);
+        FloatVector vec(long rowStart, int j) {
+            return FloatVector.fromMemorySegment(SPECIES, data, rowStart + j * 4L, ByteOrder.LITTLE_ENDIAN);
+        }
+
+        @Override
+        float scalar(long rowStart, int j) {
+            return data.get(F32_LE, rowStart + j * 4L);
         }
 
         @Override
@@ -286,7 +295,7 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
 
     public static final class BF16 extends Matrix {
         BF16(int rows, int cols, MemorySegment data) {
-            super(rows, cols, data, 2);
+            super(rows, cols, data, (long) rows * cols * 2);
         }
 
         @Override
@@ -296,14 +305,19 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
 
         /** bf16 is the top half of an f32: widen the shorts to ints, shift them up 16 bits, reinterpret. */
         @Override
-        FloatVector vec(long element) {
-            ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, element * 2, ByteOrder.LITTLE_ENDIAN);
+        long rowStart(int row) {
+            return (long) row * cols * 2;
+        }
+
+        @Override
+        FloatVector vec(long rowStart, int j) {
+            ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, rowStart + j * 2L, ByteOrder.LITTLE_ENDIAN);
             return ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         }
 
         @Override
-        float scalar(long element) {
-            return Float.intBitsToFloat((data.get(I16_LE, element * 2) & 0xffff) << 16);
+        float scalar(long rowStart, int j) {
+            return Float.intBitsToFloat((data.get(I16_LE, rowStart + j * 2L) & 0xffff) << 16);
         }
 
         @Override
@@ -322,7 +336,7 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
 
     public static final class F16 extends Matrix {
         F16(int rows, int cols, MemorySegment data) {
-            super(rows, cols, data, 2);
+            super(rows, cols, data, (long) rows * cols * 2);
         }
 
         @Override
@@ -336,13 +350,18 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         }
 
         @Override
-        FloatVector vec(long element) {
+        long rowStart(int row) {
+            return (long) row * cols * 2;
+        }
+
+        @Override
+        FloatVector vec(long rowStart, int j) {
             throw new UnsupportedOperationException("f16 weights use the scalar kernel");
         }
 
         @Override
-        float scalar(long element) {
-            return Float.float16ToFloat(data.get(I16_LE, element * 2));
+        float scalar(long rowStart, int j) {
+            return Float.float16ToFloat(data.get(I16_LE, rowStart + j * 2L));
         }
 
         @Override
@@ -366,6 +385,88 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16 
         @Override
         public float get(int row, int col) {
             return Float.float16ToFloat(data.get(I16_LE, ((long) row * cols + col) * 2));
+        }
+    }
+
+    /** Quantizes to {@link Q8} when the width allows it (a multiple of the block); otherwise returns {@code m}. */
+    public static Matrix quantizeQ8(Matrix m) {
+        if (m.cols % Q8.BLOCK != 0 || SPECIES.length() > Q8.BLOCK || Q8.BLOCK % SPECIES.length() != 0) {
+            return m;
+        }
+        int blocks = m.cols / Q8.BLOCK;
+        long rowBytes = (long) blocks * Q8.BLOCK_BYTES;
+        MemorySegment q = java.lang.foreign.Arena.ofAuto().allocate(rowBytes * m.rows, 64);
+        float[] row = new float[m.cols];
+        for (int r = 0; r < m.rows; r++) {
+            m.copyRow(r, row, 0);
+            for (int b = 0; b < blocks; b++) {
+                float amax = 0;
+                for (int i = 0; i < Q8.BLOCK; i++) {
+                    amax = Math.max(amax, Math.abs(row[b * Q8.BLOCK + i]));
+                }
+                short scaleBits = Float.floatToFloat16(amax / 127f);
+                float scale = Float.float16ToFloat(scaleBits);
+                long off = r * rowBytes + (long) b * Q8.BLOCK_BYTES;
+                q.set(I16_LE, off, scaleBits);
+                for (int i = 0; i < Q8.BLOCK; i++) {
+                    int v = scale == 0 ? 0 : Math.round(row[b * Q8.BLOCK + i] / scale);
+                    q.set(ValueLayout.JAVA_BYTE, off + 2 + i, (byte) Math.max(-127, Math.min(127, v)));
+                }
+            }
+        }
+        return new Q8(m.rows, m.cols, q);
+    }
+
+    /**
+     * Q8_0 (as in ggml): each row in blocks of 32 weights, each block an f16 scale then 32 signed bytes;
+     * a weight is {@code scale × byte}. 34 bytes per 32 weights: 3.8× less to read than f32.
+     */
+    public static final class Q8 extends Matrix {
+        static final int BLOCK = 32;
+        static final int BLOCK_BYTES = 2 + BLOCK;
+        static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 4));
+        private final long rowBytes;
+
+        Q8(int rows, int cols, MemorySegment data) {
+            super(rows, cols, data, (long) rows * (cols / BLOCK) * BLOCK_BYTES);
+            this.rowBytes = (long) (cols / BLOCK) * BLOCK_BYTES;
+        }
+
+        @Override
+        public long byteSize() {
+            return rowBytes * rows;
+        }
+
+        @Override
+        long rowStart(int row) {
+            return row * rowBytes;
+        }
+
+        @Override
+        FloatVector vec(long rowStart, int j) {
+            long block = rowStart + (long) (j / BLOCK) * BLOCK_BYTES;
+            float scale = Float.float16ToFloat(data.get(I16_LE, block));
+            ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + 2 + (j % BLOCK), ByteOrder.LITTLE_ENDIAN);
+            return ((FloatVector) q.convertShape(VectorOperators.B2F, SPECIES, 0)).mul(scale);
+        }
+
+        @Override
+        float scalar(long rowStart, int j) {
+            long block = rowStart + (long) (j / BLOCK) * BLOCK_BYTES;
+            return Float.float16ToFloat(data.get(I16_LE, block)) * data.get(ValueLayout.JAVA_BYTE, block + 2 + (j % BLOCK));
+        }
+
+        @Override
+        public void copyRow(int row, float[] dst, int off) {
+            long start = rowStart(row);
+            for (int j = 0; j < cols; j++) {
+                dst[off + j] = scalar(start, j);
+            }
+        }
+
+        @Override
+        public float get(int row, int col) {
+            return scalar(rowStart(row), col);
         }
     }
 }

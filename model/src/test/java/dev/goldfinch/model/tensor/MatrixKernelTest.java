@@ -1,6 +1,7 @@
 package dev.goldfinch.model.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
@@ -38,6 +39,35 @@ class MatrixKernelTest {
             }
             assertTrue(Math.abs(scalar - b.dotRow(r, x, 0)) <= 1e-3 * Math.sqrt(cols), "bf16 vector vs scalar dot, row " + r);
         }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,32,1", "5,64,4", "13,96,9", "64,768,1", "64,768,16"})
+    void q8MatchesItsScalarTwinAndStaysNearTheWeights(int rows, int cols, int n) {
+        Random random = new Random(rows + cols + n);
+        float[] w = new float[rows * cols];
+        float[] x = new float[n * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) random.nextGaussian();
+        }
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        Matrix q = Matrix.quantizeQ8(Matrix.ofFloats(rows, cols, w));
+        assertTrue(q instanceof Matrix.Q8);
+        assertEquals(rows * (cols / 32) * 34L, q.byteSize());
+        float[] dequantized = new float[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            q.copyRow(r, dequantized, r * cols);
+            for (int j = 0; j < cols; j++) {
+                float amax = 0;
+                for (int i = j / 32 * 32; i < j / 32 * 32 + 32; i++) {
+                    amax = Math.max(amax, Math.abs(w[r * cols + i]));
+                }
+                assertTrue(Math.abs(dequantized[r * cols + j] - w[r * cols + j]) <= amax / 127 * 0.51 + 1e-3 * amax, "weight " + r + "," + j);
+            }
+        }
+        check(q, dequantized, x, rows, cols, n, 1e-4);
     }
 
     private static void check(Matrix m, float[] w, float[] x, int rows, int cols, int n, double tolerance) {

@@ -5,21 +5,15 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Run the whole mesh on this machine: cache store, prefill, decode replicas and the gateway, each on its own loopback port with real gRPC between them.")
 final class ServeCommand implements Callable<Integer> {
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    ModelOptions.Source source;
-
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of the random weights of --shape (default: ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = "--dtype", defaultValue = "f32", description = "Storage of the random weights of --shape: f32 or bf16.")
-    String dtype;
+    @Mixin
+    ModelOptions model;
 
     @Option(names = "--vocab", required = true, description = "The RWKV World vocabulary file (rwkv_vocab_v20230424.txt).")
     Path vocab;
@@ -47,9 +41,9 @@ final class ServeCommand implements Callable<Integer> {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
         }
-        MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(source.model, source.shape, seed, dtype, vocab, redis,
-                decodeReplicas, port, grpcPort, maxPromptTokens, maxTokensCap,
-                Map.of("logging.level.root", "WARN", "logging.level.dev.goldfinch", "INFO")));
+        MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(model.source.model, model.source.shape, model.seed, model.dtype,
+                vocab, redis, decodeReplicas, port, grpcPort, maxPromptTokens, maxTokensCap,
+                Map.of("logging.level.root", "WARN", "logging.level.dev.goldfinch", "INFO", "goldfinch.model.quantize", model.quantize)));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             mesh.close();

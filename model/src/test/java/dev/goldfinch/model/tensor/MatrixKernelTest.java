@@ -14,14 +14,8 @@ class MatrixKernelTest {
     @CsvSource({"1,16,1", "4,16,4", "7,33,5", "13,100,9", "64,768,1", "64,768,16", "9,5,3", "130,257,7"})
     void tiledKernelsMatchTheScalarOrderBitForBitForF32AndBf16(int rows, int cols, int n) {
         Random random = new Random(rows * 31L + cols * 7L + n);
-        float[] w = new float[rows * cols];
-        float[] x = new float[n * cols];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (float) random.nextGaussian();
-        }
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) random.nextGaussian();
-        }
+        float[] w = gaussian(random, rows * cols);
+        float[] x = gaussian(random, n * cols);
         check(Matrix.ofFloats(rows, cols, w), w, x, rows, cols, n, 1e-4);
         // bf16 weights: the vector widening must read the same values the scalar twin does.
         java.lang.foreign.MemorySegment bf = java.lang.foreign.Arena.ofAuto().allocate(w.length * 2L);
@@ -45,14 +39,8 @@ class MatrixKernelTest {
     @CsvSource({"1,32,1", "5,64,4", "13,96,9", "64,768,1", "64,768,16"})
     void q8MatchesItsScalarTwinAndStaysNearTheWeights(int rows, int cols, int n) {
         Random random = new Random(rows + cols + n);
-        float[] w = new float[rows * cols];
-        float[] x = new float[n * cols];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (float) random.nextGaussian();
-        }
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) random.nextGaussian();
-        }
+        float[] w = gaussian(random, rows * cols);
+        float[] x = gaussian(random, n * cols);
         Matrix q = Matrix.quantizeQ8(Matrix.ofFloats(rows, cols, w));
         assertTrue(q instanceof Matrix.Q8);
         assertEquals(rows * (cols / 32) * 34L, q.byteSize());
@@ -68,6 +56,14 @@ class MatrixKernelTest {
             }
         }
         check(q, dequantized, x, rows, cols, n, 1e-4);
+    }
+
+    static float[] gaussian(Random random, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) random.nextGaussian();
+        }
+        return a;
     }
 
     private static void check(Matrix m, float[] w, float[] x, int rows, int cols, int n, double tolerance) {

@@ -133,12 +133,46 @@ final class BenchCommand {
                 out.put("decode_tps", decode);
                 out.put("decode_weight_passes_fraction_of_bandwidth", decodeOfBandwidth);
             }
+            if (format == dev.goldfinch.model.WeightFormat.Q8_0) {
+                // Quantization's cost in quality: perplexity of the same weights, f32 and q8_0, on one fixed token stream.
+                int[] stream = new Random(7).ints(512, 1, ModelShapes.parse(shape).vocabSize()).toArray();
+                double f32;
+                double q8;
+                try (GoldFinchModel reference = RandomWeights.model(ModelShapes.parse(shape), 42, type)) {
+                    f32 = perplexity(reference, stream);
+                }
+                try (GoldFinchModel quantized = RandomWeights.model(ModelShapes.parse(shape), 42, type, format)) {
+                    q8 = perplexity(quantized, stream);
+                }
+                out.put("perplexity_f32", round(f32));
+                out.put("perplexity_q8_0", round(q8));
+                out.put("perplexity_relative_difference", round((q8 - f32) / f32 * 1e4) / 1e4);
+            }
             if (json) {
                 System.out.println(JsonMapper.builder().build().writeValueAsString(out));
             } else {
                 printTable(out);
             }
             return 0;
+        }
+
+        /** exp(mean negative log-likelihood) of each next token of {@code tokens}. */
+        static double perplexity(GoldFinchModel model, int[] tokens) {
+            int v = model.config().vocabSize();
+            float[] logits = model.forward(List.of(new GoldFinchModel.Segment(model.newState(), tokens, 0)))[0];
+            double nll = 0;
+            for (int t = 0; t + 1 < tokens.length; t++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int i = 0; i < v; i++) {
+                    max = Math.max(max, logits[t * v + i]);
+                }
+                double sum = 0;
+                for (int i = 0; i < v; i++) {
+                    sum += Math.exp(logits[t * v + i] - max);
+                }
+                nll += max + Math.log(sum) - logits[t * v + tokens[t + 1]];
+            }
+            return Math.exp(nll / (tokens.length - 1));
         }
 
         private static void step(GoldFinchModel model, List<SequenceState> states, int steps) {
@@ -167,6 +201,10 @@ final class BenchCommand {
             Map<String, Double> d = (Map<String, Double>) out.get("decode_tps");
             Map<String, Double> df = (Map<String, Double>) out.get("decode_weight_passes_fraction_of_bandwidth");
             d.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%%%n", k, v, 100 * df.get(k)));
+            if (out.containsKey("perplexity_f32")) {
+                System.out.printf("%nperplexity on a fixed 512-token stream: f32 %.3f, q8_0 %.3f (%+.2f%%)%n", out.get("perplexity_f32"),
+                        out.get("perplexity_q8_0"), 100 * (double) out.get("perplexity_relative_difference"));
+            }
         }
     }
 

@@ -65,7 +65,8 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
                 wire = wire.toBuilder().addStop(PromptBuilder.CHAT_STOP).build();
             }
             SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
-            handle = pipeline.start(new GenerationPipeline.Job(tokens, params, wire, request.getCacheSalt(), chat, false),
+            String salt = GenerationPipeline.effectiveSalt(request.getCacheSalt(), request.getSkipPrefixCache());
+            handle = pipeline.start(new GenerationPipeline.Job(tokens, params, wire, salt, chat, false),
                     new GenerationPipeline.Listener() {
                         @Override
                         public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {

@@ -87,6 +87,14 @@ public final class GenerationPipeline {
         meters.gauge("goldfinch.requests_running", running);
     }
 
+    /**
+     * The salt a request's cache entries live under: its own, or — when it skips the prefix cache — one
+     * nobody else has, so it neither reads a cached prefix nor serves one (its entries age out).
+     */
+    public static String effectiveSalt(String salt, boolean skipPrefixCache) {
+        return skipPrefixCache ? salt + "\u0000uncached:" + java.util.UUID.randomUUID() : salt;
+    }
+
     /** Starts a generation; throws RESOURCE_EXHAUSTED at once when the gateway is full. */
     public Handle start(Job job, Listener listener) {
         if (!admission.tryAcquire()) {

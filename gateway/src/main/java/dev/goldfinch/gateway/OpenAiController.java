@@ -36,7 +36,7 @@ import tools.jackson.databind.json.JsonMapper;
  * The OpenAI-compatible HTTP API: {@code /v1/completions}, {@code /v1/chat/completions} (streaming as
  * server-sent events in OpenAI's chunk format, ending with {@code data: [DONE]}) and {@code /v1/models}.
  * Extensions, as in vLLM: {@code cache_salt}, {@code top_k}, {@code min_p}, {@code repetition_penalty},
- * {@code return_token_ids}. Errors use OpenAI's error object with the HTTP status of the failure.
+ * {@code return_token_ids}; and {@code skip_prefix_cache} (recompute the whole prompt). Errors use OpenAI's error object with the HTTP status of the failure.
  */
 @RestController
 public class OpenAiController {
@@ -455,7 +455,8 @@ public class OpenAiController {
         JsonNode options = root.get("stream_options");
         boolean includeUsage = options != null && options.path("include_usage").asBoolean(false);
         String salt = text(root, "cache_salt", true);
-        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, salt == null ? "" : salt, chat, false);
+        String effectiveSalt = GenerationPipeline.effectiveSalt(salt == null ? "" : salt, bool(root, "skip_prefix_cache"));
+        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, effectiveSalt, chat, false);
         String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         return new Request(id, System.currentTimeMillis() / 1000, model.getId(), chat, stream, includeUsage,
                 bool(root, "return_token_ids"), job);

@@ -146,11 +146,13 @@ abstract class MeshEndToEndTest {
         MeshClient.Generation warm = client.complete("/v1/completions", b);
         assertTrue(warm.cachedTokens() >= 64, "cached_tokens " + warm.cachedTokens());
 
-        b.put("cache_salt", salt()); // a salt nobody used: nothing cached, everything recomputed
+        b.put("skip_prefix_cache", true); // the same request with the cache disabled: everything recomputed
         MeshClient.Generation uncached = client.complete("/v1/completions", b);
         assertEquals(0, uncached.cachedTokens());
         assertEquals(uncached.tokens(), warm.tokens());
         assertEquals(16, warm.tokens().size());
+        b.remove("skip_prefix_cache");
+        assertTrue(client.complete("/v1/completions", b).cachedTokens() >= warm.cachedTokens(), "the cache still serves this salt");
     }
 
     @Test

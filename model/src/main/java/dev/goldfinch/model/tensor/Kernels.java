@@ -40,6 +40,14 @@ public final class Kernels {
         }
     }
 
+    /** Runs {@code work} on the engine's pool (directly when already there) and returns its result. */
+    public static <T> T onPool(java.util.function.Supplier<T> work) {
+        if (java.util.concurrent.ForkJoinTask.getPool() == POOL) {
+            return work.get();
+        }
+        return POOL.invoke(java.util.concurrent.ForkJoinTask.adapt(work::get));
+    }
+
     /** Allocating variant for callers outside hot loops. */
     public static float[] matmul(Matrix w, float[] x, int n) {
         float[] y = new float[n * w.rows()];

@@ -99,7 +99,9 @@ public final class MeshLauncher implements AutoCloseable {
         args.add("--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
         props.forEach((k, v) -> args.add("--" + k + "=" + v));
         extra.forEach((k, v) -> args.add("--" + k + "=" + v));
-        ConfigurableApplicationContext ctx = new SpringApplicationBuilder(app).profiles(profile)
+        // The logging system is one per JVM: the first context's application name would label every line.
+        args.add("--logging.include-application-name=false");
+        ConfigurableApplicationContext ctx = new SpringApplicationBuilder(app).main(app).profiles(profile)
                 .properties("spring.application.name=goldfinch-" + name).run(args.toArray(String[]::new));
         contexts.add(ctx);
         grpcPorts.put(name, grpc);

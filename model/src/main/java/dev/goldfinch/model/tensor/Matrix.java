@@ -10,6 +10,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -250,11 +251,26 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16,
      * intrinsifies it, and the same request must give the same bits on every replica and every run.
      */
     static float sumLanes(FloatVector v) {
-        float s = 0;
-        for (int i = 0; i < v.length(); i++) {
-            s += v.lane(i);
+        // A fixed tree of lane-wise adds (each exact per lane, so interpreted and compiled code agree):
+        // fold the upper half onto the lower until one lane is left.
+        for (VectorShuffle<Float> fold : FOLDS) {
+            v = v.add(v.rearrange(fold));
         }
-        return s;
+        return v.lane(0);
+    }
+
+    /** Shuffles bringing lane {@code i + w} to lane {@code i}, for w = L/2, L/4, …, 1. */
+    private static final VectorShuffle<Float>[] FOLDS = folds();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] folds() {
+        int lanes = SPECIES.length();
+        VectorShuffle<Float>[] folds = new VectorShuffle[Integer.numberOfTrailingZeros(lanes)];
+        for (int s = 0, w = lanes / 2; w >= 1; s++, w /= 2) {
+            int width = w;
+            folds[s] = VectorShuffle.fromOp(SPECIES, i -> (i + width) % lanes);
+        }
+        return folds;
     }
 
     public static final class F32 extends Matrix {

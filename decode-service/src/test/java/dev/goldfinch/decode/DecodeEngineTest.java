@@ -1,0 +1,157 @@
+package dev.goldfinch.decode;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.goldfinch.cache.InMemoryCacheBackend;
+import dev.goldfinch.cache.PrefixCache;
+import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.ModelShapes;
+import dev.goldfinch.model.RandomWeights;
+import dev.goldfinch.model.sampling.Sampler;
+import dev.goldfinch.model.sampling.SamplingParams;
+import dev.goldfinch.model.state.SequenceState;
+import dev.goldfinch.model.state.StateCodec;
+import dev.goldfinch.model.tensor.DType;
+import dev.goldfinch.proto.v1.FinishReason;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Continuous batching: sequences that share steps get exactly the tokens they get alone. */
+class DecodeEngineTest {
+    static final GoldFinchModel MODEL = RandomWeights.model(ModelShapes.parse("layers=3,width=64,head=32,vocab=400"), 5, DType.F32);
+    final PrefixCache store = new PrefixCache(new InMemoryCacheBackend(64L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(16));
+    final StateCache cache = new StateCache(store, new PrefixHasher(16), MODEL, StateCodec.FloatType.F32);
+    final ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
+    final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    DecodeEngine engine;
+
+    @AfterEach
+    void tearDown() {
+        if (engine != null) {
+            engine.close();
+        }
+        io.shutdown();
+    }
+
+    /** Writes the entry for {@code prompt} minus its last token, as prefill would; returns the request. */
+    DecodeEngine.Request entry(int[] prompt, long seed, int maxTokens) {
+        SequenceState s = MODEL.newState();
+        MODEL.prefill(s, Arrays.copyOf(prompt, prompt.length - 1));
+        cache.putKeyBlocks("", s, 0, s.length() / 16);
+        byte[] hash = cache.putCheckpoint("", s);
+        SamplingParams params = SamplingParams.defaults().withTemperature(1.0).withSeed(seed).withMaxTokens(maxTokens);
+        return new DecodeEngine.Request(hash, prompt.length - 1, prompt[prompt.length - 1], params, "", false);
+    }
+
+    static final class Collector implements TokenSink {
+        final List<Integer> tokens = new ArrayList<>();
+        final CompletableFuture<FinishReason> done = new CompletableFuture<>();
+        FinishReason finish;
+        volatile boolean ready = true;
+
+        @Override
+        public boolean isReady() {
+            return ready;
+        }
+
+        @Override
+        public boolean isCancelled() {
+            return false;
+        }
+
+        @Override
+        public void token(Sampler.Sample sample, int generated, FinishReason finish) {
+            tokens.add(sample.token());
+            this.finish = finish;
+        }
+
+        @Override
+        public void complete() {
+            done.complete(finish);
+        }
+
+        @Override
+        public void fail(Throwable error) {
+            done.completeExceptionally(error);
+        }
+    }
+
+    Collector alone(DecodeEngine.Request r) throws Exception {
+        Collector c = new Collector();
+        engine.submit(r, c).get(30, TimeUnit.SECONDS);
+        c.done.get(30, TimeUnit.SECONDS);
+        return c;
+    }
+
+    @Test
+    void sequencesSharingStepsGetTheTokensTheyGetAlone() throws Exception {
+        engine = new DecodeEngine(MODEL, cache, io, 8, 8, 4, meters);
+        Random random = new Random(1);
+        List<DecodeEngine.Request> requests = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            requests.add(entry(random.ints(20 + 7 * i, 1, 400).toArray(), 100 + i, 6 + 5 * i));
+        }
+        List<Collector> expected = new ArrayList<>();
+        for (DecodeEngine.Request r : requests) {
+            expected.add(alone(r));
+        }
+        // Now all at once, joining while others are mid-generation; one reader pauses for a while (flow control).
+        List<Collector> sinks = new ArrayList<>();
+        for (int i = 0; i < requests.size(); i++) {
+            Collector c = new Collector();
+            c.ready = i != 1;
+            sinks.add(c);
+            engine.submit(requests.get(i), c);
+            Thread.sleep(3);
+        }
+        Thread.sleep(50);
+        sinks.get(1).ready = true;
+        engine.wake();
+        for (int i = 0; i < requests.size(); i++) {
+            Collector solo = expected.get(i);
+            assertEquals(solo.finish, sinks.get(i).done.get(30, TimeUnit.SECONDS), "sequence " + i);
+            assertEquals(solo.tokens, sinks.get(i).tokens, "sequence " + i);
+            // Length-limited runs stop at max_tokens; end-of-text ones on token 0.
+            assertEquals(solo.finish == FinishReason.FINISH_REASON_LENGTH ? requests.get(i).params().maxTokens() : solo.tokens.size(),
+                    solo.tokens.size());
+            assertTrue(solo.finish != FinishReason.FINISH_REASON_END_OF_TEXT || solo.tokens.getLast() == 0);
+        }
+        assertTrue(meters.get("goldfinch.decode.batch_size").summary().max() >= 2, "steps really were shared");
+        assertEquals(0, engine.load());
+    }
+
+    @Test
+    void aMissingEntryFailsAndAFullReplicaRefuses() throws Exception {
+        engine = new DecodeEngine(MODEL, cache, io, 1, 8, 4, meters);
+        DecodeEngine.Request missing = new DecodeEngine.Request(new byte[16], 10, 5, SamplingParams.greedy(3), "", false);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> engine.submit(missing, new Collector()).get(10, TimeUnit.SECONDS));
+        assertInstanceOf(DecodeEngine.EntryNotFoundException.class, e.getCause());
+        assertEquals(0, engine.load());
+
+        Collector paused = new Collector();
+        paused.ready = false;
+        engine.submit(entry(new Random(2).ints(10, 1, 400).toArray(), 1, 3), paused);
+        assertThrows(RejectedExecutionException.class, () -> engine.submit(entry(new Random(3).ints(10, 1, 400).toArray(), 1, 3), new Collector()));
+        paused.ready = true;
+        engine.wake();
+        paused.done.get(30, TimeUnit.SECONDS);
+    }
+}

@@ -78,6 +78,11 @@ public final class PrefixHasher {
         return aligned == length ? h[h.length - 1] : extend(h[h.length - 1], tokens, aligned, length);
     }
 
+    /** Whether {@code s} is a hash as {@link #hex} writes it (what callers check before parsing one off the wire). */
+    public static boolean isHex(String s) {
+        return s.length() == 2 * HASH_BYTES && s.chars().allMatch(c -> Character.digit(c, 16) >= 0);
+    }
+
     public static String hex(byte[] hash) {
         return HexFormat.of().formatHex(hash);
     }

@@ -8,7 +8,6 @@ import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.Channels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.util.Locale;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.springframework.boot.SpringApplication;
@@ -46,7 +45,7 @@ public class DecodeApplication {
     @Bean(destroyMethod = "close")
     DecodeEngine decodeEngine(GoldFinchModel model, RemotePrefixCacheStore store, DecodeProperties p, ExecutorService decodeIo,
                               MeterRegistry meters) {
-        StateCodec.FloatType type = StateCodec.FloatType.valueOf(p.stateDtype().toUpperCase(Locale.ROOT));
+        StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         StateCache cache = new StateCache(store, new PrefixHasher(p.blockSize()), model, type);
         return new DecodeEngine(model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters);
     }

@@ -1,5 +1,6 @@
 package dev.goldfinch.decode;
 
+import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.internal.v1.DecodeGrpc;
@@ -93,7 +94,7 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
         if (!e.getModel().equals(engine.cache().modelId())) {
             throw new IllegalArgumentException("entry.model '" + e.getModel() + "' is not the model served here (" + engine.cache().modelId() + ")");
         }
-        if (e.getPrefixHash().length() != 32 || !e.getPrefixHash().chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+        if (!PrefixHasher.isHex(e.getPrefixHash())) {
             throw new IllegalArgumentException("entry.prefix_hash must be 32 hex digits");
         }
         if (Integer.toUnsignedLong(e.getLength()) >= props.maxPromptTokens()) {

@@ -66,7 +66,7 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             }
             SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
             String salt = GenerationPipeline.effectiveSalt(request.getCacheSalt(), request.getSkipPrefixCache());
-            handle = pipeline.start(new GenerationPipeline.Job(tokens, params, wire, salt, chat, false),
+            handle = pipeline.start(new GenerationPipeline.Job(tokens, params, wire, salt, chat),
                     new GenerationPipeline.Listener() {
                         @Override
                         public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {

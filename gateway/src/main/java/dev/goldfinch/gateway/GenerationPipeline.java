@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class GenerationPipeline {
     /** A validated request. */
     public record Job(int[] tokens, SamplingParams params, dev.goldfinch.proto.v1.SamplingParams wireParams, String salt,
-                      boolean chat, boolean bypassCache) {
+                      boolean chat) {
     }
 
     /** Receives one generation's events, from one thread at a time. */
@@ -147,7 +147,7 @@ public final class GenerationPipeline {
             try {
                 prefilled = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                         .prefill(PrefillRequest.newBuilder().addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
-                                .setCacheSalt(job.salt()).setBypassCache(job.bypassCache()).build());
+                                .setCacheSalt(job.salt()).build());
                 decode(null);
             } catch (RuntimeException e) {
                 fail(GrpcErrors.toStatus(e));

@@ -456,7 +456,7 @@ public class OpenAiController {
         boolean includeUsage = options != null && options.path("include_usage").asBoolean(false);
         String salt = text(root, "cache_salt", true);
         String effectiveSalt = GenerationPipeline.effectiveSalt(salt == null ? "" : salt, bool(root, "skip_prefix_cache"));
-        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, effectiveSalt, chat, false);
+        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, effectiveSalt, chat);
         String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         return new Request(id, System.currentTimeMillis() / 1000, model.getId(), chat, stream, includeUsage,
                 bool(root, "return_token_ids"), job);

@@ -8,7 +8,6 @@ import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.Channels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.util.Locale;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -46,7 +45,7 @@ public class PrefillApplication {
 
     @Bean
     PrefillEngine prefillEngine(GoldFinchModel model, RemotePrefixCacheStore store, PrefillProperties p, ThreadPoolExecutor prefillExecutor) {
-        StateCodec.FloatType type = StateCodec.FloatType.valueOf(p.stateDtype().toUpperCase(Locale.ROOT));
+        StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         return new PrefillEngine(model, new StateCache(store, new PrefixHasher(p.blockSize()), model, type), prefillExecutor);
     }
 

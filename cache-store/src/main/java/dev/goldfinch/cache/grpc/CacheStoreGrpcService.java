@@ -167,7 +167,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
         if (h.getSize() > maxValueBytes) {
             return "entry of " + h.getSize() + " bytes exceeds the store's limit of " + maxValueBytes;
         }
-        if (!h.getBlockHash().isEmpty() && !isHash(h.getBlockHash())) {
+        if (!h.getBlockHash().isEmpty() && !PrefixHasher.isHex(h.getBlockHash())) {
             return "block_hash must be 32 hex digits";
         }
         return null;
@@ -180,14 +180,10 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
         if (e.getModel().isBlank() || e.getModel().length() > 64) {
             return "entry.model is required (at most 64 characters)";
         }
-        if (!isHash(e.getPrefixHash())) {
+        if (!PrefixHasher.isHex(e.getPrefixHash())) {
             return "entry.prefix_hash must be 32 hex digits";
         }
         return null;
-    }
-
-    private static boolean isHash(String s) {
-        return s.length() == 32 && s.chars().allMatch(c -> Character.digit(c, 16) >= 0);
     }
 
     @Override

@@ -55,6 +55,15 @@ public final class StateCodec {
         public int bytes() {
             return bytes;
         }
+
+        /** {@code f32} or {@code bf16}, as configuration names them. */
+        public static FloatType parse(String name) {
+            return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+                case "f32" -> F32;
+                case "bf16" -> BF16;
+                default -> throw new GoldFinchException.InvalidInput("state dtype must be f32 or bf16, got " + name);
+            };
+        }
     }
 
     private StateCodec() {

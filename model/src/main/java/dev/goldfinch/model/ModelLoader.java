@@ -33,18 +33,15 @@ public final class ModelLoader {
     /** Loads and, for {@link WeightFormat#Q8_0}, quantizes the matrices in memory (the file is untouched). */
     public static GoldFinchModel load(Path path, WeightFormat format) {
         Path file = resolve(path);
-        SafeTensors st = SafeTensors.open(file);
-        try {
+        // The weights copy what they keep (packed for the kernels), so the mapped file is closed once they are built.
+        try (SafeTensors st = SafeTensors.open(file)) {
             ModelConfig config = inferConfig(st.tensors(), file.toString());
             validate(config, st.tensors(), file.toString());
             Path configJson = file.resolveSibling("config.json");
             if (Files.isRegularFile(configJson)) {
                 checkConfigJson(config, configJson);
             }
-            return new GoldFinchModel(new ModelWeights(config, st.tensors(), format), st);
-        } catch (RuntimeException e) {
-            st.close();
-            throw e;
+            return new GoldFinchModel(new ModelWeights(config, st.tensors(), format), () -> { });
         }
     }
 

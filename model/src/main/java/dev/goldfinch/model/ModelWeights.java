@@ -70,7 +70,7 @@ public final class ModelWeights {
     }
 
     final ModelConfig config;
-    final Matrix emb;            // [V, C]
+    final Tensor emb;            // [V, C], row-major: only ever read a row at a time
     final float[] ln0Weight, ln0Bias, lnOutWeight, lnOutBias;
     final Matrix head;           // [V, C]
     final Matrix kvCacheA;       // [c, C]
@@ -89,7 +89,7 @@ public final class ModelWeights {
     ModelWeights(ModelConfig config, Map<String, Tensor> tensors, WeightFormat format) {
         this.config = config;
         this.format = format;
-        emb = Matrix.of(tensors.get(TensorNames.EMB));
+        emb = tensors.get(TensorNames.EMB).copy();
         ln0Weight = vec(tensors, TensorNames.LN0_WEIGHT);
         ln0Bias = vec(tensors, TensorNames.LN0_BIAS);
         lnOutWeight = vec(tensors, TensorNames.LN_OUT_WEIGHT);
@@ -235,6 +235,6 @@ public final class ModelWeights {
 
     /** Weight bytes one decode step must read: every tensor but the embedding, of which one row. */
     public long bytesReadPerToken() {
-        return weightBytes - emb.byteSize() + emb.byteSize() / emb.rows();
+        return weightBytes - emb.data().byteSize() + emb.data().byteSize() / emb.shape()[0];
     }
 }

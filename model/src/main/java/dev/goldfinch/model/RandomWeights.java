@@ -34,13 +34,10 @@ public final class RandomWeights {
 
     /** As {@link #model(ModelConfig, long, DType)}, then held in memory as {@code format}. */
     public static GoldFinchModel model(ModelConfig config, long seed, DType dtype, WeightFormat format) {
-        Arena arena = Arena.ofShared();
-        try {
+        // The weights copy what they keep (packed for the kernels), so the generated tensors go right after.
+        try (Arena arena = Arena.ofShared()) {
             Map<String, Tensor> tensors = generate(config, seed, dtype, arena);
-            return new GoldFinchModel(new ModelWeights(config, tensors, format), arena::close);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
+            return new GoldFinchModel(new ModelWeights(config, tensors, format), () -> { });
         }
     }
 

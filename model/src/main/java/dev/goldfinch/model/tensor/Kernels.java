@@ -30,13 +30,14 @@ public final class Kernels {
             w.matmulRows(x, n, y, 0, w.rows());
             return;
         }
-        // One contiguous block of rows per core: each thread streams its own part of the matrix. Finer splits
-        // (for work stealing) measured 1.3× slower in decode (more tasks, broken prefetch streams).
-        int grain = Math.max(8, (w.rows() + 4 * POOL.getParallelism() - 1) / (4 * POOL.getParallelism()) * 4);
+        // One contiguous block of whole panels per core: each thread streams its own part of the matrix. Finer
+        // splits (for work stealing) measured 1.3× slower in decode (more tasks, broken prefetch streams).
+        int panels = (w.rows() + Matrix.PANEL - 1) / Matrix.PANEL;
+        int grain = Math.max(1, (panels + POOL.getParallelism() - 1) / POOL.getParallelism());
         if (java.util.concurrent.ForkJoinTask.getPool() == POOL) {
-            new RowSplit(w, x, n, y, 0, w.rows(), grain).compute();
+            new PanelSplit(w, x, n, y, 0, panels, grain).compute();
         } else {
-            POOL.invoke(new RowSplit(w, x, n, y, 0, w.rows(), grain));
+            POOL.invoke(new PanelSplit(w, x, n, y, 0, panels, grain));
         }
     }
 
@@ -55,50 +56,77 @@ public final class Kernels {
         return y;
     }
 
-    private static final class RowSplit extends RecursiveAction {
+    private static final class PanelSplit extends RecursiveAction {
         private final Matrix w;
         private final float[] x;
         private final int n;
         private final float[] y;
-        private final int r0;
-        private final int r1;
+        private final int p0;
+        private final int p1;
         private final int grain;
 
-        RowSplit(Matrix w, float[] x, int n, float[] y, int r0, int r1, int grain) {
+        PanelSplit(Matrix w, float[] x, int n, float[] y, int p0, int p1, int grain) {
             this.w = w;
             this.x = x;
             this.n = n;
             this.y = y;
-            this.r0 = r0;
-            this.r1 = r1;
+            this.p0 = p0;
+            this.p1 = p1;
             this.grain = grain;
         }
 
         @Override
         protected void compute() {
-            if (r1 - r0 <= grain) {
-                w.matmulRows(x, n, y, r0, r1);
+            if (p1 - p0 <= grain) {
+                w.matmulRows(x, n, y, p0 * Matrix.PANEL, Math.min(w.rows(), p1 * Matrix.PANEL));
                 return;
             }
-            int mid = (r0 + r1) >>> 1;
-            invokeAll(new RowSplit(w, x, n, y, r0, mid, grain), new RowSplit(w, x, n, y, mid, r1, grain));
+            int mid = (p0 + p1) >>> 1;
+            invokeAll(new PanelSplit(w, x, n, y, p0, mid, grain), new PanelSplit(w, x, n, y, mid, p1, grain));
         }
     }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> SPECIES = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
 
-    /** {@code sum_i a[ao+i] * b[bo+i]}: vector lanes, summed in a fixed order (as {@link Matrix#dotRow}), then the tail. */
+    /** {@code sum_i a[ao+i] * b[bo+i]}: vector lanes, summed in a fixed order, then the tail. */
     public static float dot(float[] a, int ao, float[] b, int bo, int n) {
         int bound = SPECIES.loopBound(n);
         var acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
         for (int i = 0; i < bound; i += SPECIES.length()) {
             acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, ao + i).fma(jdk.incubator.vector.FloatVector.fromArray(SPECIES, b, bo + i), acc);
         }
-        float sum = Matrix.sumLanes(acc);
+        float sum = sumLanes(acc);
         for (int i = bound; i < n; i++) {
             sum += a[ao + i] * b[bo + i];
         }
         return sum;
+    }
+
+    /**
+     * Lanes summed in a fixed order: {@code reduceLanes} may associate differently once the JIT
+     * intrinsifies it, and the same request must give the same bits on every replica and every run.
+     */
+    static float sumLanes(jdk.incubator.vector.FloatVector v) {
+        // A fixed tree of lane-wise adds (each exact per lane, so interpreted and compiled code agree):
+        // fold the upper half onto the lower until one lane is left.
+        for (var fold : FOLDS) {
+            v = v.add(v.rearrange(fold));
+        }
+        return v.lane(0);
+    }
+
+    /** Shuffles bringing lane {@code i + w} to lane {@code i}, for w = L/2, L/4, …, 1. */
+    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = folds();
+
+    @SuppressWarnings("unchecked")
+    private static jdk.incubator.vector.VectorShuffle<Float>[] folds() {
+        int lanes = SPECIES.length();
+        var folds = new jdk.incubator.vector.VectorShuffle[Integer.numberOfTrailingZeros(lanes)];
+        for (int s = 0, w = lanes / 2; w >= 1; s++, w /= 2) {
+            int width = w;
+            folds[s] = jdk.incubator.vector.VectorShuffle.fromOp(SPECIES, i -> (i + width) % lanes);
+        }
+        return folds;
     }
 
     /** {@code y[yo+i] += alpha * x[xo+i]} for {@code i < n}. */

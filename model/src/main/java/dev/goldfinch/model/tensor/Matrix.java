@@ -1,6 +1,7 @@
 package dev.goldfinch.model.tensor;
 
 import dev.goldfinch.model.GoldFinchException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -10,57 +11,107 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * A weight matrix {@code [rows, cols]} stored row-major, used as {@code y = W x} (PyTorch's
- * {@code x @ W^T}). One final subclass per storage format; the hot loop is {@link #dotRow}.
+ * A weight matrix {@code [rows, cols]} used as {@code y = W x} (PyTorch's {@code x @ W^T}), stored in
+ * <em>panels</em>: {@link #PANEL} consecutive rows (one vector of outputs) interleaved column by column,
+ * so column {@code j} of a panel is one vector load. A product then needs no horizontal sums: each lane
+ * is one output row, fed {@code fma(w[r][j], x[j], acc)} in column order — exactly the scalar loop, so
+ * the result has the same bits whatever the tiling, the batch, the chunk, the thread split or the
+ * vector width (the prefix cache and batched decode rely on that). Rows past {@code rows} in the last
+ * panel are zero and never stored.
+ *
+ * <p>Formats may scale blocks of columns (Q8_0): a block's products are summed on their own, then
+ * {@code acc = fma(blockSum, scale, acc)}; unscaled formats have one block of all columns and
+ * {@code acc = acc + blockSum}. The scalar twin, {@link #matmulRowsScalarOrder}, does the same per output.
  */
-public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16, Matrix.Q8 {
+public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    /** Rows per panel: one vector of outputs (16 with AVX-512). */
+    public static final int PANEL = SPECIES.length();
     static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 2));
     static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, SPECIES.vectorShape());
-    /** {@code -Dgoldfinch.kernels=reference} runs the untiled kernels (same bits, slower): for A/B benchmarks. */
+    /** {@code -Dgoldfinch.kernels=reference} runs the scalar twin (same bits, slower): for A/B benchmarks. */
     static final boolean TILED = !"reference".equals(System.getProperty("goldfinch.kernels"));
 
     protected final int rows;
     protected final int cols;
+    protected final int panels;
+    /** Columns per scale block ({@code cols} for unscaled formats). */
+    protected final int blockCols;
+    protected final int blocks;
+    protected final long blockBytes;
+    protected final long panelBytes;
     protected final MemorySegment data;
 
-    Matrix(int rows, int cols, MemorySegment data, long expectedBytes) {
-        if (data.byteSize() != expectedBytes) {
-            throw new IllegalArgumentException("matrix [" + rows + "," + cols + "] does not match " + data.byteSize() + " bytes");
+    Matrix(int rows, int cols, int blockCols, long blockBytes, MemorySegment data) {
+        if (rows <= 0 || cols <= 0 || cols % blockCols != 0) {
+            throw new IllegalArgumentException("matrix [" + rows + "," + cols + "] with blocks of " + blockCols);
         }
         this.rows = rows;
         this.cols = cols;
+        this.panels = (rows + PANEL - 1) / PANEL;
+        this.blockCols = blockCols;
+        this.blocks = cols / blockCols;
+        this.blockBytes = blockBytes;
+        this.panelBytes = blockBytes * blocks;
         this.data = data;
+        if (data.byteSize() != panelBytes * panels) {
+            throw new IllegalArgumentException("matrix [" + rows + "," + cols + "] does not match " + data.byteSize() + " bytes");
+        }
     }
 
-    /** Wraps a 2-D tensor without copying. */
+    /** Packs a 2-D tensor into panels (f16 is widened to f32: there is no fast f16 kernel). */
     public static Matrix of(Tensor t) {
         long[] s = t.shape();
         if (s.length != 2 || s[0] > Integer.MAX_VALUE || s[1] > Integer.MAX_VALUE) {
             throw new GoldFinchException.BadModel("tensor " + t.name() + " is not a matrix: " + t.shapeString());
         }
+        int rows = (int) s[0];
+        int cols = (int) s[1];
         return switch (t.dtype()) {
-            case F32 -> new F32((int) s[0], (int) s[1], t.data());
-            case BF16 -> new BF16((int) s[0], (int) s[1], t.data());
-            case F16 -> new F16((int) s[0], (int) s[1], t.data());
+            case F32, F16 -> F32.pack(rows, cols, (r, j) -> t.getFloat((long) r * cols + j));
+            case BF16 -> {
+                MemorySegment src = t.data();
+                MemorySegment dst = allocate((long) panels(rows) * cols * PANEL * 2);
+                for (int r = 0; r < rows; r++) {
+                    long at = (long) (r / PANEL) * cols * PANEL * 2 + (r % PANEL) * 2L;
+                    for (int j = 0; j < cols; j++) {
+                        dst.set(I16_LE, at + (long) j * PANEL * 2, src.get(I16_LE, ((long) r * cols + j) * 2));
+                    }
+                }
+                yield new BF16(rows, cols, dst);
+            }
             default -> throw new GoldFinchException.BadModel("tensor " + t.name() + ": unsupported weight type " + t.dtype());
         };
     }
 
-    /**
-     * A matrix of {@code values} (row-major), copied off-heap: if the kernels met heap segments as well as
-     * native ones, their memory accesses would stop being intrinsified (measured: decode 2× slower).
-     */
+    /** A matrix of {@code values} (row-major), packed off-heap. */
     public static Matrix ofFloats(int rows, int cols, float[] values) {
-        MemorySegment native_ = java.lang.foreign.Arena.ofAuto().allocate((long) values.length * 4, 64);
-        MemorySegment.copy(values, 0, native_, F32_LE, 0, values.length);
-        return new F32(rows, cols, native_);
+        if (values.length != rows * cols) {
+            throw new IllegalArgumentException(values.length + " values for a [" + rows + "," + cols + "] matrix");
+        }
+        return F32.pack(rows, cols, (r, j) -> values[r * cols + j]);
+    }
+
+    /**
+     * Off-heap, 64-byte aligned and zeroed (the padding rows must be zero). If the kernels met heap
+     * segments as well as native ones their memory accesses would stop being intrinsified.
+     */
+    static MemorySegment allocate(long bytes) {
+        return Arena.ofAuto().allocate(bytes, 64);
+    }
+
+    static int panels(int rows) {
+        return (rows + PANEL - 1) / PANEL;
+    }
+
+    @FunctionalInterface
+    interface Element {
+        float at(int row, int col);
     }
 
     public final int rows() {
@@ -71,418 +122,387 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.F16,
         return cols;
     }
 
-    /** Bytes a full pass over this matrix reads. */
-    public abstract long byteSize();
+    /** Bytes a full pass over this matrix reads (padding rows included). */
+    public final long byteSize() {
+        return data.byteSize();
+    }
 
+    /** Row {@code row} as float32 into {@code dst[off..off+cols)} (tests, conversions: not a hot path). */
+    public final void copyRow(int row, float[] dst, int off) {
+        for (int j = 0; j < cols; j++) {
+            dst[off + j] = get(row, j);
+        }
+    }
 
-    /** Copies row {@code row} as float32 into {@code dst[off..off+cols)} (embedding look-up). */
-    public abstract void copyRow(int row, float[] dst, int off);
-
-    /** One element, for tests and conversions. */
-    public abstract float get(int row, int col);
+    /** One weight, as float32, scale applied. */
+    public final float get(int row, int col) {
+        return raw(row, col) * scale(row, col / blockCols);
+    }
 
     /**
-     * {@code y[t, r] = sum_j W[r, j] x[t, j]} for rows {@code [r0, r1)} and all {@code n} inputs: each
-     * weight row is read once and serves every input (the prefill's matrix × matrix).
+     * {@code y[t * rows + r] = sum_j W[r, j] x[t * cols + j]} for rows {@code [r0, r1)} and all {@code n}
+     * inputs. {@code r0} and {@code r1} are multiples of {@link #PANEL} ({@code r1} may also be {@code rows}):
+     * how {@link Kernels#matmul} splits the work between threads.
+     *
+     * <p>Register-tiled: 4 panels × 4 inputs per pass (each weight vector loaded serves 4 inputs, each
+     * broadcast input 4 panels); 4 panels × 1 input for the rest (decode: four independent FMA chains).
      */
-    /**
-     * Register-tiled: 4 weight rows × 4 inputs per pass (16 vector accumulators), so each weight vector
-     * loaded serves 4 inputs and each input vector 4 rows; 4 rows × 1 input for the rest (decode: four
-     * independent FMA chains instead of one). Every output keeps one accumulator fed in column order and
-     * the same lane sum and tail as {@link #dotRow}, so results are bit-identical to it whatever the
-     * batch or chunk shape — the cache and batching invariants rely on that.
-     */
-    public void matmulRows(float[] x, int n, float[] y, int r0, int r1) {
-        if (!TILED || !vectorized()) {
+    public final void matmulRows(float[] x, int n, float[] y, int r0, int r1) {
+        if (r0 % PANEL != 0 || (r1 % PANEL != 0 && r1 != rows) || r0 > r1 || r1 > rows) {
+            throw new IllegalArgumentException("rows [" + r0 + "," + r1 + ") are not whole panels of " + PANEL);
+        }
+        if (!TILED) {
             matmulRowsScalarOrder(x, n, y, r0, r1);
             return;
         }
-        int r = r0;
-        for (; r + 4 <= r1; r += 4) {
+        int p = r0 / PANEL;
+        int p1 = panels(r1);
+        for (; p + 4 <= p1; p += 4) {
             int t = 0;
             for (; t + 4 <= n; t += 4) {
-                tile4x4(r, t, x, y);
+                tile4x4(p, t, x, y);
             }
             for (; t < n; t++) {
-                tile4x1(r, t, x, y);
+                tile4x1(p, t, x, y);
             }
         }
-        for (; r < r1; r++) {
+        for (; p < p1; p++) {
             for (int t = 0; t < n; t++) {
-                y[t * rows + r] = dotRow(r, x, t * cols);
+                tile1x1(p, t, x, y);
             }
         }
     }
 
-    private void tile4x1(int r, int t, float[] x, float[] y) {
-        long b0 = rowStart(r);
-        long b1 = rowStart(r + 1);
-        long b2 = rowStart(r + 2);
-        long b3 = rowStart(r + 3);
+    /** The scalar twin: one output at a time, the same operations in the same order. Tiled kernels must give its bits. */
+    public final void matmulRowsScalarOrder(float[] x, int n, float[] y, int r0, int r1) {
+        for (int r = r0; r < r1; r++) {
+            for (int t = 0; t < n; t++) {
+                int xo = t * cols;
+                float acc = 0f;
+                for (int b = 0; b < blocks; b++) {
+                    float inner = 0f;
+                    for (int j = b * blockCols; j < (b + 1) * blockCols; j++) {
+                        inner = Math.fma(raw(r, j), x[xo + j], inner);
+                    }
+                    acc = combine(r, b, inner, acc);
+                }
+                y[t * rows + r] = acc;
+            }
+        }
+    }
+
+    private void tile1x1(int p, int t, float[] x, float[] y) {
         int xo = t * cols;
-        int bound = SPECIES.loopBound(cols);
+        FloatVector a = FloatVector.zero(SPECIES);
+        for (int b = 0; b < blocks; b++) {
+            long s = blockStart(p, b);
+            int xb = xo + b * blockCols;
+            FloatVector i = FloatVector.zero(SPECIES);
+            for (int j = 0; j < blockCols; j++) {
+                i = vec(s, j).fma(FloatVector.broadcast(SPECIES, x[xb + j]), i);
+            }
+            a = combine(s, i, a);
+        }
+        store(a, y, t, p);
+    }
+
+    private void tile4x1(int p, int t, float[] x, float[] y) {
+        int xo = t * cols;
         FloatVector a0 = FloatVector.zero(SPECIES);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
         FloatVector a3 = a0;
-        for (int j = 0; j < bound; j += SPECIES.length()) {
-            FloatVector xv = FloatVector.fromArray(SPECIES, x, xo + j);
-            a0 = vec(b0, j).fma(xv, a0);
-            a1 = vec(b1, j).fma(xv, a1);
-            a2 = vec(b2, j).fma(xv, a2);
-            a3 = vec(b3, j).fma(xv, a3);
+        for (int b = 0; b < blocks; b++) {
+            long s0 = blockStart(p, b);
+            long s1 = s0 + panelBytes;
+            long s2 = s1 + panelBytes;
+            long s3 = s2 + panelBytes;
+            int xb = xo + b * blockCols;
+            FloatVector i0 = FloatVector.zero(SPECIES);
+            FloatVector i1 = i0;
+            FloatVector i2 = i0;
+            FloatVector i3 = i0;
+            for (int j = 0; j < blockCols; j++) {
+                FloatVector v = FloatVector.broadcast(SPECIES, x[xb + j]);
+                i0 = vec(s0, j).fma(v, i0);
+                i1 = vec(s1, j).fma(v, i1);
+                i2 = vec(s2, j).fma(v, i2);
+                i3 = vec(s3, j).fma(v, i3);
+            }
+            a0 = combine(s0, i0, a0);
+            a1 = combine(s1, i1, a1);
+            a2 = combine(s2, i2, a2);
+            a3 = combine(s3, i3, a3);
         }
-        int o = t * rows + r;
-        y[o] = finish(a0, b0, x, xo, bound);
-        y[o + 1] = finish(a1, b1, x, xo, bound);
-        y[o + 2] = finish(a2, b2, x, xo, bound);
-        y[o + 3] = finish(a3, b3, x, xo, bound);
+        store(a0, y, t, p);
+        store(a1, y, t, p + 1);
+        store(a2, y, t, p + 2);
+        store(a3, y, t, p + 3);
     }
 
-    private void tile4x4(int r, int t, float[] x, float[] y) {
-        long b0 = rowStart(r);
-        long b1 = rowStart(r + 1);
-        long b2 = rowStart(r + 2);
-        long b3 = rowStart(r + 3);
+    private void tile4x4(int p, int t, float[] x, float[] y) {
         int x0 = t * cols;
         int x1 = x0 + cols;
         int x2 = x1 + cols;
         int x3 = x2 + cols;
-        int bound = SPECIES.loopBound(cols);
         FloatVector z = FloatVector.zero(SPECIES);
         FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
         FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
         FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-        for (int j = 0; j < bound; j += SPECIES.length()) {
-            FloatVector w0 = vec(b0, j);
-            FloatVector w1 = vec(b1, j);
-            FloatVector w2 = vec(b2, j);
-            FloatVector w3 = vec(b3, j);
-            FloatVector v = FloatVector.fromArray(SPECIES, x, x0 + j);
-            a00 = w0.fma(v, a00);
-            a10 = w1.fma(v, a10);
-            a20 = w2.fma(v, a20);
-            a30 = w3.fma(v, a30);
-            v = FloatVector.fromArray(SPECIES, x, x1 + j);
-            a01 = w0.fma(v, a01);
-            a11 = w1.fma(v, a11);
-            a21 = w2.fma(v, a21);
-            a31 = w3.fma(v, a31);
-            v = FloatVector.fromArray(SPECIES, x, x2 + j);
-            a02 = w0.fma(v, a02);
-            a12 = w1.fma(v, a12);
-            a22 = w2.fma(v, a22);
-            a32 = w3.fma(v, a32);
-            v = FloatVector.fromArray(SPECIES, x, x3 + j);
-            a03 = w0.fma(v, a03);
-            a13 = w1.fma(v, a13);
-            a23 = w2.fma(v, a23);
-            a33 = w3.fma(v, a33);
-        }
-        int o0 = t * rows + r;
-        int o1 = o0 + rows;
-        int o2 = o1 + rows;
-        int o3 = o2 + rows;
-        y[o0] = finish(a00, b0, x, x0, bound);
-        y[o0 + 1] = finish(a10, b1, x, x0, bound);
-        y[o0 + 2] = finish(a20, b2, x, x0, bound);
-        y[o0 + 3] = finish(a30, b3, x, x0, bound);
-        y[o1] = finish(a01, b0, x, x1, bound);
-        y[o1 + 1] = finish(a11, b1, x, x1, bound);
-        y[o1 + 2] = finish(a21, b2, x, x1, bound);
-        y[o1 + 3] = finish(a31, b3, x, x1, bound);
-        y[o2] = finish(a02, b0, x, x2, bound);
-        y[o2 + 1] = finish(a12, b1, x, x2, bound);
-        y[o2 + 2] = finish(a22, b2, x, x2, bound);
-        y[o2 + 3] = finish(a32, b3, x, x2, bound);
-        y[o3] = finish(a03, b0, x, x3, bound);
-        y[o3 + 1] = finish(a13, b1, x, x3, bound);
-        y[o3 + 2] = finish(a23, b2, x, x3, bound);
-        y[o3 + 3] = finish(a33, b3, x, x3, bound);
-    }
-
-    /** The lane sum and scalar tail, exactly as {@link #dotRow} does them. */
-    private float finish(FloatVector acc, long base, float[] x, int xOff, int bound) {
-        float sum = sumLanes(acc);
-        for (int j = bound; j < cols; j++) {
-            sum += scalar(base, j) * x[xOff + j];
-        }
-        return sum;
-    }
-
-
-    /** Whether {@link #vec} is a real vector load (else the kernels fall back to {@link #dotRow}). */
-    boolean vectorized() {
-        return true;
-    }
-
-    /** Where row {@code row} starts, in the format's own addressing (opaque to the kernels). */
-    abstract long rowStart(int row);
-
-    /** The {@code SPECIES.length()} weights of a row from column {@code j}, as float32. */
-    abstract FloatVector vec(long rowStart, int j);
-
-    /** The weight of a row at column {@code j}, as float32. */
-    abstract float scalar(long rowStart, int j);
-
-    /** One accumulator fed in column order, lanes summed in a fixed order, then the scalar tail. */
-    public float dotRow(int row, float[] x, int xOff) {
-        long base = rowStart(row);
-        int bound = SPECIES.loopBound(cols);
-        FloatVector acc = FloatVector.zero(SPECIES);
-        for (int j = 0; j < bound; j += SPECIES.length()) {
-            acc = vec(base, j).fma(FloatVector.fromArray(SPECIES, x, xOff + j), acc);
-        }
-        return finish(acc, base, x, xOff, bound);
-    }
-
-    /** The reference: one {@link #dotRow} per output. Tiled kernels must give exactly these bits. */
-    public final void matmulRowsScalarOrder(float[] x, int n, float[] y, int r0, int r1) {
-        for (int r = r0; r < r1; r++) {
-            for (int t = 0; t < n; t++) {
-                y[t * rows + r] = dotRow(r, x, t * cols);
+        for (int b = 0; b < blocks; b++) {
+            long s0 = blockStart(p, b);
+            long s1 = s0 + panelBytes;
+            long s2 = s1 + panelBytes;
+            long s3 = s2 + panelBytes;
+            int xb = b * blockCols;
+            FloatVector i00 = z, i01 = z, i02 = z, i03 = z;
+            FloatVector i10 = z, i11 = z, i12 = z, i13 = z;
+            FloatVector i20 = z, i21 = z, i22 = z, i23 = z;
+            FloatVector i30 = z, i31 = z, i32 = z, i33 = z;
+            for (int j = 0; j < blockCols; j++) {
+                FloatVector w0 = vec(s0, j);
+                FloatVector w1 = vec(s1, j);
+                FloatVector w2 = vec(s2, j);
+                FloatVector w3 = vec(s3, j);
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
+                i00 = w0.fma(v, i00);
+                i10 = w1.fma(v, i10);
+                i20 = w2.fma(v, i20);
+                i30 = w3.fma(v, i30);
+                v = FloatVector.broadcast(SPECIES, x[x1 + xb + j]);
+                i01 = w0.fma(v, i01);
+                i11 = w1.fma(v, i11);
+                i21 = w2.fma(v, i21);
+                i31 = w3.fma(v, i31);
+                v = FloatVector.broadcast(SPECIES, x[x2 + xb + j]);
+                i02 = w0.fma(v, i02);
+                i12 = w1.fma(v, i12);
+                i22 = w2.fma(v, i22);
+                i32 = w3.fma(v, i32);
+                v = FloatVector.broadcast(SPECIES, x[x3 + xb + j]);
+                i03 = w0.fma(v, i03);
+                i13 = w1.fma(v, i13);
+                i23 = w2.fma(v, i23);
+                i33 = w3.fma(v, i33);
             }
+            a00 = combine(s0, i00, a00);
+            a10 = combine(s1, i10, a10);
+            a20 = combine(s2, i20, a20);
+            a30 = combine(s3, i30, a30);
+            a01 = combine(s0, i01, a01);
+            a11 = combine(s1, i11, a11);
+            a21 = combine(s2, i21, a21);
+            a31 = combine(s3, i31, a31);
+            a02 = combine(s0, i02, a02);
+            a12 = combine(s1, i12, a12);
+            a22 = combine(s2, i22, a22);
+            a32 = combine(s3, i32, a32);
+            a03 = combine(s0, i03, a03);
+            a13 = combine(s1, i13, a13);
+            a23 = combine(s2, i23, a23);
+            a33 = combine(s3, i33, a33);
+        }
+        store(a00, y, t, p);
+        store(a10, y, t, p + 1);
+        store(a20, y, t, p + 2);
+        store(a30, y, t, p + 3);
+        store(a01, y, t + 1, p);
+        store(a11, y, t + 1, p + 1);
+        store(a21, y, t + 1, p + 2);
+        store(a31, y, t + 1, p + 3);
+        store(a02, y, t + 2, p);
+        store(a12, y, t + 2, p + 1);
+        store(a22, y, t + 2, p + 2);
+        store(a32, y, t + 2, p + 3);
+        store(a03, y, t + 3, p);
+        store(a13, y, t + 3, p + 1);
+        store(a23, y, t + 3, p + 2);
+        store(a33, y, t + 3, p + 3);
+    }
+
+    /** Writes a panel's outputs for input {@code t}; the last panel's padding lanes are left out. */
+    private void store(FloatVector acc, float[] y, int t, int p) {
+        int r = p * PANEL;
+        if (r + PANEL <= rows) {
+            acc.intoArray(y, t * rows + r);
+        } else {
+            acc.intoArray(y, t * rows + r, SPECIES.indexInRange(r, rows));
         }
     }
 
-    /**
-     * Lanes summed in a fixed order: {@code reduceLanes} may associate differently once the JIT
-     * intrinsifies it, and the same request must give the same bits on every replica and every run.
-     */
-    static float sumLanes(FloatVector v) {
-        // A fixed tree of lane-wise adds (each exact per lane, so interpreted and compiled code agree):
-        // fold the upper half onto the lower until one lane is left.
-        for (VectorShuffle<Float> fold : FOLDS) {
-            v = v.add(v.rearrange(fold));
-        }
-        return v.lane(0);
+    final long blockStart(int panel, int block) {
+        return panel * panelBytes + block * blockBytes;
     }
 
-    /** Shuffles bringing lane {@code i + w} to lane {@code i}, for w = L/2, L/4, …, 1. */
-    private static final VectorShuffle<Float>[] FOLDS = folds();
+    /** The raw stored values of column {@code j} of a block (scale not applied), one lane per row of the panel. */
+    abstract FloatVector vec(long blockStart, int j);
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] folds() {
-        int lanes = SPECIES.length();
-        VectorShuffle<Float>[] folds = new VectorShuffle[Integer.numberOfTrailingZeros(lanes)];
-        for (int s = 0, w = lanes / 2; w >= 1; s++, w /= 2) {
-            int width = w;
-            folds[s] = VectorShuffle.fromOp(SPECIES, i -> (i + width) % lanes);
-        }
-        return folds;
+    /** Adds a block's sum into the accumulator: {@code acc + inner}, or {@code fma(inner, scales, acc)}. */
+    abstract FloatVector combine(long blockStart, FloatVector inner, FloatVector acc);
+
+    /** The raw stored value at {@code (row, col)}, as {@link #vec} sees it. */
+    abstract float raw(int row, int col);
+
+    /** The scale of block {@code block} of a row (1 for unscaled formats). */
+    abstract float scale(int row, int block);
+
+    /** Scalar {@link #combine}. */
+    abstract float combine(int row, int block, float inner, float acc);
+
+    /** Byte offset of {@code (row, col)} within its block, for {@code bytes}-wide values. */
+    final long offset(int row, int col, int bytes) {
+        return blockStart(row / PANEL, col / blockCols) + ((long) (col % blockCols) * PANEL + row % PANEL) * bytes;
     }
 
     public static final class F32 extends Matrix {
         F32(int rows, int cols, MemorySegment data) {
-            super(rows, cols, data, (long) rows * cols * 4);
+            super(rows, cols, cols, (long) cols * PANEL * 4, data);
+        }
+
+        static F32 pack(int rows, int cols, Element element) {
+            MemorySegment dst = allocate((long) panels(rows) * cols * PANEL * 4);
+            F32 m = new F32(rows, cols, dst);
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < cols; j++) {
+                    dst.set(F32_LE, m.offset(r, j, 4), element.at(r, j));
+                }
+            }
+            return m;
         }
 
         @Override
-        public long byteSize() {
-            return (long) rows * cols * 4;
+        FloatVector vec(long blockStart, int j) {
+            return FloatVector.fromMemorySegment(SPECIES, data, blockStart + (long) j * PANEL * 4, ByteOrder.LITTLE_ENDIAN);
         }
 
         @Override
-        long rowStart(int row) {
-            return (long) row * cols * 4;
+        FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
+            return acc.add(inner);
         }
 
         @Override
-        FloatVector vec(long rowStart, int j) {
-            return FloatVector.fromMemorySegment(SPECIES, data, rowStart + j * 4L, ByteOrder.LITTLE_ENDIAN);
+        float raw(int row, int col) {
+            return data.get(F32_LE, offset(row, col, 4));
         }
 
         @Override
-        float scalar(long rowStart, int j) {
-            return data.get(F32_LE, rowStart + j * 4L);
+        float scale(int row, int block) {
+            return 1f;
         }
 
         @Override
-        public void copyRow(int row, float[] dst, int off) {
-            MemorySegment.copy(data, F32_LE, (long) row * cols * 4, dst, off, cols);
-        }
-
-        @Override
-        public float get(int row, int col) {
-            return data.get(F32_LE, ((long) row * cols + col) * 4);
+        float combine(int row, int block, float inner, float acc) {
+            return acc + inner;
         }
     }
 
+    /** bf16 is the top half of an f32: widen the shorts to ints, shift them up 16 bits, reinterpret. */
     public static final class BF16 extends Matrix {
         BF16(int rows, int cols, MemorySegment data) {
-            super(rows, cols, data, (long) rows * cols * 2);
+            super(rows, cols, cols, (long) cols * PANEL * 2, data);
         }
 
         @Override
-        public long byteSize() {
-            return (long) rows * cols * 2;
-        }
-
-        /** bf16 is the top half of an f32: widen the shorts to ints, shift them up 16 bits, reinterpret. */
-        @Override
-        long rowStart(int row) {
-            return (long) row * cols * 2;
-        }
-
-        @Override
-        FloatVector vec(long rowStart, int j) {
-            ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, rowStart + j * 2L, ByteOrder.LITTLE_ENDIAN);
+        FloatVector vec(long blockStart, int j) {
+            ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, blockStart + (long) j * PANEL * 2, ByteOrder.LITTLE_ENDIAN);
             return ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         }
 
         @Override
-        float scalar(long rowStart, int j) {
-            return Float.intBitsToFloat((data.get(I16_LE, rowStart + j * 2L) & 0xffff) << 16);
+        FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
+            return acc.add(inner);
         }
 
         @Override
-        public void copyRow(int row, float[] dst, int off) {
-            long base = (long) row * cols * 2;
-            for (int j = 0; j < cols; j++) {
-                dst[off + j] = Floats.bf16ToFloat(data.get(I16_LE, base + j * 2L));
-            }
+        float raw(int row, int col) {
+            return Floats.bf16ToFloat(data.get(I16_LE, offset(row, col, 2)));
         }
 
         @Override
-        public float get(int row, int col) {
-            return Floats.bf16ToFloat(data.get(I16_LE, ((long) row * cols + col) * 2));
-        }
-    }
-
-    public static final class F16 extends Matrix {
-        F16(int rows, int cols, MemorySegment data) {
-            super(rows, cols, data, (long) rows * cols * 2);
+        float scale(int row, int block) {
+            return 1f;
         }
 
         @Override
-        public long byteSize() {
-            return (long) rows * cols * 2;
-        }
-
-        @Override
-        boolean vectorized() {
-            return false;
-        }
-
-        @Override
-        long rowStart(int row) {
-            return (long) row * cols * 2;
-        }
-
-        @Override
-        FloatVector vec(long rowStart, int j) {
-            throw new UnsupportedOperationException("f16 weights use the scalar kernel");
-        }
-
-        @Override
-        float scalar(long rowStart, int j) {
-            return Float.float16ToFloat(data.get(I16_LE, rowStart + j * 2L));
-        }
-
-        @Override
-        public float dotRow(int row, float[] x, int xOff) {
-            long base = (long) row * cols * 2;
-            float sum = 0;
-            for (int j = 0; j < cols; j++) {
-                sum += Float.float16ToFloat(data.get(I16_LE, base + j * 2L)) * x[xOff + j];
-            }
-            return sum;
-        }
-
-        @Override
-        public void copyRow(int row, float[] dst, int off) {
-            long base = (long) row * cols * 2;
-            for (int j = 0; j < cols; j++) {
-                dst[off + j] = Float.float16ToFloat(data.get(I16_LE, base + j * 2L));
-            }
-        }
-
-        @Override
-        public float get(int row, int col) {
-            return Float.float16ToFloat(data.get(I16_LE, ((long) row * cols + col) * 2));
+        float combine(int row, int block, float inner, float acc) {
+            return acc + inner;
         }
     }
 
     /** Quantizes to {@link Q8} when the width allows it (a multiple of the block); otherwise returns {@code m}. */
     public static Matrix quantizeQ8(Matrix m) {
-        if (m.cols % Q8.BLOCK != 0 || SPECIES.length() > Q8.BLOCK || Q8.BLOCK % SPECIES.length() != 0) {
+        if (m.cols % Q8.BLOCK != 0 || m instanceof Q8) {
             return m;
         }
-        int blocks = m.cols / Q8.BLOCK;
-        long rowBytes = (long) blocks * Q8.BLOCK_BYTES;
-        MemorySegment q = java.lang.foreign.Arena.ofAuto().allocate(rowBytes * m.rows, 64);
-        float[] row = new float[m.cols];
-        for (int r = 0; r < m.rows; r++) {
+        int rows = m.rows;
+        int cols = m.cols;
+        MemorySegment dst = allocate((long) panels(rows) * (cols / Q8.BLOCK) * Q8.BLOCK_BYTES);
+        Q8 q = new Q8(rows, cols, dst);
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++) {
             m.copyRow(r, row, 0);
-            for (int b = 0; b < blocks; b++) {
+            for (int b = 0; b < cols / Q8.BLOCK; b++) {
                 float amax = 0;
                 for (int i = 0; i < Q8.BLOCK; i++) {
                     amax = Math.max(amax, Math.abs(row[b * Q8.BLOCK + i]));
                 }
-                short scaleBits = Float.floatToFloat16(amax / 127f);
-                float scale = Float.float16ToFloat(scaleBits);
-                long off = r * rowBytes + (long) b * Q8.BLOCK_BYTES;
-                q.set(I16_LE, off, scaleBits);
+                // The scale is rounded to f16 as in ggml's Q8_0 (so the values match it), stored as f32 to load as a vector.
+                float scale = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+                long start = q.blockStart(r / PANEL, b);
+                dst.set(F32_LE, start + (r % PANEL) * 4L, scale);
                 for (int i = 0; i < Q8.BLOCK; i++) {
                     int v = scale == 0 ? 0 : Math.round(row[b * Q8.BLOCK + i] / scale);
-                    q.set(ValueLayout.JAVA_BYTE, off + 2 + i, (byte) Math.max(-127, Math.min(127, v)));
+                    dst.set(ValueLayout.JAVA_BYTE, q.byteAt(r, b * Q8.BLOCK + i), (byte) Math.max(-127, Math.min(127, v)));
                 }
             }
         }
-        return new Q8(m.rows, m.cols, q);
+        return q;
     }
 
     /**
-     * Q8_0 (as in ggml): each row in blocks of 32 weights, each block an f16 scale then 32 signed bytes;
-     * a weight is {@code scale × byte}. 34 bytes per 32 weights: 3.8× less to read than f32.
+     * Q8_0 (ggml's values): blocks of 32 weights of a row share a scale; a weight is {@code scale × byte}. In a
+     * panel, each block is the panel's scales (f32) then 32 columns of one byte per row: 36 bytes per 32
+     * weights, 3.6× less to read than f32.
      */
     public static final class Q8 extends Matrix {
         static final int BLOCK = 32;
-        static final int BLOCK_BYTES = 2 + BLOCK;
+        static final int BLOCK_BYTES = (4 + BLOCK) * PANEL;
         static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 4));
-        private final long rowBytes;
 
         Q8(int rows, int cols, MemorySegment data) {
-            super(rows, cols, data, (long) rows * (cols / BLOCK) * BLOCK_BYTES);
-            this.rowBytes = (long) (cols / BLOCK) * BLOCK_BYTES;
+            super(rows, cols, BLOCK, BLOCK_BYTES, data);
         }
 
         @Override
-        public long byteSize() {
-            return rowBytes * rows;
+        FloatVector vec(long blockStart, int j) {
+            ByteVector q = ByteVector.fromMemorySegment(BYTES, data, blockStart + 4L * PANEL + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN);
+            return (FloatVector) q.convertShape(VectorOperators.B2F, SPECIES, 0);
         }
 
         @Override
-        long rowStart(int row) {
-            return row * rowBytes;
+        FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
+            return inner.fma(FloatVector.fromMemorySegment(SPECIES, data, blockStart, ByteOrder.LITTLE_ENDIAN), acc);
         }
 
         @Override
-        FloatVector vec(long rowStart, int j) {
-            long block = rowStart + (long) (j / BLOCK) * BLOCK_BYTES;
-            float scale = Float.float16ToFloat(data.get(I16_LE, block));
-            ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + 2 + (j % BLOCK), ByteOrder.LITTLE_ENDIAN);
-            return ((FloatVector) q.convertShape(VectorOperators.B2F, SPECIES, 0)).mul(scale);
+        float raw(int row, int col) {
+            return data.get(ValueLayout.JAVA_BYTE, byteAt(row, col));
+        }
+
+        /** Where the byte of {@code (row, col)} is: after its block's scales. */
+        long byteAt(int row, int col) {
+            return offset(row, col, 1) + 4L * PANEL;
         }
 
         @Override
-        float scalar(long rowStart, int j) {
-            long block = rowStart + (long) (j / BLOCK) * BLOCK_BYTES;
-            return Float.float16ToFloat(data.get(I16_LE, block)) * data.get(ValueLayout.JAVA_BYTE, block + 2 + (j % BLOCK));
+        float scale(int row, int block) {
+            return data.get(F32_LE, blockStart(row / PANEL, block) + (row % PANEL) * 4L);
         }
 
         @Override
-        public void copyRow(int row, float[] dst, int off) {
-            long start = rowStart(row);
-            for (int j = 0; j < cols; j++) {
-                dst[off + j] = scalar(start, j);
-            }
-        }
-
-        @Override
-        public float get(int row, int col) {
-            return scalar(rowStart(row), col);
+        float combine(int row, int block, float inner, float acc) {
+            return Math.fma(inner, scale(row, block), acc);
         }
     }
 }

@@ -70,6 +70,25 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         return out;
     }
 
+    /** Row {@code row} of a 2-D tensor as float32 into {@code dst[off..)} (the embedding look-up). */
+    public void copyRow(long row, float[] dst, int off) {
+        int width = (int) shape[1];
+        if (dtype == DType.F32) {
+            MemorySegment.copy(data, F32, row * width * 4, dst, off, width);
+            return;
+        }
+        for (int j = 0; j < width; j++) {
+            dst[off + j] = getFloat(row * width + j);
+        }
+    }
+
+    /** The same tensor in memory of its own (off-heap, freed when unreachable), independent of its source's lifetime. */
+    public Tensor copy() {
+        MemorySegment own = java.lang.foreign.Arena.ofAuto().allocate(data.byteSize(), 64);
+        own.copyFrom(data);
+        return new Tensor(name, dtype, shape, own);
+    }
+
     public static Tensor ofFloats(String name, long[] shape, float[] values) {
         MemorySegment seg = MemorySegment.ofArray(values);
         return new Tensor(name, DType.F32, shape, seg);

@@ -86,12 +86,6 @@ public final class GoldFinchModel implements AutoCloseable {
 
     /** Feeds every segment; returns, per segment, its requested logits as {@code [rows, V]} row-major. */
     public float[][] forward(List<Segment> segments) {
-        // The whole pass runs on the engine's pool: its matrix products then fork from a worker, which
-        // keeps the workers awake between the ~100 products of a step instead of waking them for each.
-        return Kernels.onPool(() -> forwardOnPool(segments));
-    }
-
-    private float[][] forwardOnPool(List<Segment> segments) {
         int n = segments.size();
         int[] start = new int[n + 1];
         SequenceState[] states = new SequenceState[n];

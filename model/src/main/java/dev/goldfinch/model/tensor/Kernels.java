@@ -1,23 +1,14 @@
 package dev.goldfinch.model.tensor;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
-
 /**
  * The engine's numeric building blocks over row-major float arrays ({@code [n, width]}). Matrix
- * products split output rows across one dedicated pool sized to the cores; everything else is
+ * products split output rows across one gang of threads sized to the cores; everything else is
  * cheap next to them and runs on the calling thread.
  */
 public final class Kernels {
-    /** One pool for the whole engine: requests share it instead of bringing their own threads. */
-    private static final ForkJoinPool POOL = new ForkJoinPool(Math.max(1, Runtime.getRuntime().availableProcessors()),
-            pool -> {
-                var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-                t.setName("goldfinch-engine-" + t.getPoolIndex());
-                t.setDaemon(true);
-                return t;
-            }, null, false);
-    /** Below this many multiply-adds a product runs on the calling thread (fork/join costs microseconds). */
+    /** One gang of threads for the whole engine, sized to the cores: requests share it instead of bringing their own. */
+    private static final Gang GANG = new Gang(Runtime.getRuntime().availableProcessors(), "goldfinch-engine");
+    /** Below this many multiply-adds a product runs on the calling thread alone. */
     private static final long PARALLEL_THRESHOLD = 1L << 16;
 
     private Kernels() {
@@ -26,27 +17,21 @@ public final class Kernels {
     /** {@code y[t] = W x[t]} for {@code n} inputs of width {@code W.cols()}; {@code y} has {@code n * W.rows()} values. */
     public static void matmul(Matrix w, float[] x, int n, float[] y) {
         long work = (long) w.rows() * w.cols() * n;
-        if (work < PARALLEL_THRESHOLD || POOL.getParallelism() == 1) {
+        if (work < PARALLEL_THRESHOLD || GANG.size() == 1) {
             w.matmulRows(x, n, y, 0, w.rows());
             return;
         }
-        // One contiguous block of whole panels per core: each thread streams its own part of the matrix. Finer
+        // One contiguous block of whole panels per thread: each streams its own part of the matrix. Finer
         // splits (for work stealing) measured 1.3× slower in decode (more tasks, broken prefetch streams).
         int panels = (w.rows() + Matrix.PANEL - 1) / Matrix.PANEL;
-        int grain = Math.max(1, (panels + POOL.getParallelism() - 1) / POOL.getParallelism());
-        if (java.util.concurrent.ForkJoinTask.getPool() == POOL) {
-            new PanelSplit(w, x, n, y, 0, panels, grain).compute();
-        } else {
-            POOL.invoke(new PanelSplit(w, x, n, y, 0, panels, grain));
-        }
-    }
-
-    /** Runs {@code work} on the engine's pool (directly when already there) and returns its result. */
-    public static <T> T onPool(java.util.function.Supplier<T> work) {
-        if (java.util.concurrent.ForkJoinTask.getPool() == POOL) {
-            return work.get();
-        }
-        return POOL.invoke(java.util.concurrent.ForkJoinTask.adapt(work::get));
+        int parts = GANG.size();
+        GANG.run(part -> {
+            int p0 = (int) ((long) panels * part / parts);
+            int p1 = (int) ((long) panels * (part + 1) / parts);
+            if (p0 < p1) {
+                w.matmulRows(x, n, y, p0 * Matrix.PANEL, Math.min(w.rows(), p1 * Matrix.PANEL));
+            }
+        });
     }
 
     /** Allocating variant for callers outside hot loops. */
@@ -54,36 +39,6 @@ public final class Kernels {
         float[] y = new float[n * w.rows()];
         matmul(w, x, n, y);
         return y;
-    }
-
-    private static final class PanelSplit extends RecursiveAction {
-        private final Matrix w;
-        private final float[] x;
-        private final int n;
-        private final float[] y;
-        private final int p0;
-        private final int p1;
-        private final int grain;
-
-        PanelSplit(Matrix w, float[] x, int n, float[] y, int p0, int p1, int grain) {
-            this.w = w;
-            this.x = x;
-            this.n = n;
-            this.y = y;
-            this.p0 = p0;
-            this.p1 = p1;
-            this.grain = grain;
-        }
-
-        @Override
-        protected void compute() {
-            if (p1 - p0 <= grain) {
-                w.matmulRows(x, n, y, p0 * Matrix.PANEL, Math.min(w.rows(), p1 * Matrix.PANEL));
-                return;
-            }
-            int mid = (p0 + p1) >>> 1;
-            invokeAll(new PanelSplit(w, x, n, y, p0, mid, grain), new PanelSplit(w, x, n, y, mid, p1, grain));
-        }
     }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> SPECIES = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
@@ -209,8 +164,8 @@ public final class Kernels {
         return out;
     }
 
-    /** Threads of the engine pool, for reports. */
+    /** Threads of the engine's gang, for reports. */
     public static int parallelism() {
-        return POOL.getParallelism();
+        return GANG.size();
     }
 }

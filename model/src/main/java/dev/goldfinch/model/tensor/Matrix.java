@@ -157,10 +157,15 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         }
         int p = r0 / PANEL;
         int p1 = panels(r1);
+        if (n == 1) {
+            for (; p + 8 <= p1; p += 8) {
+                tile8x1(p, 0, x, y);
+            }
+        }
         for (; p + 4 <= p1; p += 4) {
             int t = 0;
-            for (; t + 4 <= n; t += 4) {
-                tile4x4(p, t, x, y);
+            for (; t + 3 <= n; t += 3) {
+                tile4x3(p, t, x, y);
             }
             for (; t < n; t++) {
                 tile4x1(p, t, x, y);
@@ -240,26 +245,70 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         store(a3, y, t, p + 3);
     }
 
-    private void tile4x4(int p, int t, float[] x, float[] y) {
+    private void tile8x1(int p, int t, float[] x, float[] y) {
+        int xo = t * cols;
+        FloatVector z = FloatVector.zero(SPECIES);
+        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+        for (int b = 0; b < blocks; b++) {
+            long s0 = blockStart(p, b);
+            long s1 = s0 + panelBytes;
+            long s2 = s1 + panelBytes;
+            long s3 = s2 + panelBytes;
+            long s4 = s3 + panelBytes;
+            long s5 = s4 + panelBytes;
+            long s6 = s5 + panelBytes;
+            long s7 = s6 + panelBytes;
+            int xb = xo + b * blockCols;
+            FloatVector i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z;
+            for (int j = 0; j < blockCols; j++) {
+                FloatVector v = FloatVector.broadcast(SPECIES, x[xb + j]);
+                i0 = vec(s0, j).fma(v, i0);
+                i1 = vec(s1, j).fma(v, i1);
+                i2 = vec(s2, j).fma(v, i2);
+                i3 = vec(s3, j).fma(v, i3);
+                i4 = vec(s4, j).fma(v, i4);
+                i5 = vec(s5, j).fma(v, i5);
+                i6 = vec(s6, j).fma(v, i6);
+                i7 = vec(s7, j).fma(v, i7);
+            }
+            a0 = combine(s0, i0, a0);
+            a1 = combine(s1, i1, a1);
+            a2 = combine(s2, i2, a2);
+            a3 = combine(s3, i3, a3);
+            a4 = combine(s4, i4, a4);
+            a5 = combine(s5, i5, a5);
+            a6 = combine(s6, i6, a6);
+            a7 = combine(s7, i7, a7);
+        }
+        store(a0, y, t, p);
+        store(a1, y, t, p + 1);
+        store(a2, y, t, p + 2);
+        store(a3, y, t, p + 3);
+        store(a4, y, t, p + 4);
+        store(a5, y, t, p + 5);
+        store(a6, y, t, p + 6);
+        store(a7, y, t, p + 7);
+    }
+
+    private void tile4x3(int p, int t, float[] x, float[] y) {
         int x0 = t * cols;
         int x1 = x0 + cols;
         int x2 = x1 + cols;
-        int x3 = x2 + cols;
         FloatVector z = FloatVector.zero(SPECIES);
-        FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-        FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-        FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-        FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+        FloatVector a00 = z, a01 = z, a02 = z;
+        FloatVector a10 = z, a11 = z, a12 = z;
+        FloatVector a20 = z, a21 = z, a22 = z;
+        FloatVector a30 = z, a31 = z, a32 = z;
         for (int b = 0; b < blocks; b++) {
             long s0 = blockStart(p, b);
             long s1 = s0 + panelBytes;
             long s2 = s1 + panelBytes;
             long s3 = s2 + panelBytes;
             int xb = b * blockCols;
-            FloatVector i00 = z, i01 = z, i02 = z, i03 = z;
-            FloatVector i10 = z, i11 = z, i12 = z, i13 = z;
-            FloatVector i20 = z, i21 = z, i22 = z, i23 = z;
-            FloatVector i30 = z, i31 = z, i32 = z, i33 = z;
+            FloatVector i00 = z, i01 = z, i02 = z;
+            FloatVector i10 = z, i11 = z, i12 = z;
+            FloatVector i20 = z, i21 = z, i22 = z;
+            FloatVector i30 = z, i31 = z, i32 = z;
             for (int j = 0; j < blockCols; j++) {
                 FloatVector w0 = vec(s0, j);
                 FloatVector w1 = vec(s1, j);
@@ -280,11 +329,6 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
                 i12 = w1.fma(v, i12);
                 i22 = w2.fma(v, i22);
                 i32 = w3.fma(v, i32);
-                v = FloatVector.broadcast(SPECIES, x[x3 + xb + j]);
-                i03 = w0.fma(v, i03);
-                i13 = w1.fma(v, i13);
-                i23 = w2.fma(v, i23);
-                i33 = w3.fma(v, i33);
             }
             a00 = combine(s0, i00, a00);
             a10 = combine(s1, i10, a10);
@@ -298,10 +342,6 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
             a12 = combine(s1, i12, a12);
             a22 = combine(s2, i22, a22);
             a32 = combine(s3, i32, a32);
-            a03 = combine(s0, i03, a03);
-            a13 = combine(s1, i13, a13);
-            a23 = combine(s2, i23, a23);
-            a33 = combine(s3, i33, a33);
         }
         store(a00, y, t, p);
         store(a10, y, t, p + 1);
@@ -315,10 +355,6 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         store(a12, y, t + 2, p + 1);
         store(a22, y, t + 2, p + 2);
         store(a32, y, t + 2, p + 3);
-        store(a03, y, t + 3, p);
-        store(a13, y, t + 3, p + 1);
-        store(a23, y, t + 3, p + 2);
-        store(a33, y, t + 3, p + 3);
     }
 
     /** Writes a panel's outputs for input {@code t}; the last panel's padding lanes are left out. */

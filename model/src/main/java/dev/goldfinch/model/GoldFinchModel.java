@@ -1,6 +1,7 @@
 package dev.goldfinch.model;
 
 import dev.goldfinch.model.tensor.Kernels;
+import dev.goldfinch.model.tensor.Wkv;
 
 import static dev.goldfinch.model.tensor.Kernels.columns;
 import static dev.goldfinch.model.tensor.Kernels.layerNorm;
@@ -284,9 +285,17 @@ public final class GoldFinchModel implements AutoCloseable {
                 k[i] *= 1f - decay[i];
             }
         }
-        for (int s = 0; s < b.segments(); s++) {
-            wkv(b.states[s].wkv(l), r, k, v, decay, c2 ? null : a.bonus(), y, b.start[s], b.start[s + 1], heads, hs);
-        }
+        float[] bonus = c2 ? null : a.bonus();
+        float[] d = decay;
+        // Every (sequence, head) pair is independent: they are shared out across the engine's threads.
+        Kernels.parallel(b.segments() * heads, unit -> {
+            int s = unit / heads;
+            int h = unit % heads;
+            float[] state = b.states[s].wkv(l);
+            for (int t = b.start[s]; t < b.start[s + 1]; t++) {
+                Wkv.head(state, h * hs * hs, r, k, v, d, bonus, h * hs, y, t * c + h * hs, hs);
+            }
+        });
         if (c2) {
             float[] xv2 = mixed[ModelWeights.C2_V2];
             float[] v2 = matmul(a.value(), xv2, rows);
@@ -309,35 +318,6 @@ public final class GoldFinchModel implements AutoCloseable {
             }
         }
         return matmul(a.output(), y, rows);
-    }
-
-    /**
-     * WKV-6 over rows {@code [r0, r1)} of one sequence; state {@code S[h][j][i]} (key j, value i).
-     * {@code y_i = sum_j r_j (S_ji + u_j k_j v_i)}, then {@code S_ji = d_j S_ji + k_j v_i}; Finch-C2 has u = 0.
-     */
-    private static void wkv(float[] state, float[] r, float[] k, float[] v, float[] decay, float[] bonus,
-                            float[] y, int r0, int r1, int heads, int hs) {
-        int c = heads * hs;
-        for (int t = r0; t < r1; t++) {
-            int row = t * c;
-            for (int h = 0; h < heads; h++) {
-                int hb = row + h * hs;
-                int sb = h * hs * hs;
-                for (int j = 0; j < hs; j++) {
-                    float rj = r[hb + j];
-                    float kj = k[hb + j];
-                    float dj = decay[hb + j];
-                    float ukj = bonus == null ? 0f : bonus[h * hs + j] * kj;
-                    int sj = sb + j * hs;
-                    for (int i = 0; i < hs; i++) {
-                        float vi = v[hb + i];
-                        float sv = state[sj + i];
-                        y[hb + i] += rj * (sv + ukj * vi);
-                        state[sj + i] = dj * sv + kj * vi;
-                    }
-                }
-            }
-        }
     }
 
     /** Spec §2: {@code sigmoid(W_r xr) * W_v relu(W_k xk)^2}. */

@@ -34,6 +34,25 @@ public final class Kernels {
         });
     }
 
+    /**
+     * Runs {@code item.accept(i)} for every {@code i < count}, split into one contiguous range per thread of the
+     * gang. Items must be independent; each should be a few microseconds of work or more.
+     */
+    public static void parallel(int count, java.util.function.IntConsumer item) {
+        int parts = Math.min(GANG.size(), count);
+        if (parts <= 1) {
+            for (int i = 0; i < count; i++) {
+                item.accept(i);
+            }
+            return;
+        }
+        GANG.run(part -> {
+            for (int i = (int) ((long) count * part / GANG.size()), end = (int) ((long) count * (part + 1) / GANG.size()); i < end; i++) {
+                item.accept(i);
+            }
+        });
+    }
+
     /** Allocating variant for callers outside hot loops. */
     public static float[] matmul(Matrix w, float[] x, int n) {
         float[] y = new float[n * w.rows()];

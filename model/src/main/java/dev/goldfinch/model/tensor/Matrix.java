@@ -145,7 +145,8 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
      * how {@link Kernels#matmul} splits the work between threads.
      *
      * <p>Register-tiled: 4 panels × 4 inputs per pass (each weight vector loaded serves 4 inputs, each
-     * broadcast input 4 panels); 4 panels × 1 input for the rest (decode: four independent FMA chains).
+     * broadcast input 4 panels; 4 × 3 for scaled formats), then 4 panels × 1 input for the rest; a single
+     * input (decode) goes 8 panels at a time: eight independent FMA chains, eight read streams.
      */
     public final void matmulRows(float[] x, int n, float[] y, int r0, int r1) {
         if (r0 % PANEL != 0 || (r1 % PANEL != 0 && r1 != rows) || r0 > r1 || r1 > rows) {
@@ -164,6 +165,12 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         }
         for (; p + 4 <= p1; p += 4) {
             int t = 0;
+            if (blocks == 1) {
+                for (; t + 4 <= n; t += 4) {
+                    tile4x4(p, t, x, y);
+                }
+            }
+            // Scaled formats keep a block sum and a total per output: 4 × 3 of each fit the 32 vector registers.
             for (; t + 3 <= n; t += 3) {
                 tile4x3(p, t, x, y);
             }
@@ -288,6 +295,87 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         store(a5, y, t, p + 5);
         store(a6, y, t, p + 6);
         store(a7, y, t, p + 7);
+    }
+
+    private void tile4x4(int p, int t, float[] x, float[] y) {
+        int x0 = t * cols;
+        int x1 = x0 + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        FloatVector z = FloatVector.zero(SPECIES);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+        FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+        FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+        FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+        for (int b = 0; b < blocks; b++) {
+            long s0 = blockStart(p, b);
+            long s1 = s0 + panelBytes;
+            long s2 = s1 + panelBytes;
+            long s3 = s2 + panelBytes;
+            int xb = b * blockCols;
+            FloatVector i00 = z, i01 = z, i02 = z, i03 = z;
+            FloatVector i10 = z, i11 = z, i12 = z, i13 = z;
+            FloatVector i20 = z, i21 = z, i22 = z, i23 = z;
+            FloatVector i30 = z, i31 = z, i32 = z, i33 = z;
+            for (int j = 0; j < blockCols; j++) {
+                FloatVector w0 = vec(s0, j);
+                FloatVector w1 = vec(s1, j);
+                FloatVector w2 = vec(s2, j);
+                FloatVector w3 = vec(s3, j);
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
+                i00 = w0.fma(v, i00);
+                i10 = w1.fma(v, i10);
+                i20 = w2.fma(v, i20);
+                i30 = w3.fma(v, i30);
+                v = FloatVector.broadcast(SPECIES, x[x1 + xb + j]);
+                i01 = w0.fma(v, i01);
+                i11 = w1.fma(v, i11);
+                i21 = w2.fma(v, i21);
+                i31 = w3.fma(v, i31);
+                v = FloatVector.broadcast(SPECIES, x[x2 + xb + j]);
+                i02 = w0.fma(v, i02);
+                i12 = w1.fma(v, i12);
+                i22 = w2.fma(v, i22);
+                i32 = w3.fma(v, i32);
+                v = FloatVector.broadcast(SPECIES, x[x3 + xb + j]);
+                i03 = w0.fma(v, i03);
+                i13 = w1.fma(v, i13);
+                i23 = w2.fma(v, i23);
+                i33 = w3.fma(v, i33);
+            }
+            a00 = combine(s0, i00, a00);
+            a10 = combine(s1, i10, a10);
+            a20 = combine(s2, i20, a20);
+            a30 = combine(s3, i30, a30);
+            a01 = combine(s0, i01, a01);
+            a11 = combine(s1, i11, a11);
+            a21 = combine(s2, i21, a21);
+            a31 = combine(s3, i31, a31);
+            a02 = combine(s0, i02, a02);
+            a12 = combine(s1, i12, a12);
+            a22 = combine(s2, i22, a22);
+            a32 = combine(s3, i32, a32);
+            a03 = combine(s0, i03, a03);
+            a13 = combine(s1, i13, a13);
+            a23 = combine(s2, i23, a23);
+            a33 = combine(s3, i33, a33);
+        }
+        store(a00, y, t, p);
+        store(a10, y, t, p + 1);
+        store(a20, y, t, p + 2);
+        store(a30, y, t, p + 3);
+        store(a01, y, t + 1, p);
+        store(a11, y, t + 1, p + 1);
+        store(a21, y, t + 1, p + 2);
+        store(a31, y, t + 1, p + 3);
+        store(a02, y, t + 2, p);
+        store(a12, y, t + 2, p + 1);
+        store(a22, y, t + 2, p + 2);
+        store(a32, y, t + 2, p + 3);
+        store(a03, y, t + 3, p);
+        store(a13, y, t + 3, p + 1);
+        store(a23, y, t + 3, p + 2);
+        store(a33, y, t + 3, p + 3);
     }
 
     private void tile4x3(int p, int t, float[] x, float[] y) {

@@ -26,7 +26,7 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code acc = fma(blockSum, scale, acc)}; unscaled formats have one block of all columns and
  * {@code acc = acc + blockSum}. The scalar twin, {@link #matmulRowsScalarOrder}, does the same per output.
  */
-public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
+public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
@@ -143,47 +143,24 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
      * {@code y[t * rows + r] = sum_j W[r, j] x[t * cols + j]} for rows {@code [r0, r1)} and all {@code n}
      * inputs. {@code r0} and {@code r1} are multiples of {@link #PANEL} ({@code r1} may also be {@code rows}):
      * how {@link Kernels#matmul} splits the work between threads.
-     *
-     * <p>Register-tiled: 4 panels × 4 inputs per pass (each weight vector loaded serves 4 inputs, each
-     * broadcast input 4 panels; 4 × 3 for scaled formats), then 4 panels × 1 input for the rest; a single
-     * input (decode) goes 8 panels at a time: eight independent FMA chains, eight read streams.
      */
     public final void matmulRows(float[] x, int n, float[] y, int r0, int r1) {
         if (r0 % PANEL != 0 || (r1 % PANEL != 0 && r1 != rows) || r0 > r1 || r1 > rows) {
             throw new IllegalArgumentException("rows [" + r0 + "," + r1 + ") are not whole panels of " + PANEL);
         }
-        if (!TILED) {
+        if (TILED) {
+            tiles(x, n, y, r0 / PANEL, panels(r1));
+        } else {
             matmulRowsScalarOrder(x, n, y, r0, r1);
-            return;
-        }
-        int p = r0 / PANEL;
-        int p1 = panels(r1);
-        if (n == 1) {
-            for (; p + 8 <= p1; p += 8) {
-                tile8x1(p, 0, x, y);
-            }
-        }
-        for (; p + 4 <= p1; p += 4) {
-            int t = 0;
-            if (blocks == 1) {
-                for (; t + 4 <= n; t += 4) {
-                    tile4x4(p, t, x, y);
-                }
-            }
-            // Scaled formats keep a block sum and a total per output: 4 × 3 of each fit the 32 vector registers.
-            for (; t + 3 <= n; t += 3) {
-                tile4x3(p, t, x, y);
-            }
-            for (; t < n; t++) {
-                tile4x1(p, t, x, y);
-            }
-        }
-        for (; p < p1; p++) {
-            for (int t = 0; t < n; t++) {
-                tile1x1(p, t, x, y);
-            }
         }
     }
+
+    /**
+     * The register-tiled product over panels {@code [p0, p1)}. Each format has its own tiles, so that the
+     * JIT sees one receiver type at each weight load: shared tiles with two formats in one model (LoRAs in
+     * f32 beside q8_0 matrices) measured 1.7× slower, the vector values boxed where the two paths merge.
+     */
+    abstract void tiles(float[] x, int n, float[] y, int p0, int p1);
 
     /** The scalar twin: one output at a time, the same operations in the same order. Tiled kernels must give its bits. */
     public final void matmulRowsScalarOrder(float[] x, int n, float[] y, int r0, int r1) {
@@ -203,250 +180,8 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         }
     }
 
-    private void tile1x1(int p, int t, float[] x, float[] y) {
-        int xo = t * cols;
-        FloatVector a = FloatVector.zero(SPECIES);
-        for (int b = 0; b < blocks; b++) {
-            long s = blockStart(p, b);
-            int xb = xo + b * blockCols;
-            FloatVector i = FloatVector.zero(SPECIES);
-            for (int j = 0; j < blockCols; j++) {
-                i = vec(s, j).fma(FloatVector.broadcast(SPECIES, x[xb + j]), i);
-            }
-            a = combine(s, i, a);
-        }
-        store(a, y, t, p);
-    }
-
-    private void tile4x1(int p, int t, float[] x, float[] y) {
-        int xo = t * cols;
-        FloatVector a0 = FloatVector.zero(SPECIES);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        for (int b = 0; b < blocks; b++) {
-            long s0 = blockStart(p, b);
-            long s1 = s0 + panelBytes;
-            long s2 = s1 + panelBytes;
-            long s3 = s2 + panelBytes;
-            int xb = xo + b * blockCols;
-            FloatVector i0 = FloatVector.zero(SPECIES);
-            FloatVector i1 = i0;
-            FloatVector i2 = i0;
-            FloatVector i3 = i0;
-            for (int j = 0; j < blockCols; j++) {
-                FloatVector v = FloatVector.broadcast(SPECIES, x[xb + j]);
-                i0 = vec(s0, j).fma(v, i0);
-                i1 = vec(s1, j).fma(v, i1);
-                i2 = vec(s2, j).fma(v, i2);
-                i3 = vec(s3, j).fma(v, i3);
-            }
-            a0 = combine(s0, i0, a0);
-            a1 = combine(s1, i1, a1);
-            a2 = combine(s2, i2, a2);
-            a3 = combine(s3, i3, a3);
-        }
-        store(a0, y, t, p);
-        store(a1, y, t, p + 1);
-        store(a2, y, t, p + 2);
-        store(a3, y, t, p + 3);
-    }
-
-    private void tile8x1(int p, int t, float[] x, float[] y) {
-        int xo = t * cols;
-        FloatVector z = FloatVector.zero(SPECIES);
-        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
-        for (int b = 0; b < blocks; b++) {
-            long s0 = blockStart(p, b);
-            long s1 = s0 + panelBytes;
-            long s2 = s1 + panelBytes;
-            long s3 = s2 + panelBytes;
-            long s4 = s3 + panelBytes;
-            long s5 = s4 + panelBytes;
-            long s6 = s5 + panelBytes;
-            long s7 = s6 + panelBytes;
-            int xb = xo + b * blockCols;
-            FloatVector i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z;
-            for (int j = 0; j < blockCols; j++) {
-                FloatVector v = FloatVector.broadcast(SPECIES, x[xb + j]);
-                i0 = vec(s0, j).fma(v, i0);
-                i1 = vec(s1, j).fma(v, i1);
-                i2 = vec(s2, j).fma(v, i2);
-                i3 = vec(s3, j).fma(v, i3);
-                i4 = vec(s4, j).fma(v, i4);
-                i5 = vec(s5, j).fma(v, i5);
-                i6 = vec(s6, j).fma(v, i6);
-                i7 = vec(s7, j).fma(v, i7);
-            }
-            a0 = combine(s0, i0, a0);
-            a1 = combine(s1, i1, a1);
-            a2 = combine(s2, i2, a2);
-            a3 = combine(s3, i3, a3);
-            a4 = combine(s4, i4, a4);
-            a5 = combine(s5, i5, a5);
-            a6 = combine(s6, i6, a6);
-            a7 = combine(s7, i7, a7);
-        }
-        store(a0, y, t, p);
-        store(a1, y, t, p + 1);
-        store(a2, y, t, p + 2);
-        store(a3, y, t, p + 3);
-        store(a4, y, t, p + 4);
-        store(a5, y, t, p + 5);
-        store(a6, y, t, p + 6);
-        store(a7, y, t, p + 7);
-    }
-
-    private void tile4x4(int p, int t, float[] x, float[] y) {
-        int x0 = t * cols;
-        int x1 = x0 + cols;
-        int x2 = x1 + cols;
-        int x3 = x2 + cols;
-        FloatVector z = FloatVector.zero(SPECIES);
-        FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-        FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-        FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-        FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-        for (int b = 0; b < blocks; b++) {
-            long s0 = blockStart(p, b);
-            long s1 = s0 + panelBytes;
-            long s2 = s1 + panelBytes;
-            long s3 = s2 + panelBytes;
-            int xb = b * blockCols;
-            FloatVector i00 = z, i01 = z, i02 = z, i03 = z;
-            FloatVector i10 = z, i11 = z, i12 = z, i13 = z;
-            FloatVector i20 = z, i21 = z, i22 = z, i23 = z;
-            FloatVector i30 = z, i31 = z, i32 = z, i33 = z;
-            for (int j = 0; j < blockCols; j++) {
-                FloatVector w0 = vec(s0, j);
-                FloatVector w1 = vec(s1, j);
-                FloatVector w2 = vec(s2, j);
-                FloatVector w3 = vec(s3, j);
-                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
-                i00 = w0.fma(v, i00);
-                i10 = w1.fma(v, i10);
-                i20 = w2.fma(v, i20);
-                i30 = w3.fma(v, i30);
-                v = FloatVector.broadcast(SPECIES, x[x1 + xb + j]);
-                i01 = w0.fma(v, i01);
-                i11 = w1.fma(v, i11);
-                i21 = w2.fma(v, i21);
-                i31 = w3.fma(v, i31);
-                v = FloatVector.broadcast(SPECIES, x[x2 + xb + j]);
-                i02 = w0.fma(v, i02);
-                i12 = w1.fma(v, i12);
-                i22 = w2.fma(v, i22);
-                i32 = w3.fma(v, i32);
-                v = FloatVector.broadcast(SPECIES, x[x3 + xb + j]);
-                i03 = w0.fma(v, i03);
-                i13 = w1.fma(v, i13);
-                i23 = w2.fma(v, i23);
-                i33 = w3.fma(v, i33);
-            }
-            a00 = combine(s0, i00, a00);
-            a10 = combine(s1, i10, a10);
-            a20 = combine(s2, i20, a20);
-            a30 = combine(s3, i30, a30);
-            a01 = combine(s0, i01, a01);
-            a11 = combine(s1, i11, a11);
-            a21 = combine(s2, i21, a21);
-            a31 = combine(s3, i31, a31);
-            a02 = combine(s0, i02, a02);
-            a12 = combine(s1, i12, a12);
-            a22 = combine(s2, i22, a22);
-            a32 = combine(s3, i32, a32);
-            a03 = combine(s0, i03, a03);
-            a13 = combine(s1, i13, a13);
-            a23 = combine(s2, i23, a23);
-            a33 = combine(s3, i33, a33);
-        }
-        store(a00, y, t, p);
-        store(a10, y, t, p + 1);
-        store(a20, y, t, p + 2);
-        store(a30, y, t, p + 3);
-        store(a01, y, t + 1, p);
-        store(a11, y, t + 1, p + 1);
-        store(a21, y, t + 1, p + 2);
-        store(a31, y, t + 1, p + 3);
-        store(a02, y, t + 2, p);
-        store(a12, y, t + 2, p + 1);
-        store(a22, y, t + 2, p + 2);
-        store(a32, y, t + 2, p + 3);
-        store(a03, y, t + 3, p);
-        store(a13, y, t + 3, p + 1);
-        store(a23, y, t + 3, p + 2);
-        store(a33, y, t + 3, p + 3);
-    }
-
-    private void tile4x3(int p, int t, float[] x, float[] y) {
-        int x0 = t * cols;
-        int x1 = x0 + cols;
-        int x2 = x1 + cols;
-        FloatVector z = FloatVector.zero(SPECIES);
-        FloatVector a00 = z, a01 = z, a02 = z;
-        FloatVector a10 = z, a11 = z, a12 = z;
-        FloatVector a20 = z, a21 = z, a22 = z;
-        FloatVector a30 = z, a31 = z, a32 = z;
-        for (int b = 0; b < blocks; b++) {
-            long s0 = blockStart(p, b);
-            long s1 = s0 + panelBytes;
-            long s2 = s1 + panelBytes;
-            long s3 = s2 + panelBytes;
-            int xb = b * blockCols;
-            FloatVector i00 = z, i01 = z, i02 = z;
-            FloatVector i10 = z, i11 = z, i12 = z;
-            FloatVector i20 = z, i21 = z, i22 = z;
-            FloatVector i30 = z, i31 = z, i32 = z;
-            for (int j = 0; j < blockCols; j++) {
-                FloatVector w0 = vec(s0, j);
-                FloatVector w1 = vec(s1, j);
-                FloatVector w2 = vec(s2, j);
-                FloatVector w3 = vec(s3, j);
-                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
-                i00 = w0.fma(v, i00);
-                i10 = w1.fma(v, i10);
-                i20 = w2.fma(v, i20);
-                i30 = w3.fma(v, i30);
-                v = FloatVector.broadcast(SPECIES, x[x1 + xb + j]);
-                i01 = w0.fma(v, i01);
-                i11 = w1.fma(v, i11);
-                i21 = w2.fma(v, i21);
-                i31 = w3.fma(v, i31);
-                v = FloatVector.broadcast(SPECIES, x[x2 + xb + j]);
-                i02 = w0.fma(v, i02);
-                i12 = w1.fma(v, i12);
-                i22 = w2.fma(v, i22);
-                i32 = w3.fma(v, i32);
-            }
-            a00 = combine(s0, i00, a00);
-            a10 = combine(s1, i10, a10);
-            a20 = combine(s2, i20, a20);
-            a30 = combine(s3, i30, a30);
-            a01 = combine(s0, i01, a01);
-            a11 = combine(s1, i11, a11);
-            a21 = combine(s2, i21, a21);
-            a31 = combine(s3, i31, a31);
-            a02 = combine(s0, i02, a02);
-            a12 = combine(s1, i12, a12);
-            a22 = combine(s2, i22, a22);
-            a32 = combine(s3, i32, a32);
-        }
-        store(a00, y, t, p);
-        store(a10, y, t, p + 1);
-        store(a20, y, t, p + 2);
-        store(a30, y, t, p + 3);
-        store(a01, y, t + 1, p);
-        store(a11, y, t + 1, p + 1);
-        store(a21, y, t + 1, p + 2);
-        store(a31, y, t + 1, p + 3);
-        store(a02, y, t + 2, p);
-        store(a12, y, t + 2, p + 1);
-        store(a22, y, t + 2, p + 2);
-        store(a32, y, t + 2, p + 3);
-    }
-
     /** Writes a panel's outputs for input {@code t}; the last panel's padding lanes are left out. */
-    private void store(FloatVector acc, float[] y, int t, int p) {
+    final void store(FloatVector acc, float[] y, int t, int p) {
         int r = p * PANEL;
         if (r + PANEL <= rows) {
             acc.intoArray(y, t * rows + r);
@@ -459,19 +194,13 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         return panel * panelBytes + block * blockBytes;
     }
 
-    /** The raw stored values of column {@code j} of a block (scale not applied), one lane per row of the panel. */
-    abstract FloatVector vec(long blockStart, int j);
-
-    /** Adds a block's sum into the accumulator: {@code acc + inner}, or {@code fma(inner, scales, acc)}. */
-    abstract FloatVector combine(long blockStart, FloatVector inner, FloatVector acc);
-
-    /** The raw stored value at {@code (row, col)}, as {@link #vec} sees it. */
+    /** The raw stored value at {@code (row, col)}, before any block scale. */
     abstract float raw(int row, int col);
 
     /** The scale of block {@code block} of a row (1 for unscaled formats). */
     abstract float scale(int row, int block);
 
-    /** Scalar {@link #combine}. */
+    /** Adds a block's sum into a row's total, as the tiles do. */
     abstract float combine(int row, int block, float inner, float acc);
 
     /** Byte offset of {@code (row, col)} within its block, for {@code bytes}-wide values. */
@@ -479,9 +208,191 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         return blockStart(row / PANEL, col / blockCols) + ((long) (col % blockCols) * PANEL + row % PANEL) * bytes;
     }
 
-    public static final class F32 extends Matrix {
+    /**
+     * Unscaled formats: every output one FMA chain over all columns. 4 panels × 4 inputs per pass (each
+     * weight vector loaded serves 4 inputs, each broadcast input 4 panels), 4 × 1 for the remaining inputs;
+     * a single input (decode) goes 8 panels at a time: eight independent chains, eight read streams.
+     */
+    public abstract static sealed class Plain extends Matrix permits F32, BF16 {
+        Plain(int rows, int cols, long bytesPerWeight, MemorySegment data) {
+            super(rows, cols, cols, cols * PANEL * bytesPerWeight, data);
+        }
+
+        /** The {@link #PANEL} weights of column {@code j} of the panel at {@code panelStart}, as float32. */
+        abstract FloatVector vec(long panelStart, int j);
+
+        @Override
+        final void tiles(float[] x, int n, float[] y, int p0, int p1) {
+            int p = p0;
+            if (n == 1) {
+                for (; p + 8 <= p1; p += 8) {
+                    tile8x1(p, 0, x, y);
+                }
+            }
+            for (; p + 4 <= p1; p += 4) {
+                int t = 0;
+                for (; t + 4 <= n; t += 4) {
+                    tile4x4(p, t, x, y);
+                }
+                for (; t < n; t++) {
+                    tile4x1(p, t, x, y);
+                }
+            }
+            for (; p < p1; p++) {
+                for (int t = 0; t < n; t++) {
+                    tile1x1(p, t, x, y);
+                }
+            }
+        }
+
+        @Override
+        final float scale(int row, int block) {
+            return 1f;
+        }
+
+        @Override
+        final float combine(int row, int block, float inner, float acc) {
+            return inner; // one block: the chain is the total
+        }
+
+        private void tile8x1(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z;
+            FloatVector a10 = z;
+            FloatVector a20 = z;
+            FloatVector a30 = z;
+            FloatVector a40 = z;
+            FloatVector a50 = z;
+            FloatVector a60 = z;
+            FloatVector a70 = z;
+            long s0 = p * panelBytes;
+            long s1 = (p + 1) * panelBytes;
+            long s2 = (p + 2) * panelBytes;
+            long s3 = (p + 3) * panelBytes;
+            long s4 = (p + 4) * panelBytes;
+            long s5 = (p + 5) * panelBytes;
+            long s6 = (p + 6) * panelBytes;
+            long s7 = (p + 7) * panelBytes;
+            for (int j = 0; j < cols; j++) {
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
+                a00 = vec(s0, j).fma(v, a00);
+                a10 = vec(s1, j).fma(v, a10);
+                a20 = vec(s2, j).fma(v, a20);
+                a30 = vec(s3, j).fma(v, a30);
+                a40 = vec(s4, j).fma(v, a40);
+                a50 = vec(s5, j).fma(v, a50);
+                a60 = vec(s6, j).fma(v, a60);
+                a70 = vec(s7, j).fma(v, a70);
+            }
+            store(a00, y, t, p);
+            store(a10, y, t, p + 1);
+            store(a20, y, t, p + 2);
+            store(a30, y, t, p + 3);
+            store(a40, y, t, p + 4);
+            store(a50, y, t, p + 5);
+            store(a60, y, t, p + 6);
+            store(a70, y, t, p + 7);
+        }
+
+        private void tile4x4(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            int x1 = (t + 1) * cols;
+            int x2 = (t + 2) * cols;
+            int x3 = (t + 3) * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+            FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+            FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+            FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+            long s0 = p * panelBytes;
+            long s1 = (p + 1) * panelBytes;
+            long s2 = (p + 2) * panelBytes;
+            long s3 = (p + 3) * panelBytes;
+            for (int j = 0; j < cols; j++) {
+                FloatVector w0 = vec(s0, j);
+                FloatVector w1 = vec(s1, j);
+                FloatVector w2 = vec(s2, j);
+                FloatVector w3 = vec(s3, j);
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
+                a00 = w0.fma(v, a00);
+                a10 = w1.fma(v, a10);
+                a20 = w2.fma(v, a20);
+                a30 = w3.fma(v, a30);
+                v = FloatVector.broadcast(SPECIES, x[x1 + j]);
+                a01 = w0.fma(v, a01);
+                a11 = w1.fma(v, a11);
+                a21 = w2.fma(v, a21);
+                a31 = w3.fma(v, a31);
+                v = FloatVector.broadcast(SPECIES, x[x2 + j]);
+                a02 = w0.fma(v, a02);
+                a12 = w1.fma(v, a12);
+                a22 = w2.fma(v, a22);
+                a32 = w3.fma(v, a32);
+                v = FloatVector.broadcast(SPECIES, x[x3 + j]);
+                a03 = w0.fma(v, a03);
+                a13 = w1.fma(v, a13);
+                a23 = w2.fma(v, a23);
+                a33 = w3.fma(v, a33);
+            }
+            store(a00, y, t, p);
+            store(a10, y, t, p + 1);
+            store(a20, y, t, p + 2);
+            store(a30, y, t, p + 3);
+            store(a01, y, t + 1, p);
+            store(a11, y, t + 1, p + 1);
+            store(a21, y, t + 1, p + 2);
+            store(a31, y, t + 1, p + 3);
+            store(a02, y, t + 2, p);
+            store(a12, y, t + 2, p + 1);
+            store(a22, y, t + 2, p + 2);
+            store(a32, y, t + 2, p + 3);
+            store(a03, y, t + 3, p);
+            store(a13, y, t + 3, p + 1);
+            store(a23, y, t + 3, p + 2);
+            store(a33, y, t + 3, p + 3);
+        }
+
+        private void tile4x1(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z;
+            FloatVector a10 = z;
+            FloatVector a20 = z;
+            FloatVector a30 = z;
+            long s0 = p * panelBytes;
+            long s1 = (p + 1) * panelBytes;
+            long s2 = (p + 2) * panelBytes;
+            long s3 = (p + 3) * panelBytes;
+            for (int j = 0; j < cols; j++) {
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
+                a00 = vec(s0, j).fma(v, a00);
+                a10 = vec(s1, j).fma(v, a10);
+                a20 = vec(s2, j).fma(v, a20);
+                a30 = vec(s3, j).fma(v, a30);
+            }
+            store(a00, y, t, p);
+            store(a10, y, t, p + 1);
+            store(a20, y, t, p + 2);
+            store(a30, y, t, p + 3);
+        }
+
+        private void tile1x1(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z;
+            long s0 = p * panelBytes;
+            for (int j = 0; j < cols; j++) {
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
+                a00 = vec(s0, j).fma(v, a00);
+            }
+            store(a00, y, t, p);
+        }
+    }
+
+    public static final class F32 extends Plain {
         F32(int rows, int cols, MemorySegment data) {
-            super(rows, cols, cols, (long) cols * PANEL * 4, data);
+            super(rows, cols, 4, data);
         }
 
         static F32 pack(int rows, int cols, Element element) {
@@ -496,61 +407,31 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
         }
 
         @Override
-        FloatVector vec(long blockStart, int j) {
-            return FloatVector.fromMemorySegment(SPECIES, data, blockStart + (long) j * PANEL * 4, ByteOrder.LITTLE_ENDIAN);
-        }
-
-        @Override
-        FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
-            return acc.add(inner);
+        FloatVector vec(long panelStart, int j) {
+            return FloatVector.fromMemorySegment(SPECIES, data, panelStart + (long) j * PANEL * 4, ByteOrder.LITTLE_ENDIAN);
         }
 
         @Override
         float raw(int row, int col) {
             return data.get(F32_LE, offset(row, col, 4));
         }
-
-        @Override
-        float scale(int row, int block) {
-            return 1f;
-        }
-
-        @Override
-        float combine(int row, int block, float inner, float acc) {
-            return acc + inner;
-        }
     }
 
     /** bf16 is the top half of an f32: widen the shorts to ints, shift them up 16 bits, reinterpret. */
-    public static final class BF16 extends Matrix {
+    public static final class BF16 extends Plain {
         BF16(int rows, int cols, MemorySegment data) {
-            super(rows, cols, cols, (long) cols * PANEL * 2, data);
+            super(rows, cols, 2, data);
         }
 
         @Override
-        FloatVector vec(long blockStart, int j) {
-            ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, blockStart + (long) j * PANEL * 2, ByteOrder.LITTLE_ENDIAN);
+        FloatVector vec(long panelStart, int j) {
+            ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, panelStart + (long) j * PANEL * 2, ByteOrder.LITTLE_ENDIAN);
             return ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-        }
-
-        @Override
-        FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
-            return acc.add(inner);
         }
 
         @Override
         float raw(int row, int col) {
             return Floats.bf16ToFloat(data.get(I16_LE, offset(row, col, 2)));
-        }
-
-        @Override
-        float scale(int row, int block) {
-            return 1f;
-        }
-
-        @Override
-        float combine(int row, int block, float inner, float acc) {
-            return acc + inner;
         }
     }
 
@@ -598,14 +479,220 @@ public abstract sealed class Matrix permits Matrix.F32, Matrix.BF16, Matrix.Q8 {
             super(rows, cols, BLOCK, BLOCK_BYTES, data);
         }
 
+        /**
+         * Each output keeps a block sum and a running total: 8 panels × 1 input (decode), 4 × 3 (4 × 4 of both
+         * would not fit the 32 vector registers) and 4 × 1, then 1 × 1 for what is left.
+         */
         @Override
-        FloatVector vec(long blockStart, int j) {
+        void tiles(float[] x, int n, float[] y, int p0, int p1) {
+            int p = p0;
+            if (n == 1) {
+                for (; p + 8 <= p1; p += 8) {
+                    tile8x1(p, 0, x, y);
+                }
+            }
+            for (; p + 4 <= p1; p += 4) {
+                int t = 0;
+                for (; t + 3 <= n; t += 3) {
+                    tile4x3(p, t, x, y);
+                }
+                for (; t < n; t++) {
+                    tile4x1(p, t, x, y);
+                }
+            }
+            for (; p < p1; p++) {
+                for (int t = 0; t < n; t++) {
+                    tile1x1(p, t, x, y);
+                }
+            }
+        }
+
+        private void tile8x1(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z;
+            FloatVector a10 = z;
+            FloatVector a20 = z;
+            FloatVector a30 = z;
+            FloatVector a40 = z;
+            FloatVector a50 = z;
+            FloatVector a60 = z;
+            FloatVector a70 = z;
+            for (int b = 0; b < blocks; b++) {
+                long s0 = blockStart(p, b);
+                long s1 = s0 + panelBytes;
+                long s2 = s1 + panelBytes;
+                long s3 = s2 + panelBytes;
+                long s4 = s3 + panelBytes;
+                long s5 = s4 + panelBytes;
+                long s6 = s5 + panelBytes;
+                long s7 = s6 + panelBytes;
+                int xb = b * blockCols;
+                FloatVector i00 = z;
+                FloatVector i10 = z;
+                FloatVector i20 = z;
+                FloatVector i30 = z;
+                FloatVector i40 = z;
+                FloatVector i50 = z;
+                FloatVector i60 = z;
+                FloatVector i70 = z;
+                for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
+                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
+                    i00 = vec(s0, j).fma(v, i00);
+                    i10 = vec(s1, j).fma(v, i10);
+                    i20 = vec(s2, j).fma(v, i20);
+                    i30 = vec(s3, j).fma(v, i30);
+                    i40 = vec(s4, j).fma(v, i40);
+                    i50 = vec(s5, j).fma(v, i50);
+                    i60 = vec(s6, j).fma(v, i60);
+                    i70 = vec(s7, j).fma(v, i70);
+                }
+                a00 = combine(s0, i00, a00);
+                a10 = combine(s1, i10, a10);
+                a20 = combine(s2, i20, a20);
+                a30 = combine(s3, i30, a30);
+                a40 = combine(s4, i40, a40);
+                a50 = combine(s5, i50, a50);
+                a60 = combine(s6, i60, a60);
+                a70 = combine(s7, i70, a70);
+            }
+            store(a00, y, t, p);
+            store(a10, y, t, p + 1);
+            store(a20, y, t, p + 2);
+            store(a30, y, t, p + 3);
+            store(a40, y, t, p + 4);
+            store(a50, y, t, p + 5);
+            store(a60, y, t, p + 6);
+            store(a70, y, t, p + 7);
+        }
+
+        private void tile4x1(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z;
+            FloatVector a10 = z;
+            FloatVector a20 = z;
+            FloatVector a30 = z;
+            for (int b = 0; b < blocks; b++) {
+                long s0 = blockStart(p, b);
+                long s1 = s0 + panelBytes;
+                long s2 = s1 + panelBytes;
+                long s3 = s2 + panelBytes;
+                int xb = b * blockCols;
+                FloatVector i00 = z;
+                FloatVector i10 = z;
+                FloatVector i20 = z;
+                FloatVector i30 = z;
+                for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
+                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
+                    i00 = vec(s0, j).fma(v, i00);
+                    i10 = vec(s1, j).fma(v, i10);
+                    i20 = vec(s2, j).fma(v, i20);
+                    i30 = vec(s3, j).fma(v, i30);
+                }
+                a00 = combine(s0, i00, a00);
+                a10 = combine(s1, i10, a10);
+                a20 = combine(s2, i20, a20);
+                a30 = combine(s3, i30, a30);
+            }
+            store(a00, y, t, p);
+            store(a10, y, t, p + 1);
+            store(a20, y, t, p + 2);
+            store(a30, y, t, p + 3);
+        }
+
+        private void tile4x3(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            int x1 = (t + 1) * cols;
+            int x2 = (t + 2) * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z, a01 = z, a02 = z;
+            FloatVector a10 = z, a11 = z, a12 = z;
+            FloatVector a20 = z, a21 = z, a22 = z;
+            FloatVector a30 = z, a31 = z, a32 = z;
+            for (int b = 0; b < blocks; b++) {
+                long s0 = blockStart(p, b);
+                long s1 = s0 + panelBytes;
+                long s2 = s1 + panelBytes;
+                long s3 = s2 + panelBytes;
+                int xb = b * blockCols;
+                FloatVector i00 = z, i01 = z, i02 = z;
+                FloatVector i10 = z, i11 = z, i12 = z;
+                FloatVector i20 = z, i21 = z, i22 = z;
+                FloatVector i30 = z, i31 = z, i32 = z;
+                for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
+                    FloatVector w0 = vec(s0, j);
+                    FloatVector w1 = vec(s1, j);
+                    FloatVector w2 = vec(s2, j);
+                    FloatVector w3 = vec(s3, j);
+                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
+                    i00 = w0.fma(v, i00);
+                    i10 = w1.fma(v, i10);
+                    i20 = w2.fma(v, i20);
+                    i30 = w3.fma(v, i30);
+                    v = FloatVector.broadcast(SPECIES, x[x1 + xb + j]);
+                    i01 = w0.fma(v, i01);
+                    i11 = w1.fma(v, i11);
+                    i21 = w2.fma(v, i21);
+                    i31 = w3.fma(v, i31);
+                    v = FloatVector.broadcast(SPECIES, x[x2 + xb + j]);
+                    i02 = w0.fma(v, i02);
+                    i12 = w1.fma(v, i12);
+                    i22 = w2.fma(v, i22);
+                    i32 = w3.fma(v, i32);
+                }
+                a00 = combine(s0, i00, a00);
+                a10 = combine(s1, i10, a10);
+                a20 = combine(s2, i20, a20);
+                a30 = combine(s3, i30, a30);
+                a01 = combine(s0, i01, a01);
+                a11 = combine(s1, i11, a11);
+                a21 = combine(s2, i21, a21);
+                a31 = combine(s3, i31, a31);
+                a02 = combine(s0, i02, a02);
+                a12 = combine(s1, i12, a12);
+                a22 = combine(s2, i22, a22);
+                a32 = combine(s3, i32, a32);
+            }
+            store(a00, y, t, p);
+            store(a10, y, t, p + 1);
+            store(a20, y, t, p + 2);
+            store(a30, y, t, p + 3);
+            store(a01, y, t + 1, p);
+            store(a11, y, t + 1, p + 1);
+            store(a21, y, t + 1, p + 2);
+            store(a31, y, t + 1, p + 3);
+            store(a02, y, t + 2, p);
+            store(a12, y, t + 2, p + 1);
+            store(a22, y, t + 2, p + 2);
+            store(a32, y, t + 2, p + 3);
+        }
+
+        private void tile1x1(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z;
+            for (int b = 0; b < blocks; b++) {
+                long s0 = blockStart(p, b);
+                int xb = b * blockCols;
+                FloatVector i00 = z;
+                for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
+                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
+                    i00 = vec(s0, j).fma(v, i00);
+                }
+                a00 = combine(s0, i00, a00);
+            }
+            store(a00, y, t, p);
+        }
+
+        /** The raw bytes of column {@code j} of a block, one lane per row of the panel, as float32. */
+        private FloatVector vec(long blockStart, int j) {
             ByteVector q = ByteVector.fromMemorySegment(BYTES, data, blockStart + 4L * PANEL + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN);
             return (FloatVector) q.convertShape(VectorOperators.B2F, SPECIES, 0);
         }
 
-        @Override
-        FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
+        /** {@code acc + inner × scale}, fused: the block's sum scaled into the total. */
+        private FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
             return inner.fma(FloatVector.fromMemorySegment(SPECIES, data, blockStart, ByteOrder.LITTLE_ENDIAN), acc);
         }
 

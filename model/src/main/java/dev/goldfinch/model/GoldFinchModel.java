@@ -426,15 +426,19 @@ public final class GoldFinchModel implements AutoCloseable {
         layerNorm(q, rows, a.lnQWeight(), a.lnQBias(), ModelConfig.LAYER_NORM_EPS, q);
         float[] y = new float[rows * c];
         float scale = (float) (1.0 / Math.sqrt(hs));
+        int longest = 0;
         for (int s = 0; s < b.segments(); s++) {
-            FloatRows keyRows = b.states[s].goldKeys(g);
-            FloatRows valueRows = b.states[s].goldValues(g);
-            float[] keys = keyRows.array();
-            float[] values = valueRows.array();
-            float[] scores = new float[b.position(s, b.start[s + 1] - 1) + 1];
-            for (int r = b.start[s]; r < b.start[s + 1]; r++) {
-                int visible = b.position(s, r) + 1; // bottom-right aligned causal mask
-                for (int h = 0; h < heads; h++) {
+            longest = Math.max(longest, b.position(s, b.start[s + 1] - 1) + 1);
+        }
+        int scoreLength = longest;
+        // Heads are independent: shared out across the engine's threads (reading K and V is the cost at long contexts).
+        Kernels.parallel(heads, h -> {
+            float[] scores = new float[scoreLength];
+            for (int s = 0; s < b.segments(); s++) {
+                float[] keys = b.states[s].goldKeys(g).array();
+                float[] values = b.states[s].goldValues(g).array();
+                for (int r = b.start[s]; r < b.start[s + 1]; r++) {
+                    int visible = b.position(s, r) + 1; // bottom-right aligned causal mask
                     int qo = r * c + h * hs;
                     float max = Float.NEGATIVE_INFINITY;
                     for (int p = 0; p < visible; p++) {
@@ -448,11 +452,12 @@ public final class GoldFinchModel implements AutoCloseable {
                     }
                     float inv = 1f / sum;
                     for (int p = 0; p < visible; p++) {
-                        Kernels.axpy(scores[p] * inv, values, p * c + h * hs, y, qo, hs);
+                        scores[p] *= inv;
                     }
+                    Kernels.weightedRowSum(scores, visible, values, h * hs, c, y, qo, hs);
                 }
             }
-        }
+        });
         layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
         return matmul(a.output(), y, rows);
     }

@@ -103,16 +103,26 @@ public final class Kernels {
         return folds;
     }
 
-    /** {@code y[yo+i] += alpha * x[xo+i]} for {@code i < n}. */
-    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+    /**
+     * {@code y[yo+i] += sum_p w[p] * rows[p * stride + ro + i]} for {@code i < n}, each element accumulated in
+     * order of p with one fused multiply-add per term (the same bits as the scalar loop); a vector
+     * of y stays in a register while every row passes over it.
+     */
+    public static void weightedRowSum(float[] w, int count, float[] rows, int ro, int stride, float[] y, int yo, int n) {
         int bound = SPECIES.loopBound(n);
-        var a = jdk.incubator.vector.FloatVector.broadcast(SPECIES, alpha);
         for (int i = 0; i < bound; i += SPECIES.length()) {
-            jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, xo + i)
-                    .fma(a, jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i)).intoArray(y, yo + i);
+            var acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i);
+            for (int p = 0, at = ro + i; p < count; p++, at += stride) {
+                acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[p]), acc);
+            }
+            acc.intoArray(y, yo + i);
         }
         for (int i = bound; i < n; i++) {
-            y[yo + i] += alpha * x[xo + i];
+            float acc = y[yo + i];
+            for (int p = 0; p < count; p++) {
+                acc = Math.fma(rows[p * stride + ro + i], w[p], acc);
+            }
+            y[yo + i] = acc;
         }
     }
 

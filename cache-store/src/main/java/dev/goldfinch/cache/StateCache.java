@@ -3,6 +3,7 @@ package dev.goldfinch.cache;
 import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelConfig;
+import dev.goldfinch.model.state.GoldKvDonors;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.proto.internal.v1.EntryKind;
@@ -26,6 +27,7 @@ public final class StateCache {
     private final long fingerprint;
     private final String modelId;
     private final StateCodec.FloatType floatType;
+    private final GoldKvDonors donors;
 
     public StateCache(PrefixCacheStore store, PrefixHasher hasher, GoldFinchModel model, StateCodec.FloatType floatType) {
         this.store = store;
@@ -34,6 +36,7 @@ public final class StateCache {
         this.fingerprint = model.fingerprint();
         this.modelId = modelId(model.fingerprint());
         this.floatType = floatType;
+        this.donors = model.goldKvDonors();
     }
 
     /** The model's name in cache keys and entry references: its fingerprint in hex. */
@@ -80,6 +83,7 @@ public final class StateCache {
         byte[] hash = aligned == p ? blockHash : hasher.extend(blockHash, tokens, aligned, p);
         store.put(modelId, EntryKind.ENTRY_KIND_CHECKPOINT, hash, p, aligned == p ? null : blockHash,
                 StateCodec.encode(state, floatType, 0, aligned));
+        donors.offer(salt, state); // whoever restores this prefix here next shares its GOLD K/V
         return hash;
     }
 
@@ -110,7 +114,9 @@ public final class StateCache {
                 }
                 StateCodec.decodeKeyBlock(block.get(), config, fingerprint, b, keys, (i - 1) * b * config.compressedDim());
             }
-            return Optional.of(StateCodec.decode(blob.get(), config, fingerprint, keys));
+            SequenceState restored = StateCodec.decode(blob.get(), config, fingerprint, keys);
+            donors.adopt(salt, restored);
+            return Optional.of(restored);
         } catch (GoldFinchException e) {
             log.warn("cached state {} is unusable ({}); recomputing", PrefixHasher.hex(hash), e.getMessage());
             return Optional.empty();

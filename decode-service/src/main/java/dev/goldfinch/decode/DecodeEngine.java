@@ -152,12 +152,17 @@ public final class DecodeEngine implements AutoCloseable {
         }
         if (pristine != null) {
             localHits.increment();
-            return Optional.of(pristine.fork());
+            SequenceState state = pristine.fork();
+            model.goldKvDonors().adopt(r.salt(), state);
+            return Optional.of(state);
         }
         Optional<SequenceState> restored = cache.restore(r.salt(), r.entryHash(), r.entryLength());
         restored.ifPresent(s -> {
+            // Kept without GOLD K/V: they are large, rebuilt or adopted on the next hit.
+            SequenceState kept = s.fork();
+            kept.dropDerived();
             synchronized (local) {
-                local.put(key, s.fork());
+                local.put(key, kept);
                 while (local.size() > localEntries) {
                     local.remove(local.keySet().iterator().next());
                 }

@@ -16,6 +16,7 @@ import dev.goldfinch.model.ModelWeights.FinchAttention;
 import dev.goldfinch.model.ModelWeights.GoldAttention;
 import dev.goldfinch.model.ModelWeights.Layer;
 import dev.goldfinch.model.state.FloatRows;
+import dev.goldfinch.model.state.GoldKvDonors;
 import dev.goldfinch.model.state.SequenceState;
 import java.util.List;
 
@@ -33,6 +34,7 @@ public final class GoldFinchModel implements AutoCloseable {
     private final ModelWeights w;
     private final ModelConfig cfg;
     private final AutoCloseable storage;
+    private final GoldKvDonors goldKvDonors = new GoldKvDonors();
 
     GoldFinchModel(ModelWeights weights, AutoCloseable storage) {
         this.w = weights;
@@ -54,6 +56,11 @@ public final class GoldFinchModel implements AutoCloseable {
 
     public SequenceState newState() {
         return new SequenceState(cfg, w.fingerprint());
+    }
+
+    /** GOLD keys and values restored states of this model may share instead of rebuilding. */
+    public GoldKvDonors goldKvDonors() {
+        return goldKvDonors;
     }
 
     /**
@@ -242,10 +249,7 @@ public final class GoldFinchModel implements AutoCloseable {
     /** {@code x + dx * (mix + lora)}; {@code lora} may be null. */
     private static float[] lerp(float[] x, float[] dx, float[] mix, float[] lora, int c) {
         float[] out = new float[x.length];
-        for (int i = 0; i < x.length; i++) {
-            float m = mix[i % c] + (lora == null ? 0f : lora[i]);
-            out[i] = x[i] + dx[i] * m;
-        }
+        Kernels.lerp(x, dx, mix, lora, c, out);
         return out;
     }
 
@@ -276,8 +280,10 @@ public final class GoldFinchModel implements AutoCloseable {
         float[] decay = matmul(a.decayW1(), xw, rows);
         tanh(decay, decay.length);
         decay = matmul(a.decayW2(), decay, rows);
-        for (int i = 0; i < decay.length; i++) {
-            decay[i] = (float) Math.exp(-Math.exp(a.timeDecay()[i % c] + decay[i]));
+        for (int t = 0; t < rows; t++) {
+            for (int i = 0, o = t * c; i < c; i++, o++) {
+                decay[o] = (float) Math.exp(-Math.exp(a.timeDecay()[i] + decay[o]));
+            }
         }
         float[] y = new float[rows * c];
         if (c2) {

@@ -68,8 +68,9 @@ public final class FloatRows {
                 return;
             }
         }
-        // Diverged from another view, or out of room: move to a private buffer.
-        float[] grown = Arrays.copyOf(buffer.data, Math.max(need, buffer.data.length * 2));
+        // Diverged from another view, or out of room: move to a private buffer, with room to grow by half
+        // (doubling the shared buffer's capacity made every diverging fork of a long prefix twice its size).
+        float[] grown = Arrays.copyOf(buffer.data, Math.max(need + need / 2, width * 16));
         if (rows * width < grown.length) {
             Arrays.fill(grown, rows * width, grown.length, 0f);
         }

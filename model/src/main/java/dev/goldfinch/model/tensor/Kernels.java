@@ -136,20 +136,57 @@ public final class Kernels {
 
     /** LayerNorm of {@code x[off..off+len)} with {@code gamma[gOff..gOff+len)}, into {@code out[off..]}. */
     public static void layerNormSlice(float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
-        float mean = 0;
-        for (int i = 0; i < len; i++) {
+        // Sums in vector lanes, lanes then added in a fixed order (as in dot): deterministic, and vectorised.
+        int bound = SPECIES.loopBound(len);
+        var acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
+        for (int i = 0; i < bound; i += SPECIES.length()) {
+            acc = acc.add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, off + i));
+        }
+        float mean = sumLanes(acc);
+        for (int i = bound; i < len; i++) {
             mean += x[off + i];
         }
         mean /= len;
-        float var = 0;
-        for (int i = 0; i < len; i++) {
+        var m = jdk.incubator.vector.FloatVector.broadcast(SPECIES, mean);
+        acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
+        for (int i = 0; i < bound; i += SPECIES.length()) {
+            var d = jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, off + i).sub(m);
+            acc = d.fma(d, acc);
+        }
+        float var = sumLanes(acc);
+        for (int i = bound; i < len; i++) {
             float d = x[off + i] - mean;
-            var += d * d;
+            var = Math.fma(d, d, var);
         }
         var /= len;
         float inv = (float) (1.0 / Math.sqrt(var + eps));
-        for (int i = 0; i < len; i++) {
+        var scale = jdk.incubator.vector.FloatVector.broadcast(SPECIES, inv);
+        for (int i = 0; i < bound; i += SPECIES.length()) {
+            jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, off + i).sub(m).mul(scale)
+                    .mul(jdk.incubator.vector.FloatVector.fromArray(SPECIES, gamma, gOff + i))
+                    .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, beta, gOff + i)).intoArray(out, off + i);
+        }
+        for (int i = bound; i < len; i++) {
             out[off + i] = (x[off + i] - mean) * inv * gamma[gOff + i] + beta[gOff + i];
+        }
+    }
+
+    /** {@code out = x + dx * (mix + lora)} per row of width {@code c}; {@code mix} is one row, {@code lora} (may be null) all rows. */
+    public static void lerp(float[] x, float[] dx, float[] mix, float[] lora, int c, float[] out) {
+        int bound = SPECIES.loopBound(c);
+        for (int o = 0; o < x.length; o += c) {
+            for (int i = 0; i < bound; i += SPECIES.length()) {
+                var m = jdk.incubator.vector.FloatVector.fromArray(SPECIES, mix, i);
+                if (lora != null) {
+                    m = m.add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, lora, o + i));
+                }
+                jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, o + i)
+                        .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, dx, o + i).mul(m)).intoArray(out, o + i);
+            }
+            for (int i = bound; i < c; i++) {
+                float m = mix[i] + (lora == null ? 0f : lora[o + i]);
+                out[o + i] = x[o + i] + dx[o + i] * m;
+            }
         }
     }
 

@@ -239,7 +239,11 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
                 }
             }
             for (; p < p1; p++) {
-                for (int t = 0; t < n; t++) {
+                int t = 0;
+                for (; t + 4 <= n; t += 4) {
+                    tile1x4(p, t, x, y); // small matrices (LoRAs of a few panels) times many inputs
+                }
+                for (; t < n; t++) {
                     tile1x1(p, t, x, y);
                 }
             }
@@ -351,6 +355,31 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
             store(a13, y, t + 3, p + 1);
             store(a23, y, t + 3, p + 2);
             store(a33, y, t + 3, p + 3);
+        }
+
+        private void tile1x4(int p, int t, float[] x, float[] y) {
+            int x0 = t * cols;
+            int x1 = (t + 1) * cols;
+            int x2 = (t + 2) * cols;
+            int x3 = (t + 3) * cols;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+            long s0 = p * panelBytes;
+            for (int j = 0; j < cols; j++) {
+                FloatVector w0 = vec(s0, j);
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
+                a00 = w0.fma(v, a00);
+                v = FloatVector.broadcast(SPECIES, x[x1 + j]);
+                a01 = w0.fma(v, a01);
+                v = FloatVector.broadcast(SPECIES, x[x2 + j]);
+                a02 = w0.fma(v, a02);
+                v = FloatVector.broadcast(SPECIES, x[x3 + j]);
+                a03 = w0.fma(v, a03);
+            }
+            store(a00, y, t, p);
+            store(a01, y, t + 1, p);
+            store(a02, y, t + 2, p);
+            store(a03, y, t + 3, p);
         }
 
         private void tile4x1(int p, int t, float[] x, float[] y) {

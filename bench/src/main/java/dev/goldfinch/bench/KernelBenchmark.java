@@ -87,7 +87,7 @@ public class KernelBenchmark {
         return y;
     }
 
-    /** The engine's entry point: rows split across the engine's pool. */
+    /** The engine's entry point: panels split across the engine's gang of threads. */
     @Benchmark
     public float[] tiledAllCores() {
         Kernels.matmul(matrix, x, inputs, y);

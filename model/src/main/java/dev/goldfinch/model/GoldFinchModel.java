@@ -33,13 +33,11 @@ import java.util.List;
 public final class GoldFinchModel implements AutoCloseable {
     private final ModelWeights w;
     private final ModelConfig cfg;
-    private final AutoCloseable storage;
     private final GoldKvDonors goldKvDonors = new GoldKvDonors();
 
-    GoldFinchModel(ModelWeights weights, AutoCloseable storage) {
+    GoldFinchModel(ModelWeights weights) {
         this.w = weights;
         this.cfg = weights.config();
-        this.storage = storage;
     }
 
     public ModelConfig config() {
@@ -498,14 +496,11 @@ public final class GoldFinchModel implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Nothing to release eagerly: the packed weights live in automatic arenas, freed once the model is unreachable
+     * (the source file or generated tensors were closed as soon as they were packed).
+     */
     @Override
     public void close() {
-        if (storage != null) {
-            try {
-                storage.close();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }
     }
 }

@@ -41,7 +41,7 @@ public final class ModelLoader {
             if (Files.isRegularFile(configJson)) {
                 checkConfigJson(config, configJson);
             }
-            return new GoldFinchModel(new ModelWeights(config, st.tensors(), format), () -> { });
+            return new GoldFinchModel(new ModelWeights(config, st.tensors(), format));
         }
     }
 

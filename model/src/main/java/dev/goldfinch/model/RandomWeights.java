@@ -37,7 +37,7 @@ public final class RandomWeights {
         // The weights copy what they keep (packed for the kernels), so the generated tensors go right after.
         try (Arena arena = Arena.ofShared()) {
             Map<String, Tensor> tensors = generate(config, seed, dtype, arena);
-            return new GoldFinchModel(new ModelWeights(config, tensors, format), () -> { });
+            return new GoldFinchModel(new ModelWeights(config, tensors, format));
         }
     }
 

@@ -83,14 +83,18 @@ final class BenchCommand {
             out.put("peak_gflops", round(peak));
             try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type, format)) {
                 long bytesPerToken = model.weights().bytesReadPerToken();
-                // Prefill FLOPs per token: every weight once (multiply + add), but the head only for the last token.
-                double bytesPerWeight = format == dev.goldfinch.model.WeightFormat.Q8_0 ? 34.0 / 32 : type == DType.BF16 ? 2.0 : 4.0;
-                double flopsPerToken = 2.0 * (bytesPerToken / bytesPerWeight - (double) model.config().vocabSize() * model.config().nEmbd());
+                // Prefill FLOPs per token: every weight once (multiply + add), but neither the embedding (a row look-up)
+                // nor the head (only for the last token).
+                double flopsPerToken = 2.0 * (model.config().parameterCount() - 2.0 * model.config().vocabSize() * model.config().nEmbd());
                 out.put("weight_bytes_per_token", bytesPerToken);
                 Map<String, Double> prefill = new LinkedHashMap<>();
                 Map<String, Double> prefillOfPeak = new LinkedHashMap<>();
                 Random random = new Random(1);
                 int vocab = model.config().vocabSize();
+                // Warm-up, untimed: the JIT compiles the kernels on a chunk and a few steps before any figure is taken.
+                SequenceState warm = model.newState();
+                model.forward(List.of(new GoldFinchModel.Segment(warm, random.ints(512, 1, vocab).toArray(), 512)));
+                step(model, List.of(warm), 8);
                 for (int length : promptLengths) {
                     int[] tokens = random.ints(length, 1, vocab).toArray();
                     double tps = median(repeats, () -> {

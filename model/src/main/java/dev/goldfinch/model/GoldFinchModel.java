@@ -435,17 +435,28 @@ public final class GoldFinchModel implements AutoCloseable {
             longest = Math.max(longest, b.position(s, b.start[s + 1] - 1) + 1);
         }
         int scoreLength = longest;
+        int kb = SequenceState.KEY_BLOCK;
+        for (int s = 0; s < b.segments(); s++) {
+            extendKeyBlocks(b.states[s].goldKeys(g), b.states[s].goldKeyBlocks(g), c);
+        }
         // Heads are independent: shared out across the engine's threads (reading K and V is the cost at long contexts).
         Kernels.parallel(heads, h -> {
             float[] scores = new float[scoreLength];
             for (int s = 0; s < b.segments(); s++) {
                 float[] keys = b.states[s].goldKeys(g).array();
+                float[] keyBlocks = b.states[s].goldKeyBlocks(g).array();
                 float[] values = b.states[s].goldValues(g).array();
                 for (int r = b.start[s]; r < b.start[s + 1]; r++) {
                     int visible = b.position(s, r) + 1; // bottom-right aligned causal mask
                     int qo = r * c + h * hs;
                     float max = Float.NEGATIVE_INFINITY;
-                    for (int p = 0; p < visible; p++) {
+                    // Whole blocks of keys a vector of scores at a time, the rest one by one. The split depends on the
+                    // row's position only, so a row gets the same bits however the prompt was chunked.
+                    int blocked = visible / kb * kb;
+                    for (int p = 0; p < blocked; p += kb) {
+                        max = Math.max(max, Kernels.blockScores(q, qo, keyBlocks, p * c + h * hs * kb, hs, scale, scores, p));
+                    }
+                    for (int p = blocked; p < visible; p++) {
                         scores[p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
                         max = Math.max(max, scores[p]);
                     }
@@ -464,6 +475,28 @@ public final class GoldFinchModel implements AutoCloseable {
         });
         layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
         return matmul(a.output(), y, rows);
+    }
+
+    /** Appends the transposed copy of every block of keys completed since the last call ({@code [A][KEY_BLOCK]} per block). */
+    private static void extendKeyBlocks(FloatRows keys, FloatRows blocks, int width) {
+        int kb = SequenceState.KEY_BLOCK;
+        int have = blocks.rows();
+        int complete = keys.rows() / kb;
+        if (complete <= have) {
+            return;
+        }
+        float[] k = keys.array();
+        float[] t = new float[(complete - have) * kb * width];
+        for (int blk = have; blk < complete; blk++) {
+            int out = (blk - have) * kb * width;
+            for (int i = 0; i < kb; i++) {
+                int row = (blk * kb + i) * width;
+                for (int ch = 0; ch < width; ch++) {
+                    t[out + ch * kb + i] = k[row + ch];
+                }
+            }
+        }
+        blocks.append(t, 0, complete - have);
     }
 
     private float[][] logits(List<Segment> segments, Batch b, float[] h) {

@@ -27,6 +27,11 @@ public final class SequenceState {
     /** [gold layer] materialised keys and values [position][A]; may lag behind {@code length()}. */
     FloatRows[] goldKeys;
     FloatRows[] goldValues;
+    /** [gold layer] the keys again, per complete block of {@link #KEY_BLOCK} positions, transposed ([A][KEY_BLOCK]). */
+    FloatRows[] goldKeyBlocks;
+
+    /** Positions per transposed key block: one vector of scores. */
+    public static final int KEY_BLOCK = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
 
     public SequenceState(ModelConfig config, long modelFingerprint) {
         this.config = config;
@@ -39,9 +44,11 @@ public final class SequenceState {
         tokens = new IntRows();
         goldKeys = new FloatRows[config.goldLayers()];
         goldValues = new FloatRows[config.goldLayers()];
+        goldKeyBlocks = new FloatRows[config.goldLayers()];
         for (int g = 0; g < goldKeys.length; g++) {
             goldKeys[g] = new FloatRows(config.dimAtt());
             goldValues[g] = new FloatRows(config.dimAtt());
+            goldKeyBlocks[g] = new FloatRows(config.dimAtt() * KEY_BLOCK);
         }
     }
 
@@ -55,6 +62,7 @@ public final class SequenceState {
         tokens = s.tokens.fork();
         goldKeys = Arrays.stream(s.goldKeys).map(FloatRows::fork).toArray(FloatRows[]::new);
         goldValues = Arrays.stream(s.goldValues).map(FloatRows::fork).toArray(FloatRows[]::new);
+        goldKeyBlocks = Arrays.stream(s.goldKeyBlocks).map(FloatRows::fork).toArray(FloatRows[]::new);
     }
 
     private static float[][] deepCopy(float[][] a) {
@@ -120,6 +128,11 @@ public final class SequenceState {
         return goldValues[g];
     }
 
+    /** GOLD layer {@code g}'s keys by complete blocks of {@link #KEY_BLOCK} positions, transposed (engine-internal). */
+    public FloatRows goldKeyBlocks(int g) {
+        return goldKeyBlocks[g];
+    }
+
     public void appendTokens(int[] ids) {
         tokens.append(ids);
     }
@@ -129,6 +142,7 @@ public final class SequenceState {
         for (int g = 0; g < goldKeys.length; g++) {
             goldKeys[g] = new FloatRows(config.dimAtt());
             goldValues[g] = new FloatRows(config.dimAtt());
+            goldKeyBlocks[g] = new FloatRows(config.dimAtt() * KEY_BLOCK);
         }
     }
 

@@ -104,20 +104,93 @@ public final class Kernels {
     }
 
     /**
+     * Attention scores of one query against a block of {@code L = SPECIES.length()} keys stored transposed
+     * ({@code kt[at + d * L + i]} is channel d of the block's key i): {@code out[oo + i] = scale * q . k_i}, one
+     * vector of scores with no lane sums, channels split over four chains ({@code d mod 4}) added as
+     * {@code (c0 + c1) + (c2 + c3)}. Returns the block's largest score.
+     */
+    public static float blockScores(float[] q, int qo, float[] kt, int at, int n, float scale, float[] out, int oo) {
+        int lanes = SPECIES.length();
+        var a0 = jdk.incubator.vector.FloatVector.zero(SPECIES);
+        var a1 = a0;
+        var a2 = a0;
+        var a3 = a0;
+        int d = 0;
+        for (; d + 4 <= n; d += 4) {
+            int k = at + d * lanes;
+            a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d]), a0);
+            a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 1]), a1);
+            a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + 2 * lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 2]), a2);
+            a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + 3 * lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 3]), a3);
+        }
+        for (; d < n; d++) {
+            a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, at + d * lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d]), a0);
+        }
+        var scores = a0.add(a1).add(a2.add(a3)).mul(scale);
+        scores.intoArray(out, oo);
+        return scores.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
+    }
+
+    /** The scalar twin of {@link #blockScores}. */
+    public static float blockScoresScalar(float[] q, int qo, float[] kt, int at, int n, float scale, float[] out, int oo) {
+        int lanes = SPECIES.length();
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < lanes; i++) {
+            float c0 = 0f;
+            float c1 = 0f;
+            float c2 = 0f;
+            float c3 = 0f;
+            int d = 0;
+            for (; d + 4 <= n; d += 4) {
+                c0 = Math.fma(kt[at + d * lanes + i], q[qo + d], c0);
+                c1 = Math.fma(kt[at + (d + 1) * lanes + i], q[qo + d + 1], c1);
+                c2 = Math.fma(kt[at + (d + 2) * lanes + i], q[qo + d + 2], c2);
+                c3 = Math.fma(kt[at + (d + 3) * lanes + i], q[qo + d + 3], c3);
+            }
+            for (; d < n; d++) {
+                c0 = Math.fma(kt[at + d * lanes + i], q[qo + d], c0);
+            }
+            out[oo + i] = ((c0 + c1) + (c2 + c3)) * scale;
+            max = Math.max(max, out[oo + i]);
+        }
+        return max;
+    }
+
+    /**
      * {@code y[yo+i] += sum_p w[p] * rows[p * stride + ro + i]} for {@code i < n}, each element accumulated in
-     * order of p with one fused multiply-add per term (the same bits as the scalar loop); a vector
-     * of y stays in a register while every row passes over it.
+     * order of p with one fused multiply-add per term (the same bits as the scalar loop); up to four vectors
+     * of y stay in registers while the rows pass over them once.
      */
     public static void weightedRowSum(float[] w, int count, float[] rows, int ro, int stride, float[] y, int yo, int n) {
+        int lanes = SPECIES.length();
         int bound = SPECIES.loopBound(n);
-        for (int i = 0; i < bound; i += SPECIES.length()) {
+        int i = 0;
+        // Four vectors of y at a time, rows outermost: one pass over the rows, four independent chains.
+        for (; i + 4 * lanes <= bound; i += 4 * lanes) {
+            var a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i);
+            var a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i + lanes);
+            var a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i + 2 * lanes);
+            var a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i + 3 * lanes);
+            for (int p = 0, at = ro + i; p < count; p++, at += stride) {
+                var wp = jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[p]);
+                a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(wp, a0);
+                a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + lanes).fma(wp, a1);
+                a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 2 * lanes).fma(wp, a2);
+                a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 3 * lanes).fma(wp, a3);
+            }
+            a0.intoArray(y, yo + i);
+            a1.intoArray(y, yo + i + lanes);
+            a2.intoArray(y, yo + i + 2 * lanes);
+            a3.intoArray(y, yo + i + 3 * lanes);
+        }
+        for (; i < bound; i += lanes) {
             var acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i);
             for (int p = 0, at = ro + i; p < count; p++, at += stride) {
                 acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[p]), acc);
             }
             acc.intoArray(y, yo + i);
         }
-        for (int i = bound; i < n; i++) {
+        for (; i < n; i++) {
             float acc = y[yo + i];
             for (int p = 0; p < count; p++) {
                 acc = Math.fma(rows[p * stride + ro + i], w[p], acc);

@@ -10,7 +10,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** The attention kernels against plain scalar loops. */
 class AttentionKernelsTest {
     @ParameterizedTest
-    @CsvSource({"64,1", "64,300", "20,7", "5,3"})
+    @CsvSource({"64,1", "64,300", "20,7", "5,3", "100,9", "128,5"})
     void weightedRowSumIsOneFusedMultiplyAddPerRowInOrder(int width, int count) {
         Random random = new Random(width * 31L + count);
         int stride = width * 3;
@@ -26,6 +26,31 @@ class AttentionKernelsTest {
         }
         Kernels.weightedRowSum(w, count, rows, offset, stride, y, 1, width);
         assertArrayEquals(expected, y);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"64", "66", "3"})
+    void blockScoresMatchTheirScalarTwinAndTheExactProducts(int n) {
+        Random random = new Random(n * 5L);
+        int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+        float[] q = MatrixKernelTest.gaussian(random, n + 3);
+        float[] kt = MatrixKernelTest.gaussian(random, 7 + n * lanes);
+        float[] vector = new float[lanes + 2];
+        float[] scalar = new float[lanes + 2];
+        float maxVector = Kernels.blockScores(q, 3, kt, 7, n, 0.125f, vector, 2);
+        float maxScalar = Kernels.blockScoresScalar(q, 3, kt, 7, n, 0.125f, scalar, 2);
+        assertArrayEquals(scalar, vector);
+        assertEquals(Float.floatToIntBits(maxScalar), Float.floatToIntBits(maxVector));
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < lanes; i++) {
+            double exact = 0;
+            for (int d = 0; d < n; d++) {
+                exact += (double) q[3 + d] * kt[7 + d * lanes + i];
+            }
+            assertEquals(exact * 0.125, vector[2 + i], 1e-5 * n);
+            max = Math.max(max, vector[2 + i]);
+        }
+        assertEquals(max, maxVector);
     }
 
     @ParameterizedTest

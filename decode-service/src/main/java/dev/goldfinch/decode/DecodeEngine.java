@@ -244,6 +244,11 @@ public final class DecodeEngine implements AutoCloseable {
                 continue;
             }
             SequenceState afterPrompt = s.generated == 0 && s.request.checkpointAtEnd() ? s.state.fork() : null;
+            if (s.generated == 0 && afterPrompt == null) {
+                // Its GOLD K/V now cover the prompt: a later request sharing the prefix adopts them instead of
+                // rebuilding (a checkpoint write offers them itself).
+                model.goldKvDonors().offer(s.request.salt(), s.state);
+            }
             Sampler.Sample sample = s.sampler.sampleWithLogprobs(logits[i]);
             s.generated++;
             generatedTokens.increment();

@@ -2,9 +2,17 @@ package dev.goldfinch.model;
 
 import dev.goldfinch.model.io.SafeTensorsWriter;
 import dev.goldfinch.model.io.TorchCheckpoint;
+import dev.goldfinch.model.tensor.DType;
+import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Tensor;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -19,15 +27,60 @@ public final class ModelConverter {
     }
 
     public static ModelConfig convert(Path checkpoint, Path outDir, SafeTensorsWriter.ProgressListener progress) throws IOException {
-        try (TorchCheckpoint ckpt = TorchCheckpoint.open(checkpoint)) {
+        return convert(checkpoint, outDir, WeightFormat.AS_STORED, progress);
+    }
+
+    /**
+     * As {@link #convert(Path, Path, SafeTensorsWriter.ProgressListener)}; with {@link WeightFormat#Q8_0} every
+     * quantizable matrix is written as Q8_0 — its bytes (I8) and block scales (F16, {@code <name>.q8_0_scale}) — with
+     * the same quantizer as a load with {@code --quantize q8_0}, so both give the same model, bit for bit.
+     */
+    public static ModelConfig convert(Path checkpoint, Path outDir, WeightFormat format, SafeTensorsWriter.ProgressListener progress) throws IOException {
+        try (TorchCheckpoint ckpt = TorchCheckpoint.open(checkpoint); Arena arena = Arena.ofConfined()) {
             ModelConfig config = ModelLoader.inferConfig(ckpt.tensors(), checkpoint.toString());
             ModelLoader.validate(config, ckpt.tensors(), checkpoint.toString());
             Files.createDirectories(outDir);
-            SafeTensorsWriter.write(outDir.resolve(WEIGHTS_FILE), ckpt.tensors(),
-                    Map.of("format", "pt", "source", checkpoint.getFileName().toString(), "architecture", config.architecture().displayName()),
-                    progress);
+            Map<String, Tensor> out = format == WeightFormat.Q8_0 ? quantized(ckpt.tensors(), arena) : ckpt.tensors();
+            Map<String, String> metadata = new LinkedHashMap<>(Map.of("format", "pt", "source", checkpoint.getFileName().toString(),
+                    "architecture", config.architecture().displayName()));
+            if (format == WeightFormat.Q8_0) {
+                metadata.put("quantization", "q8_0");
+            }
+            SafeTensorsWriter.write(outDir.resolve(WEIGHTS_FILE), out, metadata, progress);
             Files.writeString(outDir.resolve("config.json"), ModelLoader.configJson(config));
             return config;
         }
+    }
+
+    private static Map<String, Tensor> quantized(Map<String, Tensor> tensors, Arena arena) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (Tensor t : tensors.values()) {
+            long[] shape = t.shape();
+            if (!ModelWeights.isQuantizable(t.name(), shape)) {
+                out.put(t.name(), t);
+                continue;
+            }
+            int rows = Math.toIntExact(shape[0]);
+            int cols = Math.toIntExact(shape[1]);
+            int blocks = cols / Matrix.Q8.BLOCK;
+            MemorySegment bytes = arena.allocate((long) rows * cols);
+            MemorySegment scales = arena.allocate((long) rows * blocks * 2);
+            float[] row = new float[cols];
+            byte[] block = new byte[Matrix.Q8.BLOCK];
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < cols; j++) {
+                    row[j] = t.getFloat((long) r * cols + j);
+                }
+                for (int b = 0; b < blocks; b++) {
+                    short scale = Matrix.quantizeBlock(row, b * Matrix.Q8.BLOCK, block);
+                    scales.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), ((long) r * blocks + b) * 2, scale);
+                    MemorySegment.copy(block, 0, bytes, ValueLayout.JAVA_BYTE, (long) r * cols + (long) b * Matrix.Q8.BLOCK, Matrix.Q8.BLOCK);
+                }
+            }
+            out.put(t.name(), new Tensor(t.name(), DType.I8, shape, bytes));
+            String scaleName = t.name() + ModelWeights.Q8_SCALE_SUFFIX;
+            out.put(scaleName, new Tensor(scaleName, DType.F16, new long[]{rows, blocks}, scales));
+        }
+        return out;
     }
 }

@@ -1,6 +1,8 @@
 package dev.goldfinch.model;
 
 import dev.goldfinch.model.io.SafeTensors;
+import dev.goldfinch.model.tensor.DType;
+import dev.goldfinch.model.tensor.Matrix;
 import dev.goldfinch.model.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -146,12 +148,24 @@ public final class ModelLoader {
             }
             switch (t.dtype()) {
                 case F32, BF16, F16 -> { }
+                case I8 -> {
+                    // Q8_0 as written by `convert --quantize q8_0`: the bytes, and F16 scales beside them.
+                    Tensor scales = tensors.get(e.getKey() + ModelWeights.Q8_SCALE_SUFFIX);
+                    long[] s = t.shape();
+                    if (!ModelWeights.isQuantizable(e.getKey(), s) || scales == null || scales.dtype() != DType.F16
+                            || !Arrays.equals(scales.shape(), new long[]{s[0], s[1] / Matrix.Q8.BLOCK})) {
+                        throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " is I8 (Q8_0) without F16 scales "
+                                + e.getKey() + ModelWeights.Q8_SCALE_SUFFIX + " of shape [" + s[0] + ", " + s[1] / Matrix.Q8.BLOCK + "]");
+                    }
+                }
                 default -> throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has type " + t.dtype()
-                        + " (F32, BF16 or F16 expected)");
+                        + " (F32, BF16, F16, or I8 with Q8_0 scales expected)");
             }
         }
         for (String name : tensors.keySet()) {
-            if (!expected.containsKey(name)) {
+            String scaled = name.endsWith(ModelWeights.Q8_SCALE_SUFFIX) ? name.substring(0, name.length() - ModelWeights.Q8_SCALE_SUFFIX.length()) : null;
+            boolean scaleOfQ8 = scaled != null && tensors.containsKey(scaled) && tensors.get(scaled).dtype() == DType.I8;
+            if (!expected.containsKey(name) && !scaleOfQ8) {
                 throw new GoldFinchException.BadModel(source + ": unexpected tensor " + name + " for a "
                         + config.architecture().displayName() + " model of " + config.nLayer() + " layers");
             }

@@ -1,5 +1,6 @@
 package dev.goldfinch.model;
 
+import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tensor.Matrix;
 import dev.goldfinch.model.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -154,8 +155,20 @@ public final class ModelWeights {
         return t.get(name).toFloats();
     }
 
+    /** Beside a matrix stored as Q8_0 bytes (I8, by {@code goldfinch convert --quantize q8_0}): its F16 block scales. */
+    public static final String Q8_SCALE_SUFFIX = ".q8_0_scale";
+
+    /** The matrices the forward pass multiplies by (all 2-D weights but the embedding) whose width allows Q8_0 blocks. */
+    public static boolean isQuantizable(String name, long[] shape) {
+        return shape.length == 2 && name.endsWith(".weight") && !name.equals(TensorNames.EMB) && shape[1] % Matrix.Q8.BLOCK == 0;
+    }
+
     private Matrix mat(Map<String, Tensor> t, String name) {
-        Matrix m = Matrix.of(t.get(name));
+        Tensor stored = t.get(name);
+        if (stored.dtype() == DType.I8) {
+            return Matrix.ofQ8(stored, t.get(name + Q8_SCALE_SUFFIX));
+        }
+        Matrix m = Matrix.of(stored);
         if (format == WeightFormat.Q8_0) {
             Matrix q = Matrix.quantizeQ8(m);
             quantizedSavings += q.byteSize() - m.byteSize();
@@ -207,14 +220,19 @@ public final class ModelWeights {
             throw new IllegalStateException(e);
         }
         sha.update(config.canonical().getBytes(StandardCharsets.UTF_8));
-        for (String name : config.expectedTensors().keySet()) {
-            Tensor t = tensors.get(name);
-            CRC32C crc = new CRC32C();
-            long size = t.data().byteSize();
-            for (long off = 0; off < size; off += 1 << 30) {
-                crc.update(t.data().asSlice(off, Math.min(1 << 30, size - off)).asByteBuffer());
+        for (String expected : config.expectedTensors().keySet()) {
+            for (String name : new String[]{expected, expected + Q8_SCALE_SUFFIX}) {
+                Tensor t = tensors.get(name);
+                if (t == null) {
+                    continue; // only stored Q8_0 matrices have scales
+                }
+                CRC32C crc = new CRC32C();
+                long size = t.data().byteSize();
+                for (long off = 0; off < size; off += 1 << 30) {
+                    crc.update(t.data().asSlice(off, Math.min(1 << 30, size - off)).asByteBuffer());
+                }
+                sha.update((name + ":" + t.dtype() + ":" + t.shapeString() + ":" + crc.getValue() + ";").getBytes(StandardCharsets.UTF_8));
             }
-            sha.update((name + ":" + t.dtype() + ":" + t.shapeString() + ":" + crc.getValue() + ";").getBytes(StandardCharsets.UTF_8));
         }
         return ByteBuffer.wrap(sha.digest()).getLong();
     }

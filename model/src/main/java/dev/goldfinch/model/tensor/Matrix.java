@@ -469,26 +469,53 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
         if (m.cols % Q8.BLOCK != 0 || m instanceof Q8) {
             return m;
         }
-        int rows = m.rows;
-        int cols = m.cols;
-        MemorySegment dst = allocate((long) panels(rows) * (cols / Q8.BLOCK) * Q8.BLOCK_BYTES);
-        Q8 q = new Q8(rows, cols, dst);
-        float[] row = new float[cols];
-        for (int r = 0; r < rows; r++) {
+        Q8 q = new Q8(m.rows, m.cols, allocate((long) panels(m.rows) * (m.cols / Q8.BLOCK) * Q8.BLOCK_BYTES));
+        float[] row = new float[m.cols];
+        byte[] bytes = new byte[Q8.BLOCK];
+        for (int r = 0; r < m.rows; r++) {
             m.copyRow(r, row, 0);
+            for (int b = 0; b < m.cols / Q8.BLOCK; b++) {
+                q.setBlock(r, b, quantizeBlock(row, b * Q8.BLOCK, bytes), bytes);
+            }
+        }
+        return q;
+    }
+
+    /**
+     * Q8_0 of the {@link Q8#BLOCK} values from {@code values[from]}: the bytes into {@code out}, the scale (f16 bits,
+     * {@code amax / 127} rounded to f16 as ggml does) returned. The one quantizer: at load and in {@code convert}.
+     */
+    public static short quantizeBlock(float[] values, int from, byte[] out) {
+        float amax = 0;
+        for (int i = 0; i < Q8.BLOCK; i++) {
+            amax = Math.max(amax, Math.abs(values[from + i]));
+        }
+        short scaleBits = Float.floatToFloat16(amax / 127f);
+        float scale = Float.float16ToFloat(scaleBits);
+        for (int i = 0; i < Q8.BLOCK; i++) {
+            int v = scale == 0 ? 0 : Math.round(values[from + i] / scale);
+            out[i] = (byte) Math.max(-127, Math.min(127, v));
+        }
+        return scaleBits;
+    }
+
+    /** A {@link Q8} matrix from stored Q8_0 tensors: {@code bytes} I8 {@code [rows, cols]}, {@code scales} F16 {@code [rows, cols / 32]}. */
+    public static Matrix ofQ8(Tensor bytes, Tensor scales) {
+        long[] s = bytes.shape();
+        long[] sc = scales.shape();
+        if (bytes.dtype() != DType.I8 || scales.dtype() != DType.F16 || s.length != 2 || s[1] % Q8.BLOCK != 0
+                || sc.length != 2 || sc[0] != s[0] || sc[1] != s[1] / Q8.BLOCK || s[0] > Integer.MAX_VALUE || s[1] > Integer.MAX_VALUE) {
+            throw new GoldFinchException.BadModel("tensor " + bytes.name() + ": Q8_0 needs I8 [rows, cols] and F16 [rows, cols/32] scales, got "
+                    + bytes.dtype() + bytes.shapeString() + " and " + scales.dtype() + scales.shapeString());
+        }
+        int rows = (int) s[0];
+        int cols = (int) s[1];
+        Q8 q = new Q8(rows, cols, allocate((long) panels(rows) * (cols / Q8.BLOCK) * Q8.BLOCK_BYTES));
+        byte[] block = new byte[Q8.BLOCK];
+        for (int r = 0; r < rows; r++) {
             for (int b = 0; b < cols / Q8.BLOCK; b++) {
-                float amax = 0;
-                for (int i = 0; i < Q8.BLOCK; i++) {
-                    amax = Math.max(amax, Math.abs(row[b * Q8.BLOCK + i]));
-                }
-                // The scale is rounded to f16 as in ggml's Q8_0 (so the values match it), stored as f32 to load as a vector.
-                float scale = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
-                long start = q.blockStart(r / PANEL, b);
-                dst.set(F32_LE, start + (r % PANEL) * 4L, scale);
-                for (int i = 0; i < Q8.BLOCK; i++) {
-                    int v = scale == 0 ? 0 : Math.round(row[b * Q8.BLOCK + i] / scale);
-                    dst.set(ValueLayout.JAVA_BYTE, q.byteAt(r, b * Q8.BLOCK + i), (byte) Math.max(-127, Math.min(127, v)));
-                }
+                MemorySegment.copy(bytes.data(), ValueLayout.JAVA_BYTE, (long) r * cols + (long) b * Q8.BLOCK, block, 0, Q8.BLOCK);
+                q.setBlock(r, b, scales.data().get(I16_LE, ((long) r * (cols / Q8.BLOCK) + b) * 2), block);
             }
         }
         return q;
@@ -500,7 +527,8 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
      * weights, 3.6× less to read than f32.
      */
     public static final class Q8 extends Matrix {
-        static final int BLOCK = 32;
+        /** Weights per scale. */
+        public static final int BLOCK = 32;
         static final int BLOCK_BYTES = (4 + BLOCK) * PANEL;
         static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 4));
 
@@ -728,6 +756,14 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
         @Override
         float raw(int row, int col) {
             return data.get(ValueLayout.JAVA_BYTE, byteAt(row, col));
+        }
+
+        /** Stores block {@code b} of row {@code r}: its scale (f16 bits, kept as f32) and its bytes. */
+        void setBlock(int r, int b, short scaleBits, byte[] bytes) {
+            data.set(F32_LE, blockStart(r / PANEL, b) + (r % PANEL) * 4L, Float.float16ToFloat(scaleBits));
+            for (int i = 0; i < BLOCK; i++) {
+                data.set(ValueLayout.JAVA_BYTE, byteAt(r, b * BLOCK + i), bytes[i]);
+            }
         }
 
         /** Where the byte of {@code (row, col)} is: after its block's scales. */

@@ -10,6 +10,8 @@ import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.Golden;
 import dev.goldfinch.model.ModelConverter;
 import dev.goldfinch.model.ModelLoader;
+import dev.goldfinch.model.ModelWeights;
+import dev.goldfinch.model.WeightFormat;
 import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tensor.Floats;
 import dev.goldfinch.model.tensor.Tensor;
@@ -155,6 +157,37 @@ class TorchCheckpointTest {
             Path p = tmp.resolve("cut" + len + ".pth");
             Files.write(p, Arrays.copyOf(all, len));
             assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(p).close(), "length " + len);
+        }
+    }
+
+    @Test
+    void quantizedConversionIsTheSameModelAsQuantizingAtLoad(@TempDir Path q8Dir) throws IOException {
+        ModelConverter.convert(PTH, tmp, (done, total) -> { });
+        ModelConverter.convert(PTH, q8Dir, WeightFormat.Q8_0, (done, total) -> { });
+        long plainBytes = Files.size(tmp.resolve(ModelConverter.WEIGHTS_FILE));
+        long q8Bytes = Files.size(q8Dir.resolve(ModelConverter.WEIGHTS_FILE));
+        assertTrue(q8Bytes < plainBytes * 0.75, "Q8_0 file " + q8Bytes + " B vs bf16 " + plainBytes + " B");
+        try (SafeTensors file = SafeTensors.open(q8Dir.resolve(ModelConverter.WEIGHTS_FILE))) {
+            assertEquals(DType.I8, file.get("head.weight").dtype());
+            assertEquals(DType.F16, file.get("head.weight" + ModelWeights.Q8_SCALE_SUFFIX).dtype());
+            assertEquals(DType.BF16, file.get("emb.weight").dtype(), "the embedding is a look-up, never quantized");
+        }
+        int[] toks = Npy.read(DIR.resolve("tokens.npy")).toInts();
+        try (GoldFinchModel atLoad = ModelLoader.load(tmp, WeightFormat.Q8_0);
+             GoldFinchModel stored = ModelLoader.load(q8Dir)) {
+            float[] want = atLoad.forward(List.of(new GoldFinchModel.Segment(atLoad.newState(), toks, 0)))[0];
+            float[] got = stored.forward(List.of(new GoldFinchModel.Segment(stored.newState(), toks, 0)))[0];
+            assertArrayEquals(want, got);
+        }
+        // Bytes without their scales are refused by name, not misread.
+        try (SafeTensors file = SafeTensors.open(q8Dir.resolve(ModelConverter.WEIGHTS_FILE))) {
+            java.util.Map<String, Tensor> missing = new java.util.LinkedHashMap<>(file.tensors());
+            missing.remove("head.weight" + ModelWeights.Q8_SCALE_SUFFIX);
+            Path broken = tmp.resolve("broken");
+            Files.createDirectories(broken);
+            SafeTensorsWriter.write(broken.resolve(ModelConverter.WEIGHTS_FILE), missing, java.util.Map.of(), (done, total) -> { });
+            GoldFinchException.BadModel e = assertThrows(GoldFinchException.BadModel.class, () -> ModelLoader.load(broken));
+            assertTrue(e.getMessage().contains("head.weight" + ModelWeights.Q8_SCALE_SUFFIX), e.getMessage());
         }
     }
 }

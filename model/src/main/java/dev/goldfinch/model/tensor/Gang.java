@@ -16,6 +16,8 @@ final class Gang {
     /** How long an idle worker spins before it parks: longer than the gaps inside a forward pass. */
     private static final long SPIN_NANOS = 500_000;
 
+    private static final ThreadLocal<Boolean> WORKER = ThreadLocal.withInitial(() -> false);
+
     private final int size;
     private final ReentrantLock turn = new ReentrantLock();
     private final AtomicInteger pending = new AtomicInteger();
@@ -43,8 +45,11 @@ final class Gang {
 
     /** Runs {@code part.accept(i)} for every {@code i < size()}, in parallel, and returns when all are done. */
     void run(IntConsumer part) {
-        if (size == 1) {
-            part.accept(0);
+        if (size == 1 || turn.isHeldByCurrentThread() || WORKER.get()) {
+            // Alone, or nested inside a job (a part that itself runs a job): all parts here, in order, not a deadlock.
+            for (int i = 0; i < size; i++) {
+                part.accept(i);
+            }
             return;
         }
         turn.lock();
@@ -82,6 +87,7 @@ final class Gang {
     }
 
     private void work(int part) {
+        WORKER.set(true);
         int slot = part - 1;
         long seen = 0;
         while (true) {

@@ -23,8 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  * panel are zero and never stored.
  *
  * <p>Formats may scale blocks of columns (Q8_0): a block's products are summed on their own, then
- * {@code acc = fma(blockSum, scale, acc)}; unscaled formats have one block of all columns and
- * {@code acc = acc + blockSum}. The scalar twin, {@link #matmulRowsScalarOrder}, does the same per output.
+ * {@code acc = fma(blockSum, scale, acc)}; unscaled formats have one block of all columns, whose sum is the
+ * result. The scalar twin, {@link #matmulRowsScalarOrder}, does the same per output.
  */
 public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -74,7 +74,7 @@ public final class GoldKvDonors {
                     it.remove();
                     continue;
                 }
-                if (!d.namespace().equals(namespace)) {
+                if (!java.util.Objects.equals(d.namespace(), namespace)) {
                     continue;
                 }
                 int common = Math.min(limit, d.tokens().length);

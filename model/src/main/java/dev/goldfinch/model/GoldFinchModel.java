@@ -523,7 +523,8 @@ public final class GoldFinchModel implements AutoCloseable {
         float[][] out = new float[n][];
         o = 0;
         for (int s = 0; s < n; s++) {
-            out[s] = java.util.Arrays.copyOfRange(all, o * v, (o + count[s]) * v);
+            // One segment asking for every row (a single decode step, a whole prompt): its logits are the product itself.
+            out[s] = count[s] == total ? all : java.util.Arrays.copyOfRange(all, o * v, (o + count[s]) * v);
             o += count[s];
         }
         return out;

@@ -68,9 +68,7 @@ public final class ModelConverter {
             float[] row = new float[cols];
             byte[] block = new byte[Matrix.Q8.BLOCK];
             for (int r = 0; r < rows; r++) {
-                for (int j = 0; j < cols; j++) {
-                    row[j] = t.getFloat((long) r * cols + j);
-                }
+                t.copyRow(r, row, 0);
                 for (int b = 0; b < blocks; b++) {
                     short scale = Matrix.quantizeBlock(row, b * Matrix.Q8.BLOCK, block);
                     scales.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), ((long) r * blocks + b) * 2, scale);

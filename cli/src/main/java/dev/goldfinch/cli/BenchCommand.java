@@ -113,6 +113,7 @@ final class BenchCommand {
                 out.put("prefill_fraction_of_peak", prefillOfPeak);
                 Map<String, Double> decode = new LinkedHashMap<>();
                 Map<String, Double> decodeOfBandwidth = new LinkedHashMap<>();
+                Map<String, Long> decodeAllocation = new LinkedHashMap<>();
                 for (int context : contexts) {
                     SequenceState base = model.newState();
                     int[] prompt = random.ints(context, 1, vocab).toArray();
@@ -121,14 +122,18 @@ final class BenchCommand {
                                 Math.min(context, at + 512) - at)));
                     }
                     for (int batch : batches) {
+                        String key = "b" + batch + "_ctx" + context;
                         double tps = median(repeats, () -> {
                             List<SequenceState> states = IntStream.range(0, batch).mapToObj(i -> base.fork()).toList();
+                            states.forEach(s -> s.reserve(context + steps + 1)); // as the decode service does
                             step(model, states, 1); // warm: materialise GOLD keys and values of the restored context
+                            long allocated = Kernels.allocatedBytesHereAndInGang();
                             long t0 = System.nanoTime();
                             step(model, states, steps);
-                            return (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
+                            double rate = (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
+                            decodeAllocation.put(key, (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
+                            return rate;
                         });
-                        String key = "b" + batch + "_ctx" + context;
                         decode.put(key, round(tps));
                         // Batch 1 is bound by reading the weights once per token.
                         decodeOfBandwidth.put(key, round(tps / batch * bytesPerToken / 1e9 / bandwidth));
@@ -136,6 +141,7 @@ final class BenchCommand {
                 }
                 out.put("decode_tps", decode);
                 out.put("decode_weight_passes_fraction_of_bandwidth", decodeOfBandwidth);
+                out.put("decode_allocated_bytes_per_token", decodeAllocation);
             }
             if (format == dev.goldfinch.model.WeightFormat.Q8_0) {
                 // Quantization's cost in quality: perplexity of the same weights, f32 and q8_0, on one fixed token stream.
@@ -179,14 +185,16 @@ final class BenchCommand {
             return Math.exp(nll / (tokens.length - 1));
         }
 
+        /** {@code steps} decode steps of every state at once, each sequence's logits rewritten in place (as in the decode service). */
         private static void step(GoldFinchModel model, List<SequenceState> states, int steps) {
             int[] token = {17};
+            List<GoldFinchModel.Segment> segments = new ArrayList<>(states.size());
+            for (SequenceState s : states) {
+                segments.add(new GoldFinchModel.Segment(s, token, 0));
+            }
+            float[][] logits = new float[states.size()][model.config().vocabSize()];
             for (int i = 0; i < steps; i++) {
-                List<GoldFinchModel.Segment> segments = new ArrayList<>(states.size());
-                for (SequenceState s : states) {
-                    segments.add(new GoldFinchModel.Segment(s, token, 0));
-                }
-                model.forward(segments);
+                model.forward(segments, logits);
             }
         }
 
@@ -201,10 +209,11 @@ final class BenchCommand {
             Map<String, Double> pf = (Map<String, Double>) out.get("prefill_fraction_of_peak");
             p.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%%%n", k, v, 100 * pf.get(k)));
             System.out.println();
-            System.out.printf("%-22s %12s %12s%n", "decode (batch, ctx)", "tokens/s", "of bandwidth");
             Map<String, Double> d = (Map<String, Double>) out.get("decode_tps");
             Map<String, Double> df = (Map<String, Double>) out.get("decode_weight_passes_fraction_of_bandwidth");
-            d.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%%%n", k, v, 100 * df.get(k)));
+            System.out.printf("%-22s %12s %12s %16s%n", "decode (batch, ctx)", "tokens/s", "of bandwidth", "allocated B/tok");
+            Map<String, Long> da = (Map<String, Long>) out.get("decode_allocated_bytes_per_token");
+            d.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%% %16d%n", k, v, 100 * df.get(k), da.get(k)));
             if (out.containsKey("perplexity_f32")) {
                 System.out.printf("%nperplexity on a fixed 512-token stream: f32 %.3f, q8_0 %.3f (%+.2f%%)%n", out.get("perplexity_f32"),
                         out.get("perplexity_q8_0"), 100 * (double) out.get("perplexity_relative_difference"));

@@ -49,6 +49,8 @@ public final class DecodeEngine implements AutoCloseable {
         final TokenSink sink;
         final SequenceState state;
         final Sampler sampler;
+        /** This sequence's next-token logits, rewritten by every step (a decode step allocates no logits). */
+        final float[] logits;
         int pending;
         int generated;
         boolean finalStep;
@@ -60,9 +62,14 @@ public final class DecodeEngine implements AutoCloseable {
             this.sink = sink;
             this.state = state;
             this.sampler = sampler;
+            this.logits = new float[state.config().vocabSize()];
             this.pending = request.lastPromptToken();
         }
     }
+
+    /** Positions a sequence's state reserves beyond its prompt (at most; fewer when max_tokens is smaller). */
+    private static final int RESERVE_AHEAD = 256;
+    private static final float[] NO_LOGITS = new float[0];
 
     private final GoldFinchModel model;
     private final StateCache cache;
@@ -128,6 +135,9 @@ public final class DecodeEngine implements AutoCloseable {
                 SequenceState state = load(request).orElseThrow(() -> new EntryNotFoundException(
                         "cache entry " + PrefixHasher.hex(request.entryHash()) + " (" + request.entryLength() + " tokens) is not in the cache"));
                 Sampler sampler = new Sampler(request.params(), model.config().vocabSize());
+                // Room for the tokens this request may add, up to a bound: the shared prefix is copied once, at the size
+                // it needs, instead of at the first step with room for half its length again.
+                state.reserve(state.length() + 1 + Math.min(request.params().maxTokens(), RESERVE_AHEAD));
                 int[] prompt = Arrays.copyOf(state.tokens(), state.length() + 1);
                 prompt[state.length()] = request.lastPromptToken();
                 sampler.observePrompt(prompt);
@@ -231,10 +241,12 @@ public final class DecodeEngine implements AutoCloseable {
             return;
         }
         List<GoldFinchModel.Segment> segments = new ArrayList<>(batch.size());
+        float[][] logits = new float[batch.size()][];
         for (Sequence s : batch) {
+            logits[segments.size()] = s.finalStep ? NO_LOGITS : s.logits;
             segments.add(new GoldFinchModel.Segment(s.state, new int[]{s.pending}, s.finalStep ? 1 : 0));
         }
-        float[][] logits = model.forward(segments);
+        model.forward(segments, logits);
         batchSizes.record(batch.size());
         for (int i = 0; i < batch.size(); i++) {
             Sequence s = batch.get(i);

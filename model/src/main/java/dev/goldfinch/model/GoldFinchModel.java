@@ -1,12 +1,11 @@
 package dev.goldfinch.model;
 
 import dev.goldfinch.model.tensor.Kernels;
+import dev.goldfinch.model.tensor.Matrix;
 import dev.goldfinch.model.tensor.Wkv;
 
-import static dev.goldfinch.model.tensor.Kernels.columns;
 import static dev.goldfinch.model.tensor.Kernels.layerNorm;
 import static dev.goldfinch.model.tensor.Kernels.layerNormSlice;
-import static dev.goldfinch.model.tensor.Kernels.matmul;
 import static dev.goldfinch.model.tensor.Kernels.rmsNorm;
 import static dev.goldfinch.model.tensor.Kernels.sigmoid;
 import static dev.goldfinch.model.tensor.Kernels.tanh;
@@ -90,9 +89,35 @@ public final class GoldFinchModel implements AutoCloseable {
         return prefill(state, new int[]{token});
     }
 
-    /** Feeds every segment; returns, per segment, its requested logits as {@code [rows, V]} row-major. */
+    /** Feeds every segment; returns, per segment, its requested logits as {@code [rows, V]} row-major (new arrays). */
     public float[][] forward(List<Segment> segments) {
+        float[][] out = new float[segments.size()][];
+        for (int s = 0; s < out.length; s++) {
+            Segment seg = segments.get(s);
+            out[s] = new float[(seg.tokens().length - seg.logitsFrom()) * cfg.vocabSize()];
+        }
+        forward(segments, out);
+        return out;
+    }
+
+    /**
+     * As {@link #forward(List)}, writing segment {@code s}'s logits into {@code logits[s]}, which holds exactly its
+     * requested rows times the vocabulary. Apart from the growth of the states, a pass of a shape this thread ran
+     * before allocates nothing: its activations live in the thread's {@link ForwardScratch}.
+     */
+    public void forward(List<Segment> segments, float[][] logits) {
         int n = segments.size();
+        if (logits.length != n) {
+            throw new IllegalArgumentException(n + " segments but " + logits.length + " logits arrays");
+        }
+        for (int s = 0; s < n; s++) {
+            Segment seg = segments.get(s);
+            int want = (seg.tokens().length - seg.logitsFrom()) * cfg.vocabSize();
+            if (logits[s] == null || logits[s].length != want) {
+                throw new IllegalArgumentException("segment " + s + " needs a logits array of " + want + " floats");
+            }
+        }
+        ForwardScratch scratch = ForwardScratch.begin();
         int[] start = new int[n + 1];
         SequenceState[] states = new SequenceState[n];
         for (int s = 0; s < n; s++) {
@@ -121,7 +146,7 @@ public final class GoldFinchModel implements AutoCloseable {
             prior[s] = states[s].length();
         }
 
-        float[] x = new float[rows * c];
+        float[] x = scratch.take(rows * c);
         for (int s = 0; s < n; s++) {
             int[] toks = segments.get(s).tokens();
             for (int t = 0; t < toks.length; t++) {
@@ -132,18 +157,18 @@ public final class GoldFinchModel implements AutoCloseable {
 
         Batch all = new Batch(states, start, prior, new int[n]);
         for (int l = 0; l < cfg.finchLayers(); l++) {
-            block(l, all, x);
+            block(l, all, x, scratch);
         }
 
         Batch top = all;
         float[] h = x;
         if (cfg.architecture().hasGold()) {
-            float[] compressed = matmul(w.kvCacheA, x, rows);
+            float[] compressed = matmul(w.kvCacheA, x, rows, scratch);
             int cd = cfg.compressedDim();
             for (int s = 0; s < n; s++) {
                 states[s].compressedKeys().append(compressed, start[s] * cd, start[s + 1] - start[s]);
                 states[s].appendTokens(segments.get(s).tokens());
-                materializeGoldKv(states[s]);
+                materializeGoldKv(states[s], scratch);
             }
             // GOLD rows: the trailing window and everything from the first requested logit on.
             int[] gStart = new int[n + 1];
@@ -153,20 +178,20 @@ public final class GoldFinchModel implements AutoCloseable {
                 skipped[s] = Math.max(0, Math.min(segments.get(s).logitsFrom(), len - cfg.goldWindow()));
                 gStart[s + 1] = gStart[s] + len - skipped[s];
             }
-            h = new float[gStart[n] * c];
+            h = scratch.take(gStart[n] * c);
             for (int s = 0; s < n; s++) {
                 System.arraycopy(x, (start[s] + skipped[s]) * c, h, gStart[s] * c, (gStart[s + 1] - gStart[s]) * c);
             }
             top = new Batch(states, gStart, prior, skipped);
             for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
-                block(l, top, h);
+                block(l, top, h, scratch);
             }
         } else {
             for (int s = 0; s < n; s++) {
                 states[s].appendTokens(segments.get(s).tokens());
             }
         }
-        return logits(segments, top, h);
+        logits(segments, top, h, scratch, logits);
     }
 
     /** The rows of one pass: per segment its rows {@code [start[s], start[s+1])}, which begin {@code skipped[s]} tokens into the segment. */
@@ -185,18 +210,30 @@ public final class GoldFinchModel implements AutoCloseable {
         }
     }
 
-    private void block(int l, Batch b, float[] x) {
+    private void block(int l, Batch b, float[] x, ForwardScratch scratch) {
         Layer layer = w.layers[l];
         int rows = b.rows();
         int c = cfg.nEmbd();
-        float[] xn = new float[rows * c];
+        float[] xn = scratch.take(rows * c);
         layerNorm(x, rows, layer.ln1Weight(), layer.ln1Bias(), ModelConfig.LAYER_NORM_EPS, xn);
         float[] att = layer.gold() != null
-                ? goldTimeMix(l, layer.gold(), b, xn)
-                : finchTimeMix(l, layer.finch(), b, xn);
+                ? goldTimeMix(l, layer.gold(), b, xn, scratch)
+                : finchTimeMix(l, layer.finch(), b, xn, scratch);
         addInto(x, att);
         layerNorm(x, rows, layer.ln2Weight(), layer.ln2Bias(), ModelConfig.LAYER_NORM_EPS, xn);
-        addInto(x, channelMix(l, layer.ffn(), b, xn));
+        addInto(x, channelMix(l, layer.ffn(), b, xn, scratch));
+    }
+
+    private static float[] matmul(Matrix m, float[] x, int rows, ForwardScratch scratch) {
+        float[] y = scratch.take(rows * m.rows());
+        Kernels.matmul(m, x, rows, y);
+        return y;
+    }
+
+    private static float[] columns(float[] x, int n, int width, int c0, int cols, ForwardScratch scratch) {
+        float[] out = scratch.take(n * cols);
+        Kernels.columns(x, n, width, c0, cols, out);
+        return out;
     }
 
     private static void addInto(float[] acc, float[] v) {
@@ -206,11 +243,11 @@ public final class GoldFinchModel implements AutoCloseable {
     }
 
     /** {@code prev - x} per row (the token shift), where the first row of a segment takes the carried shift; then carries the last row. */
-    private float[] tokenShift(Batch b, float[] xn, float[][] carried) {
+    private float[] tokenShift(Batch b, float[] xn, boolean attention, int l, ForwardScratch scratch) {
         int c = cfg.nEmbd();
-        float[] dx = new float[xn.length];
+        float[] dx = scratch.take(xn.length);
         for (int s = 0; s < b.segments(); s++) {
-            float[] carry = carried[s];
+            float[] carry = attention ? b.states[s].attShift(l) : b.states[s].ffnShift(l);
             for (int r = b.start[s]; r < b.start[s + 1]; r++) {
                 int o = r * c;
                 if (r == b.start[s]) {
@@ -228,62 +265,46 @@ public final class GoldFinchModel implements AutoCloseable {
         return dx;
     }
 
-    private float[][] attShifts(Batch b, int l) {
-        float[][] out = new float[b.segments()][];
-        for (int s = 0; s < out.length; s++) {
-            out[s] = b.states[s].attShift(l);
-        }
-        return out;
-    }
-
-    private float[][] ffnShifts(Batch b, int l) {
-        float[][] out = new float[b.segments()][];
-        for (int s = 0; s < out.length; s++) {
-            out[s] = b.states[s].ffnShift(l);
-        }
-        return out;
-    }
-
     /** {@code x + dx * (mix + lora)}; {@code lora} may be null. */
-    private static float[] lerp(float[] x, float[] dx, float[] mix, float[] lora, int c) {
-        float[] out = new float[x.length];
+    private static float[] lerp(float[] x, float[] dx, float[] mix, float[] lora, int c, ForwardScratch scratch) {
+        float[] out = scratch.take(x.length);
         Kernels.lerp(x, dx, mix, lora, c, out);
         return out;
     }
 
     /** Spec §1 (Finch-C2) and RWKV-6 (plain Finch): data-dependent token shift, WKV recurrence, output norm. */
-    private float[] finchTimeMix(int l, FinchAttention a, Batch b, float[] xn) {
+    private float[] finchTimeMix(int l, FinchAttention a, Batch b, float[] xn, ForwardScratch scratch) {
         int rows = b.rows();
         int c = cfg.nEmbd();
         int heads = cfg.nHead();
         int hs = cfg.headSize();
-        float[] dx = tokenShift(b, xn, attShifts(b, l));
-        float[] xxx = lerp(xn, dx, a.maaX(), null, c);
+        float[] dx = tokenShift(b, xn, true, l, scratch);
+        float[] xxx = lerp(xn, dx, a.maaX(), null, c, scratch);
         int rank = a.maaW2()[0].cols();
-        float[] m = matmul(a.maaW1(), xxx, rows);
+        float[] m = matmul(a.maaW1(), xxx, rows, scratch);
         tanh(m, m.length);
         float[][] mixed = new float[5][];
         for (int i = 0; i < 5; i++) {
-            float[] lora = matmul(a.maaW2()[i], columns(m, rows, 5 * rank, i * rank, rank), rows);
-            mixed[i] = lerp(xn, dx, a.maa()[i], lora, c);
+            float[] lora = matmul(a.maaW2()[i], columns(m, rows, 5 * rank, i * rank, rank, scratch), rows, scratch);
+            mixed[i] = lerp(xn, dx, a.maa()[i], lora, c, scratch);
         }
         boolean c2 = a.isC2();
         float[] xr = mixed[c2 ? ModelWeights.C2_R : ModelWeights.X060_R];
         float[] xk = mixed[c2 ? ModelWeights.C2_K : ModelWeights.X060_K];
         float[] xv = mixed[c2 ? ModelWeights.C2_V : ModelWeights.X060_V];
         float[] xw = mixed[c2 ? ModelWeights.C2_W : ModelWeights.X060_W];
-        float[] r = matmul(a.receptance(), xr, rows);
-        float[] k = matmul(a.key(), xk, rows);
-        float[] v = matmul(a.value(), xv, rows);
-        float[] decay = matmul(a.decayW1(), xw, rows);
+        float[] r = matmul(a.receptance(), xr, rows, scratch);
+        float[] k = matmul(a.key(), xk, rows, scratch);
+        float[] v = matmul(a.value(), xv, rows, scratch);
+        float[] decay = matmul(a.decayW1(), xw, rows, scratch);
         tanh(decay, decay.length);
-        decay = matmul(a.decayW2(), decay, rows);
+        decay = matmul(a.decayW2(), decay, rows, scratch);
         for (int t = 0; t < rows; t++) {
             for (int i = 0, o = t * c; i < c; i++, o++) {
                 decay[o] = (float) Math.exp(-Math.exp(a.timeDecay()[i] + decay[o]));
             }
         }
-        float[] y = new float[rows * c];
+        float[] y = scratch.take(rows * c);
         if (c2) {
             for (int i = 0; i < k.length; i++) {
                 k[i] *= 1f - decay[i];
@@ -302,16 +323,16 @@ public final class GoldFinchModel implements AutoCloseable {
         });
         if (c2) {
             float[] xv2 = mixed[ModelWeights.C2_V2];
-            float[] v2 = matmul(a.value(), xv2, rows);
-            float[] lora = matmul(a.value2W1(), xv2, rows);
+            float[] v2 = matmul(a.value(), xv2, rows, scratch);
+            float[] lora = matmul(a.value2W1(), xv2, rows, scratch);
             tanh(lora, lora.length);
-            lora = matmul(a.value2W2(), lora, rows);
+            lora = matmul(a.value2W2(), lora, rows, scratch);
             for (int i = 0; i < y.length; i++) {
                 y[i] += v2[i] + lora[i];
             }
             layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
         } else {
-            float[] g = matmul(a.gate(), mixed[ModelWeights.X060_G], rows);
+            float[] g = matmul(a.gate(), mixed[ModelWeights.X060_G], rows, scratch);
             for (int t = 0; t < rows; t++) {
                 for (int h = 0; h < heads; h++) {
                     layerNormSlice(y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
@@ -321,21 +342,21 @@ public final class GoldFinchModel implements AutoCloseable {
                 y[i] *= g[i] * sigmoid(g[i]);
             }
         }
-        return matmul(a.output(), y, rows);
+        return matmul(a.output(), y, rows, scratch);
     }
 
     /** Spec §2: {@code sigmoid(W_r xr) * W_v relu(W_k xk)^2}. */
-    private float[] channelMix(int l, ChannelMix f, Batch b, float[] xn) {
+    private float[] channelMix(int l, ChannelMix f, Batch b, float[] xn, ForwardScratch scratch) {
         int rows = b.rows();
         int c = cfg.nEmbd();
-        float[] dx = tokenShift(b, xn, ffnShifts(b, l));
-        float[] k = matmul(f.key(), lerp(xn, dx, f.maaK(), null, c), rows);
+        float[] dx = tokenShift(b, xn, false, l, scratch);
+        float[] k = matmul(f.key(), lerp(xn, dx, f.maaK(), null, c, scratch), rows, scratch);
         for (int i = 0; i < k.length; i++) {
             float v = Math.max(k[i], 0f);
             k[i] = v * v;
         }
-        float[] out = matmul(f.value(), k, rows);
-        float[] r = matmul(f.receptance(), lerp(xn, dx, f.maaR(), null, c), rows);
+        float[] out = matmul(f.value(), k, rows, scratch);
+        float[] r = matmul(f.receptance(), lerp(xn, dx, f.maaR(), null, c, scratch), rows, scratch);
         for (int i = 0; i < out.length; i++) {
             out[i] *= sigmoid(r[i]);
         }
@@ -347,7 +368,7 @@ public final class GoldFinchModel implements AutoCloseable {
      * positions s and s-1 of the compressed cache and the token embeddings, so they are computed once
      * per position; after a restore they are rebuilt from the serialized compressed keys).
      */
-    private void materializeGoldKv(SequenceState st) {
+    private void materializeGoldKv(SequenceState st, ForwardScratch scratch) {
         int have = st.goldKeys(0).rows();
         int total = st.length();
         if (have == total) {
@@ -357,8 +378,8 @@ public final class GoldFinchModel implements AutoCloseable {
         int cd = cfg.compressedDim();
         int from = Math.max(0, have - 1); // one earlier position: its values feed the shift of the first new one
         int n = total - from;
-        float[] cat = new float[n * (c + cd)];
-        float[] e = new float[n * c];
+        float[] cat = scratch.take(n * (c + cd));
+        float[] e = scratch.take(n * c);
         float[] keys = st.compressedKeys().array();
         for (int p = 0; p < n; p++) {
             w.emb.copyRow(st.token(from + p), e, p * c);
@@ -368,21 +389,21 @@ public final class GoldFinchModel implements AutoCloseable {
             System.arraycopy(e, p * c, cat, p * (c + cd), c);
             System.arraycopy(keys, (from + p) * cd, cat, p * (c + cd) + c, cd);
         }
-        float[] kh = matmul(w.kvCacheB, cat, n);
+        float[] kh = matmul(w.kvCacheB, cat, n, scratch);
         rmsNorm(kh, n, c, ModelConfig.RMS_NORM_EPS, kh);
-        float[] xo = new float[n * c];
+        float[] xo = scratch.take(n * c);
         rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo);
         // Rows of the new positions and of their predecessors (zero before position 0).
         int first = have == 0 ? 0 : 1;
         int m = n - first;
-        float[] khCur = java.util.Arrays.copyOfRange(kh, first * c, n * c);
-        float[] xoCur = java.util.Arrays.copyOfRange(xo, first * c, n * c);
-        float[] khPrev = new float[m * c];
-        float[] xoPrev = new float[m * c];
+        float[] khCur = scratch.copyOfRange(kh, first * c, n * c);
+        float[] xoCur = scratch.copyOfRange(xo, first * c, n * c);
+        float[] khPrev = scratch.take(m * c);
+        float[] xoPrev = scratch.take(m * c);
         System.arraycopy(kh, 0, khPrev, (1 - first) * c, (m - 1 + first) * c);
         System.arraycopy(xo, 0, xoPrev, (1 - first) * c, (m - 1 + first) * c);
-        float[] dxo = new float[m * c];
-        float[] dkh = new float[m * c];
+        float[] dxo = scratch.take(m * c);
+        float[] dkh = scratch.take(m * c);
         for (int i = 0; i < dxo.length; i++) {
             dxo[i] = xoPrev[i] - xoCur[i];
             dkh[i] = khPrev[i] - khCur[i];
@@ -390,14 +411,14 @@ public final class GoldFinchModel implements AutoCloseable {
         for (int g = 0; g < cfg.goldLayers(); g++) {
             GoldAttention a = w.layers[cfg.finchLayers() + g].gold();
             int rank = a.kvW2()[0].cols();
-            float[] mix = matmul(a.kvW1(), lerp(xoCur, dxo, a.maaVCache(), null, c), m);
+            float[] mix = matmul(a.kvW1(), lerp(xoCur, dxo, a.maaVCache(), null, c, scratch), m, scratch);
             tanh(mix, mix.length);
-            float[] mk = matmul(a.kvW2()[0], columns(mix, m, 2 * rank, 0, rank), m);
-            float[] mv = matmul(a.kvW2()[1], columns(mix, m, 2 * rank, rank, rank), m);
-            float[] k = lerp(khCur, dkh, a.maaK(), mk, c);
-            float[] v = lerp(xoCur, dxo, a.maaV(), mv, c);
-            addLoRA(k, a.keyW1(), a.keyW2(), m);
-            addLoRA(v, a.valueW1(), a.valueW2(), m);
+            float[] mk = matmul(a.kvW2()[0], columns(mix, m, 2 * rank, 0, rank, scratch), m, scratch);
+            float[] mv = matmul(a.kvW2()[1], columns(mix, m, 2 * rank, rank, rank, scratch), m, scratch);
+            float[] k = lerp(khCur, dkh, a.maaK(), mk, c, scratch);
+            float[] v = lerp(xoCur, dxo, a.maaV(), mv, c, scratch);
+            addLoRA(k, a.keyW1(), a.keyW2(), m, scratch);
+            addLoRA(v, a.valueW1(), a.valueW2(), m, scratch);
             layerNorm(k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k);
             layerNorm(v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v);
             st.goldKeys(g).append(k, 0, m);
@@ -406,29 +427,29 @@ public final class GoldFinchModel implements AutoCloseable {
     }
 
     /** {@code x += tanh(x W1) W2}. */
-    private static void addLoRA(float[] x, dev.goldfinch.model.tensor.Matrix w1, dev.goldfinch.model.tensor.Matrix w2, int rows) {
-        float[] hidden = matmul(w1, x, rows);
+    private static void addLoRA(float[] x, Matrix w1, Matrix w2, int rows, ForwardScratch scratch) {
+        float[] hidden = matmul(w1, x, rows, scratch);
         tanh(hidden, hidden.length);
-        float[] delta = matmul(w2, hidden, rows);
+        float[] delta = matmul(w2, hidden, rows, scratch);
         for (int i = 0; i < x.length; i++) {
             x[i] += delta[i];
         }
     }
 
     /** Spec §3: query with its own token shift, softmax attention over the materialised K/V, causal per position. */
-    private float[] goldTimeMix(int l, GoldAttention a, Batch b, float[] xn) {
+    private float[] goldTimeMix(int l, GoldAttention a, Batch b, float[] xn, ForwardScratch scratch) {
         int rows = b.rows();
         int c = cfg.nEmbd();
         int heads = cfg.nHead();
         int hs = cfg.headSize();
         int g = l - cfg.finchLayers();
-        float[] dx = tokenShift(b, xn, attShifts(b, l));
-        float[] mq = matmul(a.qW1(), lerp(xn, dx, a.maaX(), null, c), rows);
+        float[] dx = tokenShift(b, xn, true, l, scratch);
+        float[] mq = matmul(a.qW1(), lerp(xn, dx, a.maaX(), null, c, scratch), rows, scratch);
         tanh(mq, mq.length);
-        mq = matmul(a.qW2(), mq, rows);
-        float[] q = matmul(a.query(), lerp(xn, dx, a.maaQ(), mq, c), rows);
+        mq = matmul(a.qW2(), mq, rows, scratch);
+        float[] q = matmul(a.query(), lerp(xn, dx, a.maaQ(), mq, c, scratch), rows, scratch);
         layerNorm(q, rows, a.lnQWeight(), a.lnQBias(), ModelConfig.LAYER_NORM_EPS, q);
-        float[] y = new float[rows * c];
+        float[] y = scratch.take(rows * c);
         float scale = (float) (1.0 / Math.sqrt(hs));
         int longest = 0;
         for (int s = 0; s < b.segments(); s++) {
@@ -440,8 +461,9 @@ public final class GoldFinchModel implements AutoCloseable {
             extendKeyBlocks(b.states[s].goldKeys(g), b.states[s].goldKeyBlocks(g), c);
         }
         // Heads are independent: shared out across the engine's threads (reading K and V is the cost at long contexts).
+        float[] scores = scratch.takeAtLeast(heads * scoreLength); // head h's at h * scoreLength, written before read
         Kernels.parallel(heads, h -> {
-            float[] scores = new float[scoreLength];
+            int so = h * scoreLength;
             for (int s = 0; s < b.segments(); s++) {
                 float[] keys = b.states[s].goldKeys(g).array();
                 float[] keyBlocks = b.states[s].goldKeyBlocks(g).array();
@@ -454,27 +476,27 @@ public final class GoldFinchModel implements AutoCloseable {
                     // row's position only, so a row gets the same bits however the prompt was chunked.
                     int blocked = visible / kb * kb;
                     for (int p = 0; p < blocked; p += kb) {
-                        max = Math.max(max, Kernels.blockScores(q, qo, keyBlocks, p * c + h * hs * kb, hs, scale, scores, p));
+                        max = Math.max(max, Kernels.blockScores(q, qo, keyBlocks, p * c + h * hs * kb, hs, scale, scores, so + p));
                     }
                     for (int p = blocked; p < visible; p++) {
-                        scores[p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
-                        max = Math.max(max, scores[p]);
+                        scores[so + p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
+                        max = Math.max(max, scores[so + p]);
                     }
                     float sum = 0;
                     for (int p = 0; p < visible; p++) {
-                        scores[p] = (float) Math.exp(scores[p] - max);
-                        sum += scores[p];
+                        scores[so + p] = (float) Math.exp(scores[so + p] - max);
+                        sum += scores[so + p];
                     }
                     float inv = 1f / sum;
                     for (int p = 0; p < visible; p++) {
-                        scores[p] *= inv;
+                        scores[so + p] *= inv;
                     }
-                    Kernels.weightedRowSum(scores, visible, values, h * hs, c, y, qo, hs);
+                    Kernels.weightedRowSum(scores, so, visible, values, h * hs, c, y, qo, hs);
                 }
             }
         });
         layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
-        return matmul(a.output(), y, rows);
+        return matmul(a.output(), y, rows, scratch);
     }
 
     /** Appends the transposed copy of every block of keys completed since the last call ({@code [A][KEY_BLOCK]} per block). */
@@ -485,10 +507,11 @@ public final class GoldFinchModel implements AutoCloseable {
         if (complete <= have) {
             return;
         }
+        int at = blocks.extend(complete - have);
         float[] k = keys.array();
-        float[] t = new float[(complete - have) * kb * width];
+        float[] t = blocks.array();
         for (int blk = have; blk < complete; blk++) {
-            int out = (blk - have) * kb * width;
+            int out = at + (blk - have) * kb * width;
             for (int i = 0; i < kb; i++) {
                 int row = (blk * kb + i) * width;
                 for (int ch = 0; ch < width; ch++) {
@@ -496,38 +519,39 @@ public final class GoldFinchModel implements AutoCloseable {
                 }
             }
         }
-        blocks.append(t, 0, complete - have);
     }
 
-    private float[][] logits(List<Segment> segments, Batch b, float[] h) {
+    private void logits(List<Segment> segments, Batch b, float[] h, ForwardScratch scratch, float[][] logits) {
         int c = cfg.nEmbd();
         int v = cfg.vocabSize();
-        int n = segments.size();
-        int[] from = new int[n];
-        int[] count = new int[n];
         int total = 0;
-        for (int s = 0; s < n; s++) {
-            int len = segments.get(s).tokens().length;
-            from[s] = segments.get(s).logitsFrom() - b.skipped[s]; // row within the segment's rows in h
-            count[s] = len - segments.get(s).logitsFrom();
-            total += count[s];
+        for (Segment seg : segments) {
+            total += seg.tokens().length - seg.logitsFrom();
         }
-        float[] sel = new float[total * c];
+        if (total == 0) {
+            return;
+        }
+        float[] sel = scratch.take(total * c);
         int o = 0;
-        for (int s = 0; s < n; s++) {
-            System.arraycopy(h, (b.start[s] + from[s]) * c, sel, o * c, count[s] * c);
-            o += count[s];
+        for (int s = 0; s < segments.size(); s++) {
+            Segment seg = segments.get(s);
+            int count = seg.tokens().length - seg.logitsFrom();
+            int from = seg.logitsFrom() - b.skipped[s]; // row within the segment's rows in h
+            System.arraycopy(h, (b.start[s] + from) * c, sel, o * c, count * c);
+            o += count;
         }
         layerNorm(sel, total, w.lnOutWeight, w.lnOutBias, ModelConfig.LAYER_NORM_EPS, sel);
-        float[] all = matmul(w.head, sel, total);
-        float[][] out = new float[n][];
-        o = 0;
-        for (int s = 0; s < n; s++) {
-            // One segment asking for every row (a single decode step, a whole prompt): its logits are the product itself.
-            out[s] = count[s] == total ? all : java.util.Arrays.copyOfRange(all, o * v, (o + count[s]) * v);
-            o += count[s];
+        if (segments.size() == 1) {
+            Kernels.matmul(w.head, sel, total, logits[0]); // straight into the caller's array
+            return;
         }
-        return out;
+        float[] all = matmul(w.head, sel, total, scratch);
+        o = 0;
+        for (int s = 0; s < segments.size(); s++) {
+            int len = logits[s].length;
+            System.arraycopy(all, o, logits[s], 0, len);
+            o += len;
+        }
     }
 
     /**

@@ -59,24 +59,48 @@ public final class FloatRows {
 
     /** Appends {@code n} rows from {@code src[off..]}. */
     public void append(float[] src, int off, int n) {
+        int at = extend(n);
+        System.arraycopy(src, off, buffer.data, at, n * width);
+    }
+
+    /**
+     * Appends {@code n} rows for the caller to fill entirely, in place (their contents are arbitrary until then),
+     * and returns where the first starts in {@link #array()}: no staging copy for a writer that produces rows
+     * element by element.
+     */
+    public int extend(int n) {
+        int at = rows * width;
         int need = (rows + n) * width;
         synchronized (buffer) {
             if (buffer.used == rows && buffer.data.length >= need) {
                 buffer.used = rows + n;
-                System.arraycopy(src, off, buffer.data, rows * width, n * width);
                 rows += n;
-                return;
+                return at;
             }
         }
         // Diverged from another view, or out of room: move to a private buffer, with room to grow by half
         // (doubling the shared buffer's capacity made every diverging fork of a long prefix twice its size).
-        float[] grown = Arrays.copyOf(buffer.data, Math.max(need + need / 2, width * 16));
-        if (rows * width < grown.length) {
-            Arrays.fill(grown, rows * width, grown.length, 0f);
-        }
-        System.arraycopy(src, off, grown, rows * width, n * width);
+        float[] grown = new float[Math.max(need + need / 2, width * 16)];
+        System.arraycopy(buffer.data, 0, grown, 0, at);
         buffer = new Buffer(grown, rows + n);
         rows += n;
+        return at;
+    }
+
+    /**
+     * Makes room for {@code totalRows} rows in a buffer of this view's own, so appends up to there copy nothing
+     * (a shared prefix is copied once, at the size asked for, instead of at its first append with room for half again).
+     */
+    public void reserve(int totalRows) {
+        int need = totalRows * width;
+        synchronized (buffer) {
+            if (buffer.used == rows && buffer.data.length >= need) {
+                return;
+            }
+        }
+        float[] grown = new float[Math.max(need, rows * width)];
+        System.arraycopy(buffer.data, 0, grown, 0, rows * width);
+        buffer = new Buffer(grown, rows);
     }
 
     /** The backing array; rows {@code [0, rows())} are valid. Read-only for callers. */

@@ -60,6 +60,16 @@ public final class IntRows {
         size = need;
     }
 
+    /** As {@link FloatRows#reserve}: room for {@code total} ids in a buffer of this view's own. */
+    public void reserve(int total) {
+        synchronized (buffer) {
+            if (buffer.used == size && buffer.data.length >= total) {
+                return;
+            }
+        }
+        buffer = new Buffer(Arrays.copyOf(buffer.data, Math.max(total, size)), size);
+    }
+
     public int[] toArray() {
         return Arrays.copyOf(buffer.data, size);
     }

@@ -137,6 +137,23 @@ public final class SequenceState {
         tokens.append(ids);
     }
 
+    /**
+     * Room for {@code positions} tokens in every per-position part (ids, compressed keys, GOLD keys and values),
+     * so a decode up to there never copies them: appends within a reserve allocate nothing.
+     */
+    public void reserve(int positions) {
+        tokens.reserve(positions);
+        if (config.goldLayers() == 0) {
+            return;
+        }
+        compressedKeys.reserve(positions);
+        for (int g = 0; g < goldKeys.length; g++) {
+            goldKeys[g].reserve(positions);
+            goldValues[g].reserve(positions);
+            goldKeyBlocks[g].reserve(positions / KEY_BLOCK);
+        }
+    }
+
     /** Drops the derived GOLD keys and values (memory pressure, or after a restore); they are rebuilt on demand. */
     public void dropDerived() {
         for (int g = 0; g < goldKeys.length; g++) {

@@ -43,6 +43,15 @@ final class Gang {
         return size;
     }
 
+    /** Thread ids of the workers (part 0 runs on the caller). */
+    long[] workerIds() {
+        long[] ids = new long[workers.length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = workers[i].threadId();
+        }
+        return ids;
+    }
+
     /** Runs {@code part.accept(i)} for every {@code i < size()}, in parallel, and returns when all are done. */
     void run(IntConsumer part) {
         if (size == 1 || turn.isHeldByCurrentThread() || WORKER.get()) {

@@ -21,18 +21,47 @@ public final class Kernels {
             w.matmulRows(x, n, y, 0, w.rows());
             return;
         }
-        // One contiguous block of whole panels per thread: each streams its own part of the matrix. Finer
-        // splits (for work stealing) measured 1.3× slower in decode (more tasks, broken prefetch streams).
-        int panels = (w.rows() + Matrix.PANEL - 1) / Matrix.PANEL;
-        int parts = GANG.size();
-        GANG.run(part -> {
+        ProductJob job = PRODUCT_JOB.get();
+        if (job.w != null) {
+            job = new ProductJob(); // a product started inside another on this thread: its own job
+        }
+        job.w = w;
+        job.x = x;
+        job.n = n;
+        job.y = y;
+        try {
+            GANG.run(job);
+        } finally {
+            job.w = null;
+            job.x = null;
+            job.y = null;
+        }
+    }
+
+    /**
+     * One product split across the gang: one contiguous block of whole panels per thread, each streaming its own
+     * part of the matrix. (Finer splits, for work stealing, measured 1.3× slower in decode: more tasks, broken
+     * prefetch streams.) Reused per calling thread, so the ~200 products of a decode step allocate nothing.
+     */
+    private static final class ProductJob implements java.util.function.IntConsumer {
+        Matrix w;
+        float[] x;
+        int n;
+        float[] y;
+
+        @Override
+        public void accept(int part) {
+            int panels = (w.rows() + Matrix.PANEL - 1) / Matrix.PANEL;
+            int parts = GANG.size();
             int p0 = (int) ((long) panels * part / parts);
             int p1 = (int) ((long) panels * (part + 1) / parts);
             if (p0 < p1) {
                 w.matmulRows(x, n, y, p0 * Matrix.PANEL, Math.min(w.rows(), p1 * Matrix.PANEL));
             }
-        });
+        }
     }
+
+    private static final ThreadLocal<ProductJob> PRODUCT_JOB = ThreadLocal.withInitial(ProductJob::new);
 
     /**
      * Runs {@code item.accept(i)} for every {@code i < count}, split into one contiguous range per thread of the
@@ -157,11 +186,11 @@ public final class Kernels {
     }
 
     /**
-     * {@code y[yo+i] += sum_p w[p] * rows[p * stride + ro + i]} for {@code i < n}, each element accumulated in
+     * {@code y[yo+i] += sum_p w[wo+p] * rows[p * stride + ro + i]} for {@code i < n} and {@code p < count}, each element accumulated in
      * order of p with one fused multiply-add per term (the same bits as the scalar loop); up to four vectors
      * of y stay in registers while the rows pass over them once.
      */
-    public static void weightedRowSum(float[] w, int count, float[] rows, int ro, int stride, float[] y, int yo, int n) {
+    public static void weightedRowSum(float[] w, int wo, int count, float[] rows, int ro, int stride, float[] y, int yo, int n) {
         int lanes = SPECIES.length();
         int bound = SPECIES.loopBound(n);
         int i = 0;
@@ -172,7 +201,7 @@ public final class Kernels {
             var a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i + 2 * lanes);
             var a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i + 3 * lanes);
             for (int p = 0, at = ro + i; p < count; p++, at += stride) {
-                var wp = jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[p]);
+                var wp = jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[wo + p]);
                 a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(wp, a0);
                 a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + lanes).fma(wp, a1);
                 a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 2 * lanes).fma(wp, a2);
@@ -186,14 +215,14 @@ public final class Kernels {
         for (; i < bound; i += lanes) {
             var acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i);
             for (int p = 0, at = ro + i; p < count; p++, at += stride) {
-                acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[p]), acc);
+                acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[wo + p]), acc);
             }
             acc.intoArray(y, yo + i);
         }
         for (; i < n; i++) {
             float acc = y[yo + i];
             for (int p = 0; p < count; p++) {
-                acc = Math.fma(rows[p * stride + ro + i], w[p], acc);
+                acc = Math.fma(rows[p * stride + ro + i], w[wo + p], acc);
             }
             y[yo + i] = acc;
         }
@@ -294,13 +323,27 @@ public final class Kernels {
         }
     }
 
-    /** Copies {@code cols} columns starting at {@code c0} out of each row of a {@code [n, width]} array. */
-    public static float[] columns(float[] x, int n, int width, int c0, int cols) {
-        float[] out = new float[n * cols];
+    /** Copies {@code cols} columns starting at {@code c0} out of each row of a {@code [n, width]} array into {@code out} ({@code [n, cols]}). */
+    public static void columns(float[] x, int n, int width, int c0, int cols, float[] out) {
         for (int t = 0; t < n; t++) {
             System.arraycopy(x, t * width + c0, out, t * cols, cols);
         }
-        return out;
+    }
+
+    /**
+     * Bytes allocated so far by the calling thread and the gang's workers (HotSpot's per-thread counters), for
+     * measuring what a forward pass allocates; -1 where the JVM does not count.
+     */
+    public static long allocatedBytesHereAndInGang() {
+        if (!(java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean mx)
+                || !mx.isThreadAllocatedMemorySupported() || !mx.isThreadAllocatedMemoryEnabled()) {
+            return -1;
+        }
+        long total = mx.getCurrentThreadAllocatedBytes();
+        for (long bytes : mx.getThreadAllocatedBytes(GANG.workerIds())) {
+            total += Math.max(0, bytes);
+        }
+        return total;
     }
 
     /** Threads of the engine's gang, for reports. */

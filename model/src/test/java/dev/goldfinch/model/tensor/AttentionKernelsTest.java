@@ -16,15 +16,15 @@ class AttentionKernelsTest {
         int stride = width * 3;
         int offset = width;
         float[] rows = MatrixKernelTest.gaussian(random, count * stride);
-        float[] w = MatrixKernelTest.gaussian(random, count);
+        float[] w = MatrixKernelTest.gaussian(random, count + 2); // weights from w[2]
         float[] y = MatrixKernelTest.gaussian(random, width + 2);
         float[] expected = y.clone();
         for (int i = 0; i < width; i++) {
             for (int p = 0; p < count; p++) {
-                expected[1 + i] = Math.fma(rows[p * stride + offset + i], w[p], expected[1 + i]);
+                expected[1 + i] = Math.fma(rows[p * stride + offset + i], w[2 + p], expected[1 + i]);
             }
         }
-        Kernels.weightedRowSum(w, count, rows, offset, stride, y, 1, width);
+        Kernels.weightedRowSum(w, 2, count, rows, offset, stride, y, 1, width);
         assertArrayEquals(expected, y);
     }
 

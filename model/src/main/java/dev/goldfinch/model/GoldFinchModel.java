@@ -16,6 +16,7 @@ import dev.goldfinch.model.ModelWeights.GoldAttention;
 import dev.goldfinch.model.ModelWeights.Layer;
 import dev.goldfinch.model.state.FloatRows;
 import dev.goldfinch.model.state.GoldKvDonors;
+import dev.goldfinch.model.state.HeadRows;
 import dev.goldfinch.model.state.SequenceState;
 import java.util.List;
 
@@ -422,7 +423,7 @@ public final class GoldFinchModel implements AutoCloseable {
             layerNorm(k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k);
             layerNorm(v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v);
             st.goldKeys(g).append(k, 0, m);
-            st.goldValues(g).append(v, 0, m);
+            st.goldValues(g).appendSplit(v, 0, m);
         }
     }
 
@@ -458,7 +459,7 @@ public final class GoldFinchModel implements AutoCloseable {
         int scoreLength = longest;
         int kb = SequenceState.KEY_BLOCK;
         for (int s = 0; s < b.segments(); s++) {
-            extendKeyBlocks(b.states[s].goldKeys(g), b.states[s].goldKeyBlocks(g), c);
+            extendKeyBlocks(b.states[s].goldKeys(g), b.states[s].goldKeyBlocks(g), hs);
         }
         // Heads are independent: shared out across the engine's threads (reading K and V is the cost at long contexts).
         float[] scores = scratch.takeAtLeast(heads * scoreLength); // head h's at h * scoreLength, written before read
@@ -466,8 +467,8 @@ public final class GoldFinchModel implements AutoCloseable {
             int so = h * scoreLength;
             for (int s = 0; s < b.segments(); s++) {
                 float[] keys = b.states[s].goldKeys(g).array();
-                float[] keyBlocks = b.states[s].goldKeyBlocks(g).array();
-                float[] values = b.states[s].goldValues(g).array();
+                float[] keyBlocks = b.states[s].goldKeyBlocks(g).head(h).array();
+                float[] values = b.states[s].goldValues(g).head(h).array();
                 for (int r = b.start[s]; r < b.start[s + 1]; r++) {
                     int visible = b.position(s, r) + 1; // bottom-right aligned causal mask
                     int qo = r * c + h * hs;
@@ -476,7 +477,7 @@ public final class GoldFinchModel implements AutoCloseable {
                     // row's position only, so a row gets the same bits however the prompt was chunked.
                     int blocked = visible / kb * kb;
                     for (int p = 0; p < blocked; p += kb) {
-                        max = Math.max(max, Kernels.blockScores(q, qo, keyBlocks, p * c + h * hs * kb, hs, scale, scores, so + p));
+                        max = Math.max(max, Kernels.blockScores(q, qo, keyBlocks, p * hs, hs, scale, scores, so + p));
                     }
                     for (int p = blocked; p < visible; p++) {
                         scores[so + p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
@@ -491,7 +492,7 @@ public final class GoldFinchModel implements AutoCloseable {
                     for (int p = 0; p < visible; p++) {
                         scores[so + p] *= inv;
                     }
-                    Kernels.weightedRowSum(scores, so, visible, values, h * hs, c, y, qo, hs);
+                    Kernels.weightedRowSum(scores, so, visible, values, 0, hs, y, qo, hs);
                 }
             }
         });
@@ -499,23 +500,26 @@ public final class GoldFinchModel implements AutoCloseable {
         return matmul(a.output(), y, rows, scratch);
     }
 
-    /** Appends the transposed copy of every block of keys completed since the last call ({@code [A][KEY_BLOCK]} per block). */
-    private static void extendKeyBlocks(FloatRows keys, FloatRows blocks, int width) {
+    /** Appends, per head, the transposed copy of every block of keys completed since the last call ({@code [N][KEY_BLOCK]} per block). */
+    private static void extendKeyBlocks(FloatRows keys, HeadRows blocks, int headSize) {
         int kb = SequenceState.KEY_BLOCK;
         int have = blocks.rows();
         int complete = keys.rows() / kb;
         if (complete <= have) {
             return;
         }
+        int width = keys.width();
         int at = blocks.extend(complete - have);
         float[] k = keys.array();
-        float[] t = blocks.array();
-        for (int blk = have; blk < complete; blk++) {
-            int out = at + (blk - have) * kb * width;
-            for (int i = 0; i < kb; i++) {
-                int row = (blk * kb + i) * width;
-                for (int ch = 0; ch < width; ch++) {
-                    t[out + ch * kb + i] = k[row + ch];
+        for (int h = 0; h < blocks.heads(); h++) {
+            float[] t = blocks.head(h).array();
+            for (int blk = have; blk < complete; blk++) {
+                int out = at + (blk - have) * kb * headSize;
+                for (int i = 0; i < kb; i++) {
+                    int row = (blk * kb + i) * width + h * headSize;
+                    for (int d = 0; d < headSize; d++) {
+                        t[out + d * kb + i] = k[row + d];
+                    }
                 }
             }
         }

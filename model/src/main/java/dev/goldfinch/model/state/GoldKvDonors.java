@@ -23,7 +23,7 @@ public final class GoldKvDonors {
     /** Each donor can hold hundreds of MB at long contexts; the latest few serve the common case (one hot prefix). */
     private static final int CAPACITY = 2;
 
-    private record Donor(String namespace, int[] tokens, FloatRows compressed, FloatRows[] keys, FloatRows[] values) {
+    private record Donor(String namespace, int[] tokens, FloatRows compressed, FloatRows[] keys, HeadRows[] values) {
     }
 
     private final ArrayDeque<SoftReference<Donor>> donors = new ArrayDeque<>();
@@ -41,7 +41,7 @@ public final class GoldKvDonors {
             return;
         }
         FloatRows[] keys = new FloatRows[state.goldKeys.length];
-        FloatRows[] values = new FloatRows[state.goldValues.length];
+        HeadRows[] values = new HeadRows[state.goldValues.length];
         for (int g = 0; g < keys.length; g++) {
             keys[g] = state.goldKeys[g].prefix(rows);
             values[g] = state.goldValues[g].prefix(rows);

@@ -24,11 +24,15 @@ public final class SequenceState {
     FloatRows compressedKeys;
     /** Token ids, one per row of width 1, stored as floats would lose ids above 2^24, so kept as ints. */
     IntRows tokens;
-    /** [gold layer] materialised keys and values [position][A]; may lag behind {@code length()}. */
+    /** [gold layer] materialised keys [position][A]; may lag behind {@code length()}. */
     FloatRows[] goldKeys;
-    FloatRows[] goldValues;
-    /** [gold layer] the keys again, per complete block of {@link #KEY_BLOCK} positions, transposed ([A][KEY_BLOCK]). */
-    FloatRows[] goldKeyBlocks;
+    /** [gold layer] materialised values, head-major ([head][position][N]); as many rows as the keys. */
+    HeadRows[] goldValues;
+    /**
+     * [gold layer] the keys again, head-major, per complete block of {@link #KEY_BLOCK} positions transposed
+     * ([head][block][N][KEY_BLOCK]): what attention reads for all but the last incomplete block.
+     */
+    HeadRows[] goldKeyBlocks;
 
     /** Positions per transposed key block: one vector of scores. */
     public static final int KEY_BLOCK = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
@@ -43,13 +47,9 @@ public final class SequenceState {
         compressedKeys = new FloatRows(Math.max(1, config.compressedDim()));
         tokens = new IntRows();
         goldKeys = new FloatRows[config.goldLayers()];
-        goldValues = new FloatRows[config.goldLayers()];
-        goldKeyBlocks = new FloatRows[config.goldLayers()];
-        for (int g = 0; g < goldKeys.length; g++) {
-            goldKeys[g] = new FloatRows(config.dimAtt());
-            goldValues[g] = new FloatRows(config.dimAtt());
-            goldKeyBlocks[g] = new FloatRows(config.dimAtt() * KEY_BLOCK);
-        }
+        goldValues = new HeadRows[config.goldLayers()];
+        goldKeyBlocks = new HeadRows[config.goldLayers()];
+        dropDerived();
     }
 
     private SequenceState(SequenceState s) {
@@ -61,8 +61,8 @@ public final class SequenceState {
         compressedKeys = s.compressedKeys.fork();
         tokens = s.tokens.fork();
         goldKeys = Arrays.stream(s.goldKeys).map(FloatRows::fork).toArray(FloatRows[]::new);
-        goldValues = Arrays.stream(s.goldValues).map(FloatRows::fork).toArray(FloatRows[]::new);
-        goldKeyBlocks = Arrays.stream(s.goldKeyBlocks).map(FloatRows::fork).toArray(FloatRows[]::new);
+        goldValues = Arrays.stream(s.goldValues).map(HeadRows::fork).toArray(HeadRows[]::new);
+        goldKeyBlocks = Arrays.stream(s.goldKeyBlocks).map(HeadRows::fork).toArray(HeadRows[]::new);
     }
 
     private static float[][] deepCopy(float[][] a) {
@@ -124,12 +124,13 @@ public final class SequenceState {
         return goldKeys[g];
     }
 
-    public FloatRows goldValues(int g) {
+    /** GOLD layer {@code g}'s materialised values, head-major (engine-internal). */
+    public HeadRows goldValues(int g) {
         return goldValues[g];
     }
 
-    /** GOLD layer {@code g}'s keys by complete blocks of {@link #KEY_BLOCK} positions, transposed (engine-internal). */
-    public FloatRows goldKeyBlocks(int g) {
+    /** GOLD layer {@code g}'s keys by complete blocks of {@link #KEY_BLOCK} positions, head-major and transposed (engine-internal). */
+    public HeadRows goldKeyBlocks(int g) {
         return goldKeyBlocks[g];
     }
 
@@ -158,8 +159,8 @@ public final class SequenceState {
     public void dropDerived() {
         for (int g = 0; g < goldKeys.length; g++) {
             goldKeys[g] = new FloatRows(config.dimAtt());
-            goldValues[g] = new FloatRows(config.dimAtt());
-            goldKeyBlocks[g] = new FloatRows(config.dimAtt() * KEY_BLOCK);
+            goldValues[g] = new HeadRows(config.nHead(), config.headSize());
+            goldKeyBlocks[g] = new HeadRows(config.nHead(), config.headSize() * KEY_BLOCK);
         }
     }
 

@@ -10,7 +10,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** The attention kernels against plain scalar loops. */
 class AttentionKernelsTest {
     @ParameterizedTest
-    @CsvSource({"64,1", "64,300", "20,7", "5,3", "100,9", "128,5"})
+    @CsvSource({"64,1", "64,300", "20,7", "5,3", "100,9", "128,5", "200,6"})
     void weightedRowSumIsOneFusedMultiplyAddPerRowInOrder(int width, int count) {
         Random random = new Random(width * 31L + count);
         int stride = width * 3;

@@ -91,10 +91,12 @@ final class BenchCommand {
                 Map<String, Double> prefillOfPeak = new LinkedHashMap<>();
                 Random random = new Random(1);
                 int vocab = model.config().vocabSize();
-                // Warm-up, untimed: the JIT compiles the kernels on a chunk and a few steps before any figure is taken.
+                // Warm-up, untimed: the JIT compiles the kernels on a chunk and on single and batched steps before any
+                // figure is taken (with 8 steps, q8_0 decode was still partly interpreted in its timed steps).
                 SequenceState warm = model.newState();
                 model.forward(List.of(new GoldFinchModel.Segment(warm, random.ints(512, 1, vocab).toArray(), 512)));
-                step(model, List.of(warm), 8);
+                step(model, List.of(warm), 64);
+                step(model, List.of(warm.fork(), warm.fork(), warm.fork(), warm.fork()), 16);
                 for (int length : promptLengths) {
                     int[] tokens = random.ints(length, 1, vocab).toArray();
                     double tps = median(repeats, () -> {

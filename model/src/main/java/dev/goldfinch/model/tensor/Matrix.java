@@ -22,9 +22,10 @@ import jdk.incubator.vector.VectorSpecies;
  * vector width (the prefix cache and batched decode rely on that). Rows past {@code rows} in the last
  * panel are zero and never stored.
  *
- * <p>Formats may scale blocks of columns (Q8_0): a block's products are summed on their own, then
- * {@code acc = fma(blockSum, scale, acc)}; unscaled formats have one block of all columns, whose sum is the
- * result. The scalar twin, {@link #matmulRowsScalarOrder}, does the same per output.
+ * <p>Formats may scale blocks of columns (Q8_0: a weight is {@code byte × scale}). That product is exact in
+ * float32 (an 8-bit integer times an 11-bit significand), so every format is the same single chain over its
+ * weights as float32, and a tile may widen the weights on the fly (decode) or once per strip of panels
+ * (prefill) without changing a bit. The scalar twin, {@link #matmulRowsScalarOrder}, is that chain per output.
  */
 public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -168,12 +169,8 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
             for (int t = 0; t < n; t++) {
                 int xo = t * cols;
                 float acc = 0f;
-                for (int b = 0; b < blocks; b++) {
-                    float inner = 0f;
-                    for (int j = b * blockCols; j < (b + 1) * blockCols; j++) {
-                        inner = Math.fma(raw(r, j), x[xo + j], inner);
-                    }
-                    acc = combine(r, b, inner, acc);
+                for (int j = 0; j < cols; j++) {
+                    acc = Math.fma(get(r, j), x[xo + j], acc);
                 }
                 y[t * rows + r] = acc;
             }
@@ -199,9 +196,6 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
 
     /** The scale of block {@code block} of a row (1 for unscaled formats). */
     abstract float scale(int row, int block);
-
-    /** Adds a block's sum into a row's total, as the tiles do. */
-    abstract float combine(int row, int block, float inner, float acc);
 
     /** Byte offset of {@code (row, col)} within its block, for {@code bytes}-wide values. */
     final long offset(int row, int col, int bytes) {
@@ -252,11 +246,6 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
         @Override
         final float scale(int row, int block) {
             return 1f;
-        }
-
-        @Override
-        final float combine(int row, int block, float inner, float acc) {
-            return inner; // one block: the chain is the total
         }
 
         private void tile8x1(int p, int t, float[] x, float[] y) {
@@ -522,7 +511,7 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
     }
 
     /**
-     * Q8_0 (ggml's values): blocks of 32 weights of a row share a scale; a weight is {@code scale × byte}. In a
+     * Q8_0 (ggml's values): blocks of 32 weights of a row share a scale; a weight is {@code byte × scale}. In a
      * panel, each block is the panel's scales (f32) then 32 columns of one byte per row: 36 bytes per 32
      * weights, 3.6× less to read than f32.
      */
@@ -537,24 +526,27 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
         }
 
         /**
-         * Each output keeps a block sum and a running total: 8 panels × 1 input (decode), 4 × 3 (4 × 4 of both
-         * would not fit the 32 vector registers) and 4 × 1, then 1 × 1 for what is left.
+         * One input (decode): 8 panels at a time (4 without AVX-512), each weight widened and scaled as it is read
+         * (the bytes are what memory bandwidth pays for). Several inputs (batched decode, prefill): strips of 4 panels widened and scaled
+         * once into a per-thread float strip, then 4 panels × 4 inputs from it, as {@link Plain}'s tiles do (widening
+         * per tile of inputs, and block sums scaled into totals, ran at half the f32 speed). Panels left over: one
+         * at a time.
          */
         @Override
         void tiles(float[] x, int n, float[] y, int p0, int p1) {
             int p = p0;
             if (n == 1) {
-                for (; p + 8 <= p1; p += 8) {
-                    tile8x1(p, 0, x, y);
+                if (WIDE_REGISTER_FILE) {
+                    for (; p + 8 <= p1; p += 8) {
+                        tile8x1(p, x, y);
+                    }
                 }
-            }
-            for (; p + 4 <= p1; p += 4) {
-                int t = 0;
-                for (; t + 3 <= n; t += 3) {
-                    tile4x3(p, t, x, y);
+                for (; p + 4 <= p1; p += 4) {
+                    tile4x1(p, x, y);
                 }
-                for (; t < n; t++) {
-                    tile4x1(p, t, x, y);
+            } else {
+                for (; p + 4 <= p1; p += 4) {
+                    stripTiles(p, x, n, y);
                 }
             }
             for (; p < p1; p++) {
@@ -564,17 +556,16 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
             }
         }
 
-        private void tile8x1(int p, int t, float[] x, float[] y) {
-            int x0 = t * cols;
+        private void tile8x1(int p, float[] x, float[] y) {
             FloatVector z = FloatVector.zero(SPECIES);
-            FloatVector a00 = z;
-            FloatVector a10 = z;
-            FloatVector a20 = z;
-            FloatVector a30 = z;
-            FloatVector a40 = z;
-            FloatVector a50 = z;
-            FloatVector a60 = z;
-            FloatVector a70 = z;
+            FloatVector a0 = z;
+            FloatVector a1 = z;
+            FloatVector a2 = z;
+            FloatVector a3 = z;
+            FloatVector a4 = z;
+            FloatVector a5 = z;
+            FloatVector a6 = z;
+            FloatVector a7 = z;
             for (int b = 0; b < blocks; b++) {
                 long s0 = blockStart(p, b);
                 long s1 = s0 + panelBytes;
@@ -585,131 +576,139 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
                 long s6 = s5 + panelBytes;
                 long s7 = s6 + panelBytes;
                 int xb = b * blockCols;
-                FloatVector i00 = z;
-                FloatVector i10 = z;
-                FloatVector i20 = z;
-                FloatVector i30 = z;
-                FloatVector i40 = z;
-                FloatVector i50 = z;
-                FloatVector i60 = z;
-                FloatVector i70 = z;
                 for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
-                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
-                    i00 = vec(s0, j).fma(v, i00);
-                    i10 = vec(s1, j).fma(v, i10);
-                    i20 = vec(s2, j).fma(v, i20);
-                    i30 = vec(s3, j).fma(v, i30);
-                    i40 = vec(s4, j).fma(v, i40);
-                    i50 = vec(s5, j).fma(v, i50);
-                    i60 = vec(s6, j).fma(v, i60);
-                    i70 = vec(s7, j).fma(v, i70);
+                    FloatVector v = FloatVector.broadcast(SPECIES, x[xb + j]);
+                    a0 = weights(s0, j).fma(v, a0);
+                    a1 = weights(s1, j).fma(v, a1);
+                    a2 = weights(s2, j).fma(v, a2);
+                    a3 = weights(s3, j).fma(v, a3);
+                    a4 = weights(s4, j).fma(v, a4);
+                    a5 = weights(s5, j).fma(v, a5);
+                    a6 = weights(s6, j).fma(v, a6);
+                    a7 = weights(s7, j).fma(v, a7);
                 }
-                a00 = combine(s0, i00, a00);
-                a10 = combine(s1, i10, a10);
-                a20 = combine(s2, i20, a20);
-                a30 = combine(s3, i30, a30);
-                a40 = combine(s4, i40, a40);
-                a50 = combine(s5, i50, a50);
-                a60 = combine(s6, i60, a60);
-                a70 = combine(s7, i70, a70);
             }
-            store(a00, y, t, p);
-            store(a10, y, t, p + 1);
-            store(a20, y, t, p + 2);
-            store(a30, y, t, p + 3);
-            store(a40, y, t, p + 4);
-            store(a50, y, t, p + 5);
-            store(a60, y, t, p + 6);
-            store(a70, y, t, p + 7);
+            store(a0, y, 0, p);
+            store(a1, y, 0, p + 1);
+            store(a2, y, 0, p + 2);
+            store(a3, y, 0, p + 3);
+            store(a4, y, 0, p + 4);
+            store(a5, y, 0, p + 5);
+            store(a6, y, 0, p + 6);
+            store(a7, y, 0, p + 7);
         }
 
-        private void tile4x1(int p, int t, float[] x, float[] y) {
-            int x0 = t * cols;
+        private void tile4x1(int p, float[] x, float[] y) {
             FloatVector z = FloatVector.zero(SPECIES);
-            FloatVector a00 = z;
-            FloatVector a10 = z;
-            FloatVector a20 = z;
-            FloatVector a30 = z;
+            FloatVector a0 = z;
+            FloatVector a1 = z;
+            FloatVector a2 = z;
+            FloatVector a3 = z;
             for (int b = 0; b < blocks; b++) {
                 long s0 = blockStart(p, b);
                 long s1 = s0 + panelBytes;
                 long s2 = s1 + panelBytes;
                 long s3 = s2 + panelBytes;
                 int xb = b * blockCols;
-                FloatVector i00 = z;
-                FloatVector i10 = z;
-                FloatVector i20 = z;
-                FloatVector i30 = z;
                 for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
-                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
-                    i00 = vec(s0, j).fma(v, i00);
-                    i10 = vec(s1, j).fma(v, i10);
-                    i20 = vec(s2, j).fma(v, i20);
-                    i30 = vec(s3, j).fma(v, i30);
+                    FloatVector v = FloatVector.broadcast(SPECIES, x[xb + j]);
+                    a0 = weights(s0, j).fma(v, a0);
+                    a1 = weights(s1, j).fma(v, a1);
+                    a2 = weights(s2, j).fma(v, a2);
+                    a3 = weights(s3, j).fma(v, a3);
                 }
-                a00 = combine(s0, i00, a00);
-                a10 = combine(s1, i10, a10);
-                a20 = combine(s2, i20, a20);
-                a30 = combine(s3, i30, a30);
             }
-            store(a00, y, t, p);
-            store(a10, y, t, p + 1);
-            store(a20, y, t, p + 2);
-            store(a30, y, t, p + 3);
+            store(a0, y, 0, p);
+            store(a1, y, 0, p + 1);
+            store(a2, y, 0, p + 2);
+            store(a3, y, 0, p + 3);
         }
 
-        private void tile4x3(int p, int t, float[] x, float[] y) {
+        private void tile1x1(int p, int t, float[] x, float[] y) {
             int x0 = t * cols;
-            int x1 = (t + 1) * cols;
-            int x2 = (t + 2) * cols;
-            FloatVector z = FloatVector.zero(SPECIES);
-            FloatVector a00 = z, a01 = z, a02 = z;
-            FloatVector a10 = z, a11 = z, a12 = z;
-            FloatVector a20 = z, a21 = z, a22 = z;
-            FloatVector a30 = z, a31 = z, a32 = z;
+            FloatVector a = FloatVector.zero(SPECIES);
             for (int b = 0; b < blocks; b++) {
                 long s0 = blockStart(p, b);
-                long s1 = s0 + panelBytes;
-                long s2 = s1 + panelBytes;
-                long s3 = s2 + panelBytes;
-                int xb = b * blockCols;
-                FloatVector i00 = z, i01 = z, i02 = z;
-                FloatVector i10 = z, i11 = z, i12 = z;
-                FloatVector i20 = z, i21 = z, i22 = z;
-                FloatVector i30 = z, i31 = z, i32 = z;
-                for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
-                    FloatVector w0 = vec(s0, j);
-                    FloatVector w1 = vec(s1, j);
-                    FloatVector w2 = vec(s2, j);
-                    FloatVector w3 = vec(s3, j);
-                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
-                    i00 = w0.fma(v, i00);
-                    i10 = w1.fma(v, i10);
-                    i20 = w2.fma(v, i20);
-                    i30 = w3.fma(v, i30);
-                    v = FloatVector.broadcast(SPECIES, x[x1 + xb + j]);
-                    i01 = w0.fma(v, i01);
-                    i11 = w1.fma(v, i11);
-                    i21 = w2.fma(v, i21);
-                    i31 = w3.fma(v, i31);
-                    v = FloatVector.broadcast(SPECIES, x[x2 + xb + j]);
-                    i02 = w0.fma(v, i02);
-                    i12 = w1.fma(v, i12);
-                    i22 = w2.fma(v, i22);
-                    i32 = w3.fma(v, i32);
+                int xb = x0 + b * blockCols;
+                for (int j = 0; j < blockCols; j++) {
+                    a = weights(s0, j).fma(FloatVector.broadcast(SPECIES, x[xb + j]), a);
                 }
-                a00 = combine(s0, i00, a00);
-                a10 = combine(s1, i10, a10);
-                a20 = combine(s2, i20, a20);
-                a30 = combine(s3, i30, a30);
-                a01 = combine(s0, i01, a01);
-                a11 = combine(s1, i11, a11);
-                a21 = combine(s2, i21, a21);
-                a31 = combine(s3, i31, a31);
-                a02 = combine(s0, i02, a02);
-                a12 = combine(s1, i12, a12);
-                a22 = combine(s2, i22, a22);
-                a32 = combine(s3, i32, a32);
+            }
+            store(a, y, t, p);
+        }
+
+        /**
+         * 512-bit vectors come with 32 vector registers (AVX-512), room for eight panels' totals and scales. With 16
+         * (AVX2), C2 kept the eight-panel decode tile's vectors in heap boxes: 21 KB allocated per 2688×768 product
+         * and slower than four panels at a time (one thread: 9.8 vs 10.7 GFLOP/s, and no allocation).
+         */
+        private static final boolean WIDE_REGISTER_FILE = SPECIES.vectorBitSize() >= 512;
+
+        /** Per thread: the float strip of {@link #stripTiles} (grown to the widest matrix seen, then reused). */
+        private static final ThreadLocal<float[][]> STRIP = ThreadLocal.withInitial(() -> new float[1][0]);
+
+        /** Panels {@code p .. p+3} times all {@code n} inputs, from the strip widened and scaled once. */
+        private void stripTiles(int p, float[] x, int n, float[] y) {
+            float[][] holder = STRIP.get();
+            if (holder[0].length < 4 * cols * PANEL) {
+                holder[0] = new float[4 * cols * PANEL];
+            }
+            float[] w = holder[0]; // [panel k][column j][lane]
+            for (int k = 0; k < 4; k++) {
+                for (int b = 0; b < blocks; b++) {
+                    long s = blockStart(p + k, b);
+                    for (int j = 0; j < blockCols; j++) {
+                        weights(s, j).intoArray(w, (k * cols + b * blockCols + j) * PANEL);
+                    }
+                }
+            }
+            int t = 0;
+            for (; t + 4 <= n; t += 4) {
+                strip4x4(p, t, x, w, y);
+            }
+            for (; t < n; t++) {
+                strip4x1(p, t, x, w, y);
+            }
+        }
+
+        private void strip4x4(int p, int t, float[] x, float[] w, float[] y) {
+            int x0 = t * cols;
+            int x1 = x0 + cols;
+            int x2 = x1 + cols;
+            int x3 = x2 + cols;
+            int w1 = cols * PANEL;
+            int w2 = 2 * w1;
+            int w3 = 3 * w1;
+            FloatVector z = FloatVector.zero(SPECIES);
+            FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+            FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+            FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+            FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+            for (int j = 0, o = 0; j < cols; j++, o += PANEL) {
+                FloatVector q0 = FloatVector.fromArray(SPECIES, w, o);
+                FloatVector q1 = FloatVector.fromArray(SPECIES, w, w1 + o);
+                FloatVector q2 = FloatVector.fromArray(SPECIES, w, w2 + o);
+                FloatVector q3 = FloatVector.fromArray(SPECIES, w, w3 + o);
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
+                a00 = q0.fma(v, a00);
+                a10 = q1.fma(v, a10);
+                a20 = q2.fma(v, a20);
+                a30 = q3.fma(v, a30);
+                v = FloatVector.broadcast(SPECIES, x[x1 + j]);
+                a01 = q0.fma(v, a01);
+                a11 = q1.fma(v, a11);
+                a21 = q2.fma(v, a21);
+                a31 = q3.fma(v, a31);
+                v = FloatVector.broadcast(SPECIES, x[x2 + j]);
+                a02 = q0.fma(v, a02);
+                a12 = q1.fma(v, a12);
+                a22 = q2.fma(v, a22);
+                a32 = q3.fma(v, a32);
+                v = FloatVector.broadcast(SPECIES, x[x3 + j]);
+                a03 = q0.fma(v, a03);
+                a13 = q1.fma(v, a13);
+                a23 = q2.fma(v, a23);
+                a33 = q3.fma(v, a33);
             }
             store(a00, y, t, p);
             store(a10, y, t, p + 1);
@@ -723,34 +722,44 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
             store(a12, y, t + 2, p + 1);
             store(a22, y, t + 2, p + 2);
             store(a32, y, t + 2, p + 3);
+            store(a03, y, t + 3, p);
+            store(a13, y, t + 3, p + 1);
+            store(a23, y, t + 3, p + 2);
+            store(a33, y, t + 3, p + 3);
         }
 
-        private void tile1x1(int p, int t, float[] x, float[] y) {
+        private void strip4x1(int p, int t, float[] x, float[] w, float[] y) {
             int x0 = t * cols;
+            int w1 = cols * PANEL;
+            int w2 = 2 * w1;
+            int w3 = 3 * w1;
             FloatVector z = FloatVector.zero(SPECIES);
-            FloatVector a00 = z;
-            for (int b = 0; b < blocks; b++) {
-                long s0 = blockStart(p, b);
-                int xb = b * blockCols;
-                FloatVector i00 = z;
-                for (int j = 0; j < blockCols; j++) { // not the constant: C2 would unroll all 32 and spill
-                    FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + xb + j]);
-                    i00 = vec(s0, j).fma(v, i00);
-                }
-                a00 = combine(s0, i00, a00);
+            FloatVector a0 = z;
+            FloatVector a1 = z;
+            FloatVector a2 = z;
+            FloatVector a3 = z;
+            for (int j = 0, o = 0; j < cols; j++, o += PANEL) {
+                FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
+                a0 = FloatVector.fromArray(SPECIES, w, o).fma(v, a0);
+                a1 = FloatVector.fromArray(SPECIES, w, w1 + o).fma(v, a1);
+                a2 = FloatVector.fromArray(SPECIES, w, w2 + o).fma(v, a2);
+                a3 = FloatVector.fromArray(SPECIES, w, w3 + o).fma(v, a3);
             }
-            store(a00, y, t, p);
+            store(a0, y, t, p);
+            store(a1, y, t, p + 1);
+            store(a2, y, t, p + 2);
+            store(a3, y, t, p + 3);
+        }
+
+        /** Column {@code j} of a block as float32 weights: its bytes widened, times the block's scales (exact). */
+        private FloatVector weights(long blockStart, int j) {
+            return vec(blockStart, j).mul(FloatVector.fromMemorySegment(SPECIES, data, blockStart, ByteOrder.LITTLE_ENDIAN));
         }
 
         /** The raw bytes of column {@code j} of a block, one lane per row of the panel, as float32. */
         private FloatVector vec(long blockStart, int j) {
             ByteVector q = ByteVector.fromMemorySegment(BYTES, data, blockStart + 4L * PANEL + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN);
             return (FloatVector) q.convertShape(VectorOperators.B2F, SPECIES, 0);
-        }
-
-        /** {@code acc + inner × scale}, fused: the block's sum scaled into the total. */
-        private FloatVector combine(long blockStart, FloatVector inner, FloatVector acc) {
-            return inner.fma(FloatVector.fromMemorySegment(SPECIES, data, blockStart, ByteOrder.LITTLE_ENDIAN), acc);
         }
 
         @Override
@@ -776,9 +785,5 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
             return data.get(F32_LE, blockStart(row / PANEL, block) + (row % PANEL) * 4L);
         }
 
-        @Override
-        float combine(int row, int block, float inner, float acc) {
-            return Math.fma(inner, scale(row, block), acc);
-        }
     }
 }

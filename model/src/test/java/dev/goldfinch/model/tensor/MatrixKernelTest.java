@@ -34,7 +34,7 @@ class MatrixKernelTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,32,1", "5,64,4", "13,96,9", "64,768,1", "64,768,16", "100,64,8"})
+    @CsvSource({"1,32,1", "5,64,4", "13,96,9", "64,768,1", "64,768,16", "100,64,8", "200,96,2", "70,160,3", "33,64,5"})
     void q8MatchesItsScalarTwinAndStaysNearTheWeights(int rows, int cols, int n) {
         Random random = new Random(rows + cols + n);
         float[] w = gaussian(random, rows * cols);

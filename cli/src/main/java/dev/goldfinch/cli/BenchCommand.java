@@ -95,8 +95,8 @@ final class BenchCommand {
                 // figure is taken (with 8 steps, q8_0 decode was still partly interpreted in its timed steps).
                 SequenceState warm = model.newState();
                 model.forward(List.of(new GoldFinchModel.Segment(warm, random.ints(512, 1, vocab).toArray(), 512)));
-                step(model, List.of(warm), 64);
-                step(model, List.of(warm.fork(), warm.fork(), warm.fork(), warm.fork()), 16);
+                step(model, List.of(warm), 64, new float[1][vocab]);
+                step(model, List.of(warm.fork(), warm.fork(), warm.fork(), warm.fork()), 16, new float[4][vocab]);
                 for (int length : promptLengths) {
                     int[] tokens = random.ints(length, 1, vocab).toArray();
                     double tps = median(repeats, () -> {
@@ -128,10 +128,11 @@ final class BenchCommand {
                         double tps = median(repeats, () -> {
                             List<SequenceState> states = IntStream.range(0, batch).mapToObj(i -> base.fork()).toList();
                             states.forEach(s -> s.reserve(context + steps + 1)); // as the decode service does
-                            step(model, states, 1); // warm: materialise GOLD keys and values of the restored context
+                            float[][] logits = new float[batch][vocab]; // one per sequence, as the decode service keeps
+                            step(model, states, 1, logits); // warm: materialise GOLD keys and values of the restored context
                             long allocated = Kernels.allocatedBytesHereAndInGang();
                             long t0 = System.nanoTime();
-                            step(model, states, steps);
+                            step(model, states, steps, logits);
                             double rate = (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
                             decodeAllocation.put(key, (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
                             return rate;
@@ -188,13 +189,12 @@ final class BenchCommand {
         }
 
         /** {@code steps} decode steps of every state at once, each sequence's logits rewritten in place (as in the decode service). */
-        private static void step(GoldFinchModel model, List<SequenceState> states, int steps) {
+        private static void step(GoldFinchModel model, List<SequenceState> states, int steps, float[][] logits) {
             int[] token = {17};
             List<GoldFinchModel.Segment> segments = new ArrayList<>(states.size());
             for (SequenceState s : states) {
                 segments.add(new GoldFinchModel.Segment(s, token, 0));
             }
-            float[][] logits = new float[states.size()][model.config().vocabSize()];
             for (int i = 0; i < steps; i++) {
                 model.forward(segments, logits);
             }

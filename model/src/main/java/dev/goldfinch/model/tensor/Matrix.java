@@ -177,7 +177,11 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
         }
     }
 
-    /** Writes a panel's outputs for input {@code t}; the last panel's padding lanes are left out. */
+    /**
+     * Writes a panel's outputs for input {@code t}; the last panel's padding lanes are left out. The unscaled tiles
+     * call it only for a matrix's last panels: in a bf16 tile C2 ran out of inlining budget before these calls and
+     * boxed every vector passed (1.5 MB allocated per decode token on AVX2), so whole panels are stored in place.
+     */
     final void store(FloatVector acc, float[] y, int t, int p) {
         int r = p * PANEL;
         if (r + PANEL <= rows) {
@@ -278,6 +282,17 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
                 a60 = vec(s6, j).fma(v, a60);
                 a70 = vec(s7, j).fma(v, a70);
             }
+            if ((p + 8) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
+                a00.intoArray(y, t * rows + p * PANEL);
+                a10.intoArray(y, t * rows + (p + 1) * PANEL);
+                a20.intoArray(y, t * rows + (p + 2) * PANEL);
+                a30.intoArray(y, t * rows + (p + 3) * PANEL);
+                a40.intoArray(y, t * rows + (p + 4) * PANEL);
+                a50.intoArray(y, t * rows + (p + 5) * PANEL);
+                a60.intoArray(y, t * rows + (p + 6) * PANEL);
+                a70.intoArray(y, t * rows + (p + 7) * PANEL);
+                return;
+            }
             store(a00, y, t, p);
             store(a10, y, t, p + 1);
             store(a20, y, t, p + 2);
@@ -328,6 +343,25 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
                 a23 = w2.fma(v, a23);
                 a33 = w3.fma(v, a33);
             }
+            if ((p + 4) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
+                a00.intoArray(y, t * rows + p * PANEL);
+                a10.intoArray(y, t * rows + (p + 1) * PANEL);
+                a20.intoArray(y, t * rows + (p + 2) * PANEL);
+                a30.intoArray(y, t * rows + (p + 3) * PANEL);
+                a01.intoArray(y, (t + 1) * rows + p * PANEL);
+                a11.intoArray(y, (t + 1) * rows + (p + 1) * PANEL);
+                a21.intoArray(y, (t + 1) * rows + (p + 2) * PANEL);
+                a31.intoArray(y, (t + 1) * rows + (p + 3) * PANEL);
+                a02.intoArray(y, (t + 2) * rows + p * PANEL);
+                a12.intoArray(y, (t + 2) * rows + (p + 1) * PANEL);
+                a22.intoArray(y, (t + 2) * rows + (p + 2) * PANEL);
+                a32.intoArray(y, (t + 2) * rows + (p + 3) * PANEL);
+                a03.intoArray(y, (t + 3) * rows + p * PANEL);
+                a13.intoArray(y, (t + 3) * rows + (p + 1) * PANEL);
+                a23.intoArray(y, (t + 3) * rows + (p + 2) * PANEL);
+                a33.intoArray(y, (t + 3) * rows + (p + 3) * PANEL);
+                return;
+            }
             store(a00, y, t, p);
             store(a10, y, t, p + 1);
             store(a20, y, t, p + 2);
@@ -365,6 +399,13 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
                 v = FloatVector.broadcast(SPECIES, x[x3 + j]);
                 a03 = w0.fma(v, a03);
             }
+            if ((p + 1) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
+                a00.intoArray(y, t * rows + p * PANEL);
+                a01.intoArray(y, (t + 1) * rows + p * PANEL);
+                a02.intoArray(y, (t + 2) * rows + p * PANEL);
+                a03.intoArray(y, (t + 3) * rows + p * PANEL);
+                return;
+            }
             store(a00, y, t, p);
             store(a01, y, t + 1, p);
             store(a02, y, t + 2, p);
@@ -389,6 +430,13 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
                 a20 = vec(s2, j).fma(v, a20);
                 a30 = vec(s3, j).fma(v, a30);
             }
+            if ((p + 4) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
+                a00.intoArray(y, t * rows + p * PANEL);
+                a10.intoArray(y, t * rows + (p + 1) * PANEL);
+                a20.intoArray(y, t * rows + (p + 2) * PANEL);
+                a30.intoArray(y, t * rows + (p + 3) * PANEL);
+                return;
+            }
             store(a00, y, t, p);
             store(a10, y, t, p + 1);
             store(a20, y, t, p + 2);
@@ -403,6 +451,10 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
             for (int j = 0; j < cols; j++) {
                 FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
                 a00 = vec(s0, j).fma(v, a00);
+            }
+            if ((p + 1) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
+                a00.intoArray(y, t * rows + p * PANEL);
+                return;
             }
             store(a00, y, t, p);
         }

@@ -7,7 +7,6 @@ import dev.goldfinch.model.tensor.Wkv;
 import static dev.goldfinch.model.tensor.Kernels.layerNorm;
 import static dev.goldfinch.model.tensor.Kernels.layerNormSlice;
 import static dev.goldfinch.model.tensor.Kernels.rmsNorm;
-import static dev.goldfinch.model.tensor.Kernels.sigmoid;
 import static dev.goldfinch.model.tensor.Kernels.tanh;
 
 import dev.goldfinch.model.ModelWeights.ChannelMix;
@@ -300,11 +299,9 @@ public final class GoldFinchModel implements AutoCloseable {
         float[] decay = matmul(a.decayW1(), xw, rows, scratch);
         tanh(decay, decay.length);
         decay = matmul(a.decayW2(), decay, rows, scratch);
-        for (int t = 0; t < rows; t++) {
-            for (int i = 0, o = t * c; i < c; i++, o++) {
-                decay[o] = (float) Math.exp(-Math.exp(a.timeDecay()[i] + decay[o]));
-            }
-        }
+        float[] d0 = decay;
+        // Rows across the engine's threads; each kernel call its own compiled unit (see Kernels.decayRow).
+        Kernels.parallel(rows, t -> Kernels.decayRow(a.timeDecay(), d0, t * c, c));
         float[] y = scratch.take(rows * c);
         if (c2) {
             for (int i = 0; i < k.length; i++) {
@@ -339,9 +336,7 @@ public final class GoldFinchModel implements AutoCloseable {
                     layerNormSlice(y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
                 }
             }
-            for (int i = 0; i < y.length; i++) {
-                y[i] *= g[i] * sigmoid(g[i]);
-            }
+            Kernels.parallel(rows, t -> Kernels.mulSilu(y, g, t * c, (t + 1) * c));
         }
         return matmul(a.output(), y, rows, scratch);
     }
@@ -358,9 +353,7 @@ public final class GoldFinchModel implements AutoCloseable {
         }
         float[] out = matmul(f.value(), k, rows, scratch);
         float[] r = matmul(f.receptance(), lerp(xn, dx, f.maaR(), null, c, scratch), rows, scratch);
-        for (int i = 0; i < out.length; i++) {
-            out[i] *= sigmoid(r[i]);
-        }
+        Kernels.parallel(rows, t -> Kernels.mulSigmoid(out, r, t * c, (t + 1) * c));
         return out;
     }
 
@@ -483,12 +476,7 @@ public final class GoldFinchModel implements AutoCloseable {
                         scores[so + p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
                         max = Math.max(max, scores[so + p]);
                     }
-                    float sum = 0;
-                    for (int p = 0; p < visible; p++) {
-                        scores[so + p] = (float) Math.exp(scores[so + p] - max);
-                        sum += scores[so + p];
-                    }
-                    float inv = 1f / sum;
+                    float inv = 1f / Kernels.expShiftedSum(scores, so, visible, max);
                     for (int p = 0; p < visible; p++) {
                         scores[so + p] *= inv;
                     }

@@ -337,14 +337,139 @@ public final class Kernels {
         }
     }
 
+    // e^x in float32 from lane-wise IEEE operations only, so the vector form, its scalar twin, the interpreter and
+    // the JIT all give the same bits (the JDK's vector EXP does not): x = n ln2 + r with |r| <= ln2/2, e^r by a
+    // degree-7 minimax polynomial (Cephes' expf coefficients), 2^n written into the exponent bits. Inputs are
+    // clamped to [-87.33, 88], so results stay normal: e^-87.33 (1.2e-38) stands for anything smaller, e^88
+    // (1.7e38) for anything larger; NaN stays NaN. Within 2 ulp of Math.exp in that range (tested).
+    private static final float EXP_MIN = -87.33654f;
+    private static final float EXP_MAX = 88f;
+    private static final float LOG2E = 1.44269504088896341f;
+    /** 1.5 × 2^23: adding it rounds to an integer, which lands in the low mantissa bits. */
+    private static final float ROUNDER = 12582912f;
+    private static final int ROUNDER_BITS = Float.floatToRawIntBits(ROUNDER);
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float P0 = 1.9875691500e-4f;
+    private static final float P1 = 1.3981999507e-3f;
+    private static final float P2 = 8.3334519073e-3f;
+    private static final float P3 = 4.1665795894e-2f;
+    private static final float P4 = 1.6666665459e-1f;
+    private static final float P5 = 5.0000001201e-1f;
+
+    /**
+     * {@code a[i] = e^a[i]} for {@code from <= i < to} (see above). The one vector exp: every kernel below is passes
+     * over arrays around it, because a method taking or returning vectors that C2 declines to inline (in a large
+     * caller) gets its vectors boxed on the heap.
+     */
+    public static void expInPlace(float[] a, int from, int to) {
+        int bound = from + SPECIES.loopBound(to - from);
+        var ln2Hi = jdk.incubator.vector.FloatVector.broadcast(SPECIES, -LN2_HI);
+        var ln2Lo = jdk.incubator.vector.FloatVector.broadcast(SPECIES, -LN2_LO);
+        var p2 = jdk.incubator.vector.FloatVector.broadcast(SPECIES, P2);
+        var p3 = jdk.incubator.vector.FloatVector.broadcast(SPECIES, P3);
+        var p4 = jdk.incubator.vector.FloatVector.broadcast(SPECIES, P4);
+        var p5 = jdk.incubator.vector.FloatVector.broadcast(SPECIES, P5);
+        int i = from;
+        for (; i < bound; i += SPECIES.length()) {
+            var x = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, i).max(EXP_MIN).min(EXP_MAX);
+            var t = x.fma(LOG2E, ROUNDER);
+            var n = t.sub(ROUNDER);
+            var r = n.fma(ln2Hi, x);
+            r = n.fma(ln2Lo, r);
+            var p = r.fma(P0, P1);
+            p = p.fma(r, p2);
+            p = p.fma(r, p3);
+            p = p.fma(r, p4);
+            p = p.fma(r, p5);
+            var y = p.fma(r.mul(r), r).add(1f);
+            var scale = t.reinterpretAsInts().sub(ROUNDER_BITS - 127).lanewise(jdk.incubator.vector.VectorOperators.LSHL, 23).reinterpretAsFloats();
+            y.mul(scale).intoArray(a, i);
+        }
+        for (; i < to; i++) {
+            a[i] = exp(a[i]);
+        }
+    }
+
+    /** e^x: the scalar twin of {@link #expInPlace}, the same operations, the same bits. */
+    public static float exp(float x) {
+        x = Math.min(Math.max(x, EXP_MIN), EXP_MAX);
+        float t = Math.fma(x, LOG2E, ROUNDER);
+        float n = t - ROUNDER;
+        float r = Math.fma(n, -LN2_HI, x);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = Math.fma(r, P0, P1);
+        p = Math.fma(p, r, P2);
+        p = Math.fma(p, r, P3);
+        p = Math.fma(p, r, P4);
+        p = Math.fma(p, r, P5);
+        float y = Math.fma(p, r * r, r) + 1f;
+        float scale = Float.intBitsToFloat((Float.floatToRawIntBits(t) - (ROUNDER_BITS - 127)) << 23);
+        return y * scale;
+    }
+
+    /** {@code d[o + i] = e^(-e^(base[i] + d[o + i]))} for {@code i < c}: a row of the Finch decay. */
+    public static void decayRow(float[] base, float[] d, int o, int c) {
+        for (int i = 0; i < c; i++) {
+            d[o + i] += base[i];
+        }
+        expInPlace(d, o, o + c);
+        for (int i = o; i < o + c; i++) {
+            d[i] = -d[i];
+        }
+        expInPlace(d, o, o + c);
+    }
+
+    /** {@code out[i] *= 1 / (1 + e^-r[i])} for {@code from <= i < to}; {@code r} is used up (holds e^-r after). */
+    public static void mulSigmoid(float[] out, float[] r, int from, int to) {
+        for (int i = from; i < to; i++) {
+            r[i] = -r[i];
+        }
+        expInPlace(r, from, to);
+        for (int i = from; i < to; i++) {
+            out[i] *= 1f / (r[i] + 1f);
+        }
+    }
+
+    /** {@code y[i] = y[i] * g[i] * sigmoid(g[i])} (the SiLU gate) for {@code from <= i < to}; {@code g} is used up. */
+    public static void mulSilu(float[] y, float[] g, int from, int to) {
+        for (int i = from; i < to; i++) {
+            y[i] *= g[i];
+        }
+        mulSigmoid(y, g, from, to);
+    }
+
+    /**
+     * {@code w[wo + p] = e^(w[wo + p] - max)} for {@code p < count}; returns their sum (vector lanes summed in a fixed
+     * order, then the tail in order): softmax's numerators and denominator.
+     */
+    public static float expShiftedSum(float[] w, int wo, int count, float max) {
+        for (int p = wo; p < wo + count; p++) {
+            w[p] -= max;
+        }
+        expInPlace(w, wo, wo + count);
+        int bound = SPECIES.loopBound(count);
+        var acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
+        int p = 0;
+        for (; p < bound; p += SPECIES.length()) {
+            acc = acc.add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, w, wo + p));
+        }
+        float sum = sumLanes(acc);
+        for (; p < count; p++) {
+            sum += w[wo + p];
+        }
+        return sum;
+    }
+
     public static void tanh(float[] x, int len) {
         for (int i = 0; i < len; i++) {
             x[i] = (float) Math.tanh(x[i]);
         }
     }
 
+    /** {@code 1 / (1 + e^-v)}: the scalar twin of the vector form (same bits). */
     public static float sigmoid(float v) {
-        return (float) (1.0 / (1.0 + Math.exp(-v)));
+        return 1f / (exp(-v) + 1f);
     }
 
     public static void addInPlace(float[] acc, float[] x, int len) {

@@ -440,23 +440,18 @@ public final class Kernels {
     }
 
     /**
-     * {@code w[wo + p] = e^(w[wo + p] - max)} for {@code p < count}; returns their sum (vector lanes summed in a fixed
-     * order, then the tail in order): softmax's numerators and denominator.
+     * {@code w[wo + p] = e^(w[wo + p] - max)} for {@code p < count}; returns their sum, added in order: softmax's
+     * numerators and denominator. (A vector sum would call {@link #sumLanes} with a vector, which C2 sometimes
+     * declined to inline inside GOLD attention, boxing it: the allocation test caught it in one run of two.)
      */
     public static float expShiftedSum(float[] w, int wo, int count, float max) {
         for (int p = wo; p < wo + count; p++) {
             w[p] -= max;
         }
         expInPlace(w, wo, wo + count);
-        int bound = SPECIES.loopBound(count);
-        var acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
-        int p = 0;
-        for (; p < bound; p += SPECIES.length()) {
-            acc = acc.add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, w, wo + p));
-        }
-        float sum = sumLanes(acc);
-        for (; p < count; p++) {
-            sum += w[wo + p];
+        float sum = 0;
+        for (int p = wo; p < wo + count; p++) {
+            sum += w[p];
         }
         return sum;
     }

@@ -476,7 +476,14 @@ public final class GoldFinchModel implements AutoCloseable {
                         scores[so + p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
                         max = Math.max(max, scores[so + p]);
                     }
-                    float inv = 1f / Kernels.expShiftedSum(scores, so, visible, max);
+                    // Scalar exp here: the vector kernel inside this lambda got its vectors boxed at L12-D768 (40 KB per
+                    // token allocated); one exp per score is well under 1 % of a step even at context 4,096.
+                    float sum = 0;
+                    for (int p = 0; p < visible; p++) {
+                        scores[so + p] = Kernels.exp(scores[so + p] - max);
+                        sum += scores[so + p];
+                    }
+                    float inv = 1f / sum;
                     for (int p = 0; p < visible; p++) {
                         scores[so + p] *= inv;
                     }

@@ -439,23 +439,6 @@ public final class Kernels {
         mulSigmoid(y, g, from, to);
     }
 
-    /**
-     * {@code w[wo + p] = e^(w[wo + p] - max)} for {@code p < count}; returns their sum, added in order: softmax's
-     * numerators and denominator. (A vector sum would call {@link #sumLanes} with a vector, which C2 sometimes
-     * declined to inline inside GOLD attention, boxing it: the allocation test caught it in one run of two.)
-     */
-    public static float expShiftedSum(float[] w, int wo, int count, float max) {
-        for (int p = wo; p < wo + count; p++) {
-            w[p] -= max;
-        }
-        expInPlace(w, wo, wo + count);
-        float sum = 0;
-        for (int p = wo; p < wo + count; p++) {
-            sum += w[p];
-        }
-        return sum;
-    }
-
     public static void tanh(float[] x, int len) {
         for (int i = 0; i < len; i++) {
             x[i] = (float) Math.tanh(x[i]);

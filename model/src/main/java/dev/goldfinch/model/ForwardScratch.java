@@ -33,10 +33,7 @@ final class ForwardScratch {
 
     /** A zeroed array of exactly {@code length} floats, valid until the next {@link #begin()} on this thread. */
     float[] take(int length) {
-        int slot = next++;
-        if (slot >= arrays.length) {
-            arrays = Arrays.copyOf(arrays, arrays.length * 2);
-        }
+        int slot = nextSlot();
         float[] a = arrays[slot];
         if (a != null && a.length == length) {
             Arrays.fill(a, 0f);
@@ -52,10 +49,7 @@ final class ForwardScratch {
      * every step (attention scores over a growing context): it grows by half when it must, so it is rarely replaced.
      */
     float[] takeAtLeast(int length) {
-        int slot = next++;
-        if (slot >= arrays.length) {
-            arrays = Arrays.copyOf(arrays, arrays.length * 2);
-        }
+        int slot = nextSlot();
         float[] a = arrays[slot];
         if (a != null && a.length >= length) {
             return a;
@@ -64,6 +58,13 @@ final class ForwardScratch {
         float[] fresh = new float[grown];
         keep(slot, fresh);
         return fresh;
+    }
+
+    private int nextSlot() {
+        if (next == arrays.length) {
+            arrays = Arrays.copyOf(arrays, arrays.length * 2);
+        }
+        return next++;
     }
 
     /** Keeps {@code a} in {@code slot} if the budget allows, first dropping the arrays of later slots (a larger pass's). */

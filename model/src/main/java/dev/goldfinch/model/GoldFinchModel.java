@@ -168,8 +168,8 @@ public final class GoldFinchModel implements AutoCloseable {
             for (int s = 0; s < n; s++) {
                 states[s].compressedKeys().append(compressed, start[s] * cd, start[s + 1] - start[s]);
                 states[s].appendTokens(segments.get(s).tokens());
-                materializeGoldKv(states[s], scratch);
             }
+            materializeGoldKv(states, scratch);
             // GOLD rows: the trailing window and everything from the first requested logit on.
             int[] gStart = new int[n + 1];
             int[] skipped = new int[n];
@@ -358,49 +358,72 @@ public final class GoldFinchModel implements AutoCloseable {
     }
 
     /**
-     * Extends every GOLD layer's keys and values to the state's length (spec §3: they depend only on
-     * positions s and s-1 of the compressed cache and the token embeddings, so they are computed once
-     * per position; after a restore they are rebuilt from the serialized compressed keys).
+     * Extends every GOLD layer's keys and values to each state's length (spec §3: they depend only on positions s and
+     * s-1 of the compressed cache and the token embeddings, so they are computed once per position; after a restore
+     * they are rebuilt from the serialized compressed keys). All states' new rows go through each projection
+     * together, as the layers' rows do: a batched decode step is one product of B rows, not B products of one.
      */
-    private void materializeGoldKv(SequenceState st, ForwardScratch scratch) {
-        int have = st.goldKeys(0).rows();
-        int total = st.length();
-        if (have == total) {
-            return;
-        }
+    private void materializeGoldKv(SequenceState[] states, ForwardScratch scratch) {
         int c = cfg.nEmbd();
         int cd = cfg.compressedDim();
-        int from = Math.max(0, have - 1); // one earlier position: its values feed the shift of the first new one
-        int n = total - from;
+        int count = states.length;
+        // Per state: rows from position `from` (one earlier position than the first new one: its values feed that
+        // one's shift), `first` of them already materialised (0 or 1), at row `base` of the gathered arrays.
+        int[] from = new int[count];
+        int[] first = new int[count];
+        int[] base = new int[count + 1];
+        int[] newBase = new int[count + 1];
+        for (int s = 0; s < count; s++) {
+            int have = states[s].goldKeys(0).rows();
+            int total = states[s].length();
+            from[s] = Math.max(0, have - 1);
+            first[s] = have == 0 ? 0 : 1;
+            int rows = have == total ? 0 : total - from[s];
+            base[s + 1] = base[s] + rows;
+            newBase[s + 1] = newBase[s] + (rows == 0 ? 0 : rows - first[s]);
+        }
+        int n = base[count];
+        int m = newBase[count];
+        if (m == 0) {
+            return;
+        }
         float[] cat = scratch.take(n * (c + cd));
         float[] e = scratch.take(n * c);
-        float[] keys = st.compressedKeys().array();
-        for (int p = 0; p < n; p++) {
-            w.emb.copyRow(st.token(from + p), e, p * c);
+        for (int s = 0; s < count; s++) {
+            for (int p = 0; p < base[s + 1] - base[s]; p++) {
+                w.emb.copyRow(states[s].token(from[s] + p), e, (base[s] + p) * c);
+            }
         }
         layerNorm(e, n, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, e);
-        for (int p = 0; p < n; p++) {
-            System.arraycopy(e, p * c, cat, p * (c + cd), c);
-            System.arraycopy(keys, (from + p) * cd, cat, p * (c + cd) + c, cd);
+        for (int s = 0; s < count; s++) {
+            float[] keys = states[s].compressedKeys().array();
+            for (int p = 0; p < base[s + 1] - base[s]; p++) {
+                int r = base[s] + p;
+                System.arraycopy(e, r * c, cat, r * (c + cd), c);
+                System.arraycopy(keys, (from[s] + p) * cd, cat, r * (c + cd) + c, cd);
+            }
         }
         float[] kh = matmul(w.kvCacheB, cat, n, scratch);
         rmsNorm(kh, n, c, ModelConfig.RMS_NORM_EPS, kh);
         float[] xo = scratch.take(n * c);
         rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo);
-        // Rows of the new positions and of their predecessors (zero before position 0).
-        int first = have == 0 ? 0 : 1;
-        int m = n - first;
-        float[] khCur = scratch.copyOfRange(kh, first * c, n * c);
-        float[] xoCur = scratch.copyOfRange(xo, first * c, n * c);
-        float[] khPrev = scratch.take(m * c);
-        float[] xoPrev = scratch.take(m * c);
-        System.arraycopy(kh, 0, khPrev, (1 - first) * c, (m - 1 + first) * c);
-        System.arraycopy(xo, 0, xoPrev, (1 - first) * c, (m - 1 + first) * c);
-        float[] dxo = scratch.take(m * c);
+        // Rows of the new positions and the differences to their predecessors (zero before position 0).
+        float[] khCur = scratch.take(m * c);
+        float[] xoCur = scratch.take(m * c);
         float[] dkh = scratch.take(m * c);
-        for (int i = 0; i < dxo.length; i++) {
-            dxo[i] = xoPrev[i] - xoCur[i];
-            dkh[i] = khPrev[i] - khCur[i];
+        float[] dxo = scratch.take(m * c);
+        for (int s = 0; s < count; s++) {
+            for (int i = 0; i < newBase[s + 1] - newBase[s]; i++) {
+                int r = base[s] + first[s] + i; // this new row in the gathered arrays
+                int o = (newBase[s] + i) * c;
+                System.arraycopy(kh, r * c, khCur, o, c);
+                System.arraycopy(xo, r * c, xoCur, o, c);
+                boolean hasPrev = r > base[s];
+                for (int j = 0; j < c; j++) {
+                    dkh[o + j] = (hasPrev ? kh[(r - 1) * c + j] : 0f) - khCur[o + j];
+                    dxo[o + j] = (hasPrev ? xo[(r - 1) * c + j] : 0f) - xoCur[o + j];
+                }
+            }
         }
         for (int g = 0; g < cfg.goldLayers(); g++) {
             GoldAttention a = w.layers[cfg.finchLayers() + g].gold();
@@ -415,8 +438,13 @@ public final class GoldFinchModel implements AutoCloseable {
             addLoRA(v, a.valueW1(), a.valueW2(), m, scratch);
             layerNorm(k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k);
             layerNorm(v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v);
-            st.goldKeys(g).append(k, 0, m);
-            st.goldValues(g).appendSplit(v, 0, m);
+            for (int s = 0; s < count; s++) {
+                int rows = newBase[s + 1] - newBase[s];
+                if (rows > 0) {
+                    states[s].goldKeys(g).append(k, newBase[s] * c, rows);
+                    states[s].goldValues(g).appendSplit(v, newBase[s] * c, rows);
+                }
+            }
         }
     }
 

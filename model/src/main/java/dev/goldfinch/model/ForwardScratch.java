@@ -87,11 +87,4 @@ final class ForwardScratch {
             kept += a.length;
         }
     }
-
-    /** {@code take(to - from)} holding {@code source[from, to)}. */
-    float[] copyOfRange(float[] source, int from, int to) {
-        float[] a = take(to - from);
-        System.arraycopy(source, from, a, 0, to - from);
-        return a;
-    }
 }

@@ -300,7 +300,7 @@ public final class GoldFinchModel implements AutoCloseable {
         tanh(decay, decay.length);
         decay = matmul(a.decayW2(), decay, rows, scratch);
         float[] d0 = decay;
-        // Rows across the engine's threads; each kernel call its own compiled unit (see Kernels.decayRow).
+        // Rows across the engine's threads (two exps per channel: a tenth of a prefill chunk on one thread).
         Kernels.parallel(rows, t -> Kernels.decayRow(a.timeDecay(), d0, t * c, c));
         float[] y = scratch.take(rows * c);
         if (c2) {

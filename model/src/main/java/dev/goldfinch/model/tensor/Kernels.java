@@ -82,13 +82,6 @@ public final class Kernels {
         });
     }
 
-    /** Allocating variant for callers outside hot loops. */
-    public static float[] matmul(Matrix w, float[] x, int n) {
-        float[] y = new float[n * w.rows()];
-        matmul(w, x, n, y);
-        return y;
-    }
-
     private static final jdk.incubator.vector.VectorSpecies<Float> SPECIES = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
 
     /** {@code sum_i a[ao+i] * b[bo+i]}: vector lanes, summed in a fixed order, then the tail. */
@@ -443,11 +436,6 @@ public final class Kernels {
         for (int i = 0; i < len; i++) {
             x[i] = (float) Math.tanh(x[i]);
         }
-    }
-
-    /** {@code 1 / (1 + e^-v)}: the scalar twin of the vector form (same bits). */
-    public static float sigmoid(float v) {
-        return 1f / (exp(-v) + 1f);
     }
 
     public static void addInPlace(float[] acc, float[] x, int len) {

@@ -150,7 +150,15 @@ public abstract sealed class Matrix permits Matrix.Plain, Matrix.Q8 {
             throw new IllegalArgumentException("rows [" + r0 + "," + r1 + ") are not whole panels of " + PANEL);
         }
         if (TILED) {
-            tiles(x, n, y, r0 / PANEL, panels(r1));
+            // Whole panels through the tiles; a last, partial panel (a matrix of fewer rows than a vector, such as
+            // the golden model's 8-row key compression on AVX-512) through the scalar twin, which gives the same bits.
+            // Its masked vector store sat on a call site too cold for C2 to inline, so every call boxed vectors
+            // (+600 B per decode token).
+            int whole = r1 / PANEL;
+            tiles(x, n, y, r0 / PANEL, whole);
+            if (whole * PANEL < r1) {
+                matmulRowsScalarOrder(x, n, y, whole * PANEL, r1);
+            }
         } else {
             matmulRowsScalarOrder(x, n, y, r0, r1);
         }

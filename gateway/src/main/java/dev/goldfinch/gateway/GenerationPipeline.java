@@ -1,5 +1,7 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.model.sampling.StopSequenceMatcher;
 import dev.goldfinch.model.tokenizer.StreamingDecoder;
@@ -13,6 +15,7 @@ import dev.goldfinch.proto.internal.v1.PrefillResponse;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.proto.v1.Usage;
+import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -95,10 +98,10 @@ public final class GenerationPipeline {
         return skipPrefixCache ? salt + "\u0000uncached:" + java.util.UUID.randomUUID() : salt;
     }
 
-    /** Starts a generation; throws RESOURCE_EXHAUSTED at once when the gateway is full. */
+    /** Starts a generation; throws a RESOURCE_EXHAUSTED failure at once when the gateway is full. */
     public Handle start(Job job, Listener listener) {
         if (!admission.tryAcquire()) {
-            throw Status.RESOURCE_EXHAUSTED.withDescription("the server is at its limit of concurrent requests; retry later").asRuntimeException();
+            throw new TypedFailure(FailureKind.RESOURCE_EXHAUSTED, "the server is at its limit of concurrent requests; retry later");
         }
         Run run = new Run(job, listener);
         running.incrementAndGet();
@@ -161,7 +164,7 @@ public final class GenerationPipeline {
             }
             replica = router.pick(prefilled.getEntry().getPrefixHash(), exclude).orElse(null);
             if (replica == null) {
-                fail(Status.UNAVAILABLE.withDescription("no healthy decode replica").asRuntimeException());
+                fail(ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy decode replica", null));
                 return;
             }
             replica.live.incrementAndGet();
@@ -208,7 +211,7 @@ public final class GenerationPipeline {
                             } else if (done || cancelled) {
                                 finish(null);
                             } else {
-                                fail(s.asRuntimeException());
+                                fail(s.asRuntimeException(Status.trailersFromThrowable(t))); // keeps the field at fault
                             }
                         }
 

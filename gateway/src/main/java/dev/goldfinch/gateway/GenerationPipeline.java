@@ -27,6 +27,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -106,7 +107,7 @@ public final class GenerationPipeline {
         Run run = new Run(job, listener);
         running.incrementAndGet();
         try {
-            executor.execute(run::prefillThenDecode);
+            executor.execute(() -> run.prefillThenDecode(null));
         } catch (RuntimeException e) {
             running.decrementAndGet();
             admission.release();
@@ -146,12 +147,13 @@ public final class GenerationPipeline {
             }
         }
 
-        void prefillThenDecode() {
+        /** Prefills, then decodes on a replica other than {@code avoid} when there is one. */
+        void prefillThenDecode(DecodeRouter.Replica avoid) {
             try {
                 prefilled = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                         .prefill(PrefillRequest.newBuilder().addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
                                 .setCacheSalt(job.salt()).build());
-                decode(null);
+                decode(avoid);
             } catch (RuntimeException e) {
                 fail(GrpcErrors.toStatus(e));
             }
@@ -162,7 +164,9 @@ public final class GenerationPipeline {
                 finish(null);
                 return;
             }
-            replica = router.pick(prefilled.getEntry().getPrefixHash(), exclude).orElse(null);
+            String entry = prefilled.getEntry().getPrefixHash();
+            // Elsewhere if possible; a replica that lost the entry may still serve it once prefill wrote it again.
+            replica = router.pick(entry, exclude).or(() -> exclude == null ? Optional.empty() : router.pick(entry, null)).orElse(null);
             if (replica == null) {
                 fail(ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy decode replica", null));
                 return;
@@ -199,7 +203,7 @@ public final class GenerationPipeline {
                                 }
                                 executor.execute(() -> {
                                     if (s.getCode() == Status.Code.NOT_FOUND) {
-                                        prefillThenDecode(); // the entry was evicted between prefill and decode
+                                        prefillThenDecode(used); // the entry was evicted between prefill and decode
                                     } else {
                                         decode(used);
                                     }

@@ -60,10 +60,13 @@ final class GatewayFixture implements AutoCloseable {
         servers.add(InProcessServerBuilder.forName(decodeA.target).addService(decodeA).addService(healthA.getHealthService()).build().start());
         servers.add(InProcessServerBuilder.forName(decodeB.target).addService(decodeB).addService(healthB.getHealthService()).build().start());
         gatewayGrpcName = "gateway-" + run;
-        Map<String, Object> props = new LinkedHashMap<>();
+        Map<String, String> props = new LinkedHashMap<>();
         props.put("server.port", "0");
         props.put("server.address", "127.0.0.1");
         props.put("spring.grpc.server.inprocess.name", gatewayGrpcName);
+        // The Netty server starts too: on a free loopback port, never the profile's fixed one.
+        props.put("spring.grpc.server.port", "0");
+        props.put("spring.grpc.server.address", "127.0.0.1:0");
         props.put("spring.application.name", "goldfinch-gateway-test");
         props.put("goldfinch.gateway.vocab", vocab().toString());
         props.put("goldfinch.gateway.prefill", prefillName);
@@ -77,14 +80,16 @@ final class GatewayFixture implements AutoCloseable {
             }
             return c;
         };
-        gateway = new SpringApplicationBuilder(GatewayApplication.class).profiles("gateway").properties(props)
+        // As arguments: they must win over application-gateway.properties (its fixed ports).
+        String[] args = props.entrySet().stream().map(e -> "--" + e.getKey() + "=" + e.getValue()).toArray(String[]::new);
+        gateway = new SpringApplicationBuilder(GatewayApplication.class).profiles("gateway")
                 .initializers(ctx -> {
                     ctx.getBeanFactory().registerSingleton("channelOpener", inProcess);
                     for (int i = 0; i < extraServices.length; i++) {
                         ctx.getBeanFactory().registerSingleton("extraGrpcService" + i, extraServices[i]);
                     }
                 })
-                .run();
+                .run(args);
         httpPort = Integer.parseInt(gateway.getEnvironment().getProperty("local.server.port"));
     }
 

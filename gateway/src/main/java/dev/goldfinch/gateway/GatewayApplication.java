@@ -26,7 +26,7 @@ public class GatewayApplication {
     @Bean
     WorldTokenizer tokenizer(GatewayProperties p) {
         if (p.vocab() == null || p.vocab().isBlank()) {
-            throw new GoldFinchException.InvalidInput("goldfinch.gateway.vocab", "goldfinch.gateway.vocab (the World vocabulary file) is required");
+            throw new GoldFinchException.InvalidInput("goldfinch.gateway.vocab (the World vocabulary file) is required");
         }
         return WorldTokenizer.load(java.nio.file.Path.of(p.vocab()));
     }

@@ -12,7 +12,7 @@ import org.springframework.grpc.server.exception.GrpcExceptionHandler;
  */
 @AutoConfiguration
 @ConditionalOnClass(GrpcExceptionHandler.class)
-public class GrpcErrorHandling {
+public class GrpcErrorsAutoConfiguration {
     @Bean
     GrpcExceptionHandler goldfinchGrpcExceptionHandler() {
         return t -> {

@@ -316,7 +316,7 @@ public class OpenAiController {
             throw new GoldFinchException.InvalidInput(null, "request body must be a JSON object");
         }
         ModelInfo model = models.resolve(text(root, "model", true));
-        int n = (int) integer(root, "n", 1);
+        long n = integer(root, "n", 1); // compared as sent: a cast would let 2^32 + 1 pass as 1
         if (n != 1) {
             throw new GoldFinchException.InvalidInput("n", "n must be 1 (one choice per request), got " + n);
         }
@@ -380,7 +380,7 @@ public class OpenAiController {
             if (k < -1) {
                 throw new GoldFinchException.InvalidInput("top_k", "top_k must be >= 0 (or -1 for off), got " + k);
             }
-            s.setTopK((int) Math.max(0, k));
+            s.setTopK(Math.clamp(k, 0, Integer.MAX_VALUE));
         }
         if (root.has("seed") && !root.get("seed").isNull()) {
             s.setSeed(integer(root, "seed", 0));
@@ -422,10 +422,10 @@ public class OpenAiController {
                     throw new GoldFinchException.InvalidInput("logprobs", "logprobs must be a boolean for chat completions");
                 }
                 if (logprobs.asBoolean()) {
-                    s.setLogprobs((int) Math.max(1, integer(root, "top_logprobs", 0)));
+                    s.setLogprobs(Math.clamp(integer(root, "top_logprobs", 0), 1, Integer.MAX_VALUE));
                 }
             } else {
-                s.setLogprobs((int) integer(root, "logprobs", 0));
+                s.setLogprobs(Math.clamp(integer(root, "logprobs", 0), Integer.MIN_VALUE, Integer.MAX_VALUE)); // out of range stays out of range
             }
         }
         dev.goldfinch.proto.v1.SamplingParams wire = s.build();

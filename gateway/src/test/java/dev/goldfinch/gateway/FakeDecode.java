@@ -100,7 +100,7 @@ final class FakeDecode extends DecodeGrpc.DecodeImplBase {
                 play.play(call);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } catch (RuntimeException e) {
+            } catch (io.grpc.StatusRuntimeException e) {
                 // the client cancelled while we wrote: nothing more to send
             }
         });

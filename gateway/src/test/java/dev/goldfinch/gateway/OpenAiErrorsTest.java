@@ -64,18 +64,20 @@ class OpenAiErrorsTest {
 
     @Test
     void eachBadFieldIsA400NamingItAsParam() throws Exception {
-        Map<String, Map<String, Object>> completions = new LinkedHashMap<>();
-        completions.put("prompt", body("max_tokens", 4));
-        completions.put("max_tokens", body("prompt", "Hello", "max_tokens", 0));
-        completions.put("temperature", body("prompt", "Hello", "temperature", -0.5));
-        completions.put("top_p", body("prompt", "Hello", "top_p", 1.5));
-        completions.put("n", body("prompt", "Hello", "n", 2));
-        completions.put("stop", body("prompt", "Hello", "stop", 5));
-        completions.put("stream", body("prompt", "Hello", "stream", "yes"));
-        completions.put("top_k", body("prompt", "Hello", "top_k", -3));
-        completions.put("model", body("prompt", "Hello", "model", "gpt-17"));
-        completions.put("prompt[1]", body("prompt", List.of(1, 999_999)));
-        for (Map.Entry<String, Map<String, Object>> c : completions.entrySet()) {
+        List<Map.Entry<String, Map<String, Object>>> completions = new java.util.ArrayList<>();
+        completions.add(Map.entry("prompt", body("max_tokens", 4)));
+        completions.add(Map.entry("max_tokens", body("prompt", "Hello", "max_tokens", 0)));
+        completions.add(Map.entry("temperature", body("prompt", "Hello", "temperature", -0.5)));
+        completions.add(Map.entry("top_p", body("prompt", "Hello", "top_p", 1.5)));
+        completions.add(Map.entry("n", body("prompt", "Hello", "n", 2)));
+        completions.add(Map.entry("n", body("prompt", "Hello", "n", (1L << 32) + 1)));
+        completions.add(Map.entry("logprobs", body("prompt", "Hello", "logprobs", (1L << 32) + 1)));
+        completions.add(Map.entry("stop", body("prompt", "Hello", "stop", 5)));
+        completions.add(Map.entry("stream", body("prompt", "Hello", "stream", "yes")));
+        completions.add(Map.entry("top_k", body("prompt", "Hello", "top_k", -3)));
+        completions.add(Map.entry("model", body("prompt", "Hello", "model", "gpt-17")));
+        completions.add(Map.entry("prompt[1]", body("prompt", List.of(1, 999_999))));
+        for (Map.Entry<String, Map<String, Object>> c : completions) {
             GatewayFixture.Reply r = mesh.post("/v1/completions", c.getValue());
             assertError(r, 400, "invalid_request_error", c.getKey(), c.getKey());
             assertEquals("invalid_value", r.body().get("error").get("code").asString());

@@ -1,5 +1,6 @@
 package dev.goldfinch.cache;
 
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.proto.internal.v1.EntryKind;
 import java.util.ArrayList;
 import java.util.List;
@@ -126,7 +127,7 @@ public final class PrefixCache implements PrefixCacheStore {
     public boolean put(String model, EntryKind kind, byte[] hash, int length, byte[] blockHash, byte[] value) {
         boolean indexed = kind == EntryKind.ENTRY_KIND_CHECKPOINT && length % hasher.blockSize() != 0;
         if (indexed && blockHash == null) {
-            throw new IllegalArgumentException("a checkpoint of " + length + " tokens needs the hash of the block before it");
+            throw TypedFailure.invalidArgument("block_hash", "a checkpoint of " + length + " tokens needs block_hash, the hash of the block before it");
         }
         return backend.publish(key(model, kind, hash), value,
                 indexed ? indexKey(model, blockHash) : null, indexed ? length + ":" + PrefixHasher.hex(hash) : null);

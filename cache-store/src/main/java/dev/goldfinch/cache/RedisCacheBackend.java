@@ -1,5 +1,7 @@
 package dev.goldfinch.cache;
 
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisFuture;
@@ -269,9 +271,10 @@ public final class RedisCacheBackend implements CacheBackend {
             return future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted waiting for Redis", e);
+            throw new TypedFailure(FailureKind.UNAVAILABLE, "interrupted waiting for the cache backend", e);
         } catch (Exception e) {
-            throw new IllegalStateException("Redis: " + e.getMessage(), e);
+            // Lettuce's text may name hosts: it stays in the cause, for the log.
+            throw new TypedFailure(FailureKind.UNAVAILABLE, "the cache backend did not answer", e);
         }
     }
 

@@ -352,9 +352,9 @@ public final class DecodeEngine implements AutoCloseable {
     }
 
     /** The requested entry is in no cache (evicted, expired, or never written): the gateway prefills again. */
-    public static final class EntryNotFoundException extends RuntimeException {
+    public static final class EntryNotFoundException extends dev.goldfinch.error.TypedFailure {
         public EntryNotFoundException(String message) {
-            super(message);
+            super(dev.goldfinch.error.FailureKind.NOT_FOUND, message);
         }
     }
 }

@@ -1,6 +1,8 @@
 package dev.goldfinch.decode;
 
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.internal.v1.DecodeGrpc;
@@ -12,7 +14,6 @@ import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.service.GrpcErrors;
 import dev.goldfinch.service.ModelProperties;
 import dev.goldfinch.service.SamplingMapper;
-import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.HexFormat;
@@ -76,12 +77,7 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
         try {
             engine.submit(r, sink).whenComplete((ok, error) -> {
                 if (error != null) {
-                    Throwable cause = error.getCause() != null ? error.getCause() : error;
-                    if (cause instanceof DecodeEngine.EntryNotFoundException) {
-                        call.onError(Status.NOT_FOUND.withDescription(cause.getMessage()).asRuntimeException());
-                    } else {
-                        call.onError(GrpcErrors.toStatus(cause));
-                    }
+                    call.onError(GrpcErrors.toStatus(error));
                 }
             });
         } catch (RuntimeException e) {
@@ -92,17 +88,17 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
     private DecodeEngine.Request validate(DecodeRequest request) {
         EntryRef e = request.getEntry();
         if (!e.getModel().equals(engine.cache().modelId())) {
-            throw new IllegalArgumentException("entry.model '" + e.getModel() + "' is not the model served here (" + engine.cache().modelId() + ")");
+            throw new TypedFailure(FailureKind.MODEL_MISMATCH, "entry.model '" + e.getModel() + "' is not the model served here (" + engine.cache().modelId() + ")");
         }
         if (!PrefixHasher.isHex(e.getPrefixHash())) {
-            throw new IllegalArgumentException("entry.prefix_hash must be 32 hex digits");
+            throw TypedFailure.invalidArgument("entry.prefix_hash", "entry.prefix_hash must be 32 hex digits");
         }
         if (Integer.toUnsignedLong(e.getLength()) >= props.maxPromptTokens()) {
-            throw new IllegalArgumentException("entry.length " + Integer.toUnsignedString(e.getLength()) + " exceeds the prompt limit " + props.maxPromptTokens());
+            throw TypedFailure.invalidArgument("entry.length", "entry.length " + Integer.toUnsignedString(e.getLength()) + " exceeds the prompt limit " + props.maxPromptTokens());
         }
         int vocab = engine.model().config().vocabSize();
         if (Integer.toUnsignedLong(request.getLastPromptToken()) >= vocab) {
-            throw new IllegalArgumentException("last_prompt_token " + Integer.toUnsignedString(request.getLastPromptToken()) + " is outside the vocabulary [0, " + vocab + ")");
+            throw TypedFailure.invalidArgument("last_prompt_token", "last_prompt_token " + Integer.toUnsignedString(request.getLastPromptToken()) + " is outside the vocabulary [0, " + vocab + ")");
         }
         SamplingParams params = SamplingMapper.fromProto(request.getSampling(), props.maxTokensCap());
         return new DecodeEngine.Request(HexFormat.of().parseHex(e.getPrefixHash()), e.getLength(), request.getLastPromptToken(), params,

@@ -38,9 +38,9 @@ public final class DecodeRouter implements AutoCloseable {
         final AtomicInteger live = new AtomicInteger();
         volatile boolean healthy = true;
 
-        Replica(String target) {
+        Replica(String target, ManagedChannel channel) {
             this.target = target;
-            this.channel = Channels.open(target);
+            this.channel = channel;
         }
 
         public String target() {
@@ -57,14 +57,16 @@ public final class DecodeRouter implements AutoCloseable {
     }
 
     private final List<String> configured;
+    private final ChannelOpener channels;
     private final int slack;
     private final Map<String, Replica> replicas = new ConcurrentHashMap<>();
     private final Map<String, String> affinity = new LinkedHashMap<>(256, 0.75f, true);
     private final ScheduledExecutorService health = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("decode-health").daemon().factory());
 
-    public DecodeRouter(List<String> targets, Duration interval, int slack) {
+    public DecodeRouter(List<String> targets, Duration interval, int slack, ChannelOpener channels) {
         this.configured = List.copyOf(targets);
+        this.channels = channels;
         this.slack = slack;
         refreshTargets();
         health.scheduleWithFixedDelay(this::refresh, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
@@ -150,7 +152,7 @@ public final class DecodeRouter implements AutoCloseable {
             }
         }
         for (String t : now) {
-            replicas.computeIfAbsent(t, Replica::new);
+            replicas.computeIfAbsent(t, target -> new Replica(target, channels.open(target)));
         }
         replicas.keySet().removeIf(t -> {
             if (!now.contains(t)) {

@@ -9,6 +9,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
 
@@ -35,9 +36,16 @@ public class GatewayApplication {
         return new PromptBuilder(tokenizer);
     }
 
+    /** Netty channels; a test supplies its own opener before the context starts. */
+    @Bean
+    @ConditionalOnMissingBean
+    ChannelOpener channelOpener() {
+        return Channels::open;
+    }
+
     @Bean(destroyMethod = "shutdownNow")
-    ManagedChannel prefillChannel(GatewayProperties p) {
-        return Channels.open(p.prefill());
+    ManagedChannel prefillChannel(GatewayProperties p, ChannelOpener channels) {
+        return channels.open(p.prefill());
     }
 
     @Bean
@@ -46,8 +54,8 @@ public class GatewayApplication {
     }
 
     @Bean(destroyMethod = "close")
-    DecodeRouter decodeRouter(GatewayProperties p) {
-        return new DecodeRouter(p.decodeTargets(), p.healthInterval(), p.affinitySlack());
+    DecodeRouter decodeRouter(GatewayProperties p, ChannelOpener channels) {
+        return new DecodeRouter(p.decodeTargets(), p.healthInterval(), p.affinitySlack(), channels);
     }
 
     /** Request orchestration blocks on prefill: virtual threads, never a transport or servlet thread pool. */

@@ -1,5 +1,6 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.v1.ChatMessage;
 import dev.goldfinch.proto.v1.CountTokensResponse;
@@ -56,10 +57,10 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             ModelInfo model = models.resolve(request.getModel());
             boolean chat = request.hasChat();
             if (!chat && !request.hasPromptUtf8()) {
-                throw GrpcErrors.invalid("prompt_utf8 or chat is required");
+                throw new GoldFinchException.InvalidInput("prompt_utf8", "prompt_utf8 or chat is required");
             }
             int[] tokens = tokens(chat, request.getChat().getMessagesList(), request.getPromptUtf8().toByteArray());
-            models.checkPrompt(tokens);
+            models.checkPrompt(tokens, chat ? "chat" : "prompt_utf8");
             dev.goldfinch.proto.v1.SamplingParams wire = request.getSampling();
             if (chat && wire.getStopCount() == 0) {
                 wire = wire.toBuilder().addStop(PromptBuilder.CHAT_STOP).build();

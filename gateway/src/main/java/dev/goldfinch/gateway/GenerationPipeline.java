@@ -1,5 +1,7 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.model.sampling.StopSequenceMatcher;
 import dev.goldfinch.model.tokenizer.StreamingDecoder;
@@ -13,6 +15,7 @@ import dev.goldfinch.proto.internal.v1.PrefillResponse;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.proto.v1.Usage;
+import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -24,6 +27,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -95,15 +99,15 @@ public final class GenerationPipeline {
         return skipPrefixCache ? salt + "\u0000uncached:" + java.util.UUID.randomUUID() : salt;
     }
 
-    /** Starts a generation; throws RESOURCE_EXHAUSTED at once when the gateway is full. */
+    /** Starts a generation; throws a RESOURCE_EXHAUSTED failure at once when the gateway is full. */
     public Handle start(Job job, Listener listener) {
         if (!admission.tryAcquire()) {
-            throw Status.RESOURCE_EXHAUSTED.withDescription("the server is at its limit of concurrent requests; retry later").asRuntimeException();
+            throw new TypedFailure(FailureKind.RESOURCE_EXHAUSTED, "the server is at its limit of concurrent requests; retry later");
         }
         Run run = new Run(job, listener);
         running.incrementAndGet();
         try {
-            executor.execute(run::prefillThenDecode);
+            executor.execute(() -> run.prefillThenDecode(null));
         } catch (RuntimeException e) {
             running.decrementAndGet();
             admission.release();
@@ -143,12 +147,13 @@ public final class GenerationPipeline {
             }
         }
 
-        void prefillThenDecode() {
+        /** Prefills, then decodes on a replica other than {@code avoid} when there is one. */
+        void prefillThenDecode(DecodeRouter.Replica avoid) {
             try {
                 prefilled = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                         .prefill(PrefillRequest.newBuilder().addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
                                 .setCacheSalt(job.salt()).build());
-                decode(null);
+                decode(avoid);
             } catch (RuntimeException e) {
                 fail(GrpcErrors.toStatus(e));
             }
@@ -159,9 +164,11 @@ public final class GenerationPipeline {
                 finish(null);
                 return;
             }
-            replica = router.pick(prefilled.getEntry().getPrefixHash(), exclude).orElse(null);
+            String entry = prefilled.getEntry().getPrefixHash();
+            // Elsewhere if possible; a replica that lost the entry may still serve it once prefill wrote it again.
+            replica = router.pick(entry, exclude).or(() -> exclude == null ? Optional.empty() : router.pick(entry, null)).orElse(null);
             if (replica == null) {
-                fail(Status.UNAVAILABLE.withDescription("no healthy decode replica").asRuntimeException());
+                fail(ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy decode replica", null));
                 return;
             }
             replica.live.incrementAndGet();
@@ -196,7 +203,7 @@ public final class GenerationPipeline {
                                 }
                                 executor.execute(() -> {
                                     if (s.getCode() == Status.Code.NOT_FOUND) {
-                                        prefillThenDecode(); // the entry was evicted between prefill and decode
+                                        prefillThenDecode(used); // the entry was evicted between prefill and decode
                                     } else {
                                         decode(used);
                                     }
@@ -208,7 +215,7 @@ public final class GenerationPipeline {
                             } else if (done || cancelled) {
                                 finish(null);
                             } else {
-                                fail(s.asRuntimeException());
+                                fail(s.asRuntimeException(Status.trailersFromThrowable(t))); // keeps the field at fault
                             }
                         }
 

@@ -29,19 +29,19 @@ public final class ModelCatalog {
     public ModelInfo resolve(String requested) {
         ModelInfo i = info();
         if (requested != null && !requested.isEmpty() && !requested.equals(i.getId())) {
-            throw new GoldFinchException.InvalidInput("model '" + requested + "' does not exist; this server serves '" + i.getId() + "'");
+            throw new GoldFinchException.InvalidInput("model", "model '" + requested + "' does not exist; this server serves '" + i.getId() + "'");
         }
         return i;
     }
 
-    /** Prompt length within the model's limit. */
-    public void checkPrompt(int[] tokens) {
+    /** Prompt length within the model's limit; {@code field} is where the caller put the prompt. */
+    public void checkPrompt(int[] tokens, String field) {
         int max = info().getMaxPromptTokens();
         if (tokens.length == 0) {
-            throw new GoldFinchException.InvalidInput("prompt must not be empty");
+            throw new GoldFinchException.InvalidInput(field, "prompt must not be empty");
         }
         if (tokens.length > max) {
-            throw new GoldFinchException.InvalidInput("prompt is " + tokens.length + " tokens, more than the maximum of " + max);
+            throw new GoldFinchException.InvalidInput(field, "prompt is " + tokens.length + " tokens, more than the maximum of " + max);
         }
     }
 }

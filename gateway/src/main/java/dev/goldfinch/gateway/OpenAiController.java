@@ -1,14 +1,15 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.ModelInfo;
 import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.proto.v1.Usage;
+import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import dev.goldfinch.service.SamplingMapper;
-import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -20,7 +21,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
-import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -122,7 +122,7 @@ public class OpenAiController {
         } catch (InterruptedException e) {
             handle.cancel();
             Thread.currentThread().interrupt();
-            return error(Status.CANCELLED.withDescription("interrupted").asRuntimeException());
+            return error(ErrorTable.status(FailureKind.CANCELLED, "interrupted", null));
         }
         if (first instanceof Failed(StatusRuntimeException error)) {
             return error(error);
@@ -158,7 +158,7 @@ public class OpenAiController {
                             return null;
                         }
                         case Failed f -> {
-                            Map<String, Object> err = errorBody(f.error());
+                            Map<String, Object> err = ErrorTable.openAiError(f.error());
                             send(out, err);
                             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
                             out.flush();
@@ -290,34 +290,13 @@ public class OpenAiController {
         } catch (InterruptedException ex) {
             handle.cancel();
             Thread.currentThread().interrupt();
-            return error(Status.CANCELLED.asRuntimeException());
+            return error(ErrorTable.status(FailureKind.CANCELLED, "interrupted", null));
         }
     }
 
+    /** The HTTP status and OpenAI error object of the one error table. */
     static ResponseEntity<Map<String, Object>> error(StatusRuntimeException e) {
-        HttpStatus status = switch (e.getStatus().getCode()) {
-            case INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE -> HttpStatus.BAD_REQUEST;
-            case RESOURCE_EXHAUSTED -> HttpStatus.TOO_MANY_REQUESTS;
-            case NOT_FOUND -> HttpStatus.NOT_FOUND;
-            case UNAVAILABLE -> HttpStatus.SERVICE_UNAVAILABLE;
-            case DEADLINE_EXCEEDED -> HttpStatus.GATEWAY_TIMEOUT;
-            default -> HttpStatus.INTERNAL_SERVER_ERROR;
-        };
-        return ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON).body(errorBody(e));
-    }
-
-    static Map<String, Object> errorBody(StatusRuntimeException e) {
-        String type = switch (e.getStatus().getCode()) {
-            case INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE -> "invalid_request_error";
-            case RESOURCE_EXHAUSTED -> "rate_limit_error";
-            default -> "server_error";
-        };
-        Map<String, Object> err = new LinkedHashMap<>();
-        err.put("message", e.getStatus().getDescription() == null ? e.getStatus().getCode().name() : e.getStatus().getDescription());
-        err.put("type", type);
-        err.put("param", null);
-        err.put("code", null);
-        return Map.of("error", err);
+        return ResponseEntity.status(ErrorTable.httpStatus(e)).contentType(MediaType.APPLICATION_JSON).body(ErrorTable.openAiError(e));
     }
 
     /** A parsed and validated HTTP request. */
@@ -326,26 +305,26 @@ public class OpenAiController {
     }
 
     private Request parse(byte[] body, boolean chat) {
-        PromptBuilder.utf8(body, "request body");
+        PromptBuilder.utf8(body, null);
         JsonNode root;
         try {
             root = json.readTree(body);
         } catch (JacksonException e) {
-            throw new GoldFinchException.InvalidInput("request body is not valid JSON: " + e.getOriginalMessage());
+            throw new GoldFinchException.InvalidInput(null, "request body is not valid JSON: " + e.getOriginalMessage());
         }
         if (root == null || !root.isObject()) {
-            throw new GoldFinchException.InvalidInput("request body must be a JSON object");
+            throw new GoldFinchException.InvalidInput(null, "request body must be a JSON object");
         }
         ModelInfo model = models.resolve(text(root, "model", true));
-        int n = (int) integer(root, "n", 1);
+        long n = integer(root, "n", 1); // compared as sent: a cast would let 2^32 + 1 pass as 1
         if (n != 1) {
-            throw new GoldFinchException.InvalidInput("n must be 1 (one choice per request), got " + n);
+            throw new GoldFinchException.InvalidInput("n", "n must be 1 (one choice per request), got " + n);
         }
         int[] tokens;
         if (chat) {
             JsonNode messages = root.get("messages");
             if (messages == null || !messages.isArray()) {
-                throw new GoldFinchException.InvalidInput("messages is required and must be an array");
+                throw new GoldFinchException.InvalidInput("messages", "messages is required and must be an array");
             }
             List<PromptBuilder.Message> list = new ArrayList<>();
             for (int i = 0; i < messages.size(); i++) {
@@ -356,7 +335,7 @@ public class OpenAiController {
         } else {
             JsonNode prompt = root.get("prompt");
             if (prompt == null || prompt.isNull()) {
-                throw new GoldFinchException.InvalidInput("prompt is required");
+                throw new GoldFinchException.InvalidInput("prompt", "prompt is required");
             }
             if (prompt.isArray() && prompt.size() == 1 && prompt.get(0).isString()) {
                 prompt = prompt.get(0);
@@ -368,15 +347,15 @@ public class OpenAiController {
                 for (int i = 0; i < tokens.length; i++) {
                     JsonNode t = prompt.get(i);
                     if (!t.canConvertToInt() || t.asInt() < 0 || t.asInt() >= model.getVocabSize()) {
-                        throw new GoldFinchException.InvalidInput("prompt[" + i + "] is not a token id in [0, " + model.getVocabSize() + ")");
+                        throw new GoldFinchException.InvalidInput("prompt[" + i + "]", "prompt[" + i + "] is not a token id in [0, " + model.getVocabSize() + ")");
                     }
                     tokens[i] = t.asInt();
                 }
             } else {
-                throw new GoldFinchException.InvalidInput("prompt must be a non-empty string or an array of token ids");
+                throw new GoldFinchException.InvalidInput("prompt", "prompt must be a non-empty string or an array of token ids");
             }
         }
-        models.checkPrompt(tokens);
+        models.checkPrompt(tokens, chat ? "messages" : "prompt");
         dev.goldfinch.proto.v1.SamplingParams.Builder s = dev.goldfinch.proto.v1.SamplingParams.newBuilder();
         if (root.has("temperature") && !root.get("temperature").isNull()) {
             s.setTemperature(number(root, "temperature"));
@@ -399,9 +378,9 @@ public class OpenAiController {
         if (root.has("top_k") && !root.get("top_k").isNull()) {
             long k = integer(root, "top_k", 0);
             if (k < -1) {
-                throw new GoldFinchException.InvalidInput("top_k must be >= 0 (or -1 for off), got " + k);
+                throw new GoldFinchException.InvalidInput("top_k", "top_k must be >= 0 (or -1 for off), got " + k);
             }
-            s.setTopK((int) Math.max(0, k));
+            s.setTopK(Math.clamp(k, 0, Integer.MAX_VALUE));
         }
         if (root.has("seed") && !root.get("seed").isNull()) {
             s.setSeed(integer(root, "seed", 0));
@@ -410,10 +389,10 @@ public class OpenAiController {
         if (root.has(maxField) && !root.get(maxField).isNull()) {
             long max = integer(root, maxField, 16);
             if (max <= 0) {
-                throw new GoldFinchException.InvalidInput(maxField + " must be > 0, got " + max);
+                throw new GoldFinchException.InvalidInput(maxField, maxField + " must be > 0, got " + max);
             }
             if (max > model.getMaxTokensCap()) {
-                throw new GoldFinchException.InvalidInput(maxField + " must be <= " + model.getMaxTokensCap() + ", got " + max);
+                throw new GoldFinchException.InvalidInput(maxField, maxField + " must be <= " + model.getMaxTokensCap() + ", got " + max);
             }
             s.setMaxTokens((int) max);
         } else if (chat) {
@@ -426,12 +405,12 @@ public class OpenAiController {
             } else if (stop.isArray()) {
                 for (JsonNode x : stop) {
                     if (!x.isString()) {
-                        throw new GoldFinchException.InvalidInput("stop must be a string or an array of strings");
+                        throw new GoldFinchException.InvalidInput("stop", "stop must be a string or an array of strings");
                     }
                     s.addStop(x.asString());
                 }
             } else {
-                throw new GoldFinchException.InvalidInput("stop must be a string or an array of strings");
+                throw new GoldFinchException.InvalidInput("stop", "stop must be a string or an array of strings");
             }
         } else if (chat) {
             s.addStop(PromptBuilder.CHAT_STOP);
@@ -440,13 +419,13 @@ public class OpenAiController {
         if (logprobs != null && !logprobs.isNull()) {
             if (chat) {
                 if (!logprobs.isBoolean()) {
-                    throw new GoldFinchException.InvalidInput("logprobs must be a boolean for chat completions");
+                    throw new GoldFinchException.InvalidInput("logprobs", "logprobs must be a boolean for chat completions");
                 }
                 if (logprobs.asBoolean()) {
-                    s.setLogprobs((int) Math.max(1, integer(root, "top_logprobs", 0)));
+                    s.setLogprobs(Math.clamp(integer(root, "top_logprobs", 0), 1, Integer.MAX_VALUE));
                 }
             } else {
-                s.setLogprobs((int) integer(root, "logprobs", 0));
+                s.setLogprobs(Math.clamp(integer(root, "logprobs", 0), Integer.MIN_VALUE, Integer.MAX_VALUE)); // out of range stays out of range
             }
         }
         dev.goldfinch.proto.v1.SamplingParams wire = s.build();
@@ -473,13 +452,13 @@ public class OpenAiController {
             StringBuilder b = new StringBuilder();
             for (JsonNode part : c) {
                 if (!"text".equals(part.path("type").asString(""))) {
-                    throw new GoldFinchException.InvalidInput("messages[" + i + "].content: only text parts are supported");
+                    throw new GoldFinchException.InvalidInput("messages[" + i + "].content", "messages[" + i + "].content: only text parts are supported");
                 }
                 b.append(part.path("text").asString(""));
             }
             return b.toString();
         }
-        throw new GoldFinchException.InvalidInput("messages[" + i + "].content must be a string or an array of text parts");
+        throw new GoldFinchException.InvalidInput("messages[" + i + "].content", "messages[" + i + "].content must be a string or an array of text parts");
     }
 
     private static String text(JsonNode root, String field, boolean optional) {
@@ -488,10 +467,10 @@ public class OpenAiController {
             if (optional) {
                 return null;
             }
-            throw new GoldFinchException.InvalidInput(field + " is required");
+            throw new GoldFinchException.InvalidInput(field, field + " is required");
         }
         if (!v.isString()) {
-            throw new GoldFinchException.InvalidInput(field + " must be a string");
+            throw new GoldFinchException.InvalidInput(field, field + " must be a string");
         }
         return v.asString();
     }
@@ -499,7 +478,7 @@ public class OpenAiController {
     private static double number(JsonNode root, String field) {
         JsonNode v = root.get(field);
         if (!v.isNumber()) {
-            throw new GoldFinchException.InvalidInput(field + " must be a number");
+            throw new GoldFinchException.InvalidInput(field, field + " must be a number");
         }
         return v.asDouble();
     }
@@ -510,7 +489,7 @@ public class OpenAiController {
             return otherwise;
         }
         if (!v.isIntegralNumber() || !v.canConvertToLong()) {
-            throw new GoldFinchException.InvalidInput(field + " must be an integer");
+            throw new GoldFinchException.InvalidInput(field, field + " must be an integer");
         }
         return v.asLong();
     }
@@ -521,7 +500,7 @@ public class OpenAiController {
             return false;
         }
         if (!v.isBoolean()) {
-            throw new GoldFinchException.InvalidInput(field + " must be a boolean");
+            throw new GoldFinchException.InvalidInput(field, field + " must be a boolean");
         }
         return v.asBoolean();
     }

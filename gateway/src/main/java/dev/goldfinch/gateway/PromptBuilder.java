@@ -28,26 +28,26 @@ public final class PromptBuilder {
         return tokenizer;
     }
 
-    /** Strict UTF-8: invalid bytes are the caller's error, never silently replaced. */
+    /** Strict UTF-8: invalid bytes are the caller's error, never silently replaced. {@code field} null: the whole request body. */
     public static String utf8(byte[] bytes, String field) {
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException e) {
-            throw new GoldFinchException.InvalidInput(field + " is not valid UTF-8");
+            throw new GoldFinchException.InvalidInput(field, (field == null ? "request body" : field) + " is not valid UTF-8");
         }
     }
 
     public int[] completion(String prompt) {
         if (prompt.isEmpty()) {
-            throw new GoldFinchException.InvalidInput("prompt must not be empty");
+            throw new GoldFinchException.InvalidInput("prompt", "prompt must not be empty");
         }
         return tokenizer.encode(prompt);
     }
 
     public int[] chat(List<Message> messages) {
         if (messages.isEmpty()) {
-            throw new GoldFinchException.InvalidInput("messages must not be empty");
+            throw new GoldFinchException.InvalidInput("messages", "messages must not be empty");
         }
         IntList out = new IntList();
         for (int i = 0; i < messages.size(); i++) {
@@ -64,7 +64,7 @@ public final class PromptBuilder {
                     out.add(tokenizer.encode(body.stripTrailing()));
                     out.add(tokenizer.encode("\n\n"));
                 }
-                default -> throw new GoldFinchException.InvalidInput("messages[" + i + "].role must be system, user or assistant, got '" + m.role() + "'");
+                default -> throw new GoldFinchException.InvalidInput("messages[" + i + "].role", "messages[" + i + "].role must be system, user or assistant, got '" + m.role() + "'");
             }
         }
         out.add(tokenizer.encode("Assistant:"));

@@ -1,26 +1,51 @@
 package dev.goldfinch.model;
 
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
 /**
- * Base of every error the engine raises at its boundary. Each subclass maps to one caller-facing
- * category (services translate them to gRPC status codes in one place).
+ * Base of every error the engine raises at its boundary. Each subclass is one {@link FailureKind}; the
+ * services map kinds to gRPC and HTTP statuses in one table.
  */
-public class GoldFinchException extends RuntimeException {
+public class GoldFinchException extends TypedFailure {
     public GoldFinchException(String message) {
-        super(message);
+        super(FailureKind.INTERNAL, message);
     }
 
     public GoldFinchException(String message, Throwable cause) {
-        super(message, cause);
+        super(FailureKind.INTERNAL, message, cause);
+    }
+
+    protected GoldFinchException(FailureKind kind, String field, String message, Throwable cause) {
+        super(kind, field, message, cause);
     }
 
     /** The caller's input is wrong: an empty prompt, a token id outside the vocabulary, a bad flag. */
     public static final class InvalidInput extends GoldFinchException {
+        /**
+         * The engine's checks start their message with the field they reject ({@code "top_p must be in (0, 1]"}):
+         * that leading name is the field, when it is followed by a verb of a check.
+         */
+        private static final Pattern LEADING_FIELD = Pattern.compile("^([a-z][a-z0-9_]*(?:\\[\\d+])?(?:\\.[a-z][a-z0-9_]*)*) (?:must|is|allows) ");
+
         public InvalidInput(String message) {
-            super(message);
+            super(FailureKind.INVALID_ARGUMENT, leadingField(message), message, null);
+        }
+
+        /** {@code field} is the name the caller used for what is wrong (e.g. {@code max_tokens}). */
+        public InvalidInput(String field, String message) {
+            super(FailureKind.INVALID_ARGUMENT, field, message, null);
+        }
+
+        static String leadingField(String message) {
+            Matcher m = message == null ? null : LEADING_FIELD.matcher(message);
+            return m != null && m.find() ? m.group(1) : null;
         }
     }
 
-    /** A weights file, config or checkpoint is malformed or does not describe a supported model. */
+    /** A weights file, config or checkpoint is malformed or does not describe a supported model: the server's fault. */
     public static final class BadModel extends GoldFinchException {
         public BadModel(String message) {
             super(message);
@@ -41,7 +66,7 @@ public class GoldFinchException extends RuntimeException {
     /** A serialized sequence state is intact but belongs to another model or format version. */
     public static final class StateMismatch extends GoldFinchException {
         public StateMismatch(String message) {
-            super(message);
+            super(FailureKind.MODEL_MISMATCH, null, message, null);
         }
     }
 }

@@ -3,6 +3,8 @@ package dev.goldfinch.cache.grpc;
 import com.google.protobuf.ByteString;
 import dev.goldfinch.cache.PrefixCacheStore;
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.proto.internal.v1.CacheStoreGrpc;
 import dev.goldfinch.proto.internal.v1.EntryKind;
 import dev.goldfinch.proto.internal.v1.EntryRef;
@@ -16,7 +18,6 @@ import dev.goldfinch.proto.internal.v1.PutResponse;
 import dev.goldfinch.proto.internal.v1.StatsRequest;
 import dev.goldfinch.proto.internal.v1.StatsResponse;
 import dev.goldfinch.service.GrpcErrors;
-import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -144,7 +145,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                 CRC32C crc = new CRC32C();
                 crc.update(value);
                 if ((int) crc.getValue() != header.getCrc32C()) {
-                    response.onError(Status.DATA_LOSS.withDescription("Put value fails its CRC32C").asRuntimeException());
+                    response.onError(GrpcErrors.toStatus(TypedFailure.invalidArgument("crc32c", "Put value fails its crc32c")));
                     return;
                 }
                 byte[] v = value;
@@ -199,7 +200,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                 var value = getTimer.record(() -> store.get(request.getEntry().getModel(), request.getKind(),
                         HexFormat.of().parseHex(request.getEntry().getPrefixHash())));
                 if (value.isEmpty()) {
-                    response.onError(Status.NOT_FOUND.withDescription("no complete entry " + request.getEntry().getPrefixHash()).asRuntimeException());
+                    response.onError(GrpcErrors.toStatus(new TypedFailure(FailureKind.NOT_FOUND, "no complete entry " + request.getEntry().getPrefixHash())));
                     return;
                 }
                 byte[] v = value.get();

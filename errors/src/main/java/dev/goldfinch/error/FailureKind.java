@@ -1,0 +1,25 @@
+package dev.goldfinch.error;
+
+/**
+ * What went wrong, from the caller's side: the one vocabulary every module's failures are sorted into.
+ * The services map each kind to a gRPC status, an HTTP status and an OpenAI error object in one table
+ * ({@code dev.goldfinch.service.ErrorTable}).
+ */
+public enum FailureKind {
+    /** The request is wrong: a field out of range, missing or malformed. The caller must change it. */
+    INVALID_ARGUMENT,
+    /** What the request names does not exist (any more): an evicted cache entry. */
+    NOT_FOUND,
+    /** Intact, but made for another model or format version (gRPC FAILED_PRECONDITION). */
+    MODEL_MISMATCH,
+    /** The server is at a limit (queue, concurrent sequences): retry later. */
+    RESOURCE_EXHAUSTED,
+    /** A service this one needs is down or unreachable: retry, perhaps elsewhere. */
+    UNAVAILABLE,
+    /** The request's deadline passed before it finished. */
+    DEADLINE_EXCEEDED,
+    /** The caller went away or cancelled. */
+    CANCELLED,
+    /** A bug or a broken deployment: never the caller's fault, and its details stay in the server's log. */
+    INTERNAL
+}

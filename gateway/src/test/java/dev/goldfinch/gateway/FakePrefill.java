@@ -1,0 +1,68 @@
+package dev.goldfinch.gateway;
+
+import dev.goldfinch.proto.internal.v1.DescribeModelRequest;
+import dev.goldfinch.proto.internal.v1.EntryRef;
+import dev.goldfinch.proto.internal.v1.PrefillGrpc;
+import dev.goldfinch.proto.internal.v1.PrefillRequest;
+import dev.goldfinch.proto.internal.v1.PrefillResponse;
+import dev.goldfinch.proto.v1.ModelInfo;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A Prefill service without a model: it describes a small model and answers every prompt with an entry
+ * whose address hashes the tokens and salt (the same prompt, the same entry, as the real service), so
+ * the gateway's routing by entry works. A test can make the next calls fail.
+ */
+final class FakePrefill extends PrefillGrpc.PrefillImplBase {
+    static final ModelInfo MODEL = ModelInfo.newBuilder().setId("test-model").setArchitecture("goldfinch").setVocabSize(300)
+            .setMaxPromptTokens(24).setMaxTokensCap(16).setFingerprint("00000000000000ff").build();
+
+    final List<PrefillRequest> requests = new CopyOnWriteArrayList<>();
+    final Queue<StatusRuntimeException> failures = new ConcurrentLinkedQueue<>();
+
+    void reset() {
+        requests.clear();
+        failures.clear();
+    }
+
+    @Override
+    public void describeModel(DescribeModelRequest request, StreamObserver<ModelInfo> response) {
+        response.onNext(MODEL);
+        response.onCompleted();
+    }
+
+    @Override
+    public void prefill(PrefillRequest request, StreamObserver<PrefillResponse> response) {
+        requests.add(request);
+        StatusRuntimeException failure = failures.poll();
+        if (failure != null) {
+            response.onError(failure);
+            return;
+        }
+        response.onNext(PrefillResponse.newBuilder().setEntry(EntryRef.newBuilder().setModel(MODEL.getFingerprint())
+                .setPrefixHash(address(request)).setLength(request.getTokensCount())).setComputedTokens(request.getTokensCount()).build());
+        response.onCompleted();
+    }
+
+    static String address(PrefillRequest request) {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            sha.update(request.getCacheSalt().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            for (int t : request.getTokensList()) {
+                sha.update(ByteBuffer.allocate(4).putInt(t).array());
+            }
+            return HexFormat.of().formatHex(sha.digest(), 0, 16);
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+}

@@ -106,6 +106,26 @@ public final class GoldFinchModel implements AutoCloseable {
      * before allocates nothing: its activations live in the thread's {@link ForwardScratch}.
      */
     public void forward(List<Segment> segments, float[][] logits) {
+        forward(segments, logits, null);
+    }
+
+    /**
+     * Sees the residual stream of a pass as it goes, for per-block golden tests and debugging. The arrays are the
+     * pass's own ({@code [rows, C]} row-major, segments one after another): read them, do not keep or change them.
+     */
+    public interface BlockTap {
+        /** {@code e = LN0(Emb[tok])} of every row of the pass (spec §0). */
+        void embedded(float[] e, int rows);
+
+        /**
+         * The residual stream after block {@code layer} (both residual adds). A GOLD block's rows are only those the
+         * GOLD stack ran over: each segment's trailing window and its rows from the first requested logit on.
+         */
+        void afterBlock(int layer, float[] x, int rows);
+    }
+
+    /** As {@link #forward(List, float[][])}, showing {@code tap} (if not null) the hidden state after each block. */
+    public void forward(List<Segment> segments, float[][] logits, BlockTap tap) {
         int n = segments.size();
         if (logits.length != n) {
             throw new IllegalArgumentException(n + " segments but " + logits.length + " logits arrays");
@@ -154,10 +174,16 @@ public final class GoldFinchModel implements AutoCloseable {
             }
         }
         layerNorm(x, rows, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, x);
+        if (tap != null) {
+            tap.embedded(x, rows);
+        }
 
         Batch all = new Batch(states, start, prior, new int[n]);
         for (int l = 0; l < cfg.finchLayers(); l++) {
             block(l, all, x, scratch);
+            if (tap != null) {
+                tap.afterBlock(l, x, rows);
+            }
         }
 
         Batch top = all;
@@ -185,6 +211,9 @@ public final class GoldFinchModel implements AutoCloseable {
             top = new Batch(states, gStart, prior, skipped);
             for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
                 block(l, top, h, scratch);
+                if (tap != null) {
+                    tap.afterBlock(l, h, gStart[n]);
+                }
             }
         } else {
             for (int s = 0; s < n; s++) {

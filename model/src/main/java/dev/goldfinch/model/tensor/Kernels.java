@@ -98,6 +98,23 @@ public final class Kernels {
         return sum;
     }
 
+    /** The scalar twin of {@link #dot}: one chain per lane, lanes folded as {@link #sumLanes} does, then the tail. */
+    public static float dotScalar(float[] a, int ao, float[] b, int bo, int n) {
+        int lanes = SPECIES.length();
+        int bound = SPECIES.loopBound(n);
+        float[] acc = new float[lanes];
+        for (int i = 0; i < bound; i += lanes) {
+            for (int l = 0; l < lanes; l++) {
+                acc[l] = Math.fma(a[ao + i + l], b[bo + i + l], acc[l]);
+            }
+        }
+        float sum = sumLanesScalar(acc);
+        for (int i = bound; i < n; i++) {
+            sum += a[ao + i] * b[bo + i];
+        }
+        return sum;
+    }
+
     /**
      * Lanes summed in a fixed order: {@code reduceLanes} may associate differently once the JIT
      * intrinsifies it, and the same request must give the same bits on every replica and every run.
@@ -109,6 +126,19 @@ public final class Kernels {
             v = v.add(v.rearrange(fold));
         }
         return v.lane(0);
+    }
+
+    /** The scalar twin of {@link #sumLanes}: the same tree of adds over {@code lanes} (one value per lane; overwritten). */
+    static float sumLanesScalar(float[] lanes) {
+        int n = lanes.length;
+        float[] folded = new float[n];
+        for (int w = n / 2; w >= 1; w /= 2) {
+            for (int i = 0; i < n; i++) {
+                folded[i] = lanes[i] + lanes[(i + w) % n];
+            }
+            System.arraycopy(folded, 0, lanes, 0, n);
+        }
+        return lanes[0];
     }
 
     /** Shuffles bringing lane {@code i + w} to lane {@code i}, for w = L/2, L/4, …, 1. */
@@ -296,6 +326,40 @@ public final class Kernels {
         }
     }
 
+    /** The scalar twin of {@link #layerNormSlice}: per-lane sums folded in the same order, the same operations after. */
+    public static void layerNormSliceScalar(float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
+        int lanes = SPECIES.length();
+        int bound = SPECIES.loopBound(len);
+        float[] acc = new float[lanes];
+        for (int i = 0; i < bound; i += lanes) {
+            for (int l = 0; l < lanes; l++) {
+                acc[l] += x[off + i + l];
+            }
+        }
+        float mean = sumLanesScalar(acc);
+        for (int i = bound; i < len; i++) {
+            mean += x[off + i];
+        }
+        mean /= len;
+        java.util.Arrays.fill(acc, 0f);
+        for (int i = 0; i < bound; i += lanes) {
+            for (int l = 0; l < lanes; l++) {
+                float d = x[off + i + l] - mean;
+                acc[l] = Math.fma(d, d, acc[l]);
+            }
+        }
+        float var = sumLanesScalar(acc);
+        for (int i = bound; i < len; i++) {
+            float d = x[off + i] - mean;
+            var = Math.fma(d, d, var);
+        }
+        var /= len;
+        float inv = (float) (1.0 / Math.sqrt(var + eps));
+        for (int i = 0; i < len; i++) {
+            out[off + i] = (x[off + i] - mean) * inv * gamma[gOff + i] + beta[gOff + i];
+        }
+    }
+
     /** {@code out = x + dx * (mix + lora)} per row of width {@code c}; {@code mix} is one row, {@code lora} (may be null) all rows. */
     public static void lerp(float[] x, float[] dx, float[] mix, float[] lora, int c, float[] out) {
         int bound = SPECIES.loopBound(c);
@@ -309,13 +373,26 @@ public final class Kernels {
                         .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, dx, o + i).mul(m)).intoArray(out, o + i);
             }
             for (int i = bound; i < c; i++) {
-                float m = mix[i] + (lora == null ? 0f : lora[o + i]);
+                float m = lora == null ? mix[i] : mix[i] + lora[o + i]; // not mix + 0: -0 + 0 is +0
                 out[o + i] = x[o + i] + dx[o + i] * m;
             }
         }
     }
 
-    /** {@code x / (sqrt(mean(x^2)) + eps)} per row, weightless (spec §0: eps outside the root). */
+    /** The scalar twin of {@link #lerp}. */
+    public static void lerpScalar(float[] x, float[] dx, float[] mix, float[] lora, int c, float[] out) {
+        for (int o = 0; o < x.length; o += c) {
+            for (int i = 0; i < c; i++) {
+                float m = lora == null ? mix[i] : mix[i] + lora[o + i];
+                out[o + i] = x[o + i] + dx[o + i] * m;
+            }
+        }
+    }
+
+    /**
+     * {@code x / (sqrt(mean(x^2)) + eps)} per row, weightless (spec §0: eps outside the root). Scalar: its own twin
+     * (it runs on a few rows per GOLD K/V rebuild; vectorising it would change its bits for nothing measurable).
+     */
     public static void rmsNorm(float[] x, int n, int width, float eps, float[] out) {
         for (int t = 0; t < n; t++) {
             int off = t * width;

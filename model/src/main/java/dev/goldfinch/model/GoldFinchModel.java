@@ -2,6 +2,7 @@ package dev.goldfinch.model;
 
 import dev.goldfinch.model.tensor.Kernels;
 import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Parallel;
 import dev.goldfinch.model.tensor.Wkv;
 
 import static dev.goldfinch.model.tensor.Kernels.layerNorm;
@@ -330,7 +331,7 @@ public final class GoldFinchModel implements AutoCloseable {
         decay = matmul(a.decayW2(), decay, rows, scratch);
         float[] d0 = decay;
         // Rows across the engine's threads (two exps per channel: a tenth of a prefill chunk on one thread).
-        Kernels.parallel(rows, t -> Kernels.decayRow(a.timeDecay(), d0, t * c, c));
+        Parallel.forEach(rows, t -> Kernels.decayRow(a.timeDecay(), d0, t * c, c));
         float[] y = scratch.take(rows * c);
         if (c2) {
             for (int i = 0; i < k.length; i++) {
@@ -340,7 +341,7 @@ public final class GoldFinchModel implements AutoCloseable {
         float[] bonus = c2 ? null : a.bonus();
         float[] d = decay;
         // Every (sequence, head) pair is independent: they are shared out across the engine's threads.
-        Kernels.parallel(b.segments() * heads, unit -> {
+        Parallel.forEach(b.segments() * heads, unit -> {
             int s = unit / heads;
             int h = unit % heads;
             float[] state = b.states[s].wkv(l);
@@ -365,7 +366,7 @@ public final class GoldFinchModel implements AutoCloseable {
                     layerNormSlice(y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
                 }
             }
-            Kernels.parallel(rows, t -> Kernels.mulSilu(y, g, t * c, (t + 1) * c));
+            Parallel.forEach(rows, t -> Kernels.mulSilu(y, g, t * c, (t + 1) * c));
         }
         return matmul(a.output(), y, rows, scratch);
     }
@@ -382,7 +383,7 @@ public final class GoldFinchModel implements AutoCloseable {
         }
         float[] out = matmul(f.value(), k, rows, scratch);
         float[] r = matmul(f.receptance(), lerp(xn, dx, f.maaR(), null, c, scratch), rows, scratch);
-        Kernels.parallel(rows, t -> Kernels.mulSigmoid(out, r, t * c, (t + 1) * c));
+        Parallel.forEach(rows, t -> Kernels.mulSigmoid(out, r, t * c, (t + 1) * c));
         return out;
     }
 
@@ -513,7 +514,7 @@ public final class GoldFinchModel implements AutoCloseable {
         }
         // Heads are independent: shared out across the engine's threads (reading K and V is the cost at long contexts).
         float[] scores = scratch.takeAtLeast(heads * scoreLength); // head h's at h * scoreLength, written before read
-        Kernels.parallel(heads, h -> {
+        Parallel.forEach(heads, h -> {
             int so = h * scoreLength;
             for (int s = 0; s < b.segments(); s++) {
                 float[] keys = b.states[s].goldKeys(g).array();

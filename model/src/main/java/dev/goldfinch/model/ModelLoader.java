@@ -2,7 +2,7 @@ package dev.goldfinch.model;
 
 import dev.goldfinch.model.io.SafeTensors;
 import dev.goldfinch.model.tensor.DType;
-import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Q8Matrix;
 import dev.goldfinch.model.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -153,9 +153,9 @@ public final class ModelLoader {
                     Tensor scales = tensors.get(e.getKey() + ModelWeights.Q8_SCALE_SUFFIX);
                     long[] s = t.shape();
                     if (!ModelWeights.isQuantizable(e.getKey(), s) || scales == null || scales.dtype() != DType.F16
-                            || !Arrays.equals(scales.shape(), new long[]{s[0], s[1] / Matrix.Q8.BLOCK})) {
+                            || !Arrays.equals(scales.shape(), new long[]{s[0], s[1] / Q8Matrix.BLOCK})) {
                         throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " is I8 (Q8_0) without F16 scales "
-                                + e.getKey() + ModelWeights.Q8_SCALE_SUFFIX + " of shape [" + s[0] + ", " + s[1] / Matrix.Q8.BLOCK + "]");
+                                + e.getKey() + ModelWeights.Q8_SCALE_SUFFIX + " of shape [" + s[0] + ", " + s[1] / Q8Matrix.BLOCK + "]");
                     }
                 }
                 default -> throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has type " + t.dtype()

@@ -2,6 +2,7 @@ package dev.goldfinch.model;
 
 import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Q8Matrix;
 import dev.goldfinch.model.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -160,7 +161,7 @@ public final class ModelWeights {
 
     /** The matrices the forward pass multiplies by (all 2-D weights but the embedding) whose width allows Q8_0 blocks. */
     public static boolean isQuantizable(String name, long[] shape) {
-        return shape.length == 2 && name.endsWith(".weight") && !name.equals(TensorNames.EMB) && shape[1] % Matrix.Q8.BLOCK == 0;
+        return shape.length == 2 && name.endsWith(".weight") && !name.equals(TensorNames.EMB) && shape[1] % Q8Matrix.BLOCK == 0;
     }
 
     private Matrix mat(Map<String, Tensor> t, String name) {

@@ -3,7 +3,8 @@ package dev.goldfinch.model.tensor;
 /**
  * The engine's numeric building blocks over row-major float arrays ({@code [n, width]}), each vector kernel
  * beside its scalar twin (same operations, same bits; tested). Matrix products split their output rows across
- * the engine's threads ({@link Parallel}); the register tiles of each weight format live with the format.
+ * the engine's threads ({@link Parallel}); the register tiles of each weight format live with the format
+ * ({@link PlainMatrix} for f32 and bf16, {@link Q8Matrix}).
  */
 public final class Kernels {
     private Kernels() {

@@ -26,7 +26,7 @@ public final class ModelWeights {
     static final int C2_R = 0, C2_K = 1, C2_V = 2, C2_W = 3, C2_V2 = 4;
 
     /** One recurrent time-mix: plain Finch ({@code gate != null}) or Finch-C2 ({@code value2W1 != null}). */
-    record FinchAttention(
+    record FinchWeights(
             float[] maaX,            // [C]
             float[][] maa,           // [5][C] static mixes in LoRA slot order
             Matrix maaW1,            // [5R, C] (transposed time_maa_w1)
@@ -50,7 +50,7 @@ public final class ModelWeights {
     }
 
     /** One GOLD time-mix (spec §3): a query path; keys and values come from the shared compressed cache. */
-    record GoldAttention(
+    record GoldWeights(
             float[] maaX, float[] maaQ, float[] maaVCache, float[] maaK, float[] maaV, // [C] each
             Matrix qW1,              // [Rq, C]
             Matrix qW2,              // [C, Rq]
@@ -66,11 +66,11 @@ public final class ModelWeights {
             float[] lnVWeight, float[] lnVBias, float[] lnXWeight, float[] lnXBias) {
     }
 
-    record ChannelMix(float[] maaK, float[] maaR, Matrix key /* [F, C] */, Matrix receptance /* [C, C] */, Matrix value /* [C, F] */) {
+    record ChannelMixWeights(float[] maaK, float[] maaR, Matrix key /* [F, C] */, Matrix receptance /* [C, C] */, Matrix value /* [C, F] */) {
     }
 
     record Layer(float[] ln1Weight, float[] ln1Bias, float[] ln2Weight, float[] ln2Bias,
-                 FinchAttention finch, GoldAttention gold, ChannelMix ffn) {
+                 FinchWeights finch, GoldWeights gold, ChannelMixWeights ffn) {
     }
 
     final ModelConfig config;
@@ -104,12 +104,12 @@ public final class ModelWeights {
         layers = new Layer[config.nLayer()];
         for (int l = 0; l < layers.length; l++) {
             TensorNames n = new TensorNames(l);
-            ChannelMix ffn = new ChannelMix(vec(tensors, n.ffn(TensorNames.MAA_K)), vec(tensors, n.ffn(TensorNames.MAA_R)),
+            ChannelMixWeights ffn = new ChannelMixWeights(vec(tensors, n.ffn(TensorNames.MAA_K)), vec(tensors, n.ffn(TensorNames.MAA_R)),
                     mat(tensors, n.ffn(TensorNames.KEY)), mat(tensors, n.ffn(TensorNames.RECEPTANCE)), mat(tensors, n.ffn(TensorNames.VALUE)));
-            FinchAttention finch = null;
-            GoldAttention gold = null;
+            FinchWeights finch = null;
+            GoldWeights gold = null;
             if (config.isGold(l)) {
-                gold = new GoldAttention(vec(tensors, n.att(TensorNames.MAA_X)), vec(tensors, n.att(TensorNames.MAA_Q)),
+                gold = new GoldWeights(vec(tensors, n.att(TensorNames.MAA_X)), vec(tensors, n.att(TensorNames.MAA_Q)),
                         vec(tensors, n.att(TensorNames.MAA_V_CACHE)), vec(tensors, n.att(TensorNames.MAA_K)), vec(tensors, n.att(TensorNames.MAA_V)),
                         transposed(tensors, n.att(TensorNames.Q_W1)), transposed(tensors, n.att(TensorNames.Q_W2)),
                         transposed(tensors, n.att(TensorNames.KV_W1)), stackedTransposed(tensors, n.att(TensorNames.KV_W2)),
@@ -127,7 +127,7 @@ public final class ModelWeights {
                 for (int i = 0; i < order.length; i++) {
                     maa[i] = vec(tensors, n.att(order[i]));
                 }
-                finch = new FinchAttention(vec(tensors, n.att(TensorNames.MAA_X)), maa,
+                finch = new FinchWeights(vec(tensors, n.att(TensorNames.MAA_X)), maa,
                         transposed(tensors, n.att(TensorNames.MAA_W1)), stackedTransposed(tensors, n.att(TensorNames.MAA_W2)),
                         vec(tensors, n.att(TensorNames.DECAY)),
                         transposed(tensors, n.att(TensorNames.DECAY_W1)), transposed(tensors, n.att(TensorNames.DECAY_W2)),

@@ -82,10 +82,10 @@ public final class Kernels {
     /** Shuffles bringing lane {@code i + w} to lane {@code i}, for w = L/2, L/4, …, 1. */
     private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = folds();
 
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings("unchecked") // an array of a generic type: created with a wildcard, then cast
     private static jdk.incubator.vector.VectorShuffle<Float>[] folds() {
         int lanes = SPECIES.length();
-        var folds = new jdk.incubator.vector.VectorShuffle[Integer.numberOfTrailingZeros(lanes)];
+        var folds = (jdk.incubator.vector.VectorShuffle<Float>[]) new jdk.incubator.vector.VectorShuffle<?>[Integer.numberOfTrailingZeros(lanes)];
         for (int s = 0, w = lanes / 2; w >= 1; s++, w /= 2) {
             int width = w;
             folds[s] = jdk.incubator.vector.VectorShuffle.fromOp(SPECIES, i -> (i + width) % lanes);

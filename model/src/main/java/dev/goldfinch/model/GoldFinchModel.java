@@ -1,22 +1,11 @@
 package dev.goldfinch.model;
 
-import dev.goldfinch.model.tensor.Kernels;
-import dev.goldfinch.model.tensor.Matrix;
-import dev.goldfinch.model.tensor.Wkv;
-
 import static dev.goldfinch.model.tensor.Kernels.layerNorm;
-import static dev.goldfinch.model.tensor.Kernels.layerNormSlice;
-import static dev.goldfinch.model.tensor.Kernels.rmsNorm;
-import static dev.goldfinch.model.tensor.Kernels.tanh;
 
-import dev.goldfinch.model.ModelWeights.ChannelMix;
-import dev.goldfinch.model.ModelWeights.FinchAttention;
-import dev.goldfinch.model.ModelWeights.GoldAttention;
 import dev.goldfinch.model.ModelWeights.Layer;
-import dev.goldfinch.model.state.FloatRows;
 import dev.goldfinch.model.state.GoldKvDonors;
-import dev.goldfinch.model.state.HeadRows;
 import dev.goldfinch.model.state.SequenceState;
+import dev.goldfinch.model.tensor.Kernels;
 import java.util.List;
 
 /**
@@ -28,6 +17,11 @@ import java.util.List;
  * <p>The Finch stack runs over every row. The GOLD stack runs only over each segment's trailing
  * {@link ModelConfig#goldWindow() window} and over the rows whose logits are asked for: the exact
  * GOLD state after the last row depends on no earlier GOLD work (spec §5.1).
+ *
+ * <p>This class is spec §0 (embedding, blocks, head); each block kind is a class of its own, one spec line per
+ * statement: {@link FinchTimeMix} (RWKV-6), {@link FinchC2TimeMix} (§1), {@link ChannelMix} (§2),
+ * {@link GoldAttention} (§3) and {@link KeyCompression} (§0's key cache). Which rows belong to which sequence, and
+ * every read or write of the sequences' states, is {@link Batch}.
  */
 public final class GoldFinchModel implements AutoCloseable {
     private final ModelWeights w;
@@ -106,6 +100,26 @@ public final class GoldFinchModel implements AutoCloseable {
      * before allocates nothing: its activations live in the thread's {@link ForwardScratch}.
      */
     public void forward(List<Segment> segments, float[][] logits) {
+        forward(segments, logits, null);
+    }
+
+    /**
+     * Sees the residual stream of a pass as it goes, for per-block golden tests and debugging. The arrays are the
+     * pass's own ({@code [rows, C]} row-major, segments one after another): read them, do not keep or change them.
+     */
+    public interface BlockTap {
+        /** {@code e = LN0(Emb[tok])} of every row of the pass (spec §0). */
+        void embedded(float[] e, int rows);
+
+        /**
+         * The residual stream after block {@code layer} (both residual adds). A GOLD block's rows are only those the
+         * GOLD stack ran over: each segment's trailing window and its rows from the first requested logit on.
+         */
+        void afterBlock(int layer, float[] x, int rows);
+    }
+
+    /** As {@link #forward(List, float[][])}, showing {@code tap} (if not null) the hidden state after each block. */
+    public void forward(List<Segment> segments, float[][] logits, BlockTap tap) {
         int n = segments.size();
         if (logits.length != n) {
             throw new IllegalArgumentException(n + " segments but " + logits.length + " logits arrays");
@@ -139,446 +153,82 @@ public final class GoldFinchModel implements AutoCloseable {
             }
             start[s + 1] = start[s] + seg.tokens().length;
         }
-        int rows = start[n];
-        int c = cfg.nEmbd();
         int[] prior = new int[n];
         for (int s = 0; s < n; s++) {
             prior[s] = states[s].length();
         }
+        Batch all = new Batch(segments, states, start, prior, new int[n]);
+        int rows = all.rows();
+        int c = cfg.nEmbd();
 
+        // Spec §0: e = LN0(Emb[tok]); x = e; then per layer x += TimeMix(LN1(x)); x += ChanMix(LN2(x)).
         float[] x = scratch.take(rows * c);
-        for (int s = 0; s < n; s++) {
-            int[] toks = segments.get(s).tokens();
-            for (int t = 0; t < toks.length; t++) {
-                w.emb.copyRow(toks[t], x, (start[s] + t) * c);
-            }
+        all.embed(w.emb, x, c);                                                    // [T, C]  Emb[tok]
+        layerNorm(x, rows, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, x);  // [T, C]  e = LN0(.)
+        if (tap != null) {
+            tap.embedded(x, rows);
         }
-        layerNorm(x, rows, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, x);
-
-        Batch all = new Batch(states, start, prior, new int[n]);
         for (int l = 0; l < cfg.finchLayers(); l++) {
             block(l, all, x, scratch);
-        }
-
-        Batch top = all;
-        float[] h = x;
-        if (cfg.architecture().hasGold()) {
-            float[] compressed = matmul(w.kvCacheA, x, rows, scratch);
-            int cd = cfg.compressedDim();
-            for (int s = 0; s < n; s++) {
-                states[s].compressedKeys().append(compressed, start[s] * cd, start[s + 1] - start[s]);
-                states[s].appendTokens(segments.get(s).tokens());
-            }
-            materializeGoldKv(states, scratch);
-            // GOLD rows: the trailing window and everything from the first requested logit on.
-            int[] gStart = new int[n + 1];
-            int[] skipped = new int[n];
-            for (int s = 0; s < n; s++) {
-                int len = start[s + 1] - start[s];
-                skipped[s] = Math.max(0, Math.min(segments.get(s).logitsFrom(), len - cfg.goldWindow()));
-                gStart[s + 1] = gStart[s] + len - skipped[s];
-            }
-            h = scratch.take(gStart[n] * c);
-            for (int s = 0; s < n; s++) {
-                System.arraycopy(x, (start[s] + skipped[s]) * c, h, gStart[s] * c, (gStart[s + 1] - gStart[s]) * c);
-            }
-            top = new Batch(states, gStart, prior, skipped);
-            for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
-                block(l, top, h, scratch);
-            }
-        } else {
-            for (int s = 0; s < n; s++) {
-                states[s].appendTokens(segments.get(s).tokens());
+            if (tap != null) {
+                tap.afterBlock(l, x, rows);
             }
         }
-        logits(segments, top, h, scratch, logits);
+        if (!cfg.architecture().hasGold()) {
+            all.appendToStates(null, 0);
+            logits(all, x, scratch, logits);
+            return;
+        }
+        float[] compressed = KeyCompression.compress(w, x, rows, scratch);         // [T, c]  c_t = W_a x_t, after block Lf-1
+        all.appendToStates(compressed, cfg.compressedDim());
+        GoldAttention.extendKeysAndValues(w, states, scratch);                     // k_s, v_s of every new position (§3)
+        Batch top = all.goldRows(cfg.goldWindow());                                // the rows GOLD runs over (§5.1)
+        float[] h = scratch.take(top.rows() * c);
+        top.gather(all, x, h, c);                                                  // [T', C]
+        for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
+            block(l, top, h, scratch);
+            if (tap != null) {
+                tap.afterBlock(l, h, top.rows());
+            }
+        }
+        logits(top, h, scratch, logits);
     }
 
-    /** The rows of one pass: per segment its rows {@code [start[s], start[s+1])}, which begin {@code skipped[s]} tokens into the segment. */
-    private record Batch(SequenceState[] states, int[] start, int[] prior, int[] skipped) {
-        int segments() {
-            return states.length;
-        }
-
-        int rows() {
-            return start[states.length];
-        }
-
-        /** Position in its sequence of row {@code r} of segment {@code s}. */
-        int position(int s, int r) {
-            return prior[s] + skipped[s] + (r - start[s]);
-        }
-    }
-
+    /** Spec §0, one layer: {@code x += TimeMix_l(LN1_l(x)); x += ChanMix_l(LN2_l(x))}, over the batch's rows. */
     private void block(int l, Batch b, float[] x, ForwardScratch scratch) {
         Layer layer = w.layers[l];
         int rows = b.rows();
         int c = cfg.nEmbd();
         float[] xn = scratch.take(rows * c);
-        layerNorm(x, rows, layer.ln1Weight(), layer.ln1Bias(), ModelConfig.LAYER_NORM_EPS, xn);
-        float[] att = layer.gold() != null
-                ? goldTimeMix(l, layer.gold(), b, xn, scratch)
-                : finchTimeMix(l, layer.finch(), b, xn, scratch);
-        addInto(x, att);
-        layerNorm(x, rows, layer.ln2Weight(), layer.ln2Bias(), ModelConfig.LAYER_NORM_EPS, xn);
-        addInto(x, channelMix(l, layer.ffn(), b, xn, scratch));
-    }
-
-    private static float[] matmul(Matrix m, float[] x, int rows, ForwardScratch scratch) {
-        float[] y = scratch.take(rows * m.rows());
-        Kernels.matmul(m, x, rows, y);
-        return y;
-    }
-
-    private static float[] columns(float[] x, int n, int width, int c0, int cols, ForwardScratch scratch) {
-        float[] out = scratch.take(n * cols);
-        Kernels.columns(x, n, width, c0, cols, out);
-        return out;
-    }
-
-    private static void addInto(float[] acc, float[] v) {
-        for (int i = 0; i < acc.length; i++) {
-            acc[i] += v[i];
-        }
-    }
-
-    /** {@code prev - x} per row (the token shift), where the first row of a segment takes the carried shift; then carries the last row. */
-    private float[] tokenShift(Batch b, float[] xn, boolean attention, int l, ForwardScratch scratch) {
-        int c = cfg.nEmbd();
-        float[] dx = scratch.take(xn.length);
-        for (int s = 0; s < b.segments(); s++) {
-            float[] carry = attention ? b.states[s].attShift(l) : b.states[s].ffnShift(l);
-            for (int r = b.start[s]; r < b.start[s + 1]; r++) {
-                int o = r * c;
-                if (r == b.start[s]) {
-                    for (int i = 0; i < c; i++) {
-                        dx[o + i] = carry[i] - xn[o + i];
-                    }
-                } else {
-                    for (int i = 0; i < c; i++) {
-                        dx[o + i] = xn[o - c + i] - xn[o + i];
-                    }
-                }
-            }
-            System.arraycopy(xn, (b.start[s + 1] - 1) * c, carry, 0, c);
-        }
-        return dx;
-    }
-
-    /** {@code x + dx * (mix + lora)}; {@code lora} may be null. */
-    private static float[] lerp(float[] x, float[] dx, float[] mix, float[] lora, int c, ForwardScratch scratch) {
-        float[] out = scratch.take(x.length);
-        Kernels.lerp(x, dx, mix, lora, c, out);
-        return out;
-    }
-
-    /** Spec §1 (Finch-C2) and RWKV-6 (plain Finch): data-dependent token shift, WKV recurrence, output norm. */
-    private float[] finchTimeMix(int l, FinchAttention a, Batch b, float[] xn, ForwardScratch scratch) {
-        int rows = b.rows();
-        int c = cfg.nEmbd();
-        int heads = cfg.nHead();
-        int hs = cfg.headSize();
-        float[] dx = tokenShift(b, xn, true, l, scratch);
-        float[] xxx = lerp(xn, dx, a.maaX(), null, c, scratch);
-        int rank = a.maaW2()[0].cols();
-        float[] m = matmul(a.maaW1(), xxx, rows, scratch);
-        tanh(m, m.length);
-        float[][] mixed = new float[5][];
-        for (int i = 0; i < 5; i++) {
-            float[] lora = matmul(a.maaW2()[i], columns(m, rows, 5 * rank, i * rank, rank, scratch), rows, scratch);
-            mixed[i] = lerp(xn, dx, a.maa()[i], lora, c, scratch);
-        }
-        boolean c2 = a.isC2();
-        float[] xr = mixed[c2 ? ModelWeights.C2_R : ModelWeights.X060_R];
-        float[] xk = mixed[c2 ? ModelWeights.C2_K : ModelWeights.X060_K];
-        float[] xv = mixed[c2 ? ModelWeights.C2_V : ModelWeights.X060_V];
-        float[] xw = mixed[c2 ? ModelWeights.C2_W : ModelWeights.X060_W];
-        float[] r = matmul(a.receptance(), xr, rows, scratch);
-        float[] k = matmul(a.key(), xk, rows, scratch);
-        float[] v = matmul(a.value(), xv, rows, scratch);
-        float[] decay = matmul(a.decayW1(), xw, rows, scratch);
-        tanh(decay, decay.length);
-        decay = matmul(a.decayW2(), decay, rows, scratch);
-        float[] d0 = decay;
-        // Rows across the engine's threads (two exps per channel: a tenth of a prefill chunk on one thread).
-        Kernels.parallel(rows, t -> Kernels.decayRow(a.timeDecay(), d0, t * c, c));
-        float[] y = scratch.take(rows * c);
-        if (c2) {
-            for (int i = 0; i < k.length; i++) {
-                k[i] *= 1f - decay[i];
-            }
-        }
-        float[] bonus = c2 ? null : a.bonus();
-        float[] d = decay;
-        // Every (sequence, head) pair is independent: they are shared out across the engine's threads.
-        Kernels.parallel(b.segments() * heads, unit -> {
-            int s = unit / heads;
-            int h = unit % heads;
-            float[] state = b.states[s].wkv(l);
-            for (int t = b.start[s]; t < b.start[s + 1]; t++) {
-                Wkv.head(state, h * hs * hs, r, k, v, d, bonus, h * hs, y, t * c + h * hs, hs);
-            }
-        });
-        if (c2) {
-            float[] xv2 = mixed[ModelWeights.C2_V2];
-            float[] v2 = matmul(a.value(), xv2, rows, scratch);
-            float[] lora = matmul(a.value2W1(), xv2, rows, scratch);
-            tanh(lora, lora.length);
-            lora = matmul(a.value2W2(), lora, rows, scratch);
-            for (int i = 0; i < y.length; i++) {
-                y[i] += v2[i] + lora[i];
-            }
-            layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
+        layerNorm(x, rows, layer.ln1Weight(), layer.ln1Bias(), ModelConfig.LAYER_NORM_EPS, xn); // [T, C]  LN1(x)
+        float[] att;
+        if (layer.gold() != null) {
+            att = GoldAttention.apply(layer.gold(), b, l, xn, cfg, scratch);       // [T, C]  GOLD (§3)
+        } else if (layer.finch().isC2()) {
+            att = FinchC2TimeMix.apply(layer.finch(), b, l, xn, cfg, scratch);     // [T, C]  Finch-C2 (§1)
         } else {
-            float[] g = matmul(a.gate(), mixed[ModelWeights.X060_G], rows, scratch);
-            for (int t = 0; t < rows; t++) {
-                for (int h = 0; h < heads; h++) {
-                    layerNormSlice(y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
-                }
-            }
-            Kernels.parallel(rows, t -> Kernels.mulSilu(y, g, t * c, (t + 1) * c));
+            att = FinchTimeMix.apply(layer.finch(), b, l, xn, cfg, scratch);       // [T, C]  Finch / RWKV-6
         }
-        return matmul(a.output(), y, rows, scratch);
+        Ops.addInto(x, att);                                                       // [T, C]  x += TimeMix(LN1(x))
+        layerNorm(x, rows, layer.ln2Weight(), layer.ln2Bias(), ModelConfig.LAYER_NORM_EPS, xn); // [T, C]  LN2(x)
+        Ops.addInto(x, ChannelMix.apply(layer.ffn(), b, l, xn, c, scratch));      // [T, C]  x += ChanMix(LN2(x)) (§2)
     }
 
-    /** Spec §2: {@code sigmoid(W_r xr) * W_v relu(W_k xk)^2}. */
-    private float[] channelMix(int l, ChannelMix f, Batch b, float[] xn, ForwardScratch scratch) {
-        int rows = b.rows();
+    /** Spec §0: {@code logits = Head(LNout(x))} of the rows whose logits the segments ask for, into their arrays. */
+    private void logits(Batch b, float[] h, ForwardScratch scratch, float[][] logits) {
         int c = cfg.nEmbd();
-        float[] dx = tokenShift(b, xn, false, l, scratch);
-        float[] k = matmul(f.key(), lerp(xn, dx, f.maaK(), null, c, scratch), rows, scratch);
-        for (int i = 0; i < k.length; i++) {
-            float v = Math.max(k[i], 0f);
-            k[i] = v * v;
-        }
-        float[] out = matmul(f.value(), k, rows, scratch);
-        float[] r = matmul(f.receptance(), lerp(xn, dx, f.maaR(), null, c, scratch), rows, scratch);
-        Kernels.parallel(rows, t -> Kernels.mulSigmoid(out, r, t * c, (t + 1) * c));
-        return out;
-    }
-
-    /**
-     * Extends every GOLD layer's keys and values to each state's length (spec §3: they depend only on positions s and
-     * s-1 of the compressed cache and the token embeddings, so they are computed once per position; after a restore
-     * they are rebuilt from the serialized compressed keys). All states' new rows go through each projection
-     * together, as the layers' rows do: a batched decode step is one product of B rows, not B products of one.
-     */
-    private void materializeGoldKv(SequenceState[] states, ForwardScratch scratch) {
-        int c = cfg.nEmbd();
-        int cd = cfg.compressedDim();
-        int count = states.length;
-        // Per state: rows from position `from` (one earlier position than the first new one: its values feed that
-        // one's shift), `first` of them already materialised (0 or 1), at row `base` of the gathered arrays.
-        int[] from = new int[count];
-        int[] first = new int[count];
-        int[] base = new int[count + 1];
-        int[] newBase = new int[count + 1];
-        for (int s = 0; s < count; s++) {
-            int have = states[s].goldKeys(0).rows();
-            int total = states[s].length();
-            from[s] = Math.max(0, have - 1);
-            first[s] = have == 0 ? 0 : 1;
-            int rows = have == total ? 0 : total - from[s];
-            base[s + 1] = base[s] + rows;
-            newBase[s + 1] = newBase[s] + (rows == 0 ? 0 : rows - first[s]);
-        }
-        int n = base[count];
-        int m = newBase[count];
-        if (m == 0) {
-            return;
-        }
-        float[] cat = scratch.take(n * (c + cd));
-        float[] e = scratch.take(n * c);
-        for (int s = 0; s < count; s++) {
-            for (int p = 0; p < base[s + 1] - base[s]; p++) {
-                w.emb.copyRow(states[s].token(from[s] + p), e, (base[s] + p) * c);
-            }
-        }
-        layerNorm(e, n, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, e);
-        for (int s = 0; s < count; s++) {
-            float[] keys = states[s].compressedKeys().array();
-            for (int p = 0; p < base[s + 1] - base[s]; p++) {
-                int r = base[s] + p;
-                System.arraycopy(e, r * c, cat, r * (c + cd), c);
-                System.arraycopy(keys, (from[s] + p) * cd, cat, r * (c + cd) + c, cd);
-            }
-        }
-        float[] kh = matmul(w.kvCacheB, cat, n, scratch);
-        rmsNorm(kh, n, c, ModelConfig.RMS_NORM_EPS, kh);
-        float[] xo = scratch.take(n * c);
-        rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo);
-        // Rows of the new positions and the differences to their predecessors (zero before position 0).
-        float[] khCur = scratch.take(m * c);
-        float[] xoCur = scratch.take(m * c);
-        float[] dkh = scratch.take(m * c);
-        float[] dxo = scratch.take(m * c);
-        for (int s = 0; s < count; s++) {
-            for (int i = 0; i < newBase[s + 1] - newBase[s]; i++) {
-                int r = base[s] + first[s] + i; // this new row in the gathered arrays
-                int o = (newBase[s] + i) * c;
-                System.arraycopy(kh, r * c, khCur, o, c);
-                System.arraycopy(xo, r * c, xoCur, o, c);
-                boolean hasPrev = r > base[s];
-                for (int j = 0; j < c; j++) {
-                    dkh[o + j] = (hasPrev ? kh[(r - 1) * c + j] : 0f) - khCur[o + j];
-                    dxo[o + j] = (hasPrev ? xo[(r - 1) * c + j] : 0f) - xoCur[o + j];
-                }
-            }
-        }
-        for (int g = 0; g < cfg.goldLayers(); g++) {
-            GoldAttention a = w.layers[cfg.finchLayers() + g].gold();
-            int rank = a.kvW2()[0].cols();
-            float[] mix = matmul(a.kvW1(), lerp(xoCur, dxo, a.maaVCache(), null, c, scratch), m, scratch);
-            tanh(mix, mix.length);
-            float[] mk = matmul(a.kvW2()[0], columns(mix, m, 2 * rank, 0, rank, scratch), m, scratch);
-            float[] mv = matmul(a.kvW2()[1], columns(mix, m, 2 * rank, rank, rank, scratch), m, scratch);
-            float[] k = lerp(khCur, dkh, a.maaK(), mk, c, scratch);
-            float[] v = lerp(xoCur, dxo, a.maaV(), mv, c, scratch);
-            addLoRA(k, a.keyW1(), a.keyW2(), m, scratch);
-            addLoRA(v, a.valueW1(), a.valueW2(), m, scratch);
-            layerNorm(k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k);
-            layerNorm(v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v);
-            for (int s = 0; s < count; s++) {
-                int rows = newBase[s + 1] - newBase[s];
-                if (rows > 0) {
-                    states[s].goldKeys(g).append(k, newBase[s] * c, rows);
-                    states[s].goldValues(g).appendSplit(v, newBase[s] * c, rows);
-                }
-            }
-        }
-    }
-
-    /** {@code x += tanh(x W1) W2}. */
-    private static void addLoRA(float[] x, Matrix w1, Matrix w2, int rows, ForwardScratch scratch) {
-        float[] hidden = matmul(w1, x, rows, scratch);
-        tanh(hidden, hidden.length);
-        float[] delta = matmul(w2, hidden, rows, scratch);
-        for (int i = 0; i < x.length; i++) {
-            x[i] += delta[i];
-        }
-    }
-
-    /** Spec §3: query with its own token shift, softmax attention over the materialised K/V, causal per position. */
-    private float[] goldTimeMix(int l, GoldAttention a, Batch b, float[] xn, ForwardScratch scratch) {
-        int rows = b.rows();
-        int c = cfg.nEmbd();
-        int heads = cfg.nHead();
-        int hs = cfg.headSize();
-        int g = l - cfg.finchLayers();
-        float[] dx = tokenShift(b, xn, true, l, scratch);
-        float[] mq = matmul(a.qW1(), lerp(xn, dx, a.maaX(), null, c, scratch), rows, scratch);
-        tanh(mq, mq.length);
-        mq = matmul(a.qW2(), mq, rows, scratch);
-        float[] q = matmul(a.query(), lerp(xn, dx, a.maaQ(), mq, c, scratch), rows, scratch);
-        layerNorm(q, rows, a.lnQWeight(), a.lnQBias(), ModelConfig.LAYER_NORM_EPS, q);
-        float[] y = scratch.take(rows * c);
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        int longest = 0;
-        for (int s = 0; s < b.segments(); s++) {
-            longest = Math.max(longest, b.position(s, b.start[s + 1] - 1) + 1);
-        }
-        int scoreLength = longest;
-        int kb = SequenceState.KEY_BLOCK;
-        for (int s = 0; s < b.segments(); s++) {
-            extendKeyBlocks(b.states[s].goldKeys(g), b.states[s].goldKeyBlocks(g), hs);
-        }
-        // Heads are independent: shared out across the engine's threads (reading K and V is the cost at long contexts).
-        float[] scores = scratch.takeAtLeast(heads * scoreLength); // head h's at h * scoreLength, written before read
-        Kernels.parallel(heads, h -> {
-            int so = h * scoreLength;
-            for (int s = 0; s < b.segments(); s++) {
-                float[] keys = b.states[s].goldKeys(g).array();
-                float[] keyBlocks = b.states[s].goldKeyBlocks(g).head(h).array();
-                float[] values = b.states[s].goldValues(g).head(h).array();
-                for (int r = b.start[s]; r < b.start[s + 1]; r++) {
-                    int visible = b.position(s, r) + 1; // bottom-right aligned causal mask
-                    int qo = r * c + h * hs;
-                    float max = Float.NEGATIVE_INFINITY;
-                    // Whole blocks of keys a vector of scores at a time, the rest one by one. The split depends on the
-                    // row's position only, so a row gets the same bits however the prompt was chunked.
-                    int blocked = visible / kb * kb;
-                    for (int p = 0; p < blocked; p += kb) {
-                        max = Math.max(max, Kernels.blockScores(q, qo, keyBlocks, p * hs, hs, scale, scores, so + p));
-                    }
-                    for (int p = blocked; p < visible; p++) {
-                        scores[so + p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
-                        max = Math.max(max, scores[so + p]);
-                    }
-                    // Scalar exp here: the vector kernel inside this lambda got its vectors boxed at L12-D768 (40 KB per
-                    // token allocated); one exp per score is well under 1 % of a step even at context 4,096.
-                    float sum = 0;
-                    for (int p = 0; p < visible; p++) {
-                        scores[so + p] = Kernels.exp(scores[so + p] - max);
-                        sum += scores[so + p];
-                    }
-                    float inv = 1f / sum;
-                    for (int p = 0; p < visible; p++) {
-                        scores[so + p] *= inv;
-                    }
-                    Kernels.weightedRowSum(scores, so, visible, values, 0, hs, y, qo, hs);
-                }
-            }
-        });
-        layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y);
-        return matmul(a.output(), y, rows, scratch);
-    }
-
-    /** Appends, per head, the transposed copy of every block of keys completed since the last call ({@code [N][KEY_BLOCK]} per block). */
-    private static void extendKeyBlocks(FloatRows keys, HeadRows blocks, int headSize) {
-        int kb = SequenceState.KEY_BLOCK;
-        int have = blocks.rows();
-        int complete = keys.rows() / kb;
-        if (complete <= have) {
-            return;
-        }
-        int width = keys.width();
-        int at = blocks.extend(complete - have);
-        float[] k = keys.array();
-        for (int h = 0; h < blocks.heads(); h++) {
-            float[] t = blocks.head(h).array();
-            for (int blk = have; blk < complete; blk++) {
-                int out = at + (blk - have) * kb * headSize;
-                for (int i = 0; i < kb; i++) {
-                    int row = (blk * kb + i) * width + h * headSize;
-                    for (int d = 0; d < headSize; d++) {
-                        t[out + d * kb + i] = k[row + d];
-                    }
-                }
-            }
-        }
-    }
-
-    private void logits(List<Segment> segments, Batch b, float[] h, ForwardScratch scratch, float[][] logits) {
-        int c = cfg.nEmbd();
-        int v = cfg.vocabSize();
-        int total = 0;
-        for (Segment seg : segments) {
-            total += seg.tokens().length - seg.logitsFrom();
-        }
+        int total = b.logitRows();
         if (total == 0) {
             return;
         }
         float[] sel = scratch.take(total * c);
-        int o = 0;
-        for (int s = 0; s < segments.size(); s++) {
-            Segment seg = segments.get(s);
-            int count = seg.tokens().length - seg.logitsFrom();
-            int from = seg.logitsFrom() - b.skipped[s]; // row within the segment's rows in h
-            System.arraycopy(h, (b.start[s] + from) * c, sel, o * c, count * c);
-            o += count;
-        }
-        layerNorm(sel, total, w.lnOutWeight, w.lnOutBias, ModelConfig.LAYER_NORM_EPS, sel);
-        if (segments.size() == 1) {
-            Kernels.matmul(w.head, sel, total, logits[0]); // straight into the caller's array
+        b.gatherLogitRows(h, sel, c);                                              // [R, C]
+        layerNorm(sel, total, w.lnOutWeight, w.lnOutBias, ModelConfig.LAYER_NORM_EPS, sel); // [R, C]  LNout(x)
+        if (logits.length == 1) {
+            Kernels.matmul(w.head, sel, total, logits[0]);                         // [R, V]  straight into the caller's array
             return;
         }
-        float[] all = matmul(w.head, sel, total, scratch);
-        o = 0;
-        for (int s = 0; s < segments.size(); s++) {
-            int len = logits[s].length;
-            System.arraycopy(all, o, logits[s], 0, len);
-            o += len;
-        }
+        Batch.scatterLogits(Ops.matmul(w.head, sel, total, scratch), logits);      // [R, V]  Head(.)
     }
 
     /**

@@ -108,50 +108,50 @@ public record ModelConfig(
                 for (String m : TensorNames.GOLD_MAA) {
                     t.put(n.att(m), new long[]{1, 1, c});
                 }
-                t.put(n.att("time_maa_q_w1"), new long[]{c, goldQueryLoraRank});
-                t.put(n.att("time_maa_q_w2"), new long[]{goldQueryLoraRank, c});
-                t.put(n.att("time_maa_kv_w1"), new long[]{c, 2L * goldKvLoraRank});
-                t.put(n.att("time_maa_kv_w2"), new long[]{2, goldKvLoraRank, c});
-                t.put(n.att("time_key_w1"), new long[]{c, goldKeyLoraRank});
-                t.put(n.att("time_key_w2"), new long[]{goldKeyLoraRank, a});
-                t.put(n.att("time_value_w1"), new long[]{c, goldValueLoraRank});
-                t.put(n.att("time_value_w2"), new long[]{goldValueLoraRank, a});
-                t.put(n.att("query.weight"), new long[]{a, c});
-                t.put(n.att("output.weight"), new long[]{c, a});
-                for (String ln : new String[]{"ln_q", "ln_k", "ln_v", "ln_x"}) {
-                    t.put(n.att(ln + ".weight"), new long[]{a});
-                    t.put(n.att(ln + ".bias"), new long[]{a});
+                t.put(n.att(TensorNames.Q_W1), new long[]{c, goldQueryLoraRank});
+                t.put(n.att(TensorNames.Q_W2), new long[]{goldQueryLoraRank, c});
+                t.put(n.att(TensorNames.KV_W1), new long[]{c, 2L * goldKvLoraRank});
+                t.put(n.att(TensorNames.KV_W2), new long[]{2, goldKvLoraRank, c});
+                t.put(n.att(TensorNames.KEY_W1), new long[]{c, goldKeyLoraRank});
+                t.put(n.att(TensorNames.KEY_W2), new long[]{goldKeyLoraRank, a});
+                t.put(n.att(TensorNames.VALUE_W1), new long[]{c, goldValueLoraRank});
+                t.put(n.att(TensorNames.VALUE_W2), new long[]{goldValueLoraRank, a});
+                t.put(n.att(TensorNames.QUERY), new long[]{a, c});
+                t.put(n.att(TensorNames.OUTPUT), new long[]{c, a});
+                for (String ln : TensorNames.GOLD_LAYER_NORMS) {
+                    t.put(n.attNormWeight(ln), new long[]{a});
+                    t.put(n.attNormBias(ln), new long[]{a});
                 }
             } else {
                 boolean c2 = architecture != Architecture.FINCH;
                 for (String m : c2 ? TensorNames.FINCH_C2_MAA : TensorNames.FINCH_MAA) {
                     t.put(n.att(m), new long[]{1, 1, c});
                 }
-                t.put(n.att("time_maa_w1"), new long[]{c, 5L * maaLoraRank});
-                t.put(n.att("time_maa_w2"), new long[]{5, maaLoraRank, c});
-                t.put(n.att("time_decay"), new long[]{1, 1, a});
-                t.put(n.att("time_decay_w1"), new long[]{c, decayLoraRank});
-                t.put(n.att("time_decay_w2"), new long[]{decayLoraRank, a});
+                t.put(n.att(TensorNames.MAA_W1), new long[]{c, 5L * maaLoraRank});
+                t.put(n.att(TensorNames.MAA_W2), new long[]{5, maaLoraRank, c});
+                t.put(n.att(TensorNames.DECAY), new long[]{1, 1, a});
+                t.put(n.att(TensorNames.DECAY_W1), new long[]{c, decayLoraRank});
+                t.put(n.att(TensorNames.DECAY_W2), new long[]{decayLoraRank, a});
                 if (c2) {
-                    t.put(n.att("time_value2_w1"), new long[]{c, valueLoraRank});
-                    t.put(n.att("time_value2_w2"), new long[]{valueLoraRank, a});
+                    t.put(n.att(TensorNames.VALUE2_W1), new long[]{c, valueLoraRank});
+                    t.put(n.att(TensorNames.VALUE2_W2), new long[]{valueLoraRank, a});
                 }
-                t.put(n.att("time_faaaa"), new long[]{nHead(), headSize});
-                t.put(n.att("receptance.weight"), new long[]{a, c});
-                t.put(n.att("key.weight"), new long[]{a, c});
-                t.put(n.att("value.weight"), new long[]{a, c});
+                t.put(n.att(TensorNames.BONUS), new long[]{nHead(), headSize});
+                t.put(n.att(TensorNames.RECEPTANCE), new long[]{a, c});
+                t.put(n.att(TensorNames.KEY), new long[]{a, c});
+                t.put(n.att(TensorNames.VALUE), new long[]{a, c});
                 if (!c2) {
-                    t.put(n.att("gate.weight"), new long[]{a, c});
+                    t.put(n.att(TensorNames.GATE), new long[]{a, c});
                 }
-                t.put(n.att("output.weight"), new long[]{c, a});
-                t.put(n.att("ln_x.weight"), new long[]{a});
-                t.put(n.att("ln_x.bias"), new long[]{a});
+                t.put(n.att(TensorNames.OUTPUT), new long[]{c, a});
+                t.put(n.attNormWeight(TensorNames.LN_X), new long[]{a});
+                t.put(n.attNormBias(TensorNames.LN_X), new long[]{a});
             }
-            t.put(n.ffn("time_maa_k"), new long[]{1, 1, c});
-            t.put(n.ffn("time_maa_r"), new long[]{1, 1, c});
-            t.put(n.ffn("key.weight"), new long[]{dimFfn, c});
-            t.put(n.ffn("receptance.weight"), new long[]{c, c});
-            t.put(n.ffn("value.weight"), new long[]{c, dimFfn});
+            t.put(n.ffn(TensorNames.MAA_K), new long[]{1, 1, c});
+            t.put(n.ffn(TensorNames.MAA_R), new long[]{1, 1, c});
+            t.put(n.ffn(TensorNames.KEY), new long[]{dimFfn, c});
+            t.put(n.ffn(TensorNames.RECEPTANCE), new long[]{c, c});
+            t.put(n.ffn(TensorNames.VALUE), new long[]{c, dimFfn});
         }
         t.put(TensorNames.LN_OUT_WEIGHT, new long[]{c});
         t.put(TensorNames.LN_OUT_BIAS, new long[]{c});

@@ -4,6 +4,7 @@ import dev.goldfinch.model.io.SafeTensorsWriter;
 import dev.goldfinch.model.io.TorchCheckpoint;
 import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Q8Matrix;
 import dev.goldfinch.model.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -62,17 +63,17 @@ public final class ModelConverter {
             }
             int rows = Math.toIntExact(shape[0]);
             int cols = Math.toIntExact(shape[1]);
-            int blocks = cols / Matrix.Q8.BLOCK;
+            int blocks = cols / Q8Matrix.BLOCK;
             MemorySegment bytes = arena.allocate((long) rows * cols);
             MemorySegment scales = arena.allocate((long) rows * blocks * 2);
             float[] row = new float[cols];
-            byte[] block = new byte[Matrix.Q8.BLOCK];
+            byte[] block = new byte[Q8Matrix.BLOCK];
             for (int r = 0; r < rows; r++) {
                 t.copyRow(r, row, 0);
                 for (int b = 0; b < blocks; b++) {
-                    short scale = Matrix.quantizeBlock(row, b * Matrix.Q8.BLOCK, block);
+                    short scale = Matrix.quantizeBlock(row, b * Q8Matrix.BLOCK, block);
                     scales.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), ((long) r * blocks + b) * 2, scale);
-                    MemorySegment.copy(block, 0, bytes, ValueLayout.JAVA_BYTE, (long) r * cols + (long) b * Matrix.Q8.BLOCK, Matrix.Q8.BLOCK);
+                    MemorySegment.copy(block, 0, bytes, ValueLayout.JAVA_BYTE, (long) r * cols + (long) b * Q8Matrix.BLOCK, Q8Matrix.BLOCK);
                 }
             }
             out.put(t.name(), new Tensor(t.name(), DType.I8, shape, bytes));

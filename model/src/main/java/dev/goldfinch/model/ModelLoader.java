@@ -2,7 +2,7 @@ package dev.goldfinch.model;
 
 import dev.goldfinch.model.io.SafeTensors;
 import dev.goldfinch.model.tensor.DType;
-import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Q8Matrix;
 import dev.goldfinch.model.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -75,20 +75,20 @@ public final class ModelLoader {
             nLayer++;
         }
         if (nLayer == 0) {
-            throw new GoldFinchException.BadModel(source + ": missing tensor blocks.0.ln1.weight (no layers found)");
+            throw new GoldFinchException.BadModel(source + ": missing tensor " + new TensorNames(0).ln1Weight() + " (no layers found)");
         }
         int firstGold = nLayer;
         boolean plainFinch = false;
         for (int l = 0; l < nLayer; l++) {
             TensorNames n = new TensorNames(l);
-            boolean gold = t.containsKey(n.att("query.weight"));
+            boolean gold = t.containsKey(n.att(TensorNames.QUERY));
             if (gold) {
                 firstGold = Math.min(firstGold, l);
             } else if (firstGold < nLayer) {
                 throw new GoldFinchException.BadModel(source + ": layer " + l + " is recurrent but follows GOLD layer "
-                        + firstGold + " (missing tensor " + n.att("query.weight") + "?)");
+                        + firstGold + " (missing tensor " + n.att(TensorNames.QUERY) + "?)");
             } else if (l == 0) {
-                plainFinch = t.containsKey(n.att("gate.weight"));
+                plainFinch = t.containsKey(n.att(TensorNames.GATE));
             }
         }
         Architecture arch = firstGold == 0
@@ -98,18 +98,18 @@ public final class ModelLoader {
             throw new GoldFinchException.BadModel(source + ": GOLD layers on top of plain Finch layers are not a released architecture");
         }
         TensorNames first = new TensorNames(0);
-        int headSize = (int) shape(t, first.att("time_faaaa"), 2, source)[1];
-        int ffn = (int) shape(t, first.ffn("key.weight"), 2, source)[0];
-        int maaRank = (int) shape(t, first.att("time_maa_w1"), 2, source)[1] / 5;
-        int decayRank = (int) shape(t, first.att("time_decay_w1"), 2, source)[1];
-        int valueRank = arch == Architecture.FINCH ? 64 : (int) shape(t, first.att("time_value2_w1"), 2, source)[1];
+        int headSize = (int) shape(t, first.att(TensorNames.BONUS), 2, source)[1];
+        int ffn = (int) shape(t, first.ffn(TensorNames.KEY), 2, source)[0];
+        int maaRank = (int) shape(t, first.att(TensorNames.MAA_W1), 2, source)[1] / 5;
+        int decayRank = (int) shape(t, first.att(TensorNames.DECAY_W1), 2, source)[1];
+        int valueRank = arch == Architecture.FINCH ? 64 : (int) shape(t, first.att(TensorNames.VALUE2_W1), 2, source)[1];
         int qRank = 32, kvRank = 32, keyRank = 64, valRank = 64, compressed = 0;
         if (arch.hasGold()) {
             TensorNames g = new TensorNames(firstGold);
-            qRank = (int) shape(t, g.att("time_maa_q_w1"), 2, source)[1];
-            kvRank = (int) shape(t, g.att("time_maa_kv_w1"), 2, source)[1] / 2;
-            keyRank = (int) shape(t, g.att("time_key_w1"), 2, source)[1];
-            valRank = (int) shape(t, g.att("time_value_w1"), 2, source)[1];
+            qRank = (int) shape(t, g.att(TensorNames.Q_W1), 2, source)[1];
+            kvRank = (int) shape(t, g.att(TensorNames.KV_W1), 2, source)[1] / 2;
+            keyRank = (int) shape(t, g.att(TensorNames.KEY_W1), 2, source)[1];
+            valRank = (int) shape(t, g.att(TensorNames.VALUE_W1), 2, source)[1];
             compressed = (int) shape(t, TensorNames.KV_CACHE_A, 2, source)[0];
         }
         return new ModelConfig(arch, nLayer, embd, ffn, headSize, vocab, firstGold, compressed,
@@ -153,9 +153,9 @@ public final class ModelLoader {
                     Tensor scales = tensors.get(e.getKey() + ModelWeights.Q8_SCALE_SUFFIX);
                     long[] s = t.shape();
                     if (!ModelWeights.isQuantizable(e.getKey(), s) || scales == null || scales.dtype() != DType.F16
-                            || !Arrays.equals(scales.shape(), new long[]{s[0], s[1] / Matrix.Q8.BLOCK})) {
+                            || !Arrays.equals(scales.shape(), new long[]{s[0], s[1] / Q8Matrix.BLOCK})) {
                         throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " is I8 (Q8_0) without F16 scales "
-                                + e.getKey() + ModelWeights.Q8_SCALE_SUFFIX + " of shape [" + s[0] + ", " + s[1] / Matrix.Q8.BLOCK + "]");
+                                + e.getKey() + ModelWeights.Q8_SCALE_SUFFIX + " of shape [" + s[0] + ", " + s[1] / Q8Matrix.BLOCK + "]");
                     }
                 }
                 default -> throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has type " + t.dtype()

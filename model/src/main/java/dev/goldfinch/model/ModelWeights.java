@@ -2,6 +2,7 @@ package dev.goldfinch.model;
 
 import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tensor.Matrix;
+import dev.goldfinch.model.tensor.Q8Matrix;
 import dev.goldfinch.model.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -19,13 +20,13 @@ import java.util.zip.CRC32C;
  * {@code W x}; the small vectors are copied to the heap. Nothing refers to the source tensors afterwards.
  */
 public final class ModelWeights {
-    /** Plain Finch's ddlerp LoRA slots (order w, k, v, r, g). */
+    /** Plain Finch's ddlerp LoRA slots ({@link TensorNames#FINCH_LORA_ORDER}: w, k, v, r, g). */
     static final int X060_W = 0, X060_K = 1, X060_V = 2, X060_R = 3, X060_G = 4;
-    /** Finch-C2's ddlerp LoRA slots (order r, k, v, w, v2). */
+    /** Finch-C2's ddlerp LoRA slots ({@link TensorNames#FINCH_C2_LORA_ORDER}: r, k, v, w, v2). */
     static final int C2_R = 0, C2_K = 1, C2_V = 2, C2_W = 3, C2_V2 = 4;
 
     /** One recurrent time-mix: plain Finch ({@code gate != null}) or Finch-C2 ({@code value2W1 != null}). */
-    record FinchAttention(
+    record FinchWeights(
             float[] maaX,            // [C]
             float[][] maa,           // [5][C] static mixes in LoRA slot order
             Matrix maaW1,            // [5R, C] (transposed time_maa_w1)
@@ -49,7 +50,7 @@ public final class ModelWeights {
     }
 
     /** One GOLD time-mix (spec §3): a query path; keys and values come from the shared compressed cache. */
-    record GoldAttention(
+    record GoldWeights(
             float[] maaX, float[] maaQ, float[] maaVCache, float[] maaK, float[] maaV, // [C] each
             Matrix qW1,              // [Rq, C]
             Matrix qW2,              // [C, Rq]
@@ -65,11 +66,11 @@ public final class ModelWeights {
             float[] lnVWeight, float[] lnVBias, float[] lnXWeight, float[] lnXBias) {
     }
 
-    record ChannelMix(float[] maaK, float[] maaR, Matrix key /* [F, C] */, Matrix receptance /* [C, C] */, Matrix value /* [C, F] */) {
+    record ChannelMixWeights(float[] maaK, float[] maaR, Matrix key /* [F, C] */, Matrix receptance /* [C, C] */, Matrix value /* [C, F] */) {
     }
 
     record Layer(float[] ln1Weight, float[] ln1Bias, float[] ln2Weight, float[] ln2Bias,
-                 FinchAttention finch, GoldAttention gold, ChannelMix ffn) {
+                 FinchWeights finch, GoldWeights gold, ChannelMixWeights ffn) {
     }
 
     final ModelConfig config;
@@ -103,40 +104,40 @@ public final class ModelWeights {
         layers = new Layer[config.nLayer()];
         for (int l = 0; l < layers.length; l++) {
             TensorNames n = new TensorNames(l);
-            ChannelMix ffn = new ChannelMix(vec(tensors, n.ffn("time_maa_k")), vec(tensors, n.ffn("time_maa_r")),
-                    mat(tensors, n.ffn("key.weight")), mat(tensors, n.ffn("receptance.weight")), mat(tensors, n.ffn("value.weight")));
-            FinchAttention finch = null;
-            GoldAttention gold = null;
+            ChannelMixWeights ffn = new ChannelMixWeights(vec(tensors, n.ffn(TensorNames.MAA_K)), vec(tensors, n.ffn(TensorNames.MAA_R)),
+                    mat(tensors, n.ffn(TensorNames.KEY)), mat(tensors, n.ffn(TensorNames.RECEPTANCE)), mat(tensors, n.ffn(TensorNames.VALUE)));
+            FinchWeights finch = null;
+            GoldWeights gold = null;
             if (config.isGold(l)) {
-                gold = new GoldAttention(vec(tensors, n.att("time_maa_x")), vec(tensors, n.att("time_maa_q")),
-                        vec(tensors, n.att("time_maa_v_cache")), vec(tensors, n.att("time_maa_k")), vec(tensors, n.att("time_maa_v")),
-                        transposed(tensors, n.att("time_maa_q_w1")), transposed(tensors, n.att("time_maa_q_w2")),
-                        transposed(tensors, n.att("time_maa_kv_w1")), stackedTransposed(tensors, n.att("time_maa_kv_w2")),
-                        transposed(tensors, n.att("time_key_w1")), transposed(tensors, n.att("time_key_w2")),
-                        transposed(tensors, n.att("time_value_w1")), transposed(tensors, n.att("time_value_w2")),
-                        mat(tensors, n.att("query.weight")), mat(tensors, n.att("output.weight")),
-                        vec(tensors, n.att("ln_q.weight")), vec(tensors, n.att("ln_q.bias")),
-                        vec(tensors, n.att("ln_k.weight")), vec(tensors, n.att("ln_k.bias")),
-                        vec(tensors, n.att("ln_v.weight")), vec(tensors, n.att("ln_v.bias")),
-                        vec(tensors, n.att("ln_x.weight")), vec(tensors, n.att("ln_x.bias")));
+                gold = new GoldWeights(vec(tensors, n.att(TensorNames.MAA_X)), vec(tensors, n.att(TensorNames.MAA_Q)),
+                        vec(tensors, n.att(TensorNames.MAA_V_CACHE)), vec(tensors, n.att(TensorNames.MAA_K)), vec(tensors, n.att(TensorNames.MAA_V)),
+                        transposed(tensors, n.att(TensorNames.Q_W1)), transposed(tensors, n.att(TensorNames.Q_W2)),
+                        transposed(tensors, n.att(TensorNames.KV_W1)), stackedTransposed(tensors, n.att(TensorNames.KV_W2)),
+                        transposed(tensors, n.att(TensorNames.KEY_W1)), transposed(tensors, n.att(TensorNames.KEY_W2)),
+                        transposed(tensors, n.att(TensorNames.VALUE_W1)), transposed(tensors, n.att(TensorNames.VALUE_W2)),
+                        mat(tensors, n.att(TensorNames.QUERY)), mat(tensors, n.att(TensorNames.OUTPUT)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_Q)), vec(tensors, n.attNormBias(TensorNames.LN_Q)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_K)), vec(tensors, n.attNormBias(TensorNames.LN_K)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_V)), vec(tensors, n.attNormBias(TensorNames.LN_V)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_X)), vec(tensors, n.attNormBias(TensorNames.LN_X)));
             } else {
                 boolean c2 = config.architecture() != Architecture.FINCH;
-                String[] order = c2 ? new String[]{"r", "k", "v", "w", "v2"} : new String[]{"w", "k", "v", "r", "g"};
-                float[][] maa = new float[5][];
-                for (int i = 0; i < 5; i++) {
-                    maa[i] = vec(tensors, n.att("time_maa_" + order[i]));
+                String[] order = c2 ? TensorNames.FINCH_C2_LORA_ORDER : TensorNames.FINCH_LORA_ORDER;
+                float[][] maa = new float[order.length][];
+                for (int i = 0; i < order.length; i++) {
+                    maa[i] = vec(tensors, n.att(order[i]));
                 }
-                finch = new FinchAttention(vec(tensors, n.att("time_maa_x")), maa,
-                        transposed(tensors, n.att("time_maa_w1")), stackedTransposed(tensors, n.att("time_maa_w2")),
-                        vec(tensors, n.att("time_decay")),
-                        transposed(tensors, n.att("time_decay_w1")), transposed(tensors, n.att("time_decay_w2")),
-                        c2 ? transposed(tensors, n.att("time_value2_w1")) : null,
-                        c2 ? transposed(tensors, n.att("time_value2_w2")) : null,
-                        c2 ? null : vec(tensors, n.att("time_faaaa")),
-                        mat(tensors, n.att("receptance.weight")), mat(tensors, n.att("key.weight")),
-                        mat(tensors, n.att("value.weight")), c2 ? null : mat(tensors, n.att("gate.weight")),
-                        mat(tensors, n.att("output.weight")),
-                        vec(tensors, n.att("ln_x.weight")), vec(tensors, n.att("ln_x.bias")));
+                finch = new FinchWeights(vec(tensors, n.att(TensorNames.MAA_X)), maa,
+                        transposed(tensors, n.att(TensorNames.MAA_W1)), stackedTransposed(tensors, n.att(TensorNames.MAA_W2)),
+                        vec(tensors, n.att(TensorNames.DECAY)),
+                        transposed(tensors, n.att(TensorNames.DECAY_W1)), transposed(tensors, n.att(TensorNames.DECAY_W2)),
+                        c2 ? transposed(tensors, n.att(TensorNames.VALUE2_W1)) : null,
+                        c2 ? transposed(tensors, n.att(TensorNames.VALUE2_W2)) : null,
+                        c2 ? null : vec(tensors, n.att(TensorNames.BONUS)),
+                        mat(tensors, n.att(TensorNames.RECEPTANCE)), mat(tensors, n.att(TensorNames.KEY)),
+                        mat(tensors, n.att(TensorNames.VALUE)), c2 ? null : mat(tensors, n.att(TensorNames.GATE)),
+                        mat(tensors, n.att(TensorNames.OUTPUT)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_X)), vec(tensors, n.attNormBias(TensorNames.LN_X)));
             }
             layers[l] = new Layer(vec(tensors, n.ln1Weight()), vec(tensors, n.ln1Bias()),
                     vec(tensors, n.ln2Weight()), vec(tensors, n.ln2Bias()), finch, gold, ffn);
@@ -160,7 +161,7 @@ public final class ModelWeights {
 
     /** The matrices the forward pass multiplies by (all 2-D weights but the embedding) whose width allows Q8_0 blocks. */
     public static boolean isQuantizable(String name, long[] shape) {
-        return shape.length == 2 && name.endsWith(".weight") && !name.equals(TensorNames.EMB) && shape[1] % Matrix.Q8.BLOCK == 0;
+        return shape.length == 2 && name.endsWith(".weight") && !name.equals(TensorNames.EMB) && shape[1] % Q8Matrix.BLOCK == 0;
     }
 
     private Matrix mat(Map<String, Tensor> t, String name) {

@@ -72,7 +72,7 @@ public final class RandomWeights {
                 v = leaf.equals("weight") ? 1 + 0.2 * r : 0.1 * r;
             } else if (name.equals(TensorNames.EMB)) {
                 v = r;
-            } else if (leaf.equals("time_decay")) {
+            } else if (leaf.equals(TensorNames.DECAY)) {
                 v = -6 + 5.0 * (i % last) / Math.max(1, last - 1) + 0.3 * r;
             } else if (leaf.startsWith("time_maa_") && shape.length == 3 && shape[0] == 1) {
                 v = (double) (i % last) / last + 0.1 * r; // static mixes in [0, 1)

@@ -1,6 +1,10 @@
 package dev.goldfinch.model;
 
-/** Checkpoint tensor names, verbatim from the reference state_dict (spec §4), in one place. */
+/**
+ * Checkpoint tensor names, verbatim from the reference state_dict (spec §4): the one table the loader (inferring the
+ * config), the config (the expected tensor set) and the weights (arranging them per layer) all read. A per-layer
+ * tensor is {@code blocks.{l}.att.<leaf>} or {@code blocks.{l}.ffn.<leaf>}: {@code new TensorNames(l).att(QUERY)}.
+ */
 public record TensorNames(int layer) {
     public static final String EMB = "emb.weight";
     public static final String LN0_WEIGHT = "blocks.0.ln0.weight";
@@ -11,11 +15,61 @@ public record TensorNames(int layer) {
     public static final String KV_CACHE_A = "w_kv_cache_a.weight";
     public static final String KV_CACHE_B = "w_kv_cache_b.weight";
 
-    /** Static token-shift mixes of plain Finch; the ddlerp LoRA outputs come in the order w, k, v, r, g. */
-    static final String[] FINCH_MAA = {"time_maa_x", "time_maa_w", "time_maa_k", "time_maa_v", "time_maa_r", "time_maa_g"};
-    /** Finch-C2; its ddlerp LoRA outputs come in the order r, k, v, w, v2. */
-    static final String[] FINCH_C2_MAA = {"time_maa_x", "time_maa_r", "time_maa_k", "time_maa_v", "time_maa_w", "time_maa_v2"};
-    static final String[] GOLD_MAA = {"time_maa_x", "time_maa_q", "time_maa_v_cache", "time_maa_k", "time_maa_v"};
+    // Static token-shift mixes ([1,1,C]): time mixes (att) and the channel mix (ffn: MAA_K, MAA_R).
+    public static final String MAA_X = "time_maa_x";
+    public static final String MAA_W = "time_maa_w";
+    public static final String MAA_K = "time_maa_k";
+    public static final String MAA_V = "time_maa_v";
+    public static final String MAA_R = "time_maa_r";
+    public static final String MAA_G = "time_maa_g";
+    public static final String MAA_V2 = "time_maa_v2";
+    public static final String MAA_Q = "time_maa_q";
+    public static final String MAA_V_CACHE = "time_maa_v_cache";
+
+    // Finch and Finch-C2 time mix (spec §1).
+    public static final String MAA_W1 = "time_maa_w1";
+    public static final String MAA_W2 = "time_maa_w2";
+    public static final String DECAY = "time_decay";
+    public static final String DECAY_W1 = "time_decay_w1";
+    public static final String DECAY_W2 = "time_decay_w2";
+    public static final String VALUE2_W1 = "time_value2_w1";
+    public static final String VALUE2_W2 = "time_value2_w2";
+    public static final String BONUS = "time_faaaa";
+    public static final String GATE = "gate.weight";
+
+    // GOLD time mix (spec §3).
+    public static final String Q_W1 = "time_maa_q_w1";
+    public static final String Q_W2 = "time_maa_q_w2";
+    public static final String KV_W1 = "time_maa_kv_w1";
+    public static final String KV_W2 = "time_maa_kv_w2";
+    public static final String KEY_W1 = "time_key_w1";
+    public static final String KEY_W2 = "time_key_w2";
+    public static final String VALUE_W1 = "time_value_w1";
+    public static final String VALUE_W2 = "time_value_w2";
+    public static final String QUERY = "query.weight";
+
+    // Projections of both time mixes and the channel mix.
+    public static final String RECEPTANCE = "receptance.weight";
+    public static final String KEY = "key.weight";
+    public static final String VALUE = "value.weight";
+    public static final String OUTPUT = "output.weight";
+
+    // Time-mix LayerNorms ([A] weight and bias each): ln_x in every time mix, ln_q/ln_k/ln_v in GOLD.
+    public static final String LN_X = "ln_x";
+    public static final String LN_Q = "ln_q";
+    public static final String LN_K = "ln_k";
+    public static final String LN_V = "ln_v";
+
+    /** Static token-shift mixes of plain Finch. */
+    static final String[] FINCH_MAA = {MAA_X, MAA_W, MAA_K, MAA_V, MAA_R, MAA_G};
+    /** Finch-C2's. */
+    static final String[] FINCH_C2_MAA = {MAA_X, MAA_R, MAA_K, MAA_V, MAA_W, MAA_V2};
+    static final String[] GOLD_MAA = {MAA_X, MAA_Q, MAA_V_CACHE, MAA_K, MAA_V};
+    /** The ddlerp LoRA outputs of plain Finch ({@code time_maa_w2}'s order): w, k, v, r, g. */
+    static final String[] FINCH_LORA_ORDER = {MAA_W, MAA_K, MAA_V, MAA_R, MAA_G};
+    /** Finch-C2's: r, k, v, w, v2 (spec §1). */
+    static final String[] FINCH_C2_LORA_ORDER = {MAA_R, MAA_K, MAA_V, MAA_W, MAA_V2};
+    static final String[] GOLD_LAYER_NORMS = {LN_Q, LN_K, LN_V, LN_X};
 
     public String att(String name) {
         return "blocks." + layer + ".att." + name;
@@ -23,6 +77,15 @@ public record TensorNames(int layer) {
 
     public String ffn(String name) {
         return "blocks." + layer + ".ffn." + name;
+    }
+
+    /** The affine weight of a time-mix LayerNorm ({@link #LN_X}, ...). */
+    public String attNormWeight(String norm) {
+        return att(norm + ".weight");
+    }
+
+    public String attNormBias(String norm) {
+        return att(norm + ".bias");
     }
 
     public String ln1Weight() {

@@ -2,10 +2,15 @@ package dev.goldfinch.model;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.goldfinch.model.tensor.DType;
+import dev.goldfinch.model.tensor.Tensor;
+import java.lang.foreign.ValueLayout;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Files;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.Arrays;
 
 /**
  * Where the golden test vectors are. The project's own tiny models ({@code goldfinch/}, {@code finch/})
@@ -41,6 +46,44 @@ public final class Golden {
     /** The RWKV World vocabulary, which is not ours to ship. */
     public static Path worldVocab() {
         return shared("tokenizer").resolve("rwkv_vocab_v20230424.txt");
+    }
+
+    /** Relative tolerance on hidden states and states (golden README): 1e-4 of the value, at least 1e-4. */
+    public static final float STATE_TOLERANCE = 1e-4f;
+
+    /** Every element within {@link #STATE_TOLERANCE} of the reference, relative to its magnitude (at least 1). */
+    public static void assertClose(float[] want, float[] got, String what) {
+        if (want.length != got.length) {
+            throw new AssertionError(what + ": " + got.length + " values, the reference has " + want.length);
+        }
+        for (int i = 0; i < want.length; i++) {
+            float tol = STATE_TOLERANCE * Math.max(1f, Math.abs(want[i]));
+            if (!(Math.abs(want[i] - got[i]) <= tol)) {
+                throw new AssertionError(what + " diverged at [" + i + "]: " + got[i] + " vs reference " + want[i]);
+            }
+        }
+    }
+
+    /** Token ids stored as I64 (the reference's {@code tokens}, {@code input_tokens_cache}). */
+    public static int[] ids(Tensor t) {
+        if (t.dtype() != DType.I64) {
+            throw new IllegalStateException(t.name() + " is " + t.dtype() + ", not I64");
+        }
+        long[] ids = t.data().toArray(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
+        return Arrays.stream(ids).mapToInt(Math::toIntExact).toArray();
+    }
+
+    /** A WKV state ({@code [h][key j][value i]}) in the reference tensors' layout, {@code [h][value i][key j]}. */
+    public static float[] wkvInReferenceLayout(float[] wkv, int heads, int headSize) {
+        float[] out = new float[wkv.length];
+        for (int h = 0; h < heads; h++) {
+            for (int j = 0; j < headSize; j++) {
+                for (int i = 0; i < headSize; i++) {
+                    out[(h * headSize + i) * headSize + j] = wkv[(h * headSize + j) * headSize + i];
+                }
+            }
+        }
+        return out;
     }
 
     public static float maxAbsDiff(float[] a, float[] b) {

@@ -1,85 +1,23 @@
 package dev.goldfinch.model.tensor;
 
 /**
- * The engine's numeric building blocks over row-major float arrays ({@code [n, width]}). Matrix
- * products split output rows across one gang of threads sized to the cores; everything else is
- * cheap next to them and runs on the calling thread.
+ * The engine's numeric building blocks over row-major float arrays ({@code [n, width]}), each vector kernel
+ * beside its scalar twin (same operations, same bits; tested). Matrix products split their output rows across
+ * the engine's threads ({@link Parallel}); the register tiles of each weight format live with the format
+ * ({@link PlainMatrix} for f32 and bf16, {@link Q8Matrix}).
  */
 public final class Kernels {
-    /** One gang of threads for the whole engine, sized to the cores: requests share it instead of bringing their own. */
-    private static final Gang GANG = new Gang(Runtime.getRuntime().availableProcessors(), "goldfinch-engine");
-    /** Below this many multiply-adds a product runs on the calling thread alone. */
-    private static final long PARALLEL_THRESHOLD = 1L << 16;
-
     private Kernels() {
     }
 
     /** {@code y[t] = W x[t]} for {@code n} inputs of width {@code W.cols()}; {@code y} has {@code n * W.rows()} values. */
     public static void matmul(Matrix w, float[] x, int n, float[] y) {
-        long work = (long) w.rows() * w.cols() * n;
-        if (work < PARALLEL_THRESHOLD || GANG.size() == 1) {
-            w.matmulRows(x, n, y, 0, w.rows());
-            return;
-        }
-        ProductJob job = PRODUCT_JOB.get();
-        if (job.w != null) {
-            job = new ProductJob(); // a product started inside another on this thread: its own job
-        }
-        job.w = w;
-        job.x = x;
-        job.n = n;
-        job.y = y;
-        try {
-            GANG.run(job);
-        } finally {
-            job.w = null;
-            job.x = null;
-            job.y = null;
-        }
+        Parallel.product(w, x, n, y);
     }
 
-    /**
-     * One product split across the gang: one contiguous block of whole panels per thread, each streaming its own
-     * part of the matrix. (Finer splits, for work stealing, measured 1.3× slower in decode: more tasks, broken
-     * prefetch streams.) Reused per calling thread, so the ~200 products of a decode step allocate nothing.
-     */
-    private static final class ProductJob implements java.util.function.IntConsumer {
-        Matrix w;
-        float[] x;
-        int n;
-        float[] y;
-
-        @Override
-        public void accept(int part) {
-            int panels = (w.rows() + Matrix.PANEL - 1) / Matrix.PANEL;
-            int parts = GANG.size();
-            int p0 = (int) ((long) panels * part / parts);
-            int p1 = (int) ((long) panels * (part + 1) / parts);
-            if (p0 < p1) {
-                w.matmulRows(x, n, y, p0 * Matrix.PANEL, Math.min(w.rows(), p1 * Matrix.PANEL));
-            }
-        }
-    }
-
-    private static final ThreadLocal<ProductJob> PRODUCT_JOB = ThreadLocal.withInitial(ProductJob::new);
-
-    /**
-     * Runs {@code item.accept(i)} for every {@code i < count}, split into one contiguous range per thread of the
-     * gang. Items must be independent; each should be a few microseconds of work or more.
-     */
+    /** As {@link Parallel#forEach}; kept here for callers outside the engine. */
     public static void parallel(int count, java.util.function.IntConsumer item) {
-        int parts = Math.min(GANG.size(), count);
-        if (parts <= 1) {
-            for (int i = 0; i < count; i++) {
-                item.accept(i);
-            }
-            return;
-        }
-        GANG.run(part -> {
-            for (int i = (int) ((long) count * part / GANG.size()), end = (int) ((long) count * (part + 1) / GANG.size()); i < end; i++) {
-                item.accept(i);
-            }
-        });
+        Parallel.forEach(count, item);
     }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> SPECIES = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
@@ -92,6 +30,23 @@ public final class Kernels {
             acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, ao + i).fma(jdk.incubator.vector.FloatVector.fromArray(SPECIES, b, bo + i), acc);
         }
         float sum = sumLanes(acc);
+        for (int i = bound; i < n; i++) {
+            sum += a[ao + i] * b[bo + i];
+        }
+        return sum;
+    }
+
+    /** The scalar twin of {@link #dot}: one chain per lane, lanes folded as {@link #sumLanes} does, then the tail. */
+    public static float dotScalar(float[] a, int ao, float[] b, int bo, int n) {
+        int lanes = SPECIES.length();
+        int bound = SPECIES.loopBound(n);
+        float[] acc = new float[lanes];
+        for (int i = 0; i < bound; i += lanes) {
+            for (int l = 0; l < lanes; l++) {
+                acc[l] = Math.fma(a[ao + i + l], b[bo + i + l], acc[l]);
+            }
+        }
+        float sum = sumLanesScalar(acc);
         for (int i = bound; i < n; i++) {
             sum += a[ao + i] * b[bo + i];
         }
@@ -111,13 +66,26 @@ public final class Kernels {
         return v.lane(0);
     }
 
+    /** The scalar twin of {@link #sumLanes}: the same tree of adds over {@code lanes} (one value per lane; overwritten). */
+    static float sumLanesScalar(float[] lanes) {
+        int n = lanes.length;
+        float[] folded = new float[n];
+        for (int w = n / 2; w >= 1; w /= 2) {
+            for (int i = 0; i < n; i++) {
+                folded[i] = lanes[i] + lanes[(i + w) % n];
+            }
+            System.arraycopy(folded, 0, lanes, 0, n);
+        }
+        return lanes[0];
+    }
+
     /** Shuffles bringing lane {@code i + w} to lane {@code i}, for w = L/2, L/4, …, 1. */
     private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = folds();
 
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings("unchecked") // an array of a generic type: created with a wildcard, then cast
     private static jdk.incubator.vector.VectorShuffle<Float>[] folds() {
         int lanes = SPECIES.length();
-        var folds = new jdk.incubator.vector.VectorShuffle[Integer.numberOfTrailingZeros(lanes)];
+        var folds = (jdk.incubator.vector.VectorShuffle<Float>[]) new jdk.incubator.vector.VectorShuffle<?>[Integer.numberOfTrailingZeros(lanes)];
         for (int s = 0, w = lanes / 2; w >= 1; s++, w /= 2) {
             int width = w;
             folds[s] = jdk.incubator.vector.VectorShuffle.fromOp(SPECIES, i -> (i + width) % lanes);
@@ -296,6 +264,40 @@ public final class Kernels {
         }
     }
 
+    /** The scalar twin of {@link #layerNormSlice}: per-lane sums folded in the same order, the same operations after. */
+    public static void layerNormSliceScalar(float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
+        int lanes = SPECIES.length();
+        int bound = SPECIES.loopBound(len);
+        float[] acc = new float[lanes];
+        for (int i = 0; i < bound; i += lanes) {
+            for (int l = 0; l < lanes; l++) {
+                acc[l] += x[off + i + l];
+            }
+        }
+        float mean = sumLanesScalar(acc);
+        for (int i = bound; i < len; i++) {
+            mean += x[off + i];
+        }
+        mean /= len;
+        java.util.Arrays.fill(acc, 0f);
+        for (int i = 0; i < bound; i += lanes) {
+            for (int l = 0; l < lanes; l++) {
+                float d = x[off + i + l] - mean;
+                acc[l] = Math.fma(d, d, acc[l]);
+            }
+        }
+        float var = sumLanesScalar(acc);
+        for (int i = bound; i < len; i++) {
+            float d = x[off + i] - mean;
+            var = Math.fma(d, d, var);
+        }
+        var /= len;
+        float inv = (float) (1.0 / Math.sqrt(var + eps));
+        for (int i = 0; i < len; i++) {
+            out[off + i] = (x[off + i] - mean) * inv * gamma[gOff + i] + beta[gOff + i];
+        }
+    }
+
     /** {@code out = x + dx * (mix + lora)} per row of width {@code c}; {@code mix} is one row, {@code lora} (may be null) all rows. */
     public static void lerp(float[] x, float[] dx, float[] mix, float[] lora, int c, float[] out) {
         int bound = SPECIES.loopBound(c);
@@ -309,13 +311,26 @@ public final class Kernels {
                         .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, dx, o + i).mul(m)).intoArray(out, o + i);
             }
             for (int i = bound; i < c; i++) {
-                float m = mix[i] + (lora == null ? 0f : lora[o + i]);
+                float m = lora == null ? mix[i] : mix[i] + lora[o + i]; // not mix + 0: -0 + 0 is +0
                 out[o + i] = x[o + i] + dx[o + i] * m;
             }
         }
     }
 
-    /** {@code x / (sqrt(mean(x^2)) + eps)} per row, weightless (spec §0: eps outside the root). */
+    /** The scalar twin of {@link #lerp}. */
+    public static void lerpScalar(float[] x, float[] dx, float[] mix, float[] lora, int c, float[] out) {
+        for (int o = 0; o < x.length; o += c) {
+            for (int i = 0; i < c; i++) {
+                float m = lora == null ? mix[i] : mix[i] + lora[o + i];
+                out[o + i] = x[o + i] + dx[o + i] * m;
+            }
+        }
+    }
+
+    /**
+     * {@code x / (sqrt(mean(x^2)) + eps)} per row, weightless (spec §0: eps outside the root). Scalar: its own twin
+     * (it runs on a few rows per GOLD K/V rebuild; vectorising it would change its bits for nothing measurable).
+     */
     public static void rmsNorm(float[] x, int n, int width, float eps, float[] out) {
         for (int t = 0; t < n; t++) {
             int off = t * width;
@@ -451,24 +466,13 @@ public final class Kernels {
         }
     }
 
-    /**
-     * Bytes allocated so far by the calling thread and the gang's workers (HotSpot's per-thread counters), for
-     * measuring what a forward pass allocates; -1 where the JVM does not count.
-     */
+    /** As {@link Parallel#allocatedBytesHereAndInGang}; kept here for callers outside the engine. */
     public static long allocatedBytesHereAndInGang() {
-        if (!(java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean mx)
-                || !mx.isThreadAllocatedMemorySupported() || !mx.isThreadAllocatedMemoryEnabled()) {
-            return -1;
-        }
-        long total = mx.getCurrentThreadAllocatedBytes();
-        for (long bytes : mx.getThreadAllocatedBytes(GANG.workerIds())) {
-            total += Math.max(0, bytes);
-        }
-        return total;
+        return Parallel.allocatedBytesHereAndInGang();
     }
 
     /** Threads of the engine's gang, for reports. */
     public static int parallelism() {
-        return GANG.size();
+        return Parallel.threads();
     }
 }

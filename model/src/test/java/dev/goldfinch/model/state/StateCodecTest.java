@@ -1,5 +1,6 @@
 package dev.goldfinch.model.state;
 
+import static dev.goldfinch.model.Golden.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -53,27 +54,11 @@ class StateCodecTest {
                 assertClose(ref.get("state_after_prefill16.blocks." + l + ".ffn.shift_state").toFloats(), s.ffnShift(l), "ffn shift " + l);
             }
             for (int l = 0; l < model.config().finchLayers(); l++) {
-                float[] want = ref.get("state_after_prefill16.blocks." + l + ".att.wkv_state").toFloats(); // [h][value][key]
-                float[] mine = new float[want.length];
-                for (int h = 0; h < heads; h++) {
-                    for (int j = 0; j < hs; j++) {
-                        for (int i = 0; i < hs; i++) {
-                            mine[(h * hs + i) * hs + j] = s.wkv(l)[(h * hs + j) * hs + i];
-                        }
-                    }
-                }
-                assertClose(want, mine, "wkv " + l);
+                assertClose(ref.get("state_after_prefill16.blocks." + l + ".att.wkv_state").toFloats(),
+                        Golden.wkvInReferenceLayout(s.wkv(l), heads, hs), "wkv " + l);
             }
             Tensor keys = ref.get("compressed_kcache_prefill16");
             assertClose(keys.toFloats(), s.compressedKeys().copy(0, 16), "compressed keys");
-        }
-    }
-
-    private static void assertClose(float[] want, float[] got, String what) {
-        assertEquals(want.length, got.length, what);
-        for (int i = 0; i < want.length; i++) {
-            float tol = 1e-4f * Math.max(1f, Math.abs(want[i]));
-            assertTrue(Math.abs(want[i] - got[i]) <= tol, what + "[" + i + "]: " + got[i] + " vs " + want[i]);
         }
     }
 

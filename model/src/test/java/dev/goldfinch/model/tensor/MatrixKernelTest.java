@@ -40,7 +40,7 @@ class MatrixKernelTest {
         float[] w = gaussian(random, rows * cols);
         float[] x = gaussian(random, n * cols);
         Matrix q = Matrix.quantizeQ8(Matrix.ofFloats(rows, cols, w));
-        assertTrue(q instanceof Matrix.Q8);
+        assertTrue(q instanceof Q8Matrix);
         int panels = (rows + Matrix.PANEL - 1) / Matrix.PANEL;
         assertEquals((long) panels * Matrix.PANEL * (cols / 32) * 36L, q.byteSize());
         float[] dequantized = new float[rows * cols];

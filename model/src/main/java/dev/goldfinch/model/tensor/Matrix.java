@@ -147,10 +147,9 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
             throw new IllegalArgumentException("rows [" + r0 + "," + r1 + ") are not whole panels of " + PANEL);
         }
         if (TILED) {
-            // Whole panels through the tiles; a last, partial panel (a matrix of fewer rows than a vector, such as
-            // the golden model's 8-row key compression on AVX-512) through the scalar twin, which gives the same bits.
-            // Its masked vector store sat on a call site too cold for C2 to inline, so every call boxed vectors
-            // (+600 B per decode token).
+            // Tiles see whole panels only, and store them whole. A last, partial panel (fewer rows than a vector, as
+            // the golden model's 8-row key compression on AVX-512) goes through the scalar twin, which gives the same
+            // bits: its masked vector store sat on a call site too cold for C2 to inline, which boxed the vectors.
             int whole = r1 / PANEL;
             tiles(x, n, y, r0 / PANEL, whole);
             if (whole * PANEL < r1) {
@@ -179,20 +178,6 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
                 }
                 y[t * rows + r] = acc;
             }
-        }
-    }
-
-    /**
-     * Writes a panel's outputs for input {@code t}; the last panel's padding lanes are left out. The unscaled tiles
-     * call it only for a matrix's last panels: in a bf16 tile C2 ran out of inlining budget before these calls and
-     * boxed every vector passed (1.5 MB allocated per decode token on AVX2), so whole panels are stored in place.
-     */
-    final void store(FloatVector acc, float[] y, int t, int p) {
-        int r = p * PANEL;
-        if (r + PANEL <= rows) {
-            acc.intoArray(y, t * rows + r);
-        } else {
-            acc.intoArray(y, t * rows + r, SPECIES.indexInRange(r, rows));
         }
     }
 

@@ -79,25 +79,14 @@ abstract sealed class PlainMatrix extends Matrix permits F32Matrix, BF16Matrix {
             a60 = vec(s6, j).fma(v, a60);
             a70 = vec(s7, j).fma(v, a70);
         }
-        if ((p + 8) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
-            a00.intoArray(y, t * rows + p * PANEL);
-            a10.intoArray(y, t * rows + (p + 1) * PANEL);
-            a20.intoArray(y, t * rows + (p + 2) * PANEL);
-            a30.intoArray(y, t * rows + (p + 3) * PANEL);
-            a40.intoArray(y, t * rows + (p + 4) * PANEL);
-            a50.intoArray(y, t * rows + (p + 5) * PANEL);
-            a60.intoArray(y, t * rows + (p + 6) * PANEL);
-            a70.intoArray(y, t * rows + (p + 7) * PANEL);
-            return;
-        }
-        store(a00, y, t, p);
-        store(a10, y, t, p + 1);
-        store(a20, y, t, p + 2);
-        store(a30, y, t, p + 3);
-        store(a40, y, t, p + 4);
-        store(a50, y, t, p + 5);
-        store(a60, y, t, p + 6);
-        store(a70, y, t, p + 7);
+        a00.intoArray(y, t * rows + p * PANEL);
+        a10.intoArray(y, t * rows + (p + 1) * PANEL);
+        a20.intoArray(y, t * rows + (p + 2) * PANEL);
+        a30.intoArray(y, t * rows + (p + 3) * PANEL);
+        a40.intoArray(y, t * rows + (p + 4) * PANEL);
+        a50.intoArray(y, t * rows + (p + 5) * PANEL);
+        a60.intoArray(y, t * rows + (p + 6) * PANEL);
+        a70.intoArray(y, t * rows + (p + 7) * PANEL);
     }
 
     private void tile4x4(int p, int t, float[] x, float[] y) {
@@ -140,41 +129,22 @@ abstract sealed class PlainMatrix extends Matrix permits F32Matrix, BF16Matrix {
             a23 = w2.fma(v, a23);
             a33 = w3.fma(v, a33);
         }
-        if ((p + 4) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
-            a00.intoArray(y, t * rows + p * PANEL);
-            a10.intoArray(y, t * rows + (p + 1) * PANEL);
-            a20.intoArray(y, t * rows + (p + 2) * PANEL);
-            a30.intoArray(y, t * rows + (p + 3) * PANEL);
-            a01.intoArray(y, (t + 1) * rows + p * PANEL);
-            a11.intoArray(y, (t + 1) * rows + (p + 1) * PANEL);
-            a21.intoArray(y, (t + 1) * rows + (p + 2) * PANEL);
-            a31.intoArray(y, (t + 1) * rows + (p + 3) * PANEL);
-            a02.intoArray(y, (t + 2) * rows + p * PANEL);
-            a12.intoArray(y, (t + 2) * rows + (p + 1) * PANEL);
-            a22.intoArray(y, (t + 2) * rows + (p + 2) * PANEL);
-            a32.intoArray(y, (t + 2) * rows + (p + 3) * PANEL);
-            a03.intoArray(y, (t + 3) * rows + p * PANEL);
-            a13.intoArray(y, (t + 3) * rows + (p + 1) * PANEL);
-            a23.intoArray(y, (t + 3) * rows + (p + 2) * PANEL);
-            a33.intoArray(y, (t + 3) * rows + (p + 3) * PANEL);
-            return;
-        }
-        store(a00, y, t, p);
-        store(a10, y, t, p + 1);
-        store(a20, y, t, p + 2);
-        store(a30, y, t, p + 3);
-        store(a01, y, t + 1, p);
-        store(a11, y, t + 1, p + 1);
-        store(a21, y, t + 1, p + 2);
-        store(a31, y, t + 1, p + 3);
-        store(a02, y, t + 2, p);
-        store(a12, y, t + 2, p + 1);
-        store(a22, y, t + 2, p + 2);
-        store(a32, y, t + 2, p + 3);
-        store(a03, y, t + 3, p);
-        store(a13, y, t + 3, p + 1);
-        store(a23, y, t + 3, p + 2);
-        store(a33, y, t + 3, p + 3);
+        a00.intoArray(y, t * rows + p * PANEL);
+        a10.intoArray(y, t * rows + (p + 1) * PANEL);
+        a20.intoArray(y, t * rows + (p + 2) * PANEL);
+        a30.intoArray(y, t * rows + (p + 3) * PANEL);
+        a01.intoArray(y, (t + 1) * rows + p * PANEL);
+        a11.intoArray(y, (t + 1) * rows + (p + 1) * PANEL);
+        a21.intoArray(y, (t + 1) * rows + (p + 2) * PANEL);
+        a31.intoArray(y, (t + 1) * rows + (p + 3) * PANEL);
+        a02.intoArray(y, (t + 2) * rows + p * PANEL);
+        a12.intoArray(y, (t + 2) * rows + (p + 1) * PANEL);
+        a22.intoArray(y, (t + 2) * rows + (p + 2) * PANEL);
+        a32.intoArray(y, (t + 2) * rows + (p + 3) * PANEL);
+        a03.intoArray(y, (t + 3) * rows + p * PANEL);
+        a13.intoArray(y, (t + 3) * rows + (p + 1) * PANEL);
+        a23.intoArray(y, (t + 3) * rows + (p + 2) * PANEL);
+        a33.intoArray(y, (t + 3) * rows + (p + 3) * PANEL);
     }
 
     private void tile1x4(int p, int t, float[] x, float[] y) {
@@ -196,17 +166,10 @@ abstract sealed class PlainMatrix extends Matrix permits F32Matrix, BF16Matrix {
             v = FloatVector.broadcast(SPECIES, x[x3 + j]);
             a03 = w0.fma(v, a03);
         }
-        if ((p + 1) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
-            a00.intoArray(y, t * rows + p * PANEL);
-            a01.intoArray(y, (t + 1) * rows + p * PANEL);
-            a02.intoArray(y, (t + 2) * rows + p * PANEL);
-            a03.intoArray(y, (t + 3) * rows + p * PANEL);
-            return;
-        }
-        store(a00, y, t, p);
-        store(a01, y, t + 1, p);
-        store(a02, y, t + 2, p);
-        store(a03, y, t + 3, p);
+        a00.intoArray(y, t * rows + p * PANEL);
+        a01.intoArray(y, (t + 1) * rows + p * PANEL);
+        a02.intoArray(y, (t + 2) * rows + p * PANEL);
+        a03.intoArray(y, (t + 3) * rows + p * PANEL);
     }
 
     private void tile4x1(int p, int t, float[] x, float[] y) {
@@ -227,17 +190,10 @@ abstract sealed class PlainMatrix extends Matrix permits F32Matrix, BF16Matrix {
             a20 = vec(s2, j).fma(v, a20);
             a30 = vec(s3, j).fma(v, a30);
         }
-        if ((p + 4) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
-            a00.intoArray(y, t * rows + p * PANEL);
-            a10.intoArray(y, t * rows + (p + 1) * PANEL);
-            a20.intoArray(y, t * rows + (p + 2) * PANEL);
-            a30.intoArray(y, t * rows + (p + 3) * PANEL);
-            return;
-        }
-        store(a00, y, t, p);
-        store(a10, y, t, p + 1);
-        store(a20, y, t, p + 2);
-        store(a30, y, t, p + 3);
+        a00.intoArray(y, t * rows + p * PANEL);
+        a10.intoArray(y, t * rows + (p + 1) * PANEL);
+        a20.intoArray(y, t * rows + (p + 2) * PANEL);
+        a30.intoArray(y, t * rows + (p + 3) * PANEL);
     }
 
     private void tile1x1(int p, int t, float[] x, float[] y) {
@@ -249,10 +205,6 @@ abstract sealed class PlainMatrix extends Matrix permits F32Matrix, BF16Matrix {
             FloatVector v = FloatVector.broadcast(SPECIES, x[x0 + j]);
             a00 = vec(s0, j).fma(v, a00);
         }
-        if ((p + 1) * PANEL <= rows) { // whole panels: stored here, not through store() (see there)
-            a00.intoArray(y, t * rows + p * PANEL);
-            return;
-        }
-        store(a00, y, t, p);
+        a00.intoArray(y, t * rows + p * PANEL);
     }
 }

@@ -87,14 +87,14 @@ public final class Q8Matrix extends Matrix {
                 a7 = weights(s7, j).fma(v, a7);
             }
         }
-        store(a0, y, 0, p);
-        store(a1, y, 0, p + 1);
-        store(a2, y, 0, p + 2);
-        store(a3, y, 0, p + 3);
-        store(a4, y, 0, p + 4);
-        store(a5, y, 0, p + 5);
-        store(a6, y, 0, p + 6);
-        store(a7, y, 0, p + 7);
+        a0.intoArray(y, p * PANEL);
+        a1.intoArray(y, (p + 1) * PANEL);
+        a2.intoArray(y, (p + 2) * PANEL);
+        a3.intoArray(y, (p + 3) * PANEL);
+        a4.intoArray(y, (p + 4) * PANEL);
+        a5.intoArray(y, (p + 5) * PANEL);
+        a6.intoArray(y, (p + 6) * PANEL);
+        a7.intoArray(y, (p + 7) * PANEL);
     }
 
     private void tile4x1(int p, float[] x, float[] y) {
@@ -117,10 +117,10 @@ public final class Q8Matrix extends Matrix {
                 a3 = weights(s3, j).fma(v, a3);
             }
         }
-        store(a0, y, 0, p);
-        store(a1, y, 0, p + 1);
-        store(a2, y, 0, p + 2);
-        store(a3, y, 0, p + 3);
+        a0.intoArray(y, p * PANEL);
+        a1.intoArray(y, (p + 1) * PANEL);
+        a2.intoArray(y, (p + 2) * PANEL);
+        a3.intoArray(y, (p + 3) * PANEL);
     }
 
     private void tile1x1(int p, int t, float[] x, float[] y) {
@@ -133,7 +133,7 @@ public final class Q8Matrix extends Matrix {
                 a = weights(s0, j).fma(FloatVector.broadcast(SPECIES, x[xb + j]), a);
             }
         }
-        store(a, y, t, p);
+        a.intoArray(y, t * rows + p * PANEL);
     }
 
     /**
@@ -209,22 +209,22 @@ public final class Q8Matrix extends Matrix {
             a23 = q2.fma(v, a23);
             a33 = q3.fma(v, a33);
         }
-        store(a00, y, t, p);
-        store(a10, y, t, p + 1);
-        store(a20, y, t, p + 2);
-        store(a30, y, t, p + 3);
-        store(a01, y, t + 1, p);
-        store(a11, y, t + 1, p + 1);
-        store(a21, y, t + 1, p + 2);
-        store(a31, y, t + 1, p + 3);
-        store(a02, y, t + 2, p);
-        store(a12, y, t + 2, p + 1);
-        store(a22, y, t + 2, p + 2);
-        store(a32, y, t + 2, p + 3);
-        store(a03, y, t + 3, p);
-        store(a13, y, t + 3, p + 1);
-        store(a23, y, t + 3, p + 2);
-        store(a33, y, t + 3, p + 3);
+        a00.intoArray(y, t * rows + p * PANEL);
+        a10.intoArray(y, t * rows + (p + 1) * PANEL);
+        a20.intoArray(y, t * rows + (p + 2) * PANEL);
+        a30.intoArray(y, t * rows + (p + 3) * PANEL);
+        a01.intoArray(y, (t + 1) * rows + p * PANEL);
+        a11.intoArray(y, (t + 1) * rows + (p + 1) * PANEL);
+        a21.intoArray(y, (t + 1) * rows + (p + 2) * PANEL);
+        a31.intoArray(y, (t + 1) * rows + (p + 3) * PANEL);
+        a02.intoArray(y, (t + 2) * rows + p * PANEL);
+        a12.intoArray(y, (t + 2) * rows + (p + 1) * PANEL);
+        a22.intoArray(y, (t + 2) * rows + (p + 2) * PANEL);
+        a32.intoArray(y, (t + 2) * rows + (p + 3) * PANEL);
+        a03.intoArray(y, (t + 3) * rows + p * PANEL);
+        a13.intoArray(y, (t + 3) * rows + (p + 1) * PANEL);
+        a23.intoArray(y, (t + 3) * rows + (p + 2) * PANEL);
+        a33.intoArray(y, (t + 3) * rows + (p + 3) * PANEL);
     }
 
     private void strip4x1(int p, int t, float[] x, float[] w, float[] y) {
@@ -244,10 +244,10 @@ public final class Q8Matrix extends Matrix {
             a2 = FloatVector.fromArray(SPECIES, w, w2 + o).fma(v, a2);
             a3 = FloatVector.fromArray(SPECIES, w, w3 + o).fma(v, a3);
         }
-        store(a0, y, t, p);
-        store(a1, y, t, p + 1);
-        store(a2, y, t, p + 2);
-        store(a3, y, t, p + 3);
+        a0.intoArray(y, t * rows + p * PANEL);
+        a1.intoArray(y, t * rows + (p + 1) * PANEL);
+        a2.intoArray(y, t * rows + (p + 2) * PANEL);
+        a3.intoArray(y, t * rows + (p + 3) * PANEL);
     }
 
     /** Column {@code j} of a block as float32 weights: its bytes widened, times the block's scales (exact). */

@@ -1,9 +1,10 @@
-package dev.goldfinch.cli.mesh;
+package dev.goldfinch.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.goldfinch.cache.app.CacheStoreProperties;
+import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.decode.DecodeProperties;
 import dev.goldfinch.gateway.GatewayProperties;
 import dev.goldfinch.prefill.PrefillProperties;
@@ -28,7 +29,7 @@ import org.yaml.snakeyaml.Yaml;
  * runs an application that exists, and every address it is given names a service of the file.
  */
 class DockerComposeConfigTest {
-    static final List<Class<?>> CONFIG = List.of(ModelProperties.class, CacheStoreProperties.class, PrefillProperties.class,
+    static final List<Class<?>> CONFIG = List.of(ModelProperties.class, CacheStoreProperties.class, CacheClientProperties.class, PrefillProperties.class,
             DecodeProperties.class, GatewayProperties.class);
     static final Set<String> SPRING = Set.of("SERVER_PORT", "SPRING_GRPC_SERVER_PORT");
 

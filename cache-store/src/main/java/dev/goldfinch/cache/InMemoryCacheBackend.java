@@ -137,6 +137,13 @@ public final class InMemoryCacheBackend implements CacheBackend {
         return false;
     }
 
+    /** For the eviction tests: drops one key, as the LRU would; whether it was there. */
+    public synchronized boolean drop(String key) {
+        boolean present = items.containsKey(key);
+        remove(key);
+        return present;
+    }
+
     public synchronized Set<String> keys() {
         return Set.copyOf(items.keySet());
     }

@@ -151,6 +151,7 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
                 GetManyResponse part = parts.next();
                 if (part.getIndex() != next) {
                     log.warn("cache GetMany answered entry {} where {} was due; treating the rest as misses", part.getIndex(), next);
+                    parts.forEachRemaining(ignored -> { }); // ends the call rather than leaving it to the deadline
                     return values;
                 }
                 if (!part.getMissing()) {

@@ -14,13 +14,30 @@ public interface CacheBackend extends AutoCloseable {
     record Probe(boolean[] published, List<Set<String>> members) {
     }
 
+    /** A value to publish under {@code key}, adding {@code indexMember} to {@code indexKey} when that is non-null. */
+    record Write(String key, byte[] value, String indexKey, String indexMember) {
+    }
+
     Probe probe(List<String> entryKeys, List<String> indexKeys);
 
-    /** Publishes unless present (false then); adds {@code indexMember} to {@code indexKey} when that is non-null. */
-    boolean publish(String key, byte[] value, String indexKey, String indexMember);
+    /**
+     * Publishes each value unless its key is present; the batch's last value becomes visible only after
+     * every earlier one (a checkpoint after its key blocks). Per write, whether it was written.
+     */
+    boolean[] publishAll(List<Write> writes);
 
-    /** The whole value, verified against its checksum; empty when missing, partial or corrupt. */
-    Optional<byte[]> read(String key);
+    /** The whole values, each verified against its checksum; empty where missing, partial or corrupt. */
+    List<Optional<byte[]>> readAll(List<String> keys);
+
+    /** {@link #publishAll} of one value: false when the key was present. */
+    default boolean publish(String key, byte[] value, String indexKey, String indexMember) {
+        return publishAll(List.of(new Write(key, value, indexKey, indexMember)))[0];
+    }
+
+    /** {@link #readAll} of one key. */
+    default Optional<byte[]> read(String key) {
+        return readAll(List.of(key)).getFirst();
+    }
 
     /** Bytes held (an estimate for Redis). */
     long bytes();

@@ -64,28 +64,44 @@ public final class InMemoryCacheBackend implements CacheBackend {
     }
 
     @Override
-    public synchronized boolean publish(String key, byte[] value, String indexKey, String indexMember) {
-        if (live(key) != null) {
+    public synchronized boolean[] publishAll(List<Write> writes) {
+        boolean[] written = new boolean[writes.size()];
+        for (int i = 0; i < written.length; i++) {
+            written[i] = publishOne(writes.get(i));
+        }
+        evict();
+        return written;
+    }
+
+    private boolean publishOne(Write w) {
+        if (live(w.key()) != null) {
             return false;
         }
         long expires = clock.millis() + ttl.toMillis();
         CRC32C crc = new CRC32C();
-        crc.update(value);
-        replace(key, new Blob(value.clone(), (int) crc.getValue(), expires));
-        if (indexKey != null) {
+        crc.update(w.value());
+        replace(w.key(), new Blob(w.value().clone(), (int) crc.getValue(), expires));
+        if (w.indexKey() != null) {
             Set<String> members = new LinkedHashSet<>();
-            if (live(indexKey) instanceof Index(Set<String> m, long ignored)) {
+            if (live(w.indexKey()) instanceof Index(Set<String> m, long ignored)) {
                 members.addAll(m);
             }
-            members.add(indexMember);
-            replace(indexKey, new Index(members, expires));
+            members.add(w.indexMember());
+            replace(w.indexKey(), new Index(members, expires));
         }
-        evict();
         return true;
     }
 
     @Override
-    public synchronized Optional<byte[]> read(String key) {
+    public synchronized List<Optional<byte[]>> readAll(List<String> keys) {
+        List<Optional<byte[]>> values = new ArrayList<>(keys.size());
+        for (String key : keys) {
+            values.add(readOne(key));
+        }
+        return values;
+    }
+
+    private Optional<byte[]> readOne(String key) {
         if (!(live(key) instanceof Blob b)) {
             return Optional.empty();
         }
@@ -119,6 +135,13 @@ public final class InMemoryCacheBackend implements CacheBackend {
             return true;
         }
         return false;
+    }
+
+    /** For the eviction tests: drops one key, as the LRU would; whether it was there. */
+    public synchronized boolean drop(String key) {
+        boolean present = items.containsKey(key);
+        remove(key);
+        return present;
     }
 
     public synchronized Set<String> keys() {

@@ -44,7 +44,7 @@ public final class PrefixCache implements PrefixCacheStore {
         String suffix = switch (kind) {
             case ENTRY_KIND_KEY_BLOCK -> "k";
             case ENTRY_KIND_CHECKPOINT -> "s";
-            default -> throw new IllegalArgumentException("no entry kind given");
+            default -> throw TypedFailure.invalidArgument("kind", "no entry kind given");
         };
         return "gf:{" + model + ":" + PrefixHasher.hex(hash) + "}:" + suffix;
     }
@@ -124,20 +124,30 @@ public final class PrefixCache implements PrefixCacheStore {
     }
 
     @Override
-    public boolean put(String model, EntryKind kind, byte[] hash, int length, byte[] blockHash, byte[] value) {
-        boolean indexed = kind == EntryKind.ENTRY_KIND_CHECKPOINT && length % hasher.blockSize() != 0;
-        if (indexed && blockHash == null) {
-            throw TypedFailure.invalidArgument("block_hash", "a checkpoint of " + length + " tokens needs block_hash, the hash of the block before it");
+    public int putAll(String model, List<Entry> entries) {
+        List<CacheBackend.Write> writes = new ArrayList<>(entries.size());
+        for (Entry e : entries) {
+            boolean indexed = e.kind() == EntryKind.ENTRY_KIND_CHECKPOINT && e.length() % hasher.blockSize() != 0;
+            if (indexed && e.blockHash() == null) {
+                throw TypedFailure.invalidArgument("block_hash", "a checkpoint of " + e.length() + " tokens needs block_hash, the hash of the block before it");
+            }
+            writes.add(new CacheBackend.Write(key(model, e.kind(), e.hash()), e.value(),
+                    indexed ? indexKey(model, e.blockHash()) : null, indexed ? e.length() + ":" + PrefixHasher.hex(e.hash()) : null));
         }
-        return backend.publish(key(model, kind, hash), value,
-                indexed ? indexKey(model, blockHash) : null, indexed ? length + ":" + PrefixHasher.hex(hash) : null);
+        int written = 0;
+        for (boolean w : backend.publishAll(writes)) {
+            written += w ? 1 : 0;
+        }
+        return written;
     }
 
     @Override
-    public Optional<byte[]> get(String model, EntryKind kind, byte[] hash) {
-        Optional<byte[]> value = backend.read(key(model, kind, hash));
-        (value.isPresent() ? hits : misses).incrementAndGet();
-        return value;
+    public List<Optional<byte[]>> getAll(String model, EntryKind kind, List<byte[]> hashes) {
+        List<Optional<byte[]>> values = backend.readAll(hashes.stream().map(h -> key(model, kind, h)).toList());
+        for (Optional<byte[]> v : values) {
+            (v.isPresent() ? hits : misses).incrementAndGet();
+        }
+        return values;
     }
 
     @Override

@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -131,8 +132,12 @@ public final class RedisCacheBackend implements CacheBackend {
         return new Probe(published, sets);
     }
 
-    @Override
-    public boolean publish(String key, byte[] value, String indexKey, String indexMember) {
+    /** A value on its way out: its header (with the value inline when it fits one chunk) and its chunks. */
+    private record Outgoing(Write write, byte[] header, long nonce, int chunks) {
+    }
+
+    private Outgoing outgoing(Write w) {
+        byte[] value = w.value();
         CRC32C crc = new CRC32C();
         crc.update(value);
         long nonce = ThreadLocalRandom.current().nextLong();
@@ -144,99 +149,176 @@ public final class RedisCacheBackend implements CacheBackend {
         if (inline) {
             header.put(value);
         }
-        SetArgs ttl = SetArgs.Builder.ex(ttlSeconds);
+        return new Outgoing(w, header.array(), nonce, chunks);
+    }
+
+    /**
+     * Pipelined: one round of EXISTS (never resend what is there), one of every chunk, then the headers with
+     * {@code SET NX EX} — all but the last together, then the last, so the batch's last entry (the checkpoint
+     * after its key blocks) appears only after the others, on a Cluster too.
+     */
+    @Override
+    public boolean[] publishAll(List<Write> writes) {
+        boolean[] written = new boolean[writes.size()];
         try {
-            if (await(redis.exists(key)) > 0) {
-                return false; // immutable: never resend what is there
+            List<RedisFuture<Long>> exists = new ArrayList<>(writes.size());
+            for (Write w : writes) {
+                exists.add(redis.exists(w.key()));
             }
-            List<RedisFuture<String>> sent = new ArrayList<>(chunks);
-            for (int i = 0; i < chunks; i++) {
-                int from = i * chunkBytes;
-                sent.add(redis.set(chunkKey(key, nonce, i), Arrays.copyOfRange(value, from, Math.min(value.length, from + chunkBytes)), ttl));
+            List<Integer> fresh = new ArrayList<>(writes.size());
+            for (int i = 0; i < writes.size(); i++) {
+                if (await(exists.get(i)) == 0) {
+                    fresh.add(i);
+                }
+            }
+            SetArgs ttl = SetArgs.Builder.ex(ttlSeconds);
+            Outgoing[] out = new Outgoing[writes.size()];
+            List<RedisFuture<String>> sent = new ArrayList<>();
+            for (int i : fresh) {
+                Outgoing o = outgoing(writes.get(i));
+                out[i] = o;
+                byte[] value = o.write().value();
+                for (int c = 0; c < o.chunks(); c++) {
+                    int from = c * chunkBytes;
+                    sent.add(redis.set(chunkKey(o.write().key(), o.nonce(), c),
+                            Arrays.copyOfRange(value, from, Math.min(value.length, from + chunkBytes)), ttl));
+                }
             }
             for (RedisFuture<String> f : sent) {
                 await(f);
             }
-            // Header last: only now can a reader find the entry.
-            boolean written = "OK".equals(await(redis.set(key, header.array(), SetArgs.Builder.nx().ex(ttlSeconds))));
-            if (!written && chunks > 0) {
-                redis.del(chunkKeys(key, nonce, chunks)); // a racing writer won; ours are orphans
+            // Headers last: only now can a reader find an entry.
+            SetArgs once = SetArgs.Builder.nx().ex(ttlSeconds);
+            List<RedisFuture<String>> headers = new ArrayList<>(fresh.size());
+            for (int n = 0; n < fresh.size(); n++) {
+                if (n == fresh.size() - 1) {
+                    for (RedisFuture<String> f : headers) {
+                        await(f);
+                    }
+                }
+                Outgoing o = out[fresh.get(n)];
+                headers.add(redis.set(o.write().key(), o.header(), once));
             }
-            if (written && indexKey != null) {
-                redis.sadd(indexKey, indexMember.getBytes(StandardCharsets.UTF_8));
-                redis.expire(indexKey, ttlSeconds);
+            for (int n = 0; n < fresh.size(); n++) {
+                int i = fresh.get(n);
+                Outgoing o = out[i];
+                written[i] = "OK".equals(await(headers.get(n)));
+                if (!written[i] && o.chunks() > 0) {
+                    redis.del(chunkKeys(o.write().key(), o.nonce(), o.chunks())); // a racing writer won; ours are orphans
+                }
+                if (written[i] && o.write().indexKey() != null) {
+                    redis.sadd(o.write().indexKey(), o.write().indexMember().getBytes(StandardCharsets.UTF_8));
+                    redis.expire(o.write().indexKey(), ttlSeconds);
+                }
             }
-            return written;
         } catch (RuntimeException e) {
-            log.warn("Redis write of {} failed; the entry stays unpublished: {}", key, e.toString());
-            return false;
+            log.warn("Redis write of {} entries failed; those not yet published stay so: {}", writes.size(), e.toString());
         }
+        return written;
     }
 
+    /**
+     * Two pipelined round trips for any number of keys: one MGET of the headers (inline values come with
+     * them), one MGET of every chunk the headers name. Lettuce splits each MGET by slot on a Cluster.
+     */
     @Override
-    public Optional<byte[]> read(String key) {
+    public List<Optional<byte[]>> readAll(List<String> keys) {
+        List<Optional<byte[]>> values = new ArrayList<>(Collections.nCopies(keys.size(), Optional.empty()));
+        if (keys.isEmpty()) {
+            return values;
+        }
         try {
-            byte[] header = await(redis.get(key));
-            if (header == null) {
-                return Optional.empty();
-            }
-            ByteBuffer h = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
-            if (header.length < HEADER || h.getInt(0) != MAGIC || h.get(4) != 1) {
-                return discard(key, "bad header");
-            }
-            boolean inline = h.get(5) == INLINE;
-            long nonce = h.getLong(8);
-            long size = h.getLong(16);
-            int chunks = h.getInt(24);
-            int crc = h.getInt(28);
-            byte[] value;
-            if (inline) {
-                if (size != header.length - HEADER || chunks != 0) {
-                    return discard(key, "inline size mismatch");
+            List<KeyValue<String, byte[]>> headers = await(redis.mget(keys.toArray(String[]::new)));
+            long[] sizes = new long[keys.size()];
+            int[] crcs = new int[keys.size()];
+            List<String> chunkKeys = new ArrayList<>();
+            int[] firstChunk = new int[keys.size() + 1];
+            byte[][] inline = new byte[keys.size()][];
+            for (int i = 0; i < keys.size(); i++) {
+                firstChunk[i] = chunkKeys.size();
+                KeyValue<String, byte[]> kv = headers.get(i);
+                if (!kv.hasValue()) {
+                    sizes[i] = -1;
+                    continue;
                 }
-                value = Arrays.copyOfRange(header, HEADER, header.length);
-            } else {
-                if (chunks <= 0 || size <= 0 || size > (long) chunks * chunkBytes || size > Integer.MAX_VALUE - 16) {
-                    return discard(key, "chunk count mismatch");
+                String key = keys.get(i);
+                byte[] header = kv.getValue();
+                ByteBuffer h = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
+                sizes[i] = -1;
+                if (header.length < HEADER || h.getInt(0) != MAGIC || h.get(4) != 1) {
+                    discard(key, "bad header");
+                    continue;
                 }
-                String[] keys = chunkKeys(key, nonce, chunks);
-                List<KeyValue<String, byte[]>> parts = await(redis.mget(keys));
-                value = new byte[(int) size];
-                int at = 0;
-                for (KeyValue<String, byte[]> part : parts) {
-                    if (!part.hasValue() || at + part.getValue().length > size) {
-                        return discard(key, "missing or oversized chunk");
+                long nonce = h.getLong(8);
+                long size = h.getLong(16);
+                int chunks = h.getInt(24);
+                crcs[i] = h.getInt(28);
+                if (h.get(5) == INLINE) {
+                    if (size != header.length - HEADER || chunks != 0) {
+                        discard(key, "inline size mismatch");
+                        continue;
                     }
-                    System.arraycopy(part.getValue(), 0, value, at, part.getValue().length);
-                    at += part.getValue().length;
+                    inline[i] = Arrays.copyOfRange(header, HEADER, header.length);
+                } else {
+                    if (chunks <= 0 || size <= 0 || size > (long) chunks * chunkBytes || size > Integer.MAX_VALUE - 16) {
+                        discard(key, "chunk count mismatch");
+                        continue;
+                    }
+                    chunkKeys.addAll(Arrays.asList(chunkKeys(key, nonce, chunks)));
                 }
-                if (at != size) {
-                    return discard(key, "short chunks");
+                sizes[i] = size;
+            }
+            firstChunk[keys.size()] = chunkKeys.size();
+            List<KeyValue<String, byte[]>> parts = chunkKeys.isEmpty() ? List.of() : await(redis.mget(chunkKeys.toArray(String[]::new)));
+            for (int i = 0; i < keys.size(); i++) {
+                if (sizes[i] < 0) {
+                    continue;
                 }
-                redis.expire(key, ttlSeconds);
-                for (String k : keys) {
+                byte[] value = inline[i] != null ? inline[i] : join(keys.get(i), parts.subList(firstChunk[i], firstChunk[i + 1]), sizes[i]);
+                if (value == null) {
+                    continue;
+                }
+                CRC32C check = new CRC32C();
+                check.update(value);
+                if ((int) check.getValue() != crcs[i]) {
+                    discard(keys.get(i), "checksum mismatch");
+                    continue;
+                }
+                values.set(i, Optional.of(value));
+                redis.expire(keys.get(i), ttlSeconds); // a hit keeps the entry, chunks included, alive
+                for (String k : chunkKeys.subList(firstChunk[i], firstChunk[i + 1])) {
                     redis.expire(k, ttlSeconds);
                 }
             }
-            CRC32C check = new CRC32C();
-            check.update(value);
-            if ((int) check.getValue() != crc) {
-                return discard(key, "checksum mismatch");
-            }
-            if (inline) {
-                redis.expire(key, ttlSeconds);
-            }
-            return Optional.of(value);
         } catch (RuntimeException e) {
-            log.warn("Redis read of {} failed, answering a miss: {}", key, e.toString());
-            return Optional.empty();
+            log.warn("Redis read of {} entries failed, answering misses: {}", keys.size(), e.toString());
+            return new ArrayList<>(Collections.nCopies(keys.size(), Optional.empty()));
         }
+        return values;
     }
 
-    private Optional<byte[]> discard(String key, String why) {
+    /** An entry's chunks joined, or null (and the header dropped) when one is missing or the sizes disagree. */
+    private byte[] join(String key, List<KeyValue<String, byte[]>> parts, long size) {
+        byte[] value = new byte[(int) size];
+        int at = 0;
+        for (KeyValue<String, byte[]> part : parts) {
+            if (!part.hasValue() || at + part.getValue().length > size) {
+                discard(key, "missing or oversized chunk");
+                return null;
+            }
+            System.arraycopy(part.getValue(), 0, value, at, part.getValue().length);
+            at += part.getValue().length;
+        }
+        if (at != size) {
+            discard(key, "short chunks");
+            return null;
+        }
+        return value;
+    }
+
+    private void discard(String key, String why) {
         log.warn("cache entry {} is unusable ({}); dropping it", key, why);
         redis.del(key);
-        return Optional.empty();
     }
 
     static String chunkKey(String key, long nonce, int i) {

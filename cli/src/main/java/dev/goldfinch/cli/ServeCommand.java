@@ -1,6 +1,6 @@
 package dev.goldfinch.cli;
 
-import dev.goldfinch.cli.mesh.MeshLauncher;
+import dev.goldfinch.mesh.MeshLauncher;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;

@@ -1,8 +1,8 @@
 package dev.goldfinch.decode;
 
-import dev.goldfinch.cache.PrefixHasher;
-import dev.goldfinch.cache.StateCache;
-import dev.goldfinch.cache.grpc.RemotePrefixCacheStore;
+import dev.goldfinch.cache.client.CacheClientProperties;
+import dev.goldfinch.cache.client.StateCache;
+import dev.goldfinch.cache.client.RemotePrefixCacheStore;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.Channels;
@@ -17,7 +17,7 @@ import org.springframework.context.annotation.Bean;
 
 /** A decode replica. */
 @SpringBootApplication
-@EnableConfigurationProperties({DecodeProperties.class, ModelProperties.class})
+@EnableConfigurationProperties({DecodeProperties.class, CacheClientProperties.class, ModelProperties.class})
 public class DecodeApplication {
     public static void main(String[] args) {
         SpringApplication app = new SpringApplication(DecodeApplication.class);
@@ -43,10 +43,10 @@ public class DecodeApplication {
     }
 
     @Bean(destroyMethod = "close")
-    DecodeEngine decodeEngine(GoldFinchModel model, RemotePrefixCacheStore store, DecodeProperties p, ExecutorService decodeIo,
-                              MeterRegistry meters) {
+    DecodeEngine decodeEngine(GoldFinchModel model, RemotePrefixCacheStore store, DecodeProperties p, CacheClientProperties c,
+                              ExecutorService decodeIo, MeterRegistry meters) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
-        StateCache cache = new StateCache(store, new PrefixHasher(p.blockSize()), model, type);
+        StateCache cache = new StateCache(store, c.hasher(), model, type);
         return new DecodeEngine(model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters);
     }
 

@@ -1,7 +1,7 @@
 package dev.goldfinch.decode;
 
 import dev.goldfinch.cache.PrefixHasher;
-import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
@@ -331,13 +331,7 @@ public final class DecodeEngine implements AutoCloseable {
     }
 
     private void writeCheckpoint(Request r, SequenceState state) {
-        int b = cache.hasher().blockSize();
-        int full = state.length() / b;
-        int stored = r.entryLength() / b;
-        if (full > stored) {
-            cache.putKeyBlocks(r.salt(), state, stored, full);
-        }
-        cache.putCheckpoint(r.salt(), state);
+        cache.persist(r.salt(), state, r.entryLength() / cache.hasher().blockSize());
     }
 
     @Override

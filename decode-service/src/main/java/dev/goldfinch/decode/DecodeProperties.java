@@ -1,6 +1,5 @@
 package dev.goldfinch.decode;
 
-import dev.goldfinch.cache.PrefixHasher;
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -12,19 +11,17 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param maxBatch      sequences advanced per step
  * @param localEntries  restored entries kept in this replica's LRU
  * @param stateDtype    float type of the checkpoints it writes ({@code f32} or {@code bf16})
- * @param blockSize     tokens per key block; the same in every service of a mesh
  * @param storeTimeout  deadline of one cache-store call
  */
 @ConfigurationProperties("goldfinch.decode")
 public record DecodeProperties(String cacheStore, Integer maxSequences, Integer maxBatch, Integer localEntries, String stateDtype,
-                               Integer blockSize, Duration storeTimeout) {
+                               Duration storeTimeout) {
     public DecodeProperties {
         cacheStore = cacheStore == null ? "127.0.0.1:9093" : cacheStore;
         maxSequences = maxSequences == null ? 64 : maxSequences;
         maxBatch = maxBatch == null ? 32 : maxBatch;
         localEntries = localEntries == null ? 16 : localEntries;
         stateDtype = stateDtype == null ? "f32" : stateDtype;
-        blockSize = blockSize == null ? PrefixHasher.DEFAULT_BLOCK_SIZE : blockSize;
         storeTimeout = storeTimeout == null ? Duration.ofSeconds(10) : storeTimeout;
     }
 }

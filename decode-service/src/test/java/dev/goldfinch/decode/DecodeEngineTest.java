@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.goldfinch.cache.InMemoryCacheBackend;
 import dev.goldfinch.cache.PrefixCache;
 import dev.goldfinch.cache.PrefixHasher;
-import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelShapes;
 import dev.goldfinch.model.RandomWeights;
@@ -55,8 +55,7 @@ class DecodeEngineTest {
     DecodeEngine.Request entry(int[] prompt, long seed, int maxTokens) {
         SequenceState s = MODEL.newState();
         MODEL.prefill(s, Arrays.copyOf(prompt, prompt.length - 1));
-        cache.putKeyBlocks("", s, 0, s.length() / 16);
-        byte[] hash = cache.putCheckpoint("", s);
+        byte[] hash = cache.persist("", s, 0);
         SamplingParams params = SamplingParams.defaults().withTemperature(1.0).withSeed(seed).withMaxTokens(maxTokens);
         return new DecodeEngine.Request(hash, prompt.length - 1, prompt[prompt.length - 1], params, "", false);
     }

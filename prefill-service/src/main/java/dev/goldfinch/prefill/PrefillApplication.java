@@ -1,8 +1,8 @@
 package dev.goldfinch.prefill;
 
-import dev.goldfinch.cache.PrefixHasher;
-import dev.goldfinch.cache.StateCache;
-import dev.goldfinch.cache.grpc.RemotePrefixCacheStore;
+import dev.goldfinch.cache.client.CacheClientProperties;
+import dev.goldfinch.cache.client.StateCache;
+import dev.goldfinch.cache.client.RemotePrefixCacheStore;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.Channels;
@@ -18,7 +18,7 @@ import org.springframework.context.annotation.Bean;
 
 /** The prefill service. */
 @SpringBootApplication
-@EnableConfigurationProperties({PrefillProperties.class, ModelProperties.class})
+@EnableConfigurationProperties({PrefillProperties.class, CacheClientProperties.class, ModelProperties.class})
 public class PrefillApplication {
     public static void main(String[] args) {
         SpringApplication app = new SpringApplication(PrefillApplication.class);
@@ -44,9 +44,10 @@ public class PrefillApplication {
     }
 
     @Bean
-    PrefillEngine prefillEngine(GoldFinchModel model, RemotePrefixCacheStore store, PrefillProperties p, ThreadPoolExecutor prefillExecutor) {
+    PrefillEngine prefillEngine(GoldFinchModel model, RemotePrefixCacheStore store, PrefillProperties p, CacheClientProperties c,
+                                ThreadPoolExecutor prefillExecutor) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
-        return new PrefillEngine(model, new StateCache(store, new PrefixHasher(p.blockSize()), model, type), prefillExecutor);
+        return new PrefillEngine(model, new StateCache(store, c.hasher(), model, type), prefillExecutor);
     }
 
     @Bean

@@ -2,7 +2,7 @@ package dev.goldfinch.prefill;
 
 import dev.goldfinch.cache.PrefixCacheStore;
 import dev.goldfinch.cache.PrefixHasher;
-import dev.goldfinch.cache.StateCache;
+import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.SequenceState;
 import java.util.Arrays;
@@ -116,15 +116,11 @@ public final class PrefillEngine {
                 model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
                 at = to;
             }
-            int fullBlocks = stop / b;
-            if (fullBlocks > blocksStored) {
-                cache.putKeyBlocks(salt, state, blocksStored, fullBlocks);
-                blocksStored = fullBlocks;
-            }
-            cache.putCheckpoint(salt, state);
+            cache.persist(salt, state, blocksStored);
+            blocksStored = Math.max(blocksStored, stop / b);
         }
         if (target == 0 && cached == 0) {
-            cache.putCheckpoint(salt, state); // a one-token prompt: the entry is the empty state
+            cache.persist(salt, state, 0); // a one-token prompt: the entry is the empty state
         }
         return new Result(cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
     }

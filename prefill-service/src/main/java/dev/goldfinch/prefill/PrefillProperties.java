@@ -1,6 +1,5 @@
 package dev.goldfinch.prefill;
 
-import dev.goldfinch.cache.PrefixHasher;
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -11,18 +10,16 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param concurrency  prefills computed at once (each already uses every core for its matrices)
  * @param maxQueue     prefills waiting beyond that before RESOURCE_EXHAUSTED
  * @param stateDtype   checkpoint float type: {@code f32} (lossless: cached and uncached answers are identical) or {@code bf16}
- * @param blockSize    tokens per key block; the same in every service of a mesh
  * @param storeTimeout deadline of one cache-store call
  */
 @ConfigurationProperties("goldfinch.prefill")
-public record PrefillProperties(String cacheStore, Integer concurrency, Integer maxQueue, String stateDtype, Integer blockSize,
+public record PrefillProperties(String cacheStore, Integer concurrency, Integer maxQueue, String stateDtype,
                                 Duration storeTimeout) {
     public PrefillProperties {
         cacheStore = cacheStore == null ? "127.0.0.1:9093" : cacheStore;
         concurrency = concurrency == null ? 1 : concurrency;
         maxQueue = maxQueue == null ? 64 : maxQueue;
         stateDtype = stateDtype == null ? "f32" : stateDtype;
-        blockSize = blockSize == null ? PrefixHasher.DEFAULT_BLOCK_SIZE : blockSize;
         storeTimeout = storeTimeout == null ? Duration.ofSeconds(10) : storeTimeout;
     }
 }

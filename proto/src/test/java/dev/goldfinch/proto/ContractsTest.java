@@ -40,6 +40,7 @@ class ContractsTest {
         assertEquals(MethodType.SERVER_STREAMING, DecodeGrpc.getDecodeMethod().getType());
         assertEquals(MethodType.CLIENT_STREAMING, CacheStoreGrpc.getPutMethod().getType());
         assertEquals(MethodType.SERVER_STREAMING, CacheStoreGrpc.getGetMethod().getType());
+        assertEquals(MethodType.SERVER_STREAMING, CacheStoreGrpc.getGetManyMethod().getType());
         assertEquals("goldfinch.internal.v1.CacheStore/Lookup", CacheStoreGrpc.getLookupMethod().getFullMethodName());
     }
 }

@@ -8,6 +8,8 @@ import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.proto.internal.v1.CacheStoreGrpc;
 import dev.goldfinch.proto.internal.v1.EntryKind;
 import dev.goldfinch.proto.internal.v1.EntryRef;
+import dev.goldfinch.proto.internal.v1.GetManyRequest;
+import dev.goldfinch.proto.internal.v1.GetManyResponse;
 import dev.goldfinch.proto.internal.v1.GetRequest;
 import dev.goldfinch.proto.internal.v1.GetResponse;
 import dev.goldfinch.proto.internal.v1.LookupRequest;
@@ -22,21 +24,21 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.function.Supplier;
 import java.util.zip.CRC32C;
 
 /**
- * The CacheStore gRPC service over a {@link PrefixCacheStore}. A Put is published only when its header
+ * The CacheStore gRPC service over a {@link PrefixCacheStore}. A Put is published only when each header
  * was followed by exactly {@code size} bytes matching {@code crc32c} and the client completed the stream:
  * a writer that dies or cancels midway leaves nothing behind. Store calls (Redis round trips) run on
  * their own executor, never on a transport thread.
  */
 public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBase {
-    /** Chunk size on the wire: far below gRPC's 4 MiB message limit. */
-    public static final int CHUNK_BYTES = 256 << 10;
-
     private final PrefixCacheStore store;
     private final long maxValueBytes;
     private final ExecutorService executor;
@@ -78,12 +80,19 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
         }));
     }
 
+    /**
+     * One or more entries, each a header and then exactly its announced bytes; all are checked as they
+     * arrive and published together, in stream order, once the client completes the stream.
+     */
     @Override
     public StreamObserver<PutRequest> put(StreamObserver<PutResponse> response) {
         return new StreamObserver<>() {
+            private final List<PrefixCacheStore.Entry> complete = new ArrayList<>();
+            private String firstModel;
             private PutHeader header;
             private byte[] value;
             private int received;
+            private long streamBytes;
             private boolean failed;
 
             @Override
@@ -91,42 +100,76 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                 if (failed) {
                     return;
                 }
-                if (header == null) {
-                    if (!part.hasHeader()) {
-                        fail(GrpcErrors.invalid("the first Put message must be the header"));
+                if (part.hasHeader()) {
+                    if (header != null && !finishEntry()) {
                         return;
                     }
                     header = part.getHeader();
                     String problem = check(header);
+                    if (problem == null && firstModel != null && !header.getEntry().getModel().equals(firstModel)) {
+                        problem = "every entry of one Put names the same model";
+                    }
+                    if (problem == null && complete.size() >= PrefixCacheStore.MAX_BATCH_ENTRIES) {
+                        problem = "at most " + PrefixCacheStore.MAX_BATCH_ENTRIES + " entries per Put";
+                    }
+                    if (problem == null && streamBytes + header.getSize() > maxValueBytes) {
+                        problem = "a Put of more than " + maxValueBytes + " bytes";
+                    }
                     if (problem != null) {
                         fail(GrpcErrors.invalid(problem));
                         return;
                     }
+                    firstModel = firstModel == null ? header.getEntry().getModel() : firstModel;
+                    streamBytes += header.getSize();
                     value = new byte[(int) header.getSize()];
+                    received = 0;
                     return;
                 }
-                if (part.hasHeader()) {
-                    fail(GrpcErrors.invalid("only one Put header per stream"));
+                if (header == null) {
+                    fail(GrpcErrors.invalid("the first Put message must be the header"));
                     return;
                 }
                 ByteString chunk = part.getChunk();
-                if (chunk.size() > CHUNK_BYTES || received + (long) chunk.size() > value.length) {
-                    fail(GrpcErrors.invalid("Put chunks exceed the announced size " + value.length + " (or a chunk exceeds " + CHUNK_BYTES + " bytes)"));
+                if (chunk.size() > PrefixCacheStore.WIRE_CHUNK_BYTES || received + (long) chunk.size() > value.length) {
+                    fail(GrpcErrors.invalid("Put chunks exceed the announced size " + value.length + " (or a chunk exceeds "
+                            + PrefixCacheStore.WIRE_CHUNK_BYTES + " bytes)"));
                     return;
                 }
                 chunk.copyTo(value, received);
                 received += chunk.size();
             }
 
+            /** The current entry has all its bytes and they match its checksum; else the stream fails. */
+            private boolean finishEntry() {
+                if (received != value.length) {
+                    fail(GrpcErrors.invalid("Put received " + received + " of " + value.length + " announced bytes"));
+                    return false;
+                }
+                CRC32C crc = new CRC32C();
+                crc.update(value);
+                if ((int) crc.getValue() != header.getCrc32C()) {
+                    fail(GrpcErrors.toStatus(TypedFailure.invalidArgument("crc32c", "Put value fails its crc32c")));
+                    return false;
+                }
+                EntryRef e = header.getEntry();
+                complete.add(new PrefixCacheStore.Entry(header.getKind(), HexFormat.of().parseHex(e.getPrefixHash()), e.getLength(),
+                        header.getBlockHash().isEmpty() ? null : HexFormat.of().parseHex(header.getBlockHash()), value));
+                header = null;
+                value = null;
+                return true;
+            }
+
             private void fail(RuntimeException e) {
                 failed = true;
                 value = null;
+                complete.clear();
                 response.onError(e);
             }
 
             @Override
             public void onError(Throwable t) {
                 value = null; // cancelled or broken midway: nothing is published
+                complete.clear();
             }
 
             @Override
@@ -138,23 +181,14 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     response.onError(GrpcErrors.invalid("Put stream had no header"));
                     return;
                 }
-                if (received != value.length) {
-                    response.onError(GrpcErrors.invalid("Put received " + received + " of " + value.length + " announced bytes"));
+                if (!finishEntry()) {
                     return;
                 }
-                CRC32C crc = new CRC32C();
-                crc.update(value);
-                if ((int) crc.getValue() != header.getCrc32C()) {
-                    response.onError(GrpcErrors.toStatus(TypedFailure.invalidArgument("crc32c", "Put value fails its crc32c")));
-                    return;
-                }
-                byte[] v = value;
-                PutHeader h = header;
+                List<PrefixCacheStore.Entry> entries = List.copyOf(complete);
+                String model = firstModel;
                 respond(response, () -> putTimer.record(() -> {
-                    EntryRef e = h.getEntry();
-                    boolean written = store.put(e.getModel(), h.getKind(), HexFormat.of().parseHex(e.getPrefixHash()), e.getLength(),
-                            h.getBlockHash().isEmpty() ? null : HexFormat.of().parseHex(h.getBlockHash()), v);
-                    return PutResponse.newBuilder().setWritten(written).build();
+                    int written = store.putAll(model, entries);
+                    return PutResponse.newBuilder().setWritten(written > 0).setEntriesWritten(written).build();
                 }));
             }
         };
@@ -204,8 +238,47 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     return;
                 }
                 byte[] v = value.get();
-                for (int at = 0; at < v.length && !call.isCancelled(); at += CHUNK_BYTES) {
-                    response.onNext(GetResponse.newBuilder().setChunk(ByteString.copyFrom(v, at, Math.min(CHUNK_BYTES, v.length - at))).build());
+                for (int at = 0; at < v.length && !call.isCancelled(); at += PrefixCacheStore.WIRE_CHUNK_BYTES) {
+                    response.onNext(GetResponse.newBuilder().setChunk(ByteString.copyFrom(v, at,
+                            Math.min(PrefixCacheStore.WIRE_CHUNK_BYTES, v.length - at))).build());
+                }
+                response.onCompleted();
+            } catch (RuntimeException e) {
+                response.onError(GrpcErrors.toStatus(e));
+            }
+        });
+    }
+
+    @Override
+    public void getMany(GetManyRequest request, StreamObserver<GetManyResponse> response) {
+        String problem = request.getModel().isBlank() || request.getModel().length() > 64 ? "model is required (at most 64 characters)"
+                : request.getKind() != EntryKind.ENTRY_KIND_KEY_BLOCK && request.getKind() != EntryKind.ENTRY_KIND_CHECKPOINT
+                ? "kind must be KEY_BLOCK or CHECKPOINT"
+                : request.getPrefixHashesCount() > PrefixCacheStore.MAX_BATCH_ENTRIES
+                ? "at most " + PrefixCacheStore.MAX_BATCH_ENTRIES + " prefix_hashes per GetMany"
+                : request.getPrefixHashesList().stream().allMatch(PrefixHasher::isHex) ? null : "every prefix_hash must be 32 hex digits";
+        if (problem != null) {
+            response.onError(GrpcErrors.invalid(problem));
+            return;
+        }
+        ServerCallStreamObserver<GetManyResponse> call = (ServerCallStreamObserver<GetManyResponse>) response;
+        executor.execute(() -> {
+            try {
+                List<byte[]> hashes = request.getPrefixHashesList().stream().map(HexFormat.of()::parseHex).toList();
+                List<Optional<byte[]>> values = getTimer.record(() -> store.getAll(request.getModel(), request.getKind(), hashes));
+                for (int i = 0; i < values.size() && !call.isCancelled(); i++) {
+                    if (values.get(i).isEmpty()) {
+                        response.onNext(GetManyResponse.newBuilder().setIndex(i).setLast(true).setMissing(true).build());
+                        continue;
+                    }
+                    byte[] v = values.get(i).get();
+                    int at = 0;
+                    do {
+                        int n = Math.min(PrefixCacheStore.WIRE_CHUNK_BYTES, v.length - at);
+                        response.onNext(GetManyResponse.newBuilder().setIndex(i).setChunk(ByteString.copyFrom(v, at, n))
+                                .setLast(at + n == v.length).build());
+                        at += n;
+                    } while (at < v.length);
                 }
                 response.onCompleted();
             } catch (RuntimeException e) {

@@ -1,4 +1,4 @@
-package dev.goldfinch.cli.mesh;
+package dev.goldfinch.mesh;
 
 import com.google.protobuf.ByteString;
 import dev.goldfinch.proto.v1.ChatMessage;

@@ -1,9 +1,11 @@
-package dev.goldfinch.cli.mesh;
+package dev.goldfinch.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.goldfinch.cache.app.CacheStoreProperties;
+import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.decode.DecodeProperties;
 import dev.goldfinch.gateway.GatewayProperties;
 import dev.goldfinch.prefill.PrefillProperties;
@@ -28,7 +30,7 @@ import org.yaml.snakeyaml.Yaml;
  * runs an application that exists, and every address it is given names a service of the file.
  */
 class DockerComposeConfigTest {
-    static final List<Class<?>> CONFIG = List.of(ModelProperties.class, CacheStoreProperties.class, PrefillProperties.class,
+    static final List<Class<?>> CONFIG = List.of(ModelProperties.class, CacheStoreProperties.class, CacheClientProperties.class, PrefillProperties.class,
             DecodeProperties.class, GatewayProperties.class);
     static final Set<String> SPRING = Set.of("SERVER_PORT", "SPRING_GRPC_SERVER_PORT");
 
@@ -44,13 +46,24 @@ class DockerComposeConfigTest {
         return vars;
     }
 
+    static Path projectFile(String name) {
+        Path file = Path.of(System.getProperty("maven.multiModuleProjectDirectory", ".."), name);
+        return Files.exists(file) ? file : Path.of("..", name);
+    }
+
+    @Test
+    void theImageIsTheMeshAssemblyWithoutPlotting() throws Exception {
+        String dockerfile = Files.readString(projectFile("Dockerfile"));
+        assertTrue(dockerfile.contains("-pl mesh -am package") && dockerfile.contains("/src/mesh/target/lib /app/lib"),
+                "the image holds the mesh assembly and its runtime libraries");
+        assertThrows(ClassNotFoundException.class, () -> Class.forName("org.knowm.xchart.XYChart"),
+                "XChart is the command line's (bench plot), never on the services' class path");
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void composeMatchesTheApplications() throws Exception {
-        Path file = Path.of(System.getProperty("maven.multiModuleProjectDirectory", ".."), "docker-compose.yml");
-        if (!Files.exists(file)) {
-            file = Path.of("..", "docker-compose.yml");
-        }
+        Path file = projectFile("docker-compose.yml");
         Map<String, Object> compose;
         try (Reader r = Files.newBufferedReader(file)) {
             compose = new Yaml().load(r);
@@ -87,6 +100,10 @@ class DockerComposeConfigTest {
         }
         assertEquals(Map.of("cache-store", "CacheStoreApplication", "prefill", "PrefillApplication", "decode-1", "DecodeApplication",
                 "decode-2", "DecodeApplication", "gateway", "GatewayApplication"), mainClass);
+        for (String service : List.of("cache-store", "prefill", "decode-1", "decode-2")) {
+            Map<String, Object> env = (Map<String, Object>) services.get(service).get("environment");
+            assertEquals("64", String.valueOf(env.get("GOLDFINCH_CACHE_BLOCKSIZE")), service + " reads the mesh's one block size");
+        }
         Map<String, Object> gatewayEnv = (Map<String, Object>) services.get("gateway").get("environment");
         assertEquals("decode-1:9092,decode-2:9092", gatewayEnv.get("GOLDFINCH_GATEWAY_DECODETARGETS"));
     }

@@ -1,4 +1,4 @@
-package dev.goldfinch.cli.mesh;
+package dev.goldfinch.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,5 +1,7 @@
-package dev.goldfinch.cache;
+package dev.goldfinch.cache.client;
 
+import dev.goldfinch.cache.PrefixCacheStore;
+import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelConfig;
@@ -7,7 +9,9 @@ import dev.goldfinch.model.state.GoldKvDonors;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.proto.internal.v1.EntryKind;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,8 +19,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Sequence states in the prefix cache, for one model: a checkpoint blob holds the recurrent state, the
  * token ids and the keys after the last full block; the keys of full blocks live in shared key blocks.
- * Restoring checks that the blob's tokens hash to the address asked for, then joins the key blocks.
- * Any missing, corrupt or foreign piece makes the restore a miss.
+ * Restoring checks that the blob's tokens hash to the address asked for, then joins the key blocks,
+ * fetched together in one call. Any missing, corrupt or foreign piece makes the restore a miss.
  */
 public final class StateCache {
     private static final Logger log = LoggerFactory.getLogger(StateCache.class);
@@ -60,29 +64,28 @@ public final class StateCache {
         return store.lookup(modelId, salt, tokens, maxLength);
     }
 
-    /** Writes the key blocks {@code (fromBlock, toBlock]} (1-based) of {@code state}, whose tokens are the prefix. */
-    public void putKeyBlocks(String salt, SequenceState state, int fromBlock, int toBlock) {
-        int b = hasher.blockSize();
-        int[] tokens = state.tokens();
-        byte[] h = hasher.chain(modelId, salt, tokens, fromBlock * b)[fromBlock];
-        for (int i = fromBlock + 1; i <= toBlock; i++) {
-            h = hasher.extend(h, tokens, (i - 1) * b, i * b);
-            store.put(modelId, EntryKind.ENTRY_KIND_KEY_BLOCK, h, i * b, null,
-                    StateCodec.encodeKeyBlock(state, (i - 1) * b, i * b, floatType));
-        }
-    }
-
-    /** Writes a checkpoint of {@code state} (all its full key blocks must be written too); returns its address. */
-    public byte[] putCheckpoint(String salt, SequenceState state) {
+    /**
+     * Writes {@code state} (its tokens are the prefix): its full key blocks after the first {@code blocksStored},
+     * then its checkpoint, in one batch, so the checkpoint appears only once the keys it needs are there.
+     * The one way prefill and decode persist a state. Returns the checkpoint's address.
+     */
+    public byte[] persist(String salt, SequenceState state, int blocksStored) {
         int p = state.length();
         int b = hasher.blockSize();
-        int aligned = (p / b) * b;
+        int fullBlocks = p / b;
         int[] tokens = state.tokens();
         byte[][] chain = hasher.chain(modelId, salt, tokens, p);
-        byte[] blockHash = chain[chain.length - 1];
-        byte[] hash = aligned == p ? blockHash : hasher.extend(blockHash, tokens, aligned, p);
-        store.put(modelId, EntryKind.ENTRY_KIND_CHECKPOINT, hash, p, aligned == p ? null : blockHash,
-                StateCodec.encode(state, floatType, 0, aligned));
+        List<PrefixCacheStore.Entry> entries = new ArrayList<>(Math.max(0, fullBlocks - blocksStored) + 1);
+        for (int i = blocksStored + 1; i <= fullBlocks; i++) {
+            entries.add(new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_KEY_BLOCK, chain[i], i * b, null,
+                    StateCodec.encodeKeyBlock(state, (i - 1) * b, i * b, floatType)));
+        }
+        byte[] blockHash = chain[fullBlocks];
+        boolean aligned = fullBlocks * b == p;
+        byte[] hash = aligned ? blockHash : hasher.extend(blockHash, tokens, fullBlocks * b, p);
+        entries.add(new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_CHECKPOINT, hash, p, aligned ? null : blockHash,
+                StateCodec.encode(state, floatType, 0, fullBlocks * b)));
+        store.putAll(modelId, entries);
         donors.offer(salt, state); // whoever restores this prefix here next shares its GOLD K/V
         return hash;
     }
@@ -101,18 +104,18 @@ public final class StateCache {
                 return Optional.empty();
             }
             int b = hasher.blockSize();
-            int blocks = header.keysFrom() / b;
             if (header.keysFrom() % b != 0) {
                 return Optional.empty();
             }
             float[] keys = new float[header.keysFrom() * config.compressedDim()];
             byte[][] chain = hasher.chain(modelId, salt, tokens, header.keysFrom());
-            for (int i = 1; i <= blocks; i++) {
-                Optional<byte[]> block = store.get(modelId, EntryKind.ENTRY_KIND_KEY_BLOCK, chain[i]);
-                if (block.isEmpty()) {
+            List<Optional<byte[]>> blocks = store.getAll(modelId, EntryKind.ENTRY_KIND_KEY_BLOCK,
+                    Arrays.asList(chain).subList(1, chain.length)); // every key block in one round trip
+            for (int i = 0; i < blocks.size(); i++) {
+                if (blocks.get(i).isEmpty()) {
                     return Optional.empty();
                 }
-                StateCodec.decodeKeyBlock(block.get(), config, fingerprint, b, keys, (i - 1) * b * config.compressedDim());
+                StateCodec.decodeKeyBlock(blocks.get(i).get(), config, fingerprint, b, keys, i * b * config.compressedDim());
             }
             SequenceState restored = StateCodec.decode(blob.get(), config, fingerprint, keys);
             donors.adopt(salt, restored);

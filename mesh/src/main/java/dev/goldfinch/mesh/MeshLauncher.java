@@ -1,4 +1,4 @@
-package dev.goldfinch.cli.mesh;
+package dev.goldfinch.mesh;
 
 import dev.goldfinch.cache.app.CacheStoreApplication;
 import dev.goldfinch.decode.DecodeApplication;

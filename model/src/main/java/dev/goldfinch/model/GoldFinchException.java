@@ -2,8 +2,6 @@ package dev.goldfinch.model;
 
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Base of every error the engine raises at its boundary. Each subclass is one {@link FailureKind}; the
@@ -24,24 +22,14 @@ public class GoldFinchException extends TypedFailure {
 
     /** The caller's input is wrong: an empty prompt, a token id outside the vocabulary, a bad flag. */
     public static final class InvalidInput extends GoldFinchException {
-        /**
-         * The engine's checks start their message with the field they reject ({@code "top_p must be in (0, 1]"}):
-         * that leading name is the field, when it is followed by a verb of a check.
-         */
-        private static final Pattern LEADING_FIELD = Pattern.compile("^([a-z][a-z0-9_]*(?:\\[\\d+])?(?:\\.[a-z][a-z0-9_]*)*) (?:must|is|allows) ");
-
+        /** Input wrong in a way no one request field names (a file, a shape, a token list as a whole). */
         public InvalidInput(String message) {
-            super(FailureKind.INVALID_ARGUMENT, leadingField(message), message, null);
+            super(FailureKind.INVALID_ARGUMENT, null, message, null);
         }
 
         /** {@code field} is the name the caller used for what is wrong (e.g. {@code max_tokens}). */
         public InvalidInput(String field, String message) {
             super(FailureKind.INVALID_ARGUMENT, field, message, null);
-        }
-
-        static String leadingField(String message) {
-            Matcher m = message == null ? null : LEADING_FIELD.matcher(message);
-            return m != null && m.find() ? m.group(1) : null;
         }
     }
 

@@ -28,23 +28,23 @@ public record SamplingParams(double temperature, int topK, double topP, double m
 
     public SamplingParams {
         stop = stop == null ? List.of() : List.copyOf(stop);
-        check(Double.isFinite(temperature) && temperature >= 0, "temperature must be >= 0, got " + temperature);
-        check(topK >= 0, "top_k must be >= 0 (0 = off), got " + topK);
-        check(topP > 0 && topP <= 1, "top_p must be in (0, 1], got " + topP);
-        check(minP >= 0 && minP <= 1, "min_p must be in [0, 1], got " + minP);
-        check(presencePenalty >= -2 && presencePenalty <= 2, "presence_penalty must be in [-2, 2], got " + presencePenalty);
-        check(frequencyPenalty >= -2 && frequencyPenalty <= 2, "frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
-        check(repetitionPenalty > 0 && Double.isFinite(repetitionPenalty), "repetition_penalty must be > 0, got " + repetitionPenalty);
-        check(penaltyDecay > 0 && penaltyDecay <= 1, "penalty_decay must be in (0, 1], got " + penaltyDecay);
-        check(maxTokens > 0, "max_tokens must be > 0, got " + maxTokens);
-        check(stop.size() <= MAX_STOP, "stop allows at most " + MAX_STOP + " sequences, got " + stop.size());
-        check(stop.stream().noneMatch(String::isEmpty), "stop sequences must not be empty");
-        check(logprobs >= 0 && logprobs <= MAX_LOGPROBS, "logprobs must be in [0, " + MAX_LOGPROBS + "], got " + logprobs);
+        check(Double.isFinite(temperature) && temperature >= 0, "temperature", "temperature must be >= 0, got " + temperature);
+        check(topK >= 0, "top_k", "top_k must be >= 0 (0 = off), got " + topK);
+        check(topP > 0 && topP <= 1, "top_p", "top_p must be in (0, 1], got " + topP);
+        check(minP >= 0 && minP <= 1, "min_p", "min_p must be in [0, 1], got " + minP);
+        check(presencePenalty >= -2 && presencePenalty <= 2, "presence_penalty", "presence_penalty must be in [-2, 2], got " + presencePenalty);
+        check(frequencyPenalty >= -2 && frequencyPenalty <= 2, "frequency_penalty", "frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
+        check(repetitionPenalty > 0 && Double.isFinite(repetitionPenalty), "repetition_penalty", "repetition_penalty must be > 0, got " + repetitionPenalty);
+        check(penaltyDecay > 0 && penaltyDecay <= 1, "penalty_decay", "penalty_decay must be in (0, 1], got " + penaltyDecay);
+        check(maxTokens > 0, "max_tokens", "max_tokens must be > 0, got " + maxTokens);
+        check(stop.size() <= MAX_STOP, "stop", "stop allows at most " + MAX_STOP + " sequences, got " + stop.size());
+        check(stop.stream().noneMatch(String::isEmpty), "stop", "stop sequences must not be empty");
+        check(logprobs >= 0 && logprobs <= MAX_LOGPROBS, "logprobs", "logprobs must be in [0, " + MAX_LOGPROBS + "], got " + logprobs);
     }
 
-    private static void check(boolean ok, String message) {
+    private static void check(boolean ok, String field, String message) {
         if (!ok) {
-            throw new GoldFinchException.InvalidInput(message);
+            throw new GoldFinchException.InvalidInput(field, message);
         }
     }
 
@@ -59,7 +59,7 @@ public record SamplingParams(double temperature, int topK, double topP, double m
 
     /** Fails when max_tokens exceeds a server's cap. */
     public SamplingParams checkMaxTokens(int cap) {
-        check(maxTokens <= cap, "max_tokens must be <= " + cap + ", got " + maxTokens);
+        check(maxTokens <= cap, "max_tokens", "max_tokens must be <= " + cap + ", got " + maxTokens);
         return this;
     }
 

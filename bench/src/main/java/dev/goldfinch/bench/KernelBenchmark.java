@@ -33,7 +33,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class KernelBenchmark {
     @Param({"f32", "bf16", "q8_0"})
     String format;
@@ -60,9 +62,12 @@ public class KernelBenchmark {
             case "bf16" -> {
                 MemorySegment bf = Arena.ofAuto().allocate(w.length * 2L, 64);
                 for (int i = 0; i < w.length; i++) {
-                    bf.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 2L, Floats.floatToBf16(w[i]));
+                    bf.set(
+                            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN),
+                            i * 2L,
+                            Floats.floatToBf16(w[i]));
                 }
-                yield Matrix.of(new Tensor("w", DType.BF16, new long[]{ROWS, COLS}, bf));
+                yield Matrix.of(new Tensor("w", DType.BF16, new long[] {ROWS, COLS}, bf));
             }
             case "q8_0" -> Matrix.quantizeQ8(f32);
             default -> f32;

@@ -32,8 +32,7 @@ public interface PrefixCacheStore extends AutoCloseable {
      * One entry to publish. {@code length}: tokens the entry covers. {@code blockHash}: for a checkpoint off a
      * block boundary, the hash of the aligned prefix before it (where lookup finds it); null otherwise.
      */
-    record Entry(EntryKind kind, byte[] hash, int length, byte[] blockHash, byte[] value) {
-    }
+    record Entry(EntryKind kind, byte[] hash, int length, byte[] blockHash, byte[] value) {}
 
     /** {@code maxLength}: the longest prefix the caller can use (a prompt of n tokens resumes from at most n−1). */
     Lookup lookup(String model, String salt, int[] tokens, int maxLength);
@@ -63,6 +62,5 @@ public interface PrefixCacheStore extends AutoCloseable {
     @Override
     void close();
 
-    record StoreStats(String backend, long bytes, long hits, long misses, long lookupHits, long lookupMisses) {
-    }
+    record StoreStats(String backend, long bytes, long hits, long misses, long lookupHits, long lookupMisses) {}
 }

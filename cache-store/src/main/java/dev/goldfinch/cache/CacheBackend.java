@@ -11,12 +11,10 @@ import java.util.Set;
  */
 public interface CacheBackend extends AutoCloseable {
     /** Which entry keys hold a published value, and the members of each index set: one round trip. */
-    record Probe(boolean[] published, List<Set<String>> members) {
-    }
+    record Probe(boolean[] published, List<Set<String>> members) {}
 
     /** A value to publish under {@code key}, adding {@code indexMember} to {@code indexKey} when that is non-null. */
-    record Write(String key, byte[] value, String indexKey, String indexMember) {
-    }
+    record Write(String key, byte[] value, String indexKey, String indexMember) {}
 
     Probe probe(List<String> entryKeys, List<String> indexKeys);
 

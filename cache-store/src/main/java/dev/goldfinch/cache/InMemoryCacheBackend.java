@@ -125,8 +125,7 @@ public final class InMemoryCacheBackend implements CacheBackend {
     }
 
     @Override
-    public void close() {
-    }
+    public void close() {}
 
     /** For the corruption tests: flips one bit of a stored value in place, as a bad disk or a bug would. */
     public synchronized boolean corrupt(String key) {

@@ -105,9 +105,12 @@ public final class PrefixCache implements PrefixCacheStore {
             }
             tailLengths.addAll(lengths);
         }
-        Lookup result = aligned > 0 ? new Lookup(aligned * b, chain[aligned], keyBlocks) : new Lookup(0, null, keyBlocks);
+        Lookup result =
+                aligned > 0 ? new Lookup(aligned * b, chain[aligned], keyBlocks) : new Lookup(0, null, keyBlocks);
         if (!tailLengths.isEmpty()) {
-            List<String> keys = tailHashes.stream().map(h -> key(model, EntryKind.ENTRY_KIND_CHECKPOINT, h)).toList();
+            List<String> keys = tailHashes.stream()
+                    .map(h -> key(model, EntryKind.ENTRY_KIND_CHECKPOINT, h))
+                    .toList();
             boolean[] present = backend.probe(keys, List.of()).published();
             int best = -1;
             for (int i = 0; i < present.length; i++) {
@@ -129,10 +132,15 @@ public final class PrefixCache implements PrefixCacheStore {
         for (Entry e : entries) {
             boolean indexed = e.kind() == EntryKind.ENTRY_KIND_CHECKPOINT && e.length() % hasher.blockSize() != 0;
             if (indexed && e.blockHash() == null) {
-                throw TypedFailure.invalidArgument("block_hash", "a checkpoint of " + e.length() + " tokens needs block_hash, the hash of the block before it");
+                throw TypedFailure.invalidArgument(
+                        "block_hash",
+                        "a checkpoint of " + e.length() + " tokens needs block_hash, the hash of the block before it");
             }
-            writes.add(new CacheBackend.Write(key(model, e.kind(), e.hash()), e.value(),
-                    indexed ? indexKey(model, e.blockHash()) : null, indexed ? e.length() + ":" + PrefixHasher.hex(e.hash()) : null));
+            writes.add(new CacheBackend.Write(
+                    key(model, e.kind(), e.hash()),
+                    e.value(),
+                    indexed ? indexKey(model, e.blockHash()) : null,
+                    indexed ? e.length() + ":" + PrefixHasher.hex(e.hash()) : null));
         }
         int written = 0;
         for (boolean w : backend.publishAll(writes)) {
@@ -143,7 +151,8 @@ public final class PrefixCache implements PrefixCacheStore {
 
     @Override
     public List<Optional<byte[]>> getAll(String model, EntryKind kind, List<byte[]> hashes) {
-        List<Optional<byte[]>> values = backend.readAll(hashes.stream().map(h -> key(model, kind, h)).toList());
+        List<Optional<byte[]>> values =
+                backend.readAll(hashes.stream().map(h -> key(model, kind, h)).toList());
         for (Optional<byte[]> v : values) {
             (v.isPresent() ? hits : misses).incrementAndGet();
         }
@@ -152,7 +161,8 @@ public final class PrefixCache implements PrefixCacheStore {
 
     @Override
     public StoreStats stats() {
-        return new StoreStats(backend.describe(), backend.bytes(), hits.get(), misses.get(), lookupHits.get(), lookupMisses.get());
+        return new StoreStats(
+                backend.describe(), backend.bytes(), hits.get(), misses.get(), lookupHits.get(), lookupMisses.get());
     }
 
     @Override

@@ -59,9 +59,14 @@ public final class RedisCacheBackend implements CacheBackend {
     private final long ttlSeconds;
     private final Duration timeout;
 
-    private RedisCacheBackend(AutoCloseable client, StatefulConnection<String, byte[]> connection,
-                              RedisClusterAsyncCommands<String, byte[]> redis, String description, int chunkBytes,
-                              Duration ttl, Duration timeout) {
+    private RedisCacheBackend(
+            AutoCloseable client,
+            StatefulConnection<String, byte[]> connection,
+            RedisClusterAsyncCommands<String, byte[]> redis,
+            String description,
+            int chunkBytes,
+            Duration ttl,
+            Duration timeout) {
         this.client = client;
         this.connection = connection;
         this.redis = redis;
@@ -75,31 +80,43 @@ public final class RedisCacheBackend implements CacheBackend {
      * Connects to {@code urls}: one {@code redis://host:port} URL for a standalone server, or with
      * {@code cluster} true, one or more seed nodes of a Redis Cluster (comma-separated).
      */
-    public static RedisCacheBackend connect(String urls, boolean cluster, int chunkBytes, Duration ttl, Duration timeout) {
+    public static RedisCacheBackend connect(
+            String urls, boolean cluster, int chunkBytes, Duration ttl, Duration timeout) {
         if (chunkBytes < 1024) {
             throw new IllegalArgumentException("chunk size must be at least 1 KiB, got " + chunkBytes);
         }
         RedisCodec<String, byte[]> codec = RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE);
-        List<RedisURI> uris = Arrays.stream(urls.split(",")).map(String::trim).filter(s -> !s.isEmpty()).map(u -> {
-            RedisURI uri = RedisURI.create(u);
-            uri.setTimeout(timeout);
-            return uri;
-        }).toList();
+        List<RedisURI> uris = Arrays.stream(urls.split(","))
+                .map(String::trim)
+                .filter(s -> !s.isEmpty())
+                .map(u -> {
+                    RedisURI uri = RedisURI.create(u);
+                    uri.setTimeout(timeout);
+                    return uri;
+                })
+                .toList();
         if (uris.isEmpty()) {
             throw new IllegalArgumentException("no Redis URL given");
         }
         if (cluster) {
             RedisClusterClient client = RedisClusterClient.create(uris);
             var connection = client.connect(codec);
-            return new RedisCacheBackend(client::shutdown, connection, connection.async(), "redis-cluster " + urls,
-                    chunkBytes, ttl, timeout);
+            return new RedisCacheBackend(
+                    client::shutdown,
+                    connection,
+                    connection.async(),
+                    "redis-cluster " + urls,
+                    chunkBytes,
+                    ttl,
+                    timeout);
         }
         if (uris.size() > 1) {
             throw new IllegalArgumentException("several Redis URLs need cluster mode: " + urls);
         }
         RedisClient client = RedisClient.create(uris.getFirst());
         var connection = client.connect(codec);
-        return new RedisCacheBackend(client::shutdown, connection, connection.async(), "redis " + urls, chunkBytes, ttl, timeout);
+        return new RedisCacheBackend(
+                client::shutdown, connection, connection.async(), "redis " + urls, chunkBytes, ttl, timeout);
     }
 
     @Override
@@ -127,14 +144,15 @@ public final class RedisCacheBackend implements CacheBackend {
             }
         } catch (RuntimeException e) {
             log.warn("Redis probe failed, answering a miss: {}", e.toString());
-            return new Probe(new boolean[entryKeys.size()], indexKeys.stream().<Set<String>>map(k -> Set.of()).toList());
+            return new Probe(
+                    new boolean[entryKeys.size()],
+                    indexKeys.stream().<Set<String>>map(k -> Set.of()).toList());
         }
         return new Probe(published, sets);
     }
 
     /** A value on its way out: its header (with the value inline when it fits one chunk) and its chunks. */
-    private record Outgoing(Write write, byte[] header, long nonce, int chunks) {
-    }
+    private record Outgoing(Write write, byte[] header, long nonce, int chunks) {}
 
     private Outgoing outgoing(Write w) {
         byte[] value = w.value();
@@ -143,9 +161,16 @@ public final class RedisCacheBackend implements CacheBackend {
         long nonce = ThreadLocalRandom.current().nextLong();
         boolean inline = value.length <= chunkBytes;
         int chunks = inline ? 0 : (value.length + chunkBytes - 1) / chunkBytes;
-        ByteBuffer header = ByteBuffer.allocate(HEADER + (inline ? value.length : 0)).order(ByteOrder.LITTLE_ENDIAN);
-        header.putInt(MAGIC).put((byte) 1).put(inline ? INLINE : 0).putShort((short) 0).putLong(nonce)
-                .putLong(value.length).putInt(chunks).putInt((int) crc.getValue());
+        ByteBuffer header =
+                ByteBuffer.allocate(HEADER + (inline ? value.length : 0)).order(ByteOrder.LITTLE_ENDIAN);
+        header.putInt(MAGIC)
+                .put((byte) 1)
+                .put(inline ? INLINE : 0)
+                .putShort((short) 0)
+                .putLong(nonce)
+                .putLong(value.length)
+                .putInt(chunks)
+                .putInt((int) crc.getValue());
         if (inline) {
             header.put(value);
         }
@@ -180,8 +205,10 @@ public final class RedisCacheBackend implements CacheBackend {
                 byte[] value = o.write().value();
                 for (int c = 0; c < o.chunks(); c++) {
                     int from = c * chunkBytes;
-                    sent.add(redis.set(chunkKey(o.write().key(), o.nonce(), c),
-                            Arrays.copyOfRange(value, from, Math.min(value.length, from + chunkBytes)), ttl));
+                    sent.add(redis.set(
+                            chunkKey(o.write().key(), o.nonce(), c),
+                            Arrays.copyOfRange(value, from, Math.min(value.length, from + chunkBytes)),
+                            ttl));
                 }
             }
             for (RedisFuture<String> f : sent) {
@@ -204,7 +231,8 @@ public final class RedisCacheBackend implements CacheBackend {
                 Outgoing o = out[i];
                 written[i] = "OK".equals(await(headers.get(n)));
                 if (!written[i] && o.chunks() > 0) {
-                    redis.del(chunkKeys(o.write().key(), o.nonce(), o.chunks())); // a racing writer won; ours are orphans
+                    redis.del(
+                            chunkKeys(o.write().key(), o.nonce(), o.chunks())); // a racing writer won; ours are orphans
                 }
                 if (written[i] && o.write().indexKey() != null) {
                     redis.sadd(o.write().indexKey(), o.write().indexMember().getBytes(StandardCharsets.UTF_8));
@@ -212,7 +240,10 @@ public final class RedisCacheBackend implements CacheBackend {
                 }
             }
         } catch (RuntimeException e) {
-            log.warn("Redis write of {} entries failed; those not yet published stay so: {}", writes.size(), e.toString());
+            log.warn(
+                    "Redis write of {} entries failed; those not yet published stay so: {}",
+                    writes.size(),
+                    e.toString());
         }
         return written;
     }
@@ -260,7 +291,10 @@ public final class RedisCacheBackend implements CacheBackend {
                     }
                     inline[i] = Arrays.copyOfRange(header, HEADER, header.length);
                 } else {
-                    if (chunks <= 0 || size <= 0 || size > (long) chunks * chunkBytes || size > Integer.MAX_VALUE - 16) {
+                    if (chunks <= 0
+                            || size <= 0
+                            || size > (long) chunks * chunkBytes
+                            || size > Integer.MAX_VALUE - 16) {
                         discard(key, "chunk count mismatch");
                         continue;
                     }
@@ -269,12 +303,15 @@ public final class RedisCacheBackend implements CacheBackend {
                 sizes[i] = size;
             }
             firstChunk[keys.size()] = chunkKeys.size();
-            List<KeyValue<String, byte[]>> parts = chunkKeys.isEmpty() ? List.of() : await(redis.mget(chunkKeys.toArray(String[]::new)));
+            List<KeyValue<String, byte[]>> parts =
+                    chunkKeys.isEmpty() ? List.of() : await(redis.mget(chunkKeys.toArray(String[]::new)));
             for (int i = 0; i < keys.size(); i++) {
                 if (sizes[i] < 0) {
                     continue;
                 }
-                byte[] value = inline[i] != null ? inline[i] : join(keys.get(i), parts.subList(firstChunk[i], firstChunk[i + 1]), sizes[i]);
+                byte[] value = inline[i] != null
+                        ? inline[i]
+                        : join(keys.get(i), parts.subList(firstChunk[i], firstChunk[i + 1]), sizes[i]);
                 if (value == null) {
                     continue;
                 }

@@ -24,11 +24,13 @@ class InMemoryPrefixCacheTest extends PrefixCacheContractTest {
     @Test
     void aCorruptValueIsAMissAndIsDropped() {
         putBlocks("", 1);
-        putCheckpoint("", 8, new byte[]{1, 2, 3});
-        assertTrue(memory.corrupt(PrefixCache.key(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 8))));
-        assertTrue(cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 8)).isEmpty());
+        putCheckpoint("", 8, new byte[] {1, 2, 3});
+        assertTrue(memory.corrupt(
+                PrefixCache.key(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 8))));
+        assertTrue(cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 8))
+                .isEmpty());
         assertFalse(cache.lookup(model, "", tokens, 39).hit(), "a dropped entry is no longer offered");
-        assertTrue(putCheckpoint("", 8, new byte[]{1, 2, 3}), "and can be written again");
+        assertTrue(putCheckpoint("", 8, new byte[] {1, 2, 3}), "and can be written again");
     }
 
     @Test

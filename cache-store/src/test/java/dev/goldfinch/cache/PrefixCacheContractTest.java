@@ -20,6 +20,7 @@ abstract class PrefixCacheContractTest {
     PrefixHasher hasher = new PrefixHasher(B);
     /** A fresh model id per test keeps tests apart on a shared Redis. */
     String model;
+
     int[] tokens;
 
     abstract CacheBackend backend();
@@ -60,22 +61,25 @@ abstract class PrefixCacheContractTest {
     @Test
     void findsTheDeepestCheckpointWhoseKeyBlocksArePresent() {
         putBlocks("", 3);
-        putCheckpoint("", 16, new byte[]{1});
-        putCheckpoint("", 27, new byte[]{2}); // off the boundary: found through block 3's index
-        putCheckpoint("", 35, new byte[]{3}); // needs key block 4, which is absent
+        putCheckpoint("", 16, new byte[] {1});
+        putCheckpoint("", 27, new byte[] {2}); // off the boundary: found through block 3's index
+        putCheckpoint("", 35, new byte[] {3}); // needs key block 4, which is absent
         PrefixCacheStore.Lookup l = cache.lookup(model, "", tokens, 39);
         assertEquals(3, l.keyBlocks());
         assertEquals(27, l.checkpointLength());
         assertArrayEquals(hasher.prefix(model, "", tokens, 27), l.checkpointHash());
         assertEquals(16, cache.lookup(model, "", tokens, 26).checkpointLength(), "max length bounds the answer");
-        assertArrayEquals(new byte[]{2}, cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, l.checkpointHash()).orElseThrow());
+        assertArrayEquals(
+                new byte[] {2},
+                cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, l.checkpointHash())
+                        .orElseThrow());
     }
 
     @Test
     void aDifferentPromptOrSaltNeverMatches() {
         putBlocks("", 2);
-        putCheckpoint("", 16, new byte[]{1});
-        putCheckpoint("", 13, new byte[]{2});
+        putCheckpoint("", 16, new byte[] {1});
+        putCheckpoint("", 13, new byte[] {2});
         int[] other = tokens.clone();
         other[12] = 9999; // diverges inside block 2
         assertEquals(8, cache.lookup(model, "", other, 39).keyBlocks() * B);
@@ -87,10 +91,12 @@ abstract class PrefixCacheContractTest {
     @Test
     void entriesAreImmutable() {
         putBlocks("", 1);
-        assertTrue(putCheckpoint("", 8, new byte[]{1, 2, 3}));
-        assertFalse(putCheckpoint("", 8, new byte[]{9}));
-        assertArrayEquals(new byte[]{1, 2, 3},
-                cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 8)).orElseThrow());
+        assertTrue(putCheckpoint("", 8, new byte[] {1, 2, 3}));
+        assertFalse(putCheckpoint("", 8, new byte[] {9}));
+        assertArrayEquals(
+                new byte[] {1, 2, 3},
+                cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 8))
+                        .orElseThrow());
     }
 
     @Test
@@ -99,6 +105,9 @@ abstract class PrefixCacheContractTest {
         new Random(1).nextBytes(big);
         putBlocks("", 2);
         putCheckpoint("", 16, big);
-        assertArrayEquals(big, cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 16)).orElseThrow());
+        assertArrayEquals(
+                big,
+                cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hasher.prefix(model, "", tokens, 16))
+                        .orElseThrow());
     }
 }

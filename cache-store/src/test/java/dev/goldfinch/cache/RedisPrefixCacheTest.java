@@ -30,11 +30,13 @@ class RedisPrefixCacheTest extends PrefixCacheContractTest {
 
     @Override
     CacheBackend backend() {
-        return RedisCacheBackend.connect(RedisFixture.url().orElseThrow(), false, CHUNK, Duration.ofMinutes(5), Duration.ofSeconds(5));
+        return RedisCacheBackend.connect(
+                RedisFixture.url().orElseThrow(), false, CHUNK, Duration.ofMinutes(5), Duration.ofSeconds(5));
     }
 
     StatefulRedisConnection<String, byte[]> raw() {
-        return RedisClient.create(RedisFixture.url().orElseThrow()).connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE));
+        return RedisClient.create(RedisFixture.url().orElseThrow())
+                .connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE));
     }
 
     @Test
@@ -52,7 +54,8 @@ class RedisPrefixCacheTest extends PrefixCacheContractTest {
         byte[] value = new byte[3 * CHUNK + 5];
         new Random(3).nextBytes(value);
         assertTrue(putCheckpoint("", 16, value), "a later writer publishes normally");
-        assertArrayEquals(value, cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hash).orElseThrow());
+        assertArrayEquals(
+                value, cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hash).orElseThrow());
     }
 
     @Test
@@ -66,15 +69,18 @@ class RedisPrefixCacheTest extends PrefixCacheContractTest {
         try (var redis = raw()) {
             List<String> chunks = redis.sync().keys(key + ":*");
             assertEquals(3, chunks.size(), "large values are chunked under the entry's hash tag");
-            redis.sync().setrange(chunks.getFirst(), 10, new byte[]{(byte) ~value[10]});
+            redis.sync().setrange(chunks.getFirst(), 10, new byte[] {(byte) ~value[10]});
         }
-        assertTrue(cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hash).isEmpty(), "checksum catches the flipped byte");
+        assertTrue(
+                cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hash).isEmpty(), "checksum catches the flipped byte");
         assertFalse(cache.lookup(model, "", tokens, 39).hit(), "the bad header was dropped");
         assertTrue(putCheckpoint("", 16, value));
         try (var redis = raw()) {
             // One chunk of the live entry (the header names its writer's nonce) evicted by LRU, say; the
             // previous writer's orphaned chunks are still around and must not stand in for it.
-            long nonce = java.nio.ByteBuffer.wrap(redis.sync().get(key)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(8);
+            long nonce = java.nio.ByteBuffer.wrap(redis.sync().get(key))
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .getLong(8);
             assertEquals(1, redis.sync().del(RedisCacheBackend.chunkKey(key, nonce, 1)));
         }
         assertTrue(cache.get(model, EntryKind.ENTRY_KIND_CHECKPOINT, hash).isEmpty());

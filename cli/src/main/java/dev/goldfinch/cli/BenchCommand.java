@@ -25,17 +25,29 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import tools.jackson.databind.json.JsonMapper;
 
-@Command(name = "bench", mixinStandardHelpOptions = true, description = "Reproducible benchmarks.",
+@Command(
+        name = "bench",
+        mixinStandardHelpOptions = true,
+        description = "Reproducible benchmarks.",
         subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class, BenchPlotCommand.class})
 final class BenchCommand {
 
-    @Command(name = "engine", mixinStandardHelpOptions = true,
-            description = "Engine speed on random weights built in memory: prefill tokens/s by prompt length, decode tokens/s by batch and context, against this machine's measured memory bandwidth and FMA peak.")
+    @Command(
+            name = "engine",
+            mixinStandardHelpOptions = true,
+            description =
+                    "Engine speed on random weights built in memory: prefill tokens/s by prompt length, decode tokens/s by batch and context, against this machine's measured memory bandwidth and FMA peak.")
     static final class Engine implements Callable<Integer> {
-        @Option(names = "--shape", defaultValue = "L12-D768", description = "Model shape (default: ${DEFAULT-VALUE}); e.g. finch-L12-D768, L24-D2048.")
+        @Option(
+                names = "--shape",
+                defaultValue = "L12-D768",
+                description = "Model shape (default: ${DEFAULT-VALUE}); e.g. finch-L12-D768, L24-D2048.")
         String shape;
 
-        @Option(names = "--dtype", defaultValue = "f32", description = "Weights: f32, bf16, or q8_0 (f32 quantized at load) (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--dtype",
+                defaultValue = "f32",
+                description = "Weights: f32, bf16, or q8_0 (f32 quantized at load) (default: ${DEFAULT-VALUE}).")
         String dtype;
 
         @Option(names = "--prompt-lengths", split = ",", defaultValue = "128,1024,8192")
@@ -47,13 +59,22 @@ final class BenchCommand {
         @Option(names = "--contexts", split = ",", defaultValue = "128,4096")
         int[] contexts;
 
-        @Option(names = "--decode-steps", defaultValue = "16", description = "Timed decode steps per figure (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--decode-steps",
+                defaultValue = "16",
+                description = "Timed decode steps per figure (default: ${DEFAULT-VALUE}).")
         int steps;
 
-        @Option(names = "--repeats", defaultValue = "3", description = "Runs per figure; the median is reported (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--repeats",
+                defaultValue = "3",
+                description = "Runs per figure; the median is reported (default: ${DEFAULT-VALUE}).")
         int repeats;
 
-        @Option(names = "--quick", description = "The reduced set: L12-D768 f32, prompts 1024 and 8192, batch 1 and 16 at context 128, one run each.")
+        @Option(
+                names = "--quick",
+                description =
+                        "The reduced set: L12-D768 f32, prompts 1024 and 8192, batch 1 and 16 at context 128, one run each.")
         boolean quick;
 
         @Option(names = "--json", description = "Print one JSON object instead of the table.")
@@ -64,17 +85,22 @@ final class BenchCommand {
             if (quick) {
                 shape = "L12-D768";
                 dtype = "f32";
-                promptLengths = new int[]{1024, 8192};
-                batches = new int[]{1, 16};
-                contexts = new int[]{128};
+                promptLengths = new int[] {1024, 8192};
+                batches = new int[] {1, 16};
+                contexts = new int[] {128};
                 repeats = 1;
             }
             DType type = "bf16".equalsIgnoreCase(dtype) ? DType.BF16 : DType.F32;
-            dev.goldfinch.model.WeightFormat format = "q8_0".equalsIgnoreCase(dtype) ? dev.goldfinch.model.WeightFormat.Q8_0
+            dev.goldfinch.model.WeightFormat format = "q8_0".equalsIgnoreCase(dtype)
+                    ? dev.goldfinch.model.WeightFormat.Q8_0
                     : dev.goldfinch.model.WeightFormat.AS_STORED;
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("shape", shape);
-            out.put("dtype", format == dev.goldfinch.model.WeightFormat.Q8_0 ? "q8_0" : type.name().toLowerCase(Locale.ROOT));
+            out.put(
+                    "dtype",
+                    format == dev.goldfinch.model.WeightFormat.Q8_0
+                            ? "q8_0"
+                            : type.name().toLowerCase(Locale.ROOT));
             out.put("threads", Kernels.parallelism());
             out.put("cpu", cpuModel());
             double bandwidth = memoryReadGbps();
@@ -83,9 +109,14 @@ final class BenchCommand {
             out.put("peak_gflops", round(peak));
             try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type, format)) {
                 long bytesPerToken = model.weights().bytesReadPerToken();
-                // Prefill FLOPs per token: every weight once (multiply + add), but neither the embedding (a row look-up)
+                // Prefill FLOPs per token: every weight once (multiply + add), but neither the embedding (a row
+                // look-up)
                 // nor the head (only for the last token).
-                double flopsPerToken = 2.0 * (model.config().parameterCount() - 2.0 * model.config().vocabSize() * model.config().nEmbd());
+                double flopsPerToken = 2.0
+                        * (model.config().parameterCount()
+                                - 2.0
+                                        * model.config().vocabSize()
+                                        * model.config().nEmbd());
                 out.put("weight_bytes_per_token", bytesPerToken);
                 Map<String, Double> prefill = new LinkedHashMap<>();
                 Map<String, Double> prefillOfPeak = new LinkedHashMap<>();
@@ -94,7 +125,8 @@ final class BenchCommand {
                 // Warm-up, untimed: the JIT compiles the kernels on a chunk and on single and batched steps before any
                 // figure is taken (with 8 steps, q8_0 decode was still partly interpreted in its timed steps).
                 SequenceState warm = model.newState();
-                model.forward(List.of(new GoldFinchModel.Segment(warm, random.ints(512, 1, vocab).toArray(), 512)));
+                model.forward(List.of(new GoldFinchModel.Segment(
+                        warm, random.ints(512, 1, vocab).toArray(), 512)));
                 step(model, List.of(warm), 64, new float[1][vocab]);
                 step(model, List.of(warm.fork(), warm.fork(), warm.fork(), warm.fork()), 16, new float[4][vocab]);
                 for (int length : promptLengths) {
@@ -104,7 +136,8 @@ final class BenchCommand {
                         long t0 = System.nanoTime();
                         for (int at = 0; at < length; at += 512) {
                             int[] chunk = Arrays.copyOfRange(tokens, at, Math.min(length, at + 512));
-                            model.forward(List.of(new GoldFinchModel.Segment(s, chunk, at + chunk.length == length ? chunk.length - 1 : chunk.length)));
+                            model.forward(List.of(new GoldFinchModel.Segment(
+                                    s, chunk, at + chunk.length == length ? chunk.length - 1 : chunk.length)));
                         }
                         return length / ((System.nanoTime() - t0) / 1e9);
                     });
@@ -120,21 +153,28 @@ final class BenchCommand {
                     SequenceState base = model.newState();
                     int[] prompt = random.ints(context, 1, vocab).toArray();
                     for (int at = 0; at < context; at += 512) {
-                        model.forward(List.of(new GoldFinchModel.Segment(base, Arrays.copyOfRange(prompt, at, Math.min(context, at + 512)),
+                        model.forward(List.of(new GoldFinchModel.Segment(
+                                base,
+                                Arrays.copyOfRange(prompt, at, Math.min(context, at + 512)),
                                 Math.min(context, at + 512) - at)));
                     }
                     for (int batch : batches) {
                         String key = "b" + batch + "_ctx" + context;
                         double tps = median(repeats, () -> {
-                            List<SequenceState> states = IntStream.range(0, batch).mapToObj(i -> base.fork()).toList();
+                            List<SequenceState> states = IntStream.range(0, batch)
+                                    .mapToObj(i -> base.fork())
+                                    .toList();
                             states.forEach(s -> s.reserve(context + steps + 1)); // as the decode service does
                             float[][] logits = new float[batch][vocab]; // one per sequence, as the decode service keeps
-                            step(model, states, 1, logits); // warm: materialise GOLD keys and values of the restored context
+                            step(
+                                    model, states, 1,
+                                    logits); // warm: materialise GOLD keys and values of the restored context
                             long allocated = Kernels.allocatedBytesHereAndInGang();
                             long t0 = System.nanoTime();
                             step(model, states, steps, logits);
                             double rate = (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
-                            decodeAllocation.put(key, (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
+                            decodeAllocation.put(
+                                    key, (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
                             return rate;
                         });
                         decode.put(key, round(tps));
@@ -147,8 +187,11 @@ final class BenchCommand {
                 out.put("decode_allocated_bytes_per_token", decodeAllocation);
             }
             if (format == dev.goldfinch.model.WeightFormat.Q8_0) {
-                // Quantization's cost in quality: perplexity of the same weights, f32 and q8_0, on one fixed token stream.
-                int[] stream = new Random(7).ints(512, 1, ModelShapes.parse(shape).vocabSize()).toArray();
+                // Quantization's cost in quality: perplexity of the same weights, f32 and q8_0, on one fixed token
+                // stream.
+                int[] stream = new Random(7)
+                        .ints(512, 1, ModelShapes.parse(shape).vocabSize())
+                        .toArray();
                 double f32;
                 double q8;
                 try (GoldFinchModel reference = RandomWeights.model(ModelShapes.parse(shape), 42, type)) {
@@ -202,8 +245,11 @@ final class BenchCommand {
 
         @SuppressWarnings("unchecked")
         private static void printTable(Map<String, Object> out) {
-            System.out.printf("shape %s, %s weights, %s threads, %s%n", out.get("shape"), out.get("dtype"), out.get("threads"), out.get("cpu"));
-            System.out.printf("memory read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s, weight bytes per decode token %,d%n",
+            System.out.printf(
+                    "shape %s, %s weights, %s threads, %s%n",
+                    out.get("shape"), out.get("dtype"), out.get("threads"), out.get("cpu"));
+            System.out.printf(
+                    "memory read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s, weight bytes per decode token %,d%n",
                     out.get("memory_read_gbps"), out.get("peak_gflops"), out.get("weight_bytes_per_token"));
             System.out.println();
             System.out.printf("%-22s %12s %12s%n", "prefill (prompt)", "tokens/s", "of peak");
@@ -213,12 +259,16 @@ final class BenchCommand {
             System.out.println();
             Map<String, Double> d = (Map<String, Double>) out.get("decode_tps");
             Map<String, Double> df = (Map<String, Double>) out.get("decode_weight_passes_fraction_of_bandwidth");
-            System.out.printf("%-22s %12s %12s %16s%n", "decode (batch, ctx)", "tokens/s", "of bandwidth", "allocated B/tok");
+            System.out.printf(
+                    "%-22s %12s %12s %16s%n", "decode (batch, ctx)", "tokens/s", "of bandwidth", "allocated B/tok");
             Map<String, Long> da = (Map<String, Long>) out.get("decode_allocated_bytes_per_token");
             d.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%% %16d%n", k, v, 100 * df.get(k), da.get(k)));
             if (out.containsKey("perplexity_f32")) {
-                System.out.printf("%nperplexity on a fixed 512-token stream: f32 %.3f, q8_0 %.3f (%+.2f%%)%n", out.get("perplexity_f32"),
-                        out.get("perplexity_q8_0"), 100 * (double) out.get("perplexity_relative_difference"));
+                System.out.printf(
+                        "%nperplexity on a fixed 512-token stream: f32 %.3f, q8_0 %.3f (%+.2f%%)%n",
+                        out.get("perplexity_f32"),
+                        out.get("perplexity_q8_0"),
+                        100 * (double) out.get("perplexity_relative_difference"));
             }
         }
     }
@@ -243,7 +293,10 @@ final class BenchCommand {
     static String cpuModel() {
         try {
             return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo")).stream()
-                    .filter(l -> l.startsWith("model name")).map(l -> l.substring(l.indexOf(':') + 1).strip()).findFirst().orElse("unknown");
+                    .filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).strip())
+                    .findFirst()
+                    .orElse("unknown");
         } catch (java.io.IOException e) {
             return "unknown";
         }
@@ -275,12 +328,18 @@ final class BenchCommand {
                     for (long off = from; off < from + part; off += step) {
                         a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, seg, off, ByteOrder.LITTLE_ENDIAN))
                                 .add(FloatVector.fromMemorySegment(SPECIES, seg, off + part, ByteOrder.LITTLE_ENDIAN));
-                        a1 = a1.add(FloatVector.fromMemorySegment(SPECIES, seg, off + 2 * part, ByteOrder.LITTLE_ENDIAN))
-                                .add(FloatVector.fromMemorySegment(SPECIES, seg, off + 3 * part, ByteOrder.LITTLE_ENDIAN));
-                        a2 = a2.add(FloatVector.fromMemorySegment(SPECIES, seg, off + 4 * part, ByteOrder.LITTLE_ENDIAN))
-                                .add(FloatVector.fromMemorySegment(SPECIES, seg, off + 5 * part, ByteOrder.LITTLE_ENDIAN));
-                        a3 = a3.add(FloatVector.fromMemorySegment(SPECIES, seg, off + 6 * part, ByteOrder.LITTLE_ENDIAN))
-                                .add(FloatVector.fromMemorySegment(SPECIES, seg, off + 7 * part, ByteOrder.LITTLE_ENDIAN));
+                        a1 = a1.add(FloatVector.fromMemorySegment(
+                                        SPECIES, seg, off + 2 * part, ByteOrder.LITTLE_ENDIAN))
+                                .add(FloatVector.fromMemorySegment(
+                                        SPECIES, seg, off + 3 * part, ByteOrder.LITTLE_ENDIAN));
+                        a2 = a2.add(FloatVector.fromMemorySegment(
+                                        SPECIES, seg, off + 4 * part, ByteOrder.LITTLE_ENDIAN))
+                                .add(FloatVector.fromMemorySegment(
+                                        SPECIES, seg, off + 5 * part, ByteOrder.LITTLE_ENDIAN));
+                        a3 = a3.add(FloatVector.fromMemorySegment(
+                                        SPECIES, seg, off + 6 * part, ByteOrder.LITTLE_ENDIAN))
+                                .add(FloatVector.fromMemorySegment(
+                                        SPECIES, seg, off + 7 * part, ByteOrder.LITTLE_ENDIAN));
                     }
                     return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
                 });
@@ -314,7 +373,14 @@ final class BenchCommand {
             double sink = onEveryThread(threads, th -> {
                 FloatVector a = FloatVector.broadcast(SPECIES, 1.0f);
                 FloatVector m = FloatVector.broadcast(SPECIES, 0.9999999f);
-                FloatVector c0 = FloatVector.broadcast(SPECIES, 1e-7f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+                FloatVector c0 = FloatVector.broadcast(SPECIES, 1e-7f),
+                        c1 = c0,
+                        c2 = c0,
+                        c3 = c0,
+                        c4 = c0,
+                        c5 = c0,
+                        c6 = c0,
+                        c7 = c0;
                 for (long i = 0; i < iterations; i++) {
                     c0 = c0.fma(m, a);
                     c1 = c1.fma(m, a);
@@ -325,7 +391,14 @@ final class BenchCommand {
                     c6 = c6.fma(m, a);
                     c7 = c7.fma(m, a);
                 }
-                return c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).reduceLanes(VectorOperators.ADD);
+                return c0.add(c1)
+                        .add(c2)
+                        .add(c3)
+                        .add(c4)
+                        .add(c5)
+                        .add(c6)
+                        .add(c7)
+                        .reduceLanes(VectorOperators.ADD);
             });
             double seconds = (System.nanoTime() - t0) / 1e9;
             if (sink == 42) {

@@ -28,12 +28,18 @@ import picocli.CommandLine.Option;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
-@Command(name = "mesh", mixinStandardHelpOptions = true,
-        description = "Against a running mesh (goldfinch serve): TTFT of a long prompt cold and with most of it cached, requests/s and inter-token latency by concurrency, cache bytes per token in Redis.")
+@Command(
+        name = "mesh",
+        mixinStandardHelpOptions = true,
+        description =
+                "Against a running mesh (goldfinch serve): TTFT of a long prompt cold and with most of it cached, requests/s and inter-token latency by concurrency, cache bytes per token in Redis.")
 final class BenchMeshCommand implements Callable<Integer> {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
-    @Option(names = "--url", defaultValue = "http://127.0.0.1:8080", description = "The gateway (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--url",
+            defaultValue = "http://127.0.0.1:8080",
+            description = "The gateway (default: ${DEFAULT-VALUE}).")
     String url;
 
     @Option(names = "--prompt-tokens", defaultValue = "4096")
@@ -48,16 +54,19 @@ final class BenchMeshCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", defaultValue = "32", description = "Tokens per request in the throughput runs.")
     int maxTokens;
 
-    @Option(names = "--redis", paramLabel = "URL", description = "The mesh's Redis, to report cache bytes per token (used_memory before and after).")
+    @Option(
+            names = "--redis",
+            paramLabel = "URL",
+            description = "The mesh's Redis, to report cache bytes per token (used_memory before and after).")
     String redis;
 
     @Option(names = "--json", description = "Print one JSON object instead of the table.")
     boolean json;
 
-    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-    record Timing(double ttft, List<Double> gaps, int cached) {
-    }
+    record Timing(double ttft, List<Double> gaps, int cached) {}
 
     Timing stream(List<Integer> prompt, String salt, int tokens) throws Exception {
         Map<String, Object> body = new LinkedHashMap<>();
@@ -68,11 +77,15 @@ final class BenchMeshCommand implements Callable<Integer> {
         body.put("stream_options", Map.of("include_usage", true));
         body.put("cache_salt", salt);
         long t0 = System.nanoTime();
-        HttpResponse<java.io.InputStream> r = http.send(HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body))).build(),
+        HttpResponse<java.io.InputStream> r = http.send(
+                HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
+                        .build(),
                 HttpResponse.BodyHandlers.ofInputStream());
         if (r.statusCode() != 200) {
-            throw new IllegalStateException("HTTP " + r.statusCode() + ": " + new String(r.body().readAllBytes(), StandardCharsets.UTF_8));
+            throw new IllegalStateException(
+                    "HTTP " + r.statusCode() + ": " + new String(r.body().readAllBytes(), StandardCharsets.UTF_8));
         }
         double ttft = -1;
         long last = 0;
@@ -86,7 +99,10 @@ final class BenchMeshCommand implements Callable<Integer> {
                 long now = System.nanoTime();
                 JsonNode chunk = JSON.readTree(line.substring(6));
                 if (chunk.hasNonNull("usage")) {
-                    cached = chunk.get("usage").get("prompt_tokens_details").get("cached_tokens").asInt();
+                    cached = chunk.get("usage")
+                            .get("prompt_tokens_details")
+                            .get("cached_tokens")
+                            .asInt();
                     continue;
                 }
                 if (chunk.get("choices").get(0).hasNonNull("finish_reason")) {
@@ -114,7 +130,8 @@ final class BenchMeshCommand implements Callable<Integer> {
         long after = redis == null ? 0 : usedMemory();
         List<Integer> second = new ArrayList<>(prompt.subList(0, cachedTokens));
         random.ints(promptTokens - cachedTokens, 1, 65000).forEach(second::add);
-        Timing firstShare = stream(second, salt, 1); // resumes from the placed checkpoints, stores one at the branch point
+        Timing firstShare =
+                stream(second, salt, 1); // resumes from the placed checkpoints, stores one at the branch point
         List<Integer> third = new ArrayList<>(prompt.subList(0, cachedTokens));
         random.ints(promptTokens - cachedTokens, 1, 65000).forEach(third::add);
         Timing warm = stream(third, salt, 1);
@@ -158,17 +175,35 @@ final class BenchMeshCommand implements Callable<Integer> {
         if (json) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
-            System.out.printf("TTFT %d-token prompt: cold %.2f s; first prompt sharing %d tokens %.2f s (cached %d); next one %.2f s (cached %d) = %.1f%% of cold%n",
-                    promptTokens, cold.ttft(), cachedTokens, firstShare.ttft(), firstShare.cached(), warm.ttft(), warm.cached(), 100 * warm.ttft() / cold.ttft());
+            System.out.printf(
+                    "TTFT %d-token prompt: cold %.2f s; first prompt sharing %d tokens %.2f s (cached %d); next one %.2f s (cached %d) = %.1f%% of cold%n",
+                    promptTokens,
+                    cold.ttft(),
+                    cachedTokens,
+                    firstShare.ttft(),
+                    firstShare.cached(),
+                    warm.ttft(),
+                    warm.cached(),
+                    100 * warm.ttft() / cold.ttft());
             if (redis != null) {
-                System.out.printf("Redis bytes per prompt token (keys + checkpoints as stored): %.0f%n", out.get("redis_bytes_per_prompt_token"));
+                System.out.printf(
+                        "Redis bytes per prompt token (keys + checkpoints as stored): %.0f%n",
+                        out.get("redis_bytes_per_prompt_token"));
             }
-            System.out.printf("%-12s %10s %10s %12s %12s %12s%n", "concurrent", "req/s", "tok/s", "ITL p50 ms", "ITL p90 ms", "TTFT p50 s");
+            System.out.printf(
+                    "%-12s %10s %10s %12s %12s %12s%n",
+                    "concurrent", "req/s", "tok/s", "ITL p50 ms", "ITL p90 ms", "TTFT p50 s");
             for (Map.Entry<String, Object> e : load.entrySet()) {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> m = (Map<String, Object>) e.getValue();
-                System.out.printf("%-12s %10.2f %10.1f %12.1f %12.1f %12.2f%n", e.getKey(), m.get("requests_per_s"), m.get("tokens_per_s"),
-                        m.get("itl_median_ms"), m.get("itl_p90_ms"), m.get("ttft_median_s"));
+                System.out.printf(
+                        "%-12s %10.2f %10.1f %12.1f %12.1f %12.2f%n",
+                        e.getKey(),
+                        m.get("requests_per_s"),
+                        m.get("tokens_per_s"),
+                        m.get("itl_median_ms"),
+                        m.get("itl_p90_ms"),
+                        m.get("ttft_median_s"));
             }
         }
         return 0;

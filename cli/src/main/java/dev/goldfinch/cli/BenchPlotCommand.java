@@ -15,22 +15,41 @@ import picocli.CommandLine.Parameters;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
-@Command(name = "plot", mixinStandardHelpOptions = true,
-        description = "Draws PNG plots from 'bench engine --json' results: prefill time against prompt length, decode tokens/s against batch size.")
+@Command(
+        name = "plot",
+        mixinStandardHelpOptions = true,
+        description =
+                "Draws PNG plots from 'bench engine --json' results: prefill time against prompt length, decode tokens/s against batch size.")
 final class BenchPlotCommand implements Callable<Integer> {
-    @Parameters(arity = "1..*", paramLabel = "RESULT.json", description = "One or more 'bench engine --json' outputs (one series each).")
+    @Parameters(
+            arity = "1..*",
+            paramLabel = "RESULT.json",
+            description = "One or more 'bench engine --json' outputs (one series each).")
     List<Path> results;
 
-    @Option(names = "--out", defaultValue = ".", description = "Directory for prefill.png and decode.png (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--out",
+            defaultValue = ".",
+            description = "Directory for prefill.png and decode.png (default: ${DEFAULT-VALUE}).")
     Path out;
 
     @Override
     public Integer call() throws Exception {
         JsonMapper json = JsonMapper.builder().build();
-        XYChart prefill = new XYChartBuilder().width(800).height(500).title("Prefill time against prompt length")
-                .xAxisTitle("prompt tokens").yAxisTitle("seconds").build();
-        XYChart decode = new XYChartBuilder().width(800).height(500).title("Decode throughput against batch size")
-                .xAxisTitle("sequences per step").yAxisTitle("tokens/s").build();
+        XYChart prefill = new XYChartBuilder()
+                .width(800)
+                .height(500)
+                .title("Prefill time against prompt length")
+                .xAxisTitle("prompt tokens")
+                .yAxisTitle("seconds")
+                .build();
+        XYChart decode = new XYChartBuilder()
+                .width(800)
+                .height(500)
+                .title("Decode throughput against batch size")
+                .xAxisTitle("sequences per step")
+                .yAxisTitle("tokens/s")
+                .build();
         for (Path file : results) {
             JsonNode r = json.readTree(Files.readAllBytes(file));
             String name = r.get("shape").asString() + " " + r.get("dtype").asString();
@@ -47,11 +66,14 @@ final class BenchPlotCommand implements Callable<Integer> {
             Map<String, List<double[]>> byContext = new java.util.TreeMap<>();
             for (Map.Entry<String, JsonNode> e : r.get("decode_tps").properties()) {
                 String[] parts = e.getKey().split("_ctx");
-                byContext.computeIfAbsent(parts[1], k -> new ArrayList<>())
-                        .add(new double[]{Double.parseDouble(parts[0].substring(1)), e.getValue().asDouble()});
+                byContext.computeIfAbsent(parts[1], k -> new ArrayList<>()).add(new double[] {
+                    Double.parseDouble(parts[0].substring(1)), e.getValue().asDouble()
+                });
             }
             for (Map.Entry<String, List<double[]>> c : byContext.entrySet()) {
-                decode.addSeries(name + ", context " + c.getKey(), c.getValue().stream().map(p -> p[0]).toList(),
+                decode.addSeries(
+                        name + ", context " + c.getKey(),
+                        c.getValue().stream().map(p -> p[0]).toList(),
                         c.getValue().stream().map(p -> p[1]).toList());
             }
         }

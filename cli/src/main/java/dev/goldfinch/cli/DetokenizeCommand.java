@@ -7,12 +7,18 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "detokenize", description = "Print the text of token ids (raw bytes, exactly as the tokens spell them).")
+@Command(
+        name = "detokenize",
+        description = "Print the text of token ids (raw bytes, exactly as the tokens spell them).")
 final class DetokenizeCommand implements Callable<Integer> {
     @Option(names = "--vocab", required = true, paramLabel = "FILE", description = "RWKV World vocabulary.")
     Path vocab;
 
-    @Option(names = "--ids", required = true, paramLabel = "IDS", description = "Token ids separated by spaces or commas, e.g. \"1 2 3\".")
+    @Option(
+            names = "--ids",
+            required = true,
+            paramLabel = "IDS",
+            description = "Token ids separated by spaces or commas, e.g. \"1 2 3\".")
     String ids;
 
     @Override

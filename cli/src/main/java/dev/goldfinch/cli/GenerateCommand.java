@@ -24,25 +24,38 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = "--vocab", required = true, paramLabel = "FILE", description = "RWKV World vocabulary (its ids must fit the model's vocabulary).")
+    @Option(
+            names = "--vocab",
+            required = true,
+            paramLabel = "FILE",
+            description = "RWKV World vocabulary (its ids must fit the model's vocabulary).")
     Path vocab;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
     String prompt;
 
-    @Option(names = "--max-tokens", defaultValue = "64", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-tokens",
+            defaultValue = "64",
+            description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
     int maxTokens;
 
     @Option(names = "--temperature", defaultValue = "1.0", description = "0 = greedy (default: ${DEFAULT-VALUE}).")
     double temperature;
 
-    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass, (0, 1] (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--top-p",
+            defaultValue = "1.0",
+            description = "Nucleus sampling mass, (0, 1] (default: ${DEFAULT-VALUE}).")
     double topP;
 
     @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens; 0 = off.")
     int topK;
 
-    @Option(names = "--min-p", defaultValue = "0", description = "Drop tokens below min-p × the top probability; 0 = off.")
+    @Option(
+            names = "--min-p",
+            defaultValue = "0",
+            description = "Drop tokens below min-p × the top probability; 0 = off.")
     double minP;
 
     @Option(names = "--presence-penalty", defaultValue = "0")
@@ -54,13 +67,18 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--repetition-penalty", defaultValue = "1.0")
     double repetitionPenalty;
 
-    @Option(names = "--penalty-decay", defaultValue = "0.996", description = "RWKV's decay of penalty counts per token (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--penalty-decay",
+            defaultValue = "0.996",
+            description = "RWKV's decay of penalty counts per token (default: ${DEFAULT-VALUE}).")
     double penaltyDecay;
 
     @Option(names = "--stop", description = "A stop sequence (repeatable); not printed.")
     List<String> stop = new ArrayList<>();
 
-    @Option(names = "--sample-seed", description = "Sampling seed, for a reproducible run (--seed seeds the weights of --shape).")
+    @Option(
+            names = "--sample-seed",
+            description = "Sampling seed, for a reproducible run (--seed seeds the weights of --shape).")
     Long seed;
 
     @Option(names = "--stats", description = "Print timing to stderr at the end.")
@@ -68,8 +86,19 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        SamplingParams params = new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-                repetitionPenalty, penaltyDecay, seed, maxTokens, stop, 0);
+        SamplingParams params = new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                stop,
+                0);
         WorldTokenizer tok = WorldTokenizer.load(vocab);
         int[] ids = tok.encode(prompt);
         if (ids.length == 0) {
@@ -110,9 +139,15 @@ final class GenerateCommand implements Callable<Integer> {
             out.println();
             long t2 = System.nanoTime();
             if (stats) {
-                System.err.printf("prompt %d tokens in %.1f ms (%.1f tok/s); generated %d tokens in %.1f ms (%.1f tok/s); finished: %s%n",
-                        ids.length, (t1 - t0) / 1e6, ids.length / ((t1 - t0) / 1e9), generated, (t2 - t1) / 1e6,
-                        generated / ((t2 - t1) / 1e9), reason);
+                System.err.printf(
+                        "prompt %d tokens in %.1f ms (%.1f tok/s); generated %d tokens in %.1f ms (%.1f tok/s); finished: %s%n",
+                        ids.length,
+                        (t1 - t0) / 1e6,
+                        ids.length / ((t1 - t0) / 1e9),
+                        generated,
+                        (t2 - t1) / 1e6,
+                        generated / ((t2 - t1) / 1e9),
+                        reason);
             }
         }
         return 0;

@@ -6,24 +6,27 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code goldfinch} command line: one subcommand per task, errors as one line on stderr and a non-zero exit. */
-@Command(name = "goldfinch", mixinStandardHelpOptions = true, version = "goldfinch 0.1.0",
+@Command(
+        name = "goldfinch",
+        mixinStandardHelpOptions = true,
+        version = "goldfinch 0.1.0",
         description = "GoldFinch / Finch (RWKV-6) inference engine and mesh.",
         subcommands = {
-                GenerateCommand.class,
-                TokenizeCommand.class,
-                DetokenizeCommand.class,
-                LogitsCommand.class,
-                ConvertCommand.class,
-                InspectCommand.class,
-                ServeCommand.class,
-                BenchCommand.class,
-                CommandLine.HelpCommand.class})
+            GenerateCommand.class,
+            TokenizeCommand.class,
+            DetokenizeCommand.class,
+            LogitsCommand.class,
+            ConvertCommand.class,
+            InspectCommand.class,
+            ServeCommand.class,
+            BenchCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class GoldfinchCli {
     /** Exit code for bad input or a bad model file (as opposed to an internal failure, 1). */
     static final int EXIT_BAD_INPUT = 2;
 
-    private GoldfinchCli() {
-    }
+    private GoldfinchCli() {}
 
     public static void main(String[] args) {
         System.exit(run(args));

@@ -23,16 +23,27 @@ final class LogitsCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = "--tokens", required = true, paramLabel = "IDS", description = "Token ids, comma-separated (e.g. 1,2,3).")
+    @Option(
+            names = "--tokens",
+            required = true,
+            paramLabel = "IDS",
+            description = "Token ids, comma-separated (e.g. 1,2,3).")
     String tokens;
 
     @Option(names = "--out", required = true, paramLabel = "FILE.npy", description = "Output file, float32 [T, vocab].")
     Path out;
 
-    @Option(names = "--prefill", paramLabel = "N", description = "Run the first N tokens in one pass, serialize and restore the state, then feed the rest.")
+    @Option(
+            names = "--prefill",
+            paramLabel = "N",
+            description = "Run the first N tokens in one pass, serialize and restore the state, then feed the rest.")
     Integer prefill;
 
-    @Option(names = "--chunk", defaultValue = "1", paramLabel = "M", description = "Chunk size for the tokens after --prefill (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--chunk",
+            defaultValue = "1",
+            paramLabel = "M",
+            description = "Chunk size for the tokens after --prefill (default: ${DEFAULT-VALUE}).")
     int chunk;
 
     @Override
@@ -56,12 +67,13 @@ final class LogitsCommand implements Callable<Integer> {
                 state = StateCodec.decode(blob, m.config(), m.fingerprint());
                 while (done < ids.length) {
                     int n = Math.min(chunk, ids.length - done);
-                    float[] l = m.forward(List.of(new GoldFinchModel.Segment(state, Arrays.copyOfRange(ids, done, done + n), 0)))[0];
+                    float[] l = m.forward(List.of(
+                            new GoldFinchModel.Segment(state, Arrays.copyOfRange(ids, done, done + n), 0)))[0];
                     System.arraycopy(l, 0, all, done * v, l.length);
                     done += n;
                 }
             }
-            Npy.writeFloat32(out, new int[]{ids.length, v}, all);
+            Npy.writeFloat32(out, new int[] {ids.length, v}, all);
         }
         return 0;
     }

@@ -18,22 +18,37 @@ final class ModelOptions {
     Source source;
 
     static final class Source {
-        @Option(names = "--model", paramLabel = "PATH",
-                description = "A .safetensors file (a config.json beside it is checked) or a directory holding one model.")
+        @Option(
+                names = "--model",
+                paramLabel = "PATH",
+                description =
+                        "A .safetensors file (a config.json beside it is checked) or a directory holding one model.")
         Path model;
 
-        @Option(names = "--shape", paramLabel = "NAME",
-                description = "Random weights of a named shape instead: L24-D2048, L12-D768, finch-L12-D768, or layers=..,width=..,head=..,vocab=..[,arch=..].")
+        @Option(
+                names = "--shape",
+                paramLabel = "NAME",
+                description =
+                        "Random weights of a named shape instead: L24-D2048, L12-D768, finch-L12-D768, or layers=..,width=..,head=..,vocab=..[,arch=..].")
         String shape;
     }
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of the random weights of --shape (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--seed",
+            defaultValue = "42",
+            description = "Seed of the random weights of --shape (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--dtype", defaultValue = "f32", description = "Storage of the random weights of --shape: f32 or bf16 (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--dtype",
+            defaultValue = "f32",
+            description = "Storage of the random weights of --shape: f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
-    @Option(names = "--quantize", defaultValue = "none", description = "Hold the matrices in memory as: none or q8_0 (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--quantize",
+            defaultValue = "none",
+            description = "Hold the matrices in memory as: none or q8_0 (default: ${DEFAULT-VALUE}).")
     String quantize;
 
     GoldFinchModel load() {

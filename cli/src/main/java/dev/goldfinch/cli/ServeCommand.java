@@ -9,31 +9,55 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Run the whole mesh on this machine: cache store, prefill, decode replicas and the gateway, each on its own loopback port with real gRPC between them.")
+@Command(
+        name = "serve",
+        mixinStandardHelpOptions = true,
+        description =
+                "Run the whole mesh on this machine: cache store, prefill, decode replicas and the gateway, each on its own loopback port with real gRPC between them.")
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = "--vocab", required = true, description = "The RWKV World vocabulary file (rwkv_vocab_v20230424.txt).")
+    @Option(
+            names = "--vocab",
+            required = true,
+            description = "The RWKV World vocabulary file (rwkv_vocab_v20230424.txt).")
     Path vocab;
 
-    @Option(names = "--redis", paramLabel = "URL", description = "Keep the cache in Redis (redis://host:6379) instead of the embedded store.")
+    @Option(
+            names = "--redis",
+            paramLabel = "URL",
+            description = "Keep the cache in Redis (redis://host:6379) instead of the embedded store.")
     String redis;
 
-    @Option(names = "--decode-replicas", defaultValue = "1", description = "Decode replicas (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--decode-replicas",
+            defaultValue = "1",
+            description = "Decode replicas (default: ${DEFAULT-VALUE}).")
     int decodeReplicas;
 
-    @Option(names = "--port", defaultValue = "8080", description = "HTTP port of the OpenAI-compatible API (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--port",
+            defaultValue = "8080",
+            description = "HTTP port of the OpenAI-compatible API (default: ${DEFAULT-VALUE}).")
     int port;
 
-    @Option(names = "--grpc-port", defaultValue = "9090", description = "gRPC port of goldfinch.v1.Generation (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--grpc-port",
+            defaultValue = "9090",
+            description = "gRPC port of goldfinch.v1.Generation (default: ${DEFAULT-VALUE}).")
     int grpcPort;
 
-    @Option(names = "--max-prompt-tokens", defaultValue = "16384", description = "Longest prompt accepted (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-prompt-tokens",
+            defaultValue = "16384",
+            description = "Longest prompt accepted (default: ${DEFAULT-VALUE}).")
     int maxPromptTokens;
 
-    @Option(names = "--max-tokens-cap", defaultValue = "4096", description = "Largest max_tokens accepted (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-tokens-cap",
+            defaultValue = "4096",
+            description = "Largest max_tokens accepted (default: ${DEFAULT-VALUE}).")
     int maxTokensCap;
 
     @Override
@@ -41,9 +65,25 @@ final class ServeCommand implements Callable<Integer> {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
         }
-        MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(model.source.model, model.source.shape, model.seed, model.dtype,
-                vocab, redis, decodeReplicas, port, grpcPort, maxPromptTokens, maxTokensCap,
-                Map.of("logging.level.root", "WARN", "logging.level.dev.goldfinch", "INFO", "goldfinch.model.quantize", model.quantize)));
+        MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(
+                model.source.model,
+                model.source.shape,
+                model.seed,
+                model.dtype,
+                vocab,
+                redis,
+                decodeReplicas,
+                port,
+                grpcPort,
+                maxPromptTokens,
+                maxTokensCap,
+                Map.of(
+                        "logging.level.root",
+                        "WARN",
+                        "logging.level.dev.goldfinch",
+                        "INFO",
+                        "goldfinch.model.quantize",
+                        model.quantize)));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             mesh.close();

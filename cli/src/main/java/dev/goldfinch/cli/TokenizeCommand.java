@@ -15,7 +15,11 @@ import picocli.CommandLine.Option;
 
 @Command(name = "tokenize", description = "Print the token ids of a text, space-separated on one line.")
 final class TokenizeCommand implements Callable<Integer> {
-    @Option(names = "--vocab", required = true, paramLabel = "FILE", description = "RWKV World vocabulary (rwkv_vocab_v20230424.txt).")
+    @Option(
+            names = "--vocab",
+            required = true,
+            paramLabel = "FILE",
+            description = "RWKV World vocabulary (rwkv_vocab_v20230424.txt).")
     Path vocab;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -25,7 +29,10 @@ final class TokenizeCommand implements Callable<Integer> {
         @Option(names = "--text", paramLabel = "TEXT", description = "The text to tokenize.")
         String text;
 
-        @Option(names = "--file", paramLabel = "PATH", description = "A file whose raw bytes are tokenized (invalid UTF-8 too).")
+        @Option(
+                names = "--file",
+                paramLabel = "PATH",
+                description = "A file whose raw bytes are tokenized (invalid UTF-8 too).")
         Path file;
     }
 
@@ -41,7 +48,8 @@ final class TokenizeCommand implements Callable<Integer> {
         } else {
             bytes = input.text.getBytes(StandardCharsets.UTF_8);
         }
-        System.out.println(Arrays.stream(tok.encode(bytes)).mapToObj(Integer::toString).collect(Collectors.joining(" ")));
+        System.out.println(
+                Arrays.stream(tok.encode(bytes)).mapToObj(Integer::toString).collect(Collectors.joining(" ")));
         return 0;
     }
 }

@@ -24,8 +24,7 @@ class GoldfinchCliTest {
     @TempDir
     Path tmp;
 
-    record Run(int exit, String out, String err) {
-    }
+    record Run(int exit, String out, String err) {}
 
     static Run run(String... args) {
         PrintStream oldOut = System.out;
@@ -48,17 +47,31 @@ class GoldfinchCliTest {
     }
 
     static String goldenTokens() throws Exception {
-        return Arrays.stream(Npy.read(GOLD.resolve("tokens.npy")).toInts()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+        return Arrays.stream(Npy.read(GOLD.resolve("tokens.npy")).toInts())
+                .mapToObj(Integer::toString)
+                .collect(Collectors.joining(","));
     }
 
     @Test
     void logitsMatchTheReferenceInEveryMode() throws Exception {
         assumeShared();
         float[] want = Npy.read(GOLD.resolve("logits_full.npy")).toFloats();
-        for (String[] extra : new String[][]{{}, {"--prefill", "16"}, {"--prefill", "16", "--chunk", "8"}}) {
+        for (String[] extra : new String[][] {{}, {"--prefill", "16"}, {"--prefill", "16", "--chunk", "8"}}) {
             Path out = tmp.resolve("l.npy");
             String[] args = new String[6 + extra.length];
-            System.arraycopy(new String[]{"logits", "--model", GOLD.resolve("weights.safetensors").toString(), "--tokens", goldenTokens(), "--out"}, 0, args, 0, 6);
+            System.arraycopy(
+                    new String[] {
+                        "logits",
+                        "--model",
+                        GOLD.resolve("weights.safetensors").toString(),
+                        "--tokens",
+                        goldenTokens(),
+                        "--out"
+                    },
+                    0,
+                    args,
+                    0,
+                    6);
             args[5] = "--out";
             String[] full = Arrays.copyOf(args, args.length + 1);
             full[6] = out.toString();
@@ -90,10 +103,16 @@ class GoldfinchCliTest {
     void tokenizeAndDetokenizeRoundTrip() throws Exception {
         assumeTrue(Files.isRegularFile(VOCAB), "World vocabulary not found at " + VOCAB);
         Run t = run("tokenize", "--vocab", VOCAB.toString(), "--text", "Today is a beautiful day. 今天是美好的一天。");
-        assertEquals("33520 4600 332 59219 21509 47 33 10381 11639 13091 15597 11685 14734 10250 11639 10080", t.out().strip());
+        assertEquals(
+                "33520 4600 332 59219 21509 47 33 10381 11639 13091 15597 11685 14734 10250 11639 10080",
+                t.out().strip());
         Path raw = tmp.resolve("raw.bin");
-        Files.write(raw, new byte[]{(byte) 0xc3, 0x28});
-        assertEquals("196 41", run("tokenize", "--vocab", VOCAB.toString(), "--file", raw.toString()).out().strip());
+        Files.write(raw, new byte[] {(byte) 0xc3, 0x28});
+        assertEquals(
+                "196 41",
+                run("tokenize", "--vocab", VOCAB.toString(), "--file", raw.toString())
+                        .out()
+                        .strip());
         Run d = run("detokenize", "--vocab", VOCAB.toString(), "--ids", "33520 4600 332 59219 21509");
         assertEquals("Today is a beautiful day", d.out().strip());
     }
@@ -101,8 +120,21 @@ class GoldfinchCliTest {
     @Test
     void generateStreamsReproducibly() {
         assumeTrue(Files.isRegularFile(VOCAB), "World vocabulary not found at " + VOCAB);
-        String[] args = {"generate", "--shape", "layers=2,width=64,head=32,vocab=65536", "--vocab", VOCAB.toString(),
-                "--prompt", "Hello", "--max-tokens", "8", "--temperature", "0.8", "--sample-seed", "3"};
+        String[] args = {
+            "generate",
+            "--shape",
+            "layers=2,width=64,head=32,vocab=65536",
+            "--vocab",
+            VOCAB.toString(),
+            "--prompt",
+            "Hello",
+            "--max-tokens",
+            "8",
+            "--temperature",
+            "0.8",
+            "--sample-seed",
+            "3"
+        };
         Run a = run(args);
         Run b = run(args);
         assertEquals(0, a.exit(), a.err());
@@ -120,18 +152,69 @@ class GoldfinchCliTest {
     void badInputsAreOneClearLine() throws Exception {
         assumeShared();
         String model = GOLD.resolve("weights.safetensors").toString();
-        assertBadInput(run("logits", "--model", model, "--tokens", "1,2,512", "--out", tmp.resolve("x.npy").toString()), "512");
-        assertBadInput(run("logits", "--model", model, "--tokens", "1,x", "--out", tmp.resolve("x.npy").toString()), "'x'");
+        assertBadInput(
+                run(
+                        "logits",
+                        "--model",
+                        model,
+                        "--tokens",
+                        "1,2,512",
+                        "--out",
+                        tmp.resolve("x.npy").toString()),
+                "512");
+        assertBadInput(
+                run(
+                        "logits",
+                        "--model",
+                        model,
+                        "--tokens",
+                        "1,x",
+                        "--out",
+                        tmp.resolve("x.npy").toString()),
+                "'x'");
         Path cut = tmp.resolve("cut.safetensors");
         Files.write(cut, Arrays.copyOf(Files.readAllBytes(GOLD.resolve("weights.safetensors")), 4000));
-        assertBadInput(run("logits", "--model", cut.toString(), "--tokens", "1", "--out", tmp.resolve("x.npy").toString()), "cut.safetensors");
+        assertBadInput(
+                run(
+                        "logits",
+                        "--model",
+                        cut.toString(),
+                        "--tokens",
+                        "1",
+                        "--out",
+                        tmp.resolve("x.npy").toString()),
+                "cut.safetensors");
         assertBadInput(run("inspect", "--shape", "L0-D1"), "shape");
         assumeTrue(Files.isRegularFile(VOCAB));
         // The golden model has 512 ids; the World tokenizer's go to 65529.
         assertBadInput(run("generate", "--model", model, "--vocab", VOCAB.toString(), "--prompt", "hi"), "vocabulary");
-        assertBadInput(run("generate", "--shape", "layers=2,width=64,head=32,vocab=65536", "--vocab", VOCAB.toString(), "--prompt", ""), "empty");
-        assertBadInput(run("generate", "--shape", "layers=2,width=64,head=32,vocab=65536", "--vocab", VOCAB.toString(), "--prompt", "a",
-                "--top-p", "1.5"), "top_p");
-        assertBadInput(run("convert", GOLD.resolve("weights.safetensors").toString(), tmp.resolve("o").toString()), "zip");
+        assertBadInput(
+                run(
+                        "generate",
+                        "--shape",
+                        "layers=2,width=64,head=32,vocab=65536",
+                        "--vocab",
+                        VOCAB.toString(),
+                        "--prompt",
+                        ""),
+                "empty");
+        assertBadInput(
+                run(
+                        "generate",
+                        "--shape",
+                        "layers=2,width=64,head=32,vocab=65536",
+                        "--vocab",
+                        VOCAB.toString(),
+                        "--prompt",
+                        "a",
+                        "--top-p",
+                        "1.5"),
+                "top_p");
+        assertBadInput(
+                run(
+                        "convert",
+                        GOLD.resolve("weights.safetensors").toString(),
+                        tmp.resolve("o").toString()),
+                "zip");
     }
 }

@@ -1,8 +1,8 @@
 package dev.goldfinch.decode;
 
 import dev.goldfinch.cache.client.CacheClientProperties;
-import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.cache.client.RemotePrefixCacheStore;
+import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.Channels;
@@ -43,8 +43,13 @@ public class DecodeApplication {
     }
 
     @Bean(destroyMethod = "close")
-    DecodeEngine decodeEngine(GoldFinchModel model, RemotePrefixCacheStore store, DecodeProperties p, CacheClientProperties c,
-                              ExecutorService decodeIo, MeterRegistry meters) {
+    DecodeEngine decodeEngine(
+            GoldFinchModel model,
+            RemotePrefixCacheStore store,
+            DecodeProperties p,
+            CacheClientProperties c,
+            ExecutorService decodeIo,
+            MeterRegistry meters) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         StateCache cache = new StateCache(store, c.hasher(), model, type);
         return new DecodeEngine(model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters);

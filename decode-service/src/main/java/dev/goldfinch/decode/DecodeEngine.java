@@ -40,9 +40,13 @@ public final class DecodeEngine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DecodeEngine.class);
 
     /** One generation request: the entry (prompt minus its last token) and what to do after it. */
-    public record Request(byte[] entryHash, int entryLength, int lastPromptToken, SamplingParams params, String salt,
-                          boolean checkpointAtEnd) {
-    }
+    public record Request(
+            byte[] entryHash,
+            int entryLength,
+            int lastPromptToken,
+            SamplingParams params,
+            String salt,
+            boolean checkpointAtEnd) {}
 
     private static final class Sequence {
         final Request request;
@@ -51,6 +55,7 @@ public final class DecodeEngine implements AutoCloseable {
         final Sampler sampler;
         /** This sequence's next-token logits, rewritten by every step (a decode step allocates no logits). */
         final float[] logits;
+
         int pending;
         int generated;
         boolean finalStep;
@@ -69,6 +74,7 @@ public final class DecodeEngine implements AutoCloseable {
 
     /** Positions a sequence's state reserves beyond its prompt (at most; fewer when max_tokens is smaller). */
     private static final int RESERVE_AHEAD = 256;
+
     private static final float[] NO_LOGITS = new float[0];
 
     private final GoldFinchModel model;
@@ -90,8 +96,14 @@ public final class DecodeEngine implements AutoCloseable {
     private final DistributionSummary batchSizes;
     private final Counter localHits;
 
-    public DecodeEngine(GoldFinchModel model, StateCache cache, ExecutorService io, int maxSequences, int maxBatch,
-                        int localEntries, MeterRegistry meters) {
+    public DecodeEngine(
+            GoldFinchModel model,
+            StateCache cache,
+            ExecutorService io,
+            int maxSequences,
+            int maxBatch,
+            int localEntries,
+            MeterRegistry meters) {
         this.model = model;
         this.cache = cache;
         this.io = io;
@@ -101,9 +113,15 @@ public final class DecodeEngine implements AutoCloseable {
         this.local = new LinkedHashMap<>(16, 0.75f, true);
         meters.gauge("goldfinch.decode.live_sequences", liveCount);
         meters.gauge("goldfinch.decode.queue_depth", admitted, a -> a.get() - liveCount.get());
-        this.generatedTokens = Counter.builder("goldfinch.generation_tokens").description("Tokens generated").register(meters);
-        this.batchSizes = DistributionSummary.builder("goldfinch.decode.batch_size").description("Sequences per decode step").register(meters);
-        this.localHits = Counter.builder("goldfinch.decode.local_cache_hits").description("Entries served from the replica's own LRU").register(meters);
+        this.generatedTokens = Counter.builder("goldfinch.generation_tokens")
+                .description("Tokens generated")
+                .register(meters);
+        this.batchSizes = DistributionSummary.builder("goldfinch.decode.batch_size")
+                .description("Sequences per decode step")
+                .register(meters);
+        this.localHits = Counter.builder("goldfinch.decode.local_cache_hits")
+                .description("Entries served from the replica's own LRU")
+                .register(meters);
         this.scheduler = Thread.ofPlatform().name("decode-scheduler").daemon().start(this::loop);
     }
 
@@ -131,23 +149,32 @@ public final class DecodeEngine implements AutoCloseable {
             throw new RejectedExecutionException("decode replica is at its limit of " + maxSequences + " sequences");
         }
         try {
-            return CompletableFuture.runAsync(() -> {
-                SequenceState state = load(request).orElseThrow(() -> new EntryNotFoundException(
-                        "cache entry " + PrefixHasher.hex(request.entryHash()) + " (" + request.entryLength() + " tokens) is not in the cache"));
-                Sampler sampler = new Sampler(request.params(), model.config().vocabSize());
-                // Room for the tokens this request may add, up to a bound: the shared prefix is copied once, at the size
-                // it needs, instead of at the first step with room for half its length again.
-                state.reserve(state.length() + 1 + Math.min(request.params().maxTokens(), RESERVE_AHEAD));
-                int[] prompt = Arrays.copyOf(state.tokens(), state.length() + 1);
-                prompt[state.length()] = request.lastPromptToken();
-                sampler.observePrompt(prompt);
-                joining.add(new Sequence(request, sink, state, sampler));
-                wake();
-            }, io).whenComplete((ok, error) -> {
-                if (error != null) {
-                    admitted.decrementAndGet();
-                }
-            });
+            return CompletableFuture.runAsync(
+                            () -> {
+                                SequenceState state = load(request)
+                                        .orElseThrow(() -> new EntryNotFoundException(
+                                                "cache entry " + PrefixHasher.hex(request.entryHash()) + " ("
+                                                        + request.entryLength() + " tokens) is not in the cache"));
+                                Sampler sampler = new Sampler(
+                                        request.params(), model.config().vocabSize());
+                                // Room for the tokens this request may add, up to a bound: the shared prefix is copied
+                                // once, at the size
+                                // it needs, instead of at the first step with room for half its length again.
+                                state.reserve(state.length()
+                                        + 1
+                                        + Math.min(request.params().maxTokens(), RESERVE_AHEAD));
+                                int[] prompt = Arrays.copyOf(state.tokens(), state.length() + 1);
+                                prompt[state.length()] = request.lastPromptToken();
+                                sampler.observePrompt(prompt);
+                                joining.add(new Sequence(request, sink, state, sampler));
+                                wake();
+                            },
+                            io)
+                    .whenComplete((ok, error) -> {
+                        if (error != null) {
+                            admitted.decrementAndGet();
+                        }
+                    });
         } catch (RuntimeException e) {
             admitted.decrementAndGet();
             throw e;
@@ -244,7 +271,7 @@ public final class DecodeEngine implements AutoCloseable {
         float[][] logits = new float[batch.size()][];
         for (Sequence s : batch) {
             logits[segments.size()] = s.finalStep ? NO_LOGITS : s.logits;
-            segments.add(new GoldFinchModel.Segment(s.state, new int[]{s.pending}, s.finalStep ? 1 : 0));
+            segments.add(new GoldFinchModel.Segment(s.state, new int[] {s.pending}, s.finalStep ? 1 : 0));
         }
         model.forward(segments, logits);
         batchSizes.record(batch.size());

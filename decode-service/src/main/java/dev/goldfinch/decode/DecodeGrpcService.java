@@ -53,10 +53,14 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
 
             @Override
             public void token(Sampler.Sample sample, int generated, FinishReason finish) {
-                DecodeResponse.Builder b = DecodeResponse.newBuilder().setToken(sample.token()).setLogprob(sample.logprob())
+                DecodeResponse.Builder b = DecodeResponse.newBuilder()
+                        .setToken(sample.token())
+                        .setLogprob(sample.logprob())
                         .setGeneratedTokens(generated);
                 for (int i = 0; i < r.params().logprobs() && i < sample.topTokens().length; i++) {
-                    b.addTopLogprobs(TokenLogprob.newBuilder().setToken(sample.topTokens()[i]).setLogprob(sample.topLogprobs()[i]));
+                    b.addTopLogprobs(TokenLogprob.newBuilder()
+                            .setToken(sample.topTokens()[i])
+                            .setLogprob(sample.topLogprobs()[i]));
                 }
                 if (finish != null) {
                     b.setFinishReason(finish);
@@ -88,20 +92,34 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
     private DecodeEngine.Request validate(DecodeRequest request) {
         EntryRef e = request.getEntry();
         if (!e.getModel().equals(engine.cache().modelId())) {
-            throw new TypedFailure(FailureKind.MODEL_MISMATCH, "entry.model '" + e.getModel() + "' is not the model served here (" + engine.cache().modelId() + ")");
+            throw new TypedFailure(
+                    FailureKind.MODEL_MISMATCH,
+                    "entry.model '" + e.getModel() + "' is not the model served here ("
+                            + engine.cache().modelId() + ")");
         }
         if (!PrefixHasher.isHex(e.getPrefixHash())) {
             throw TypedFailure.invalidArgument("entry.prefix_hash", "entry.prefix_hash must be 32 hex digits");
         }
         if (Integer.toUnsignedLong(e.getLength()) >= props.maxPromptTokens()) {
-            throw TypedFailure.invalidArgument("entry.length", "entry.length " + Integer.toUnsignedString(e.getLength()) + " exceeds the prompt limit " + props.maxPromptTokens());
+            throw TypedFailure.invalidArgument(
+                    "entry.length",
+                    "entry.length " + Integer.toUnsignedString(e.getLength()) + " exceeds the prompt limit "
+                            + props.maxPromptTokens());
         }
         int vocab = engine.model().config().vocabSize();
         if (Integer.toUnsignedLong(request.getLastPromptToken()) >= vocab) {
-            throw TypedFailure.invalidArgument("last_prompt_token", "last_prompt_token " + Integer.toUnsignedString(request.getLastPromptToken()) + " is outside the vocabulary [0, " + vocab + ")");
+            throw TypedFailure.invalidArgument(
+                    "last_prompt_token",
+                    "last_prompt_token " + Integer.toUnsignedString(request.getLastPromptToken())
+                            + " is outside the vocabulary [0, " + vocab + ")");
         }
         SamplingParams params = SamplingMapper.fromProto(request.getSampling(), props.maxTokensCap());
-        return new DecodeEngine.Request(HexFormat.of().parseHex(e.getPrefixHash()), e.getLength(), request.getLastPromptToken(), params,
-                request.getCacheSalt(), request.getCheckpointAtEnd());
+        return new DecodeEngine.Request(
+                HexFormat.of().parseHex(e.getPrefixHash()),
+                e.getLength(),
+                request.getLastPromptToken(),
+                params,
+                request.getCacheSalt(),
+                request.getCheckpointAtEnd());
     }
 }

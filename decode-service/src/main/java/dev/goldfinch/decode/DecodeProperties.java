@@ -14,8 +14,13 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param storeTimeout  deadline of one cache-store call
  */
 @ConfigurationProperties("goldfinch.decode")
-public record DecodeProperties(String cacheStore, Integer maxSequences, Integer maxBatch, Integer localEntries, String stateDtype,
-                               Duration storeTimeout) {
+public record DecodeProperties(
+        String cacheStore,
+        Integer maxSequences,
+        Integer maxBatch,
+        Integer localEntries,
+        String stateDtype,
+        Duration storeTimeout) {
     public DecodeProperties {
         cacheStore = cacheStore == null ? "127.0.0.1:9093" : cacheStore;
         maxSequences = maxSequences == null ? 64 : maxSequences;

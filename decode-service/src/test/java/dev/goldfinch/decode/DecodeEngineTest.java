@@ -36,8 +36,10 @@ import org.junit.jupiter.api.Test;
 
 /** Continuous batching: sequences that share steps get exactly the tokens they get alone. */
 class DecodeEngineTest {
-    static final GoldFinchModel MODEL = RandomWeights.model(ModelShapes.parse("layers=3,width=64,head=32,vocab=400"), 5, DType.F32);
-    final PrefixCache store = new PrefixCache(new InMemoryCacheBackend(64L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(16));
+    static final GoldFinchModel MODEL =
+            RandomWeights.model(ModelShapes.parse("layers=3,width=64,head=32,vocab=400"), 5, DType.F32);
+    final PrefixCache store = new PrefixCache(
+            new InMemoryCacheBackend(64L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(16));
     final StateCache cache = new StateCache(store, new PrefixHasher(16), MODEL, StateCodec.FloatType.F32);
     final ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
     final SimpleMeterRegistry meters = new SimpleMeterRegistry();
@@ -56,7 +58,8 @@ class DecodeEngineTest {
         SequenceState s = MODEL.newState();
         MODEL.prefill(s, Arrays.copyOf(prompt, prompt.length - 1));
         byte[] hash = cache.persist("", s, 0);
-        SamplingParams params = SamplingParams.defaults().withTemperature(1.0).withSeed(seed).withMaxTokens(maxTokens);
+        SamplingParams params =
+                SamplingParams.defaults().withTemperature(1.0).withSeed(seed).withMaxTokens(maxTokens);
         return new DecodeEngine.Request(hash, prompt.length - 1, prompt[prompt.length - 1], params, "", false);
     }
 
@@ -129,7 +132,10 @@ class DecodeEngineTest {
             assertEquals(solo.finish, sinks.get(i).done.get(30, TimeUnit.SECONDS), "sequence " + i);
             assertEquals(solo.tokens, sinks.get(i).tokens, "sequence " + i);
             // Length-limited runs stop at max_tokens; end-of-text ones on token 0.
-            assertEquals(solo.finish == FinishReason.FINISH_REASON_LENGTH ? requests.get(i).params().maxTokens() : solo.tokens.size(),
+            assertEquals(
+                    solo.finish == FinishReason.FINISH_REASON_LENGTH
+                            ? requests.get(i).params().maxTokens()
+                            : solo.tokens.size(),
                     solo.tokens.size());
             assertTrue(solo.finish != FinishReason.FINISH_REASON_END_OF_TEXT || solo.tokens.getLast() == 0);
         }
@@ -140,15 +146,20 @@ class DecodeEngineTest {
     @Test
     void aMissingEntryFailsAndAFullReplicaRefuses() throws Exception {
         engine = new DecodeEngine(MODEL, cache, io, 1, 8, 4, meters);
-        DecodeEngine.Request missing = new DecodeEngine.Request(new byte[16], 10, 5, SamplingParams.greedy(3), "", false);
-        ExecutionException e = assertThrows(ExecutionException.class, () -> engine.submit(missing, new Collector()).get(10, TimeUnit.SECONDS));
+        DecodeEngine.Request missing =
+                new DecodeEngine.Request(new byte[16], 10, 5, SamplingParams.greedy(3), "", false);
+        ExecutionException e = assertThrows(
+                ExecutionException.class,
+                () -> engine.submit(missing, new Collector()).get(10, TimeUnit.SECONDS));
         assertInstanceOf(DecodeEngine.EntryNotFoundException.class, e.getCause());
         assertEquals(0, engine.load());
 
         Collector paused = new Collector();
         paused.ready = false;
         engine.submit(entry(new Random(2).ints(10, 1, 400).toArray(), 1, 3), paused);
-        assertThrows(RejectedExecutionException.class, () -> engine.submit(entry(new Random(3).ints(10, 1, 400).toArray(), 1, 3), new Collector()));
+        assertThrows(
+                RejectedExecutionException.class,
+                () -> engine.submit(entry(new Random(3).ints(10, 1, 400).toArray(), 1, 3), new Collector()));
         paused.ready = true;
         engine.wake();
         paused.done.get(30, TimeUnit.SECONDS);

@@ -16,8 +16,15 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param maxTokensCap    largest {@code max_tokens} accepted
  */
 @ConfigurationProperties("goldfinch.model")
-public record ModelProperties(String name, String path, String shape, Long seed, String dtype, String quantize,
-                              Integer maxPromptTokens, Integer maxTokensCap) {
+public record ModelProperties(
+        String name,
+        String path,
+        String shape,
+        Long seed,
+        String dtype,
+        String quantize,
+        Integer maxPromptTokens,
+        Integer maxTokensCap) {
     public ModelProperties {
         name = name == null || name.isBlank() ? "goldfinch" : name;
         seed = seed == null ? 42L : seed;
@@ -27,6 +34,11 @@ public record ModelProperties(String name, String path, String shape, Long seed,
     }
 
     public ModelSource source() {
-        return new ModelSource(path == null || path.isBlank() ? null : Path.of(path), shape, seed, dtype, WeightFormat.parse(quantize));
+        return new ModelSource(
+                path == null || path.isBlank() ? null : Path.of(path),
+                shape,
+                seed,
+                dtype,
+                WeightFormat.parse(quantize));
     }
 }

@@ -22,7 +22,8 @@ public record ModelSource(Path path, String shape, long seed, String dtype, Weig
 
     public ModelSource {
         if ((path == null) == (shape == null || shape.isBlank())) {
-            throw new GoldFinchException.InvalidInput("set exactly one of goldfinch.model.path and goldfinch.model.shape");
+            throw new GoldFinchException.InvalidInput(
+                    "set exactly one of goldfinch.model.path and goldfinch.model.shape");
         }
     }
 

@@ -4,8 +4,7 @@ import dev.goldfinch.model.sampling.SamplingParams;
 
 /** The public protobuf sampling fields to the engine's validated {@link SamplingParams}: one place for the defaults. */
 public final class SamplingMapper {
-    private SamplingMapper() {
-    }
+    private SamplingMapper() {}
 
     /** Unset fields take the engine's defaults; out-of-range ones fail with a message naming the field. */
     public static SamplingParams fromProto(dev.goldfinch.proto.v1.SamplingParams p, int maxTokensCap) {
@@ -20,7 +19,9 @@ public final class SamplingMapper {
                 p.hasRepetitionPenalty() ? p.getRepetitionPenalty() : d.repetitionPenalty(),
                 p.hasPenaltyDecay() ? p.getPenaltyDecay() : d.penaltyDecay(),
                 p.hasSeed() ? Long.valueOf(p.getSeed()) : null,
-                p.hasMaxTokens() ? Math.toIntExact(Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(p.getMaxTokens()))) : d.maxTokens(),
+                p.hasMaxTokens()
+                        ? Math.toIntExact(Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(p.getMaxTokens())))
+                        : d.maxTokens(),
                 p.getStopList(),
                 p.hasLogprobs() ? p.getLogprobs() : 0);
         return s.checkMaxTokens(maxTokensCap);

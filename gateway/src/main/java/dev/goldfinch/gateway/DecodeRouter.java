@@ -87,7 +87,9 @@ public final class DecodeRouter implements AutoCloseable {
         if (healthy.isEmpty()) {
             return Optional.empty();
         }
-        Replica least = healthy.stream().min(Comparator.comparingInt(Replica::live).thenComparing(Replica::target)).orElseThrow();
+        Replica least = healthy.stream()
+                .min(Comparator.comparingInt(Replica::live).thenComparing(Replica::target))
+                .orElseThrow();
         String preferred;
         synchronized (affinity) {
             preferred = affinity.get(entryHash);
@@ -126,7 +128,8 @@ public final class DecodeRouter implements AutoCloseable {
 
     private static boolean check(Replica r) {
         try {
-            HealthCheckResponse h = HealthGrpc.newBlockingStub(r.channel).withDeadlineAfter(1, TimeUnit.SECONDS)
+            HealthCheckResponse h = HealthGrpc.newBlockingStub(r.channel)
+                    .withDeadlineAfter(1, TimeUnit.SECONDS)
                     .check(HealthCheckRequest.getDefaultInstance());
             return h.getStatus() == HealthCheckResponse.ServingStatus.SERVING;
         } catch (io.grpc.StatusRuntimeException e) {

@@ -26,7 +26,8 @@ public class GatewayApplication {
     @Bean
     WorldTokenizer tokenizer(GatewayProperties p) {
         if (p.vocab() == null || p.vocab().isBlank()) {
-            throw new GoldFinchException.InvalidInput("goldfinch.gateway.vocab (the World vocabulary file) is required");
+            throw new GoldFinchException.InvalidInput(
+                    "goldfinch.gateway.vocab (the World vocabulary file) is required");
         }
         return WorldTokenizer.load(java.nio.file.Path.of(p.vocab()));
     }
@@ -65,13 +66,20 @@ public class GatewayApplication {
     }
 
     @Bean
-    GenerationPipeline generationPipeline(WorldTokenizer tokenizer, ManagedChannel prefillChannel, DecodeRouter router,
-                                          ExecutorService gatewayExecutor, GatewayProperties p, MeterRegistry meters) {
-        return new GenerationPipeline(tokenizer, prefillChannel, router, gatewayExecutor, p.maxInflight(), p.requestTimeout(), meters);
+    GenerationPipeline generationPipeline(
+            WorldTokenizer tokenizer,
+            ManagedChannel prefillChannel,
+            DecodeRouter router,
+            ExecutorService gatewayExecutor,
+            GatewayProperties p,
+            MeterRegistry meters) {
+        return new GenerationPipeline(
+                tokenizer, prefillChannel, router, gatewayExecutor, p.maxInflight(), p.requestTimeout(), meters);
     }
 
     @Bean
-    GenerationGrpcService generationGrpcService(PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline) {
+    GenerationGrpcService generationGrpcService(
+            PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline) {
         return new GenerationGrpcService(prompts, models, pipeline);
     }
 }

@@ -16,11 +16,19 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param affinitySlack   how many more live sequences a replica holding the entry may have and still be preferred
  */
 @ConfigurationProperties("goldfinch.gateway")
-public record GatewayProperties(String vocab, String prefill, List<String> decodeTargets, Integer maxInflight, Duration requestTimeout,
-                                Duration healthInterval, Integer affinitySlack) {
+public record GatewayProperties(
+        String vocab,
+        String prefill,
+        List<String> decodeTargets,
+        Integer maxInflight,
+        Duration requestTimeout,
+        Duration healthInterval,
+        Integer affinitySlack) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
-        decodeTargets = decodeTargets == null || decodeTargets.isEmpty() ? List.of("127.0.0.1:9092") : List.copyOf(decodeTargets);
+        decodeTargets = decodeTargets == null || decodeTargets.isEmpty()
+                ? List.of("127.0.0.1:9092")
+                : List.copyOf(decodeTargets);
         maxInflight = maxInflight == null ? 256 : maxInflight;
         requestTimeout = requestTimeout == null ? Duration.ofMinutes(10) : requestTimeout;
         healthInterval = healthInterval == null ? Duration.ofSeconds(2) : healthInterval;

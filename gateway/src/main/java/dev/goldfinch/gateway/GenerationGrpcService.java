@@ -39,8 +39,10 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     static List<PromptBuilder.Message> messages(List<ChatMessage> chat) {
         List<PromptBuilder.Message> out = new ArrayList<>();
         for (int i = 0; i < chat.size(); i++) {
-            out.add(new PromptBuilder.Message(chat.get(i).getRole(), PromptBuilder.utf8(chat.get(i).getContentUtf8().toByteArray(),
-                    "chat.messages[" + i + "].content_utf8")));
+            out.add(new PromptBuilder.Message(
+                    chat.get(i).getRole(),
+                    PromptBuilder.utf8(
+                            chat.get(i).getContentUtf8().toByteArray(), "chat.messages[" + i + "].content_utf8")));
         }
         return out;
     }
@@ -59,7 +61,10 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             if (!chat && !request.hasPromptUtf8()) {
                 throw new GoldFinchException.InvalidInput("prompt_utf8", "prompt_utf8 or chat is required");
             }
-            int[] tokens = tokens(chat, request.getChat().getMessagesList(), request.getPromptUtf8().toByteArray());
+            int[] tokens = tokens(
+                    chat,
+                    request.getChat().getMessagesList(),
+                    request.getPromptUtf8().toByteArray());
             models.checkPrompt(tokens, chat ? "chat" : "prompt_utf8");
             dev.goldfinch.proto.v1.SamplingParams wire = request.getSampling();
             if (chat && wire.getStopCount() == 0) {
@@ -67,11 +72,12 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             }
             SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
             String salt = GenerationPipeline.effectiveSalt(request.getCacheSalt(), request.getSkipPrefixCache());
-            handle = pipeline.start(new GenerationPipeline.Job(tokens, params, wire, salt, chat),
-                    new GenerationPipeline.Listener() {
+            handle = pipeline.start(
+                    new GenerationPipeline.Job(tokens, params, wire, salt, chat), new GenerationPipeline.Listener() {
                         @Override
                         public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
-                            GenerateResponse.Builder b = GenerateResponse.newBuilder().setText(text)
+                            GenerateResponse.Builder b = GenerateResponse.newBuilder()
+                                    .setText(text)
                                     .addAllTokenIds(Arrays.stream(ids).boxed().toList());
                             if (params.logprobs() > 0) {
                                 b.addAllChosenLogprobs(chosen).addAllTopLogprobs(top);
@@ -81,7 +87,10 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
 
                         @Override
                         public void onFinish(FinishReason reason, Usage usage) {
-                            call.onNext(GenerateResponse.newBuilder().setFinishReason(reason).setUsage(usage).build());
+                            call.onNext(GenerateResponse.newBuilder()
+                                    .setFinishReason(reason)
+                                    .setUsage(usage)
+                                    .build());
                             call.onCompleted();
                         }
 
@@ -101,8 +110,13 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
         try {
             models.resolve(request.getModel());
-            int[] ids = tokens(request.hasChat(), request.getChat().getMessagesList(), request.getTextUtf8().toByteArray());
-            response.onNext(TokenizeResponse.newBuilder().addAllTokenIds(Arrays.stream(ids).boxed().toList()).build());
+            int[] ids = tokens(
+                    request.hasChat(),
+                    request.getChat().getMessagesList(),
+                    request.getTextUtf8().toByteArray());
+            response.onNext(TokenizeResponse.newBuilder()
+                    .addAllTokenIds(Arrays.stream(ids).boxed().toList())
+                    .build());
             response.onCompleted();
         } catch (RuntimeException e) {
             response.onError(GrpcErrors.toStatus(e));
@@ -113,8 +127,12 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     public void countTokens(TokenizeRequest request, StreamObserver<CountTokensResponse> response) {
         try {
             models.resolve(request.getModel());
-            int[] ids = tokens(request.hasChat(), request.getChat().getMessagesList(), request.getTextUtf8().toByteArray());
-            response.onNext(CountTokensResponse.newBuilder().setTokenCount(ids.length).build());
+            int[] ids = tokens(
+                    request.hasChat(),
+                    request.getChat().getMessagesList(),
+                    request.getTextUtf8().toByteArray());
+            response.onNext(
+                    CountTokensResponse.newBuilder().setTokenCount(ids.length).build());
             response.onCompleted();
         } catch (RuntimeException e) {
             response.onError(GrpcErrors.toStatus(e));
@@ -124,7 +142,8 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     @Override
     public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> response) {
         try {
-            response.onNext(ListModelsResponse.newBuilder().addModels(models.info()).build());
+            response.onNext(
+                    ListModelsResponse.newBuilder().addModels(models.info()).build());
             response.onCompleted();
         } catch (RuntimeException e) {
             response.onError(GrpcErrors.toStatus(e));

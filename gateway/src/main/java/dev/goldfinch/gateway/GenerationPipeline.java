@@ -42,9 +42,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class GenerationPipeline {
     /** A validated request. */
-    public record Job(int[] tokens, SamplingParams params, dev.goldfinch.proto.v1.SamplingParams wireParams, String salt,
-                      boolean chat) {
-    }
+    public record Job(
+            int[] tokens,
+            SamplingParams params,
+            dev.goldfinch.proto.v1.SamplingParams wireParams,
+            String salt,
+            boolean chat) {}
 
     /** Receives one generation's events, from one thread at a time. */
     public interface Listener {
@@ -74,20 +77,41 @@ public final class GenerationPipeline {
     private final Counter cachedTokens;
     private final Counter generationTokens;
 
-    public GenerationPipeline(WorldTokenizer tokenizer, ManagedChannel prefill, DecodeRouter router, ExecutorService executor,
-                              int maxInflight, Duration timeout, MeterRegistry meters) {
+    public GenerationPipeline(
+            WorldTokenizer tokenizer,
+            ManagedChannel prefill,
+            DecodeRouter router,
+            ExecutorService executor,
+            int maxInflight,
+            Duration timeout,
+            MeterRegistry meters) {
         this.tokenizer = tokenizer;
         this.prefill = prefill;
         this.router = router;
         this.executor = executor;
         this.admission = new Semaphore(maxInflight);
         this.timeout = timeout;
-        this.ttft = Timer.builder("goldfinch.time_to_first_token").description("Time to first token").publishPercentileHistogram().register(meters);
-        this.interToken = Timer.builder("goldfinch.inter_token_latency").description("Time between streamed tokens").publishPercentileHistogram().register(meters);
-        this.e2e = Timer.builder("goldfinch.e2e_request_latency").description("Request duration").publishPercentileHistogram().register(meters);
-        this.promptTokens = Counter.builder("goldfinch.prompt_tokens").description("Prompt tokens").register(meters);
-        this.cachedTokens = Counter.builder("goldfinch.prefix_cache.cached_tokens").description("Prompt tokens served from the prefix cache").register(meters);
-        this.generationTokens = Counter.builder("goldfinch.generation_tokens").description("Tokens generated").register(meters);
+        this.ttft = Timer.builder("goldfinch.time_to_first_token")
+                .description("Time to first token")
+                .publishPercentileHistogram()
+                .register(meters);
+        this.interToken = Timer.builder("goldfinch.inter_token_latency")
+                .description("Time between streamed tokens")
+                .publishPercentileHistogram()
+                .register(meters);
+        this.e2e = Timer.builder("goldfinch.e2e_request_latency")
+                .description("Request duration")
+                .publishPercentileHistogram()
+                .register(meters);
+        this.promptTokens = Counter.builder("goldfinch.prompt_tokens")
+                .description("Prompt tokens")
+                .register(meters);
+        this.cachedTokens = Counter.builder("goldfinch.prefix_cache.cached_tokens")
+                .description("Prompt tokens served from the prefix cache")
+                .register(meters);
+        this.generationTokens = Counter.builder("goldfinch.generation_tokens")
+                .description("Tokens generated")
+                .register(meters);
         meters.gauge("goldfinch.requests_running", running);
     }
 
@@ -102,7 +126,8 @@ public final class GenerationPipeline {
     /** Starts a generation; throws a RESOURCE_EXHAUSTED failure at once when the gateway is full. */
     public Handle start(Job job, Listener listener) {
         if (!admission.tryAcquire()) {
-            throw new TypedFailure(FailureKind.RESOURCE_EXHAUSTED, "the server is at its limit of concurrent requests; retry later");
+            throw new TypedFailure(
+                    FailureKind.RESOURCE_EXHAUSTED, "the server is at its limit of concurrent requests; retry later");
         }
         Run run = new Run(job, listener);
         running.incrementAndGet();
@@ -150,9 +175,14 @@ public final class GenerationPipeline {
         /** Prefills, then decodes on a replica other than {@code avoid} when there is one. */
         void prefillThenDecode(DecodeRouter.Replica avoid) {
             try {
-                prefilled = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
-                        .prefill(PrefillRequest.newBuilder().addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
-                                .setCacheSalt(job.salt()).build());
+                prefilled = PrefillGrpc.newBlockingStub(prefill)
+                        .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                        .prefill(PrefillRequest.newBuilder()
+                                .addAllTokens(java.util.Arrays.stream(job.tokens())
+                                        .boxed()
+                                        .toList())
+                                .setCacheSalt(job.salt())
+                                .build());
                 decode(avoid);
             } catch (RuntimeException e) {
                 fail(GrpcErrors.toStatus(e));
@@ -166,17 +196,24 @@ public final class GenerationPipeline {
             }
             String entry = prefilled.getEntry().getPrefixHash();
             // Elsewhere if possible; a replica that lost the entry may still serve it once prefill wrote it again.
-            replica = router.pick(entry, exclude).or(() -> exclude == null ? Optional.empty() : router.pick(entry, null)).orElse(null);
+            replica = router.pick(entry, exclude)
+                    .or(() -> exclude == null ? Optional.empty() : router.pick(entry, null))
+                    .orElse(null);
             if (replica == null) {
                 fail(ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy decode replica", null));
                 return;
             }
             replica.live.incrementAndGet();
-            DecodeRequest request = DecodeRequest.newBuilder().setEntry(prefilled.getEntry())
-                    .setLastPromptToken(job.tokens()[job.tokens().length - 1]).setSampling(job.wireParams())
-                    .setCacheSalt(job.salt()).setCheckpointAtEnd(job.chat()).build();
+            DecodeRequest request = DecodeRequest.newBuilder()
+                    .setEntry(prefilled.getEntry())
+                    .setLastPromptToken(job.tokens()[job.tokens().length - 1])
+                    .setSampling(job.wireParams())
+                    .setCacheSalt(job.salt())
+                    .setCheckpointAtEnd(job.chat())
+                    .build();
             DecodeRouter.Replica used = replica;
-            DecodeGrpc.newStub(used.channel()).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+            DecodeGrpc.newStub(used.channel())
+                    .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                     .decode(request, new ClientResponseObserver<DecodeRequest, DecodeResponse>() {
                         @Override
                         public void beforeStart(ClientCallStreamObserver<DecodeRequest> requestStream) {
@@ -195,7 +232,8 @@ public final class GenerationPipeline {
                         public void onError(Throwable t) {
                             used.live.decrementAndGet();
                             Status s = Status.fromThrowable(t);
-                            boolean retryable = s.getCode() == Status.Code.NOT_FOUND || s.getCode() == Status.Code.UNAVAILABLE;
+                            boolean retryable =
+                                    s.getCode() == Status.Code.NOT_FOUND || s.getCode() == Status.Code.UNAVAILABLE;
                             if (generated == 0 && !retried && !cancelled && !done && retryable) {
                                 retried = true;
                                 if (s.getCode() == Status.Code.UNAVAILABLE) {
@@ -242,8 +280,12 @@ public final class GenerationPipeline {
             lastTokenAt = now;
             generated++;
             generationTokens.increment();
-            FinishReason reason = r.getFinishReason() == FinishReason.FINISH_REASON_UNSPECIFIED ? null : r.getFinishReason();
-            List<TokenLogprob> chosen = List.of(TokenLogprob.newBuilder().setToken(r.getToken()).setLogprob(r.getLogprob()).build());
+            FinishReason reason =
+                    r.getFinishReason() == FinishReason.FINISH_REASON_UNSPECIFIED ? null : r.getFinishReason();
+            List<TokenLogprob> chosen = List.of(TokenLogprob.newBuilder()
+                    .setToken(r.getToken())
+                    .setLogprob(r.getLogprob())
+                    .build());
             if (reason == FinishReason.FINISH_REASON_END_OF_TEXT) {
                 emit(stops.push(decoder.flush()), new int[0], List.of(), List.of());
                 if (!done) {
@@ -253,7 +295,7 @@ public final class GenerationPipeline {
                 return;
             }
             StopSequenceMatcher.Result text = stops.push(decoder.push(r.getToken()));
-            emit(text, new int[]{r.getToken()}, chosen, r.getTopLogprobsList());
+            emit(text, new int[] {r.getToken()}, chosen, r.getTopLogprobsList());
             if (text.stopped()) {
                 finish(FinishReason.FINISH_REASON_STOP);
                 ClientCallStreamObserver<DecodeRequest> c = call;
@@ -272,7 +314,8 @@ public final class GenerationPipeline {
             }
         }
 
-        private void emit(StopSequenceMatcher.Result text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+        private void emit(
+                StopSequenceMatcher.Result text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
             if (!text.emit().isEmpty() || ids.length > 0) {
                 listener.onText(text.emit(), ids, chosen, top);
             }
@@ -303,7 +346,13 @@ public final class GenerationPipeline {
             int cached = prefilled == null ? 0 : prefilled.getCachedTokens();
             promptTokens.increment(prompt);
             cachedTokens.increment(cached);
-            listener.onFinish(reason, Usage.newBuilder().setPromptTokens(prompt).setCompletionTokens(generated).setCachedTokens(cached).build());
+            listener.onFinish(
+                    reason,
+                    Usage.newBuilder()
+                            .setPromptTokens(prompt)
+                            .setCompletionTokens(generated)
+                            .setCachedTokens(cached)
+                            .build());
         }
 
         void fail(StatusRuntimeException e) {

@@ -19,7 +19,9 @@ public final class ModelCatalog {
     public ModelInfo info() {
         ModelInfo i = info;
         if (i == null) {
-            i = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(10, TimeUnit.SECONDS).describeModel(DescribeModelRequest.getDefaultInstance());
+            i = PrefillGrpc.newBlockingStub(prefill)
+                    .withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .describeModel(DescribeModelRequest.getDefaultInstance());
             info = i;
         }
         return i;
@@ -29,7 +31,8 @@ public final class ModelCatalog {
     public ModelInfo resolve(String requested) {
         ModelInfo i = info();
         if (requested != null && !requested.isEmpty() && !requested.equals(i.getId())) {
-            throw new GoldFinchException.InvalidInput("model", "model '" + requested + "' does not exist; this server serves '" + i.getId() + "'");
+            throw new GoldFinchException.InvalidInput(
+                    "model", "model '" + requested + "' does not exist; this server serves '" + i.getId() + "'");
         }
         return i;
     }
@@ -41,7 +44,8 @@ public final class ModelCatalog {
             throw new GoldFinchException.InvalidInput(field, "prompt must not be empty");
         }
         if (tokens.length > max) {
-            throw new GoldFinchException.InvalidInput(field, "prompt is " + tokens.length + " tokens, more than the maximum of " + max);
+            throw new GoldFinchException.InvalidInput(
+                    field, "prompt is " + tokens.length + " tokens, more than the maximum of " + max);
         }
     }
 }

@@ -11,6 +11,7 @@ import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import dev.goldfinch.service.SamplingMapper;
 import io.grpc.StatusRuntimeException;
+import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -27,7 +28,6 @@ import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import jakarta.servlet.http.HttpServletResponse;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -70,22 +70,19 @@ public class OpenAiController {
     }
 
     @PostMapping(value = "/v1/chat/completions", consumes = MediaType.ALL_VALUE)
-    public ResponseEntity<?> chatCompletions(@RequestBody byte[] body, HttpServletResponse response) throws IOException {
+    public ResponseEntity<?> chatCompletions(@RequestBody byte[] body, HttpServletResponse response)
+            throws IOException {
         return handle(body, true, response);
     }
 
     /** One event of a generation, passed from the pipeline to the writing thread. */
-    private sealed interface Event permits Text, Done, Failed {
-    }
+    private sealed interface Event permits Text, Done, Failed {}
 
-    private record Text(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) implements Event {
-    }
+    private record Text(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) implements Event {}
 
-    private record Done(FinishReason reason, Usage usage) implements Event {
-    }
+    private record Done(FinishReason reason, Usage usage) implements Event {}
 
-    private record Failed(StatusRuntimeException error) implements Event {
-    }
+    private record Failed(StatusRuntimeException error) implements Event {}
 
     /**
      * Streams are written straight to the response from this (virtual) request thread, which blocks on the
@@ -200,7 +197,9 @@ public class OpenAiController {
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", 0);
         choice.put(r.chat ? "delta" : "text", delta);
-        choice.put("logprobs", tokens != null && r.job.params().logprobs() > 0 ? logprobs(r, tokens.chosen(), tokens.top()) : null);
+        choice.put(
+                "logprobs",
+                tokens != null && r.job.params().logprobs() > 0 ? logprobs(r, tokens.chosen(), tokens.top()) : null);
         choice.put("finish_reason", finish);
         if (r.returnTokenIds && tokens != null) {
             choice.put("token_ids", tokens.ids());
@@ -242,7 +241,8 @@ public class OpenAiController {
         return r == FinishReason.FINISH_REASON_LENGTH ? "length" : "stop";
     }
 
-    private ResponseEntity<?> collect(Request r, Event first, BlockingQueue<Event> events, GenerationPipeline.Handle handle) {
+    private ResponseEntity<?> collect(
+            Request r, Event first, BlockingQueue<Event> events, GenerationPipeline.Handle handle) {
         StringBuilder text = new StringBuilder();
         List<Integer> ids = new ArrayList<>();
         List<TokenLogprob> chosen = new ArrayList<>();
@@ -296,13 +296,21 @@ public class OpenAiController {
 
     /** The HTTP status and OpenAI error object of the one error table. */
     static ResponseEntity<Map<String, Object>> error(StatusRuntimeException e) {
-        return ResponseEntity.status(ErrorTable.httpStatus(e)).contentType(MediaType.APPLICATION_JSON).body(ErrorTable.openAiError(e));
+        return ResponseEntity.status(ErrorTable.httpStatus(e))
+                .contentType(MediaType.APPLICATION_JSON)
+                .body(ErrorTable.openAiError(e));
     }
 
     /** A parsed and validated HTTP request. */
-    private record Request(String id, long created, String model, boolean chat, boolean stream, boolean includeUsage,
-                           boolean returnTokenIds, GenerationPipeline.Job job) {
-    }
+    private record Request(
+            String id,
+            long created,
+            String model,
+            boolean chat,
+            boolean stream,
+            boolean includeUsage,
+            boolean returnTokenIds,
+            GenerationPipeline.Job job) {}
 
     private Request parse(byte[] body, boolean chat) {
         PromptBuilder.utf8(body, null);
@@ -310,7 +318,8 @@ public class OpenAiController {
         try {
             root = json.readTree(body);
         } catch (JacksonException e) {
-            throw new GoldFinchException.InvalidInput(null, "request body is not valid JSON: " + e.getOriginalMessage());
+            throw new GoldFinchException.InvalidInput(
+                    null, "request body is not valid JSON: " + e.getOriginalMessage());
         }
         if (root == null || !root.isObject()) {
             throw new GoldFinchException.InvalidInput(null, "request body must be a JSON object");
@@ -347,12 +356,15 @@ public class OpenAiController {
                 for (int i = 0; i < tokens.length; i++) {
                     JsonNode t = prompt.get(i);
                     if (!t.canConvertToInt() || t.asInt() < 0 || t.asInt() >= model.getVocabSize()) {
-                        throw new GoldFinchException.InvalidInput("prompt[" + i + "]", "prompt[" + i + "] is not a token id in [0, " + model.getVocabSize() + ")");
+                        throw new GoldFinchException.InvalidInput(
+                                "prompt[" + i + "]",
+                                "prompt[" + i + "] is not a token id in [0, " + model.getVocabSize() + ")");
                     }
                     tokens[i] = t.asInt();
                 }
             } else {
-                throw new GoldFinchException.InvalidInput("prompt", "prompt must be a non-empty string or an array of token ids");
+                throw new GoldFinchException.InvalidInput(
+                        "prompt", "prompt must be a non-empty string or an array of token ids");
             }
         }
         models.checkPrompt(tokens, chat ? "messages" : "prompt");
@@ -392,7 +404,8 @@ public class OpenAiController {
                 throw new GoldFinchException.InvalidInput(maxField, maxField + " must be > 0, got " + max);
             }
             if (max > model.getMaxTokensCap()) {
-                throw new GoldFinchException.InvalidInput(maxField, maxField + " must be <= " + model.getMaxTokensCap() + ", got " + max);
+                throw new GoldFinchException.InvalidInput(
+                        maxField, maxField + " must be <= " + model.getMaxTokensCap() + ", got " + max);
             }
             s.setMaxTokens((int) max);
         } else if (chat) {
@@ -405,7 +418,8 @@ public class OpenAiController {
             } else if (stop.isArray()) {
                 for (JsonNode x : stop) {
                     if (!x.isString()) {
-                        throw new GoldFinchException.InvalidInput("stop", "stop must be a string or an array of strings");
+                        throw new GoldFinchException.InvalidInput(
+                                "stop", "stop must be a string or an array of strings");
                     }
                     s.addStop(x.asString());
                 }
@@ -419,13 +433,17 @@ public class OpenAiController {
         if (logprobs != null && !logprobs.isNull()) {
             if (chat) {
                 if (!logprobs.isBoolean()) {
-                    throw new GoldFinchException.InvalidInput("logprobs", "logprobs must be a boolean for chat completions");
+                    throw new GoldFinchException.InvalidInput(
+                            "logprobs", "logprobs must be a boolean for chat completions");
                 }
                 if (logprobs.asBoolean()) {
                     s.setLogprobs(Math.clamp(integer(root, "top_logprobs", 0), 1, Integer.MAX_VALUE));
                 }
             } else {
-                s.setLogprobs(Math.clamp(integer(root, "logprobs", 0), Integer.MIN_VALUE, Integer.MAX_VALUE)); // out of range stays out of range
+                s.setLogprobs(Math.clamp(
+                        integer(root, "logprobs", 0),
+                        Integer.MIN_VALUE,
+                        Integer.MAX_VALUE)); // out of range stays out of range
             }
         }
         dev.goldfinch.proto.v1.SamplingParams wire = s.build();
@@ -434,11 +452,20 @@ public class OpenAiController {
         JsonNode options = root.get("stream_options");
         boolean includeUsage = options != null && options.path("include_usage").asBoolean(false);
         String salt = text(root, "cache_salt", true);
-        String effectiveSalt = GenerationPipeline.effectiveSalt(salt == null ? "" : salt, bool(root, "skip_prefix_cache"));
+        String effectiveSalt =
+                GenerationPipeline.effectiveSalt(salt == null ? "" : salt, bool(root, "skip_prefix_cache"));
         GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, effectiveSalt, chat);
-        String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
-        return new Request(id, System.currentTimeMillis() / 1000, model.getId(), chat, stream, includeUsage,
-                bool(root, "return_token_ids"), job);
+        String id =
+                (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+        return new Request(
+                id,
+                System.currentTimeMillis() / 1000,
+                model.getId(),
+                chat,
+                stream,
+                includeUsage,
+                bool(root, "return_token_ids"),
+                job);
     }
 
     private static String content(JsonNode c, int i) {
@@ -452,13 +479,17 @@ public class OpenAiController {
             StringBuilder b = new StringBuilder();
             for (JsonNode part : c) {
                 if (!"text".equals(part.path("type").asString(""))) {
-                    throw new GoldFinchException.InvalidInput("messages[" + i + "].content", "messages[" + i + "].content: only text parts are supported");
+                    throw new GoldFinchException.InvalidInput(
+                            "messages[" + i + "].content",
+                            "messages[" + i + "].content: only text parts are supported");
                 }
                 b.append(part.path("text").asString(""));
             }
             return b.toString();
         }
-        throw new GoldFinchException.InvalidInput("messages[" + i + "].content", "messages[" + i + "].content must be a string or an array of text parts");
+        throw new GoldFinchException.InvalidInput(
+                "messages[" + i + "].content",
+                "messages[" + i + "].content must be a string or an array of text parts");
     }
 
     private static String text(JsonNode root, String field, boolean optional) {

@@ -15,8 +15,7 @@ import java.util.Locale;
  * tokens of the previous turn's prompt — which is what lets the prefix cache serve it.
  */
 public final class PromptBuilder {
-    public record Message(String role, String content) {
-    }
+    public record Message(String role, String content) {}
 
     private final WorldTokenizer tokenizer;
 
@@ -31,10 +30,15 @@ public final class PromptBuilder {
     /** Strict UTF-8: invalid bytes are the caller's error, never silently replaced. {@code field} null: the whole request body. */
     public static String utf8(byte[] bytes, String field) {
         try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+            return StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes))
+                    .toString();
         } catch (CharacterCodingException e) {
-            throw new GoldFinchException.InvalidInput(field, (field == null ? "request body" : field) + " is not valid UTF-8");
+            throw new GoldFinchException.InvalidInput(
+                    field, (field == null ? "request body" : field) + " is not valid UTF-8");
         }
     }
 
@@ -60,11 +64,15 @@ public final class PromptBuilder {
                 case "assistant" -> {
                     // The same pieces the model produced after "Assistant:" in the previous turn.
                     out.add(tokenizer.encode("Assistant:"));
-                    String body = content.isEmpty() || Character.isWhitespace(content.charAt(0)) ? content : " " + content;
+                    String body =
+                            content.isEmpty() || Character.isWhitespace(content.charAt(0)) ? content : " " + content;
                     out.add(tokenizer.encode(body.stripTrailing()));
                     out.add(tokenizer.encode("\n\n"));
                 }
-                default -> throw new GoldFinchException.InvalidInput("messages[" + i + "].role", "messages[" + i + "].role must be system, user or assistant, got '" + m.role() + "'");
+                default ->
+                    throw new GoldFinchException.InvalidInput(
+                            "messages[" + i + "].role",
+                            "messages[" + i + "].role must be system, user or assistant, got '" + m.role() + "'");
             }
         }
         out.add(tokenizer.encode("Assistant:"));

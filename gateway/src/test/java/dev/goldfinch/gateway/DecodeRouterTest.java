@@ -30,9 +30,19 @@ class DecodeRouterTest {
 
     @BeforeEach
     void start() throws Exception {
-        serverA = InProcessServerBuilder.forName(targetA).addService(healthA.getHealthService()).build().start();
-        serverB = InProcessServerBuilder.forName(targetB).addService(healthB.getHealthService()).build().start();
-        router = new DecodeRouter(List.of(targetB, targetA), Duration.ofMillis(50), 2, t -> InProcessChannelBuilder.forName(t).build());
+        serverA = InProcessServerBuilder.forName(targetA)
+                .addService(healthA.getHealthService())
+                .build()
+                .start();
+        serverB = InProcessServerBuilder.forName(targetB)
+                .addService(healthB.getHealthService())
+                .build()
+                .start();
+        router = new DecodeRouter(
+                List.of(targetB, targetA),
+                Duration.ofMillis(50),
+                2,
+                t -> InProcessChannelBuilder.forName(t).build());
         for (DecodeRouter.Replica r : router.replicas()) {
             if (r.target().equals(targetA)) {
                 a = r;
@@ -93,7 +103,11 @@ class DecodeRouterTest {
 
     @Test
     void aReplicaMarkedUnavailableGetsNoWorkUntilAHealthRoundSaysOtherwise() {
-        try (DecodeRouter slow = new DecodeRouter(List.of(targetA, targetB), Duration.ofHours(1), 2, t -> InProcessChannelBuilder.forName(t).build())) {
+        try (DecodeRouter slow = new DecodeRouter(
+                List.of(targetA, targetB),
+                Duration.ofHours(1),
+                2,
+                t -> InProcessChannelBuilder.forName(t).build())) {
             DecodeRouter.Replica first = slow.pick("e", null).orElseThrow();
             assertEquals(targetA, first.target());
             slow.markUnavailable(first);

@@ -77,11 +77,13 @@ final class FakeDecode extends DecodeGrpc.DecodeImplBase {
         };
     }
 
-    private static void send(ServerCallStreamObserver<DecodeResponse> call, int token, int generated, FinishReason finish) {
+    private static void send(
+            ServerCallStreamObserver<DecodeResponse> call, int token, int generated, FinishReason finish) {
         if (call.isCancelled()) {
             return;
         }
-        DecodeResponse.Builder b = DecodeResponse.newBuilder().setToken(token).setLogprob(-0.5f).setGeneratedTokens(generated);
+        DecodeResponse.Builder b =
+                DecodeResponse.newBuilder().setToken(token).setLogprob(-0.5f).setGeneratedTokens(generated);
         if (finish != null) {
             b.setFinishReason(finish);
         }

@@ -23,8 +23,14 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * the gateway's routing by entry works. A test can make the next calls fail.
  */
 final class FakePrefill extends PrefillGrpc.PrefillImplBase {
-    static final ModelInfo MODEL = ModelInfo.newBuilder().setId("test-model").setArchitecture("goldfinch").setVocabSize(300)
-            .setMaxPromptTokens(24).setMaxTokensCap(16).setFingerprint("00000000000000ff").build();
+    static final ModelInfo MODEL = ModelInfo.newBuilder()
+            .setId("test-model")
+            .setArchitecture("goldfinch")
+            .setVocabSize(300)
+            .setMaxPromptTokens(24)
+            .setMaxTokensCap(16)
+            .setFingerprint("00000000000000ff")
+            .build();
 
     final List<PrefillRequest> requests = new CopyOnWriteArrayList<>();
     final Queue<StatusRuntimeException> failures = new ConcurrentLinkedQueue<>();
@@ -48,8 +54,13 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
             response.onError(failure);
             return;
         }
-        response.onNext(PrefillResponse.newBuilder().setEntry(EntryRef.newBuilder().setModel(MODEL.getFingerprint())
-                .setPrefixHash(address(request)).setLength(request.getTokensCount())).setComputedTokens(request.getTokensCount()).build());
+        response.onNext(PrefillResponse.newBuilder()
+                .setEntry(EntryRef.newBuilder()
+                        .setModel(MODEL.getFingerprint())
+                        .setPrefixHash(address(request))
+                        .setLength(request.getTokensCount()))
+                .setComputedTokens(request.getTokensCount())
+                .build());
         response.onCompleted();
     }
 

@@ -56,9 +56,20 @@ final class GatewayFixture implements AutoCloseable {
         // Names sort as the replicas do by target: A wins a tie.
         decodeA = new FakeDecode("decode-a-" + run);
         decodeB = new FakeDecode("decode-b-" + run);
-        servers.add(InProcessServerBuilder.forName(prefillName).addService(prefill).build().start());
-        servers.add(InProcessServerBuilder.forName(decodeA.target).addService(decodeA).addService(healthA.getHealthService()).build().start());
-        servers.add(InProcessServerBuilder.forName(decodeB.target).addService(decodeB).addService(healthB.getHealthService()).build().start());
+        servers.add(InProcessServerBuilder.forName(prefillName)
+                .addService(prefill)
+                .build()
+                .start());
+        servers.add(InProcessServerBuilder.forName(decodeA.target)
+                .addService(decodeA)
+                .addService(healthA.getHealthService())
+                .build()
+                .start());
+        servers.add(InProcessServerBuilder.forName(decodeB.target)
+                .addService(decodeB)
+                .addService(healthB.getHealthService())
+                .build()
+                .start());
         gatewayGrpcName = "gateway-" + run;
         Map<String, String> props = new LinkedHashMap<>();
         props.put("server.port", "0");
@@ -81,8 +92,11 @@ final class GatewayFixture implements AutoCloseable {
             return c;
         };
         // As arguments: they must win over application-gateway.properties (its fixed ports).
-        String[] args = props.entrySet().stream().map(e -> "--" + e.getKey() + "=" + e.getValue()).toArray(String[]::new);
-        gateway = new SpringApplicationBuilder(GatewayApplication.class).profiles("gateway")
+        String[] args = props.entrySet().stream()
+                .map(e -> "--" + e.getKey() + "=" + e.getValue())
+                .toArray(String[]::new);
+        gateway = new SpringApplicationBuilder(GatewayApplication.class)
+                .profiles("gateway")
                 .initializers(ctx -> {
                     ctx.getBeanFactory().registerSingleton("channelOpener", inProcess);
                     for (int i = 0; i < extraServices.length; i++) {
@@ -129,24 +143,31 @@ final class GatewayFixture implements AutoCloseable {
         return c;
     }
 
-    record Reply(int status, JsonNode body) {
-    }
+    record Reply(int status, JsonNode body) {}
 
     Reply post(String path, Object body) throws IOException, InterruptedException {
         byte[] bytes = body instanceof byte[] b ? b : JSON.writeValueAsBytes(body);
-        HttpResponse<byte[]> r = http.send(request(path).POST(HttpRequest.BodyPublishers.ofByteArray(bytes)).build(),
+        HttpResponse<byte[]> r = http.send(
+                request(path)
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(bytes))
+                        .build(),
                 HttpResponse.BodyHandlers.ofByteArray());
         return new Reply(r.statusCode(), JSON.readTree(r.body()));
     }
 
     /** The server-sent events of a streamed completion, as they arrive. */
-    HttpResponse<java.util.stream.Stream<String>> stream(String path, Object body) throws IOException, InterruptedException {
-        return http.send(request(path).POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body))).build(),
+    HttpResponse<java.util.stream.Stream<String>> stream(String path, Object body)
+            throws IOException, InterruptedException {
+        return http.send(
+                request(path)
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
+                        .build(),
                 HttpResponse.BodyHandlers.ofLines());
     }
 
     HttpRequest.Builder request(String path) {
-        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + path)).timeout(Duration.ofSeconds(20))
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + path))
+                .timeout(Duration.ofSeconds(20))
                 .header("Content-Type", "application/json");
     }
 

@@ -69,8 +69,11 @@ class GenerationGrpcServiceTest {
     }
 
     private static GenerateRequest prompt(String text, SamplingParams.Builder sampling) {
-        return GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFromUtf8(text)).setSampling(sampling)
-                .setCacheSalt(java.util.UUID.randomUUID().toString()).build(); // no replica affinity from another test
+        return GenerateRequest.newBuilder()
+                .setPromptUtf8(ByteString.copyFromUtf8(text))
+                .setSampling(sampling)
+                .setCacheSalt(java.util.UUID.randomUUID().toString())
+                .build(); // no replica affinity from another test
     }
 
     private static List<GenerateResponse> generate(GenerateRequest request) {
@@ -84,18 +87,41 @@ class GenerationGrpcServiceTest {
     void eachBadFieldIsInvalidArgumentNamingIt() {
         List<Map.Entry<String, GenerateRequest>> cases = new ArrayList<>();
         cases.add(Map.entry("prompt_utf8", GenerateRequest.getDefaultInstance()));
-        cases.add(Map.entry("prompt_utf8", GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFrom(new byte[]{'a', (byte) 0xff})).build()));
+        cases.add(Map.entry(
+                "prompt_utf8",
+                GenerateRequest.newBuilder()
+                        .setPromptUtf8(ByteString.copyFrom(new byte[] {'a', (byte) 0xff}))
+                        .build()));
         cases.add(Map.entry("prompt", prompt("", SamplingParams.newBuilder())));
-        cases.add(Map.entry("max_tokens", prompt("Hello", SamplingParams.newBuilder().setMaxTokens(17))));
+        cases.add(Map.entry(
+                "max_tokens", prompt("Hello", SamplingParams.newBuilder().setMaxTokens(17))));
         cases.add(Map.entry("top_p", prompt("Hello", SamplingParams.newBuilder().setTopP(0))));
-        cases.add(Map.entry("temperature", prompt("Hello", SamplingParams.newBuilder().setTemperature(-1))));
-        cases.add(Map.entry("model", prompt("Hello", SamplingParams.newBuilder()).toBuilder().setModel("gpt-17").build()));
-        cases.add(Map.entry("chat", GenerateRequest.newBuilder().setChat(ChatMessages.newBuilder().addMessages(ChatMessage.newBuilder().setRole("user")
-                .setContentUtf8(ByteString.copyFromUtf8("x".repeat(30))))).build()));
-        cases.add(Map.entry("messages[0].role", GenerateRequest.newBuilder().setChat(ChatMessages.newBuilder().addMessages(ChatMessage.newBuilder()
-                .setRole("robot").setContentUtf8(ByteString.copyFromUtf8("Hi")))).build()));
+        cases.add(Map.entry(
+                "temperature", prompt("Hello", SamplingParams.newBuilder().setTemperature(-1))));
+        cases.add(Map.entry(
+                "model",
+                prompt("Hello", SamplingParams.newBuilder()).toBuilder()
+                        .setModel("gpt-17")
+                        .build()));
+        cases.add(Map.entry(
+                "chat",
+                GenerateRequest.newBuilder()
+                        .setChat(ChatMessages.newBuilder()
+                                .addMessages(ChatMessage.newBuilder()
+                                        .setRole("user")
+                                        .setContentUtf8(ByteString.copyFromUtf8("x".repeat(30)))))
+                        .build()));
+        cases.add(Map.entry(
+                "messages[0].role",
+                GenerateRequest.newBuilder()
+                        .setChat(ChatMessages.newBuilder()
+                                .addMessages(ChatMessage.newBuilder()
+                                        .setRole("robot")
+                                        .setContentUtf8(ByteString.copyFromUtf8("Hi"))))
+                        .build()));
         for (Map.Entry<String, GenerateRequest> c : cases) {
-            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> generate(c.getValue()), c.getKey());
+            StatusRuntimeException e =
+                    assertThrows(StatusRuntimeException.class, () -> generate(c.getValue()), c.getKey());
             assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), c.getKey());
             assertEquals(c.getKey(), e.getTrailers().get(ErrorTable.PARAM), c.getKey() + ": " + e.getStatus());
         }
@@ -104,8 +130,10 @@ class GenerationGrpcServiceTest {
 
     @Test
     void aGenerationStreamsTextThenTheFinishAndUsage() {
-        mesh.decodeA.scripts.add(FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.HELLO, TestVocab.WORLD, TestVocab.MORE));
-        List<GenerateResponse> out = generate(prompt("Hello", SamplingParams.newBuilder().setMaxTokens(3)));
+        mesh.decodeA.scripts.add(
+                FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.HELLO, TestVocab.WORLD, TestVocab.MORE));
+        List<GenerateResponse> out =
+                generate(prompt("Hello", SamplingParams.newBuilder().setMaxTokens(3)));
         StringBuilder text = new StringBuilder();
         List<Integer> ids = new ArrayList<>();
         out.forEach(r -> {
@@ -123,24 +151,32 @@ class GenerationGrpcServiceTest {
 
     @Test
     void tokenizeCountsWithTheGatewaysVocabulary() {
-        TokenizeRequest r = TokenizeRequest.newBuilder().setTextUtf8(ByteString.copyFromUtf8("Hello world!")).build();
-        assertEquals(List.of(TestVocab.HELLO, TestVocab.WORLD, TestVocab.ofByte('!')), mesh.generation().tokenize(r).getTokenIdsList());
+        TokenizeRequest r = TokenizeRequest.newBuilder()
+                .setTextUtf8(ByteString.copyFromUtf8("Hello world!"))
+                .build();
+        assertEquals(
+                List.of(TestVocab.HELLO, TestVocab.WORLD, TestVocab.ofByte('!')),
+                mesh.generation().tokenize(r).getTokenIdsList());
         assertEquals(3, mesh.generation().countTokens(r).getTokenCount());
     }
 
     @Test
     void anExceptionThrownByAServiceIsInternalWithOnlyAnId() {
         var failing = PrefillGrpc.newBlockingStub(mesh.gatewayChannel());
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> failing.prefill(PrefillRequest.getDefaultInstance()));
+        StatusRuntimeException e =
+                assertThrows(StatusRuntimeException.class, () -> failing.prefill(PrefillRequest.getDefaultInstance()));
         assertEquals(Status.Code.INTERNAL, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().matches("internal error, id [0-9a-f]{16}"), e.getStatus().getDescription());
+        assertTrue(
+                e.getStatus().getDescription().matches("internal error, id [0-9a-f]{16}"),
+                e.getStatus().getDescription());
         assertFalse(e.toString().contains("s3cr3t"));
     }
 
     @Test
     void aTypedFailureHandedToOnErrorGetsItsStatus() {
         var failing = PrefillGrpc.newBlockingStub(mesh.gatewayChannel());
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> failing.describeModel(DescribeModelRequest.getDefaultInstance()));
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class, () -> failing.describeModel(DescribeModelRequest.getDefaultInstance()));
         assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
         assertEquals("no such entry", e.getStatus().getDescription());
     }

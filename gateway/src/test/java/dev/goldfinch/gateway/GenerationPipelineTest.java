@@ -73,7 +73,8 @@ class GenerationPipelineTest {
         assertEquals(200, r.statusCode());
         try (Stream<String> lines = r.body()) {
             return lines.filter(l -> l.startsWith("data: ") && !l.equals("data: [DONE]"))
-                    .map(l -> GatewayFixture.JSON.readTree(l.substring(6))).toList();
+                    .map(l -> GatewayFixture.JSON.readTree(l.substring(6)))
+                    .toList();
         }
     }
 
@@ -82,7 +83,8 @@ class GenerationPipelineTest {
     @Test
     void aSecondRequestGoesToTheLessLoadedReplica() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
-        HttpResponse<Stream<String>> held = mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
+        HttpResponse<Stream<String>> held =
+                mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
         try {
             GatewayFixture.await(() -> mesh.decodeA.requests.size() == 1, "the first request on A (a tie goes to A)");
             assertEquals("Hello", text(mesh.post("/v1/completions", body("prompt", "Hi"))));
@@ -99,13 +101,17 @@ class GenerationPipelineTest {
         text(mesh.post("/v1/completions", request));
         assertEquals(1, mesh.decodeA.requests.size());
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
-        HttpResponse<Stream<String>> held = mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
+        HttpResponse<Stream<String>> held =
+                mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
         try {
             GatewayFixture.await(() -> mesh.decodeA.requests.size() == 2, "the held request on A");
             text(mesh.post("/v1/completions", request));
-            assertEquals(3, mesh.decodeA.requests.size(), "back to A, one sequence busier than B but holding the entry");
+            assertEquals(
+                    3, mesh.decodeA.requests.size(), "back to A, one sequence busier than B but holding the entry");
             assertTrue(mesh.decodeB.requests.isEmpty());
-            assertEquals(mesh.decodeA.requests.get(0).getEntry(), mesh.decodeA.requests.get(2).getEntry());
+            assertEquals(
+                    mesh.decodeA.requests.get(0).getEntry(),
+                    mesh.decodeA.requests.get(2).getEntry());
         } finally {
             held.body().close();
         }
@@ -114,7 +120,8 @@ class GenerationPipelineTest {
     @Test
     void anUnhealthyReplicaIsSkipped() throws Exception {
         mesh.healthA.setStatus("", ServingStatus.NOT_SERVING);
-        GatewayFixture.await(() -> mesh.router().replicas().stream().anyMatch(r -> !r.healthy), "the gateway sees A down");
+        GatewayFixture.await(
+                () -> mesh.router().replicas().stream().anyMatch(r -> !r.healthy), "the gateway sees A down");
         for (int i = 0; i < 3; i++) {
             assertEquals("Hello", text(mesh.post("/v1/completions", body("prompt", "Hello " + i))));
         }
@@ -156,10 +163,13 @@ class GenerationPipelineTest {
 
     @Test
     void afterTheFirstTokenAFailureIsNotRetried() throws Exception {
-        mesh.decodeA.scripts.add(FakeDecode.fail(Status.UNAVAILABLE.withDescription("gone mid-stream"), TestVocab.HELLO, TestVocab.WORLD));
+        mesh.decodeA.scripts.add(FakeDecode.fail(
+                Status.UNAVAILABLE.withDescription("gone mid-stream"), TestVocab.HELLO, TestVocab.WORLD));
         List<JsonNode> events = events(mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true)));
         StringBuilder text = new StringBuilder();
-        events.stream().filter(e -> e.has("choices")).forEach(e -> text.append(e.get("choices").get(0).get("text").asString()));
+        events.stream()
+                .filter(e -> e.has("choices"))
+                .forEach(e -> text.append(e.get("choices").get(0).get("text").asString()));
         assertEquals("Hello world", text.toString(), "what was streamed stays streamed");
         JsonNode error = events.getLast().get("error");
         assertNotNull(error, events.getLast().toString());
@@ -173,8 +183,10 @@ class GenerationPipelineTest {
 
     @Test
     void aStopSplitAcrossTokensIsCutExactlyAndTheDecodeIsCancelled() throws Exception {
-        mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO, TestVocab.XX_S, TestVocab.T, TestVocab.OP_YY));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "stop", "STOP", "max_tokens", 16));
+        mesh.decodeA.scripts.add(
+                FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO, TestVocab.XX_S, TestVocab.T, TestVocab.OP_YY));
+        GatewayFixture.Reply r =
+                mesh.post("/v1/completions", body("prompt", "Hello", "stop", "STOP", "max_tokens", 16));
         assertEquals("Helloxx", text(r));
         assertEquals("stop", finish(r));
         assertNotNull(mesh.decodeA.cancelled.poll(10, TimeUnit.SECONDS), "the gateway cancels the decode at the stop");
@@ -183,8 +195,9 @@ class GenerationPipelineTest {
     @Test
     void aStreamedStopSplitAcrossTokensEmitsNothingAfterIt() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.XX_S, TestVocab.T, TestVocab.OP_YY));
-        List<JsonNode> events = events(mesh.stream("/v1/completions", body("prompt", "Hello", "stop", List.of("nope", "STOP"), "stream", true,
-                "max_tokens", 16)));
+        List<JsonNode> events = events(mesh.stream(
+                "/v1/completions",
+                body("prompt", "Hello", "stop", List.of("nope", "STOP"), "stream", true, "max_tokens", 16)));
         StringBuilder text = new StringBuilder();
         String finish = null;
         for (JsonNode e : events) {
@@ -202,16 +215,23 @@ class GenerationPipelineTest {
     @Test
     void aStopWhoseBytesSplitACharacterIsCutToo() throws Exception {
         byte[] eAcute = "\u00e9".getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO, TestVocab.ofByte(eAcute[0]), TestVocab.ofByte(eAcute[1]),
-                TestVocab.ofByte('!'), TestVocab.WORLD));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "stop", "\u00e9!", "max_tokens", 16));
+        mesh.decodeA.scripts.add(FakeDecode.thenRepeat(
+                TestVocab.MORE,
+                TestVocab.HELLO,
+                TestVocab.ofByte(eAcute[0]),
+                TestVocab.ofByte(eAcute[1]),
+                TestVocab.ofByte('!'),
+                TestVocab.WORLD));
+        GatewayFixture.Reply r =
+                mesh.post("/v1/completions", body("prompt", "Hello", "stop", "\u00e9!", "max_tokens", 16));
         assertEquals("Hello", text(r));
         assertEquals("stop", finish(r));
     }
 
     @Test
     void aPartialStopThatDoesNotCompleteIsReleased() throws Exception {
-        mesh.decodeA.scripts.add(FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.XX_S, TestVocab.T, TestVocab.MORE));
+        mesh.decodeA.scripts.add(
+                FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.XX_S, TestVocab.T, TestVocab.MORE));
         GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "stop", "STOP", "max_tokens", 3));
         assertEquals("xxST more", text(r));
         assertEquals("length", finish(r));
@@ -219,9 +239,16 @@ class GenerationPipelineTest {
 
     @Test
     void chatStopsWhereTheModelStartsTheUsersTurn() throws Exception {
-        mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.ofByte(' '), TestVocab.HELLO, TestVocab.NEWLINES, TestVocab.USER,
-                TestVocab.COLON, TestVocab.WORLD));
-        GatewayFixture.Reply r = mesh.post("/v1/chat/completions", body("messages", List.of(Map.of("role", "user", "content", "Hi"))));
+        mesh.decodeA.scripts.add(FakeDecode.thenRepeat(
+                TestVocab.MORE,
+                TestVocab.ofByte(' '),
+                TestVocab.HELLO,
+                TestVocab.NEWLINES,
+                TestVocab.USER,
+                TestVocab.COLON,
+                TestVocab.WORLD));
+        GatewayFixture.Reply r =
+                mesh.post("/v1/chat/completions", body("messages", List.of(Map.of("role", "user", "content", "Hi"))));
         assertEquals(200, r.status(), r.body().toString());
         JsonNode choice = r.body().get("choices").get(0);
         assertEquals(" Hello", choice.get("message").get("content").asString());
@@ -237,41 +264,49 @@ class GenerationPipelineTest {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
         CompletableFuture<ClientCallStreamObserver<GenerateRequest>> call = new CompletableFuture<>();
         CompletableFuture<String> firstText = new CompletableFuture<>();
-        GenerationGrpc.newStub(mesh.gatewayChannel()).generate(GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFromUtf8("Hello")).setCacheSalt(java.util.UUID.randomUUID().toString())
-                .setSampling(dev.goldfinch.proto.v1.SamplingParams.newBuilder().setMaxTokens(16)).build(),
-                new ClientResponseObserver<GenerateRequest, GenerateResponse>() {
-                    @Override
-                    public void beforeStart(ClientCallStreamObserver<GenerateRequest> requestStream) {
-                        call.complete(requestStream);
-                    }
+        GenerationGrpc.newStub(mesh.gatewayChannel())
+                .generate(
+                        GenerateRequest.newBuilder()
+                                .setPromptUtf8(ByteString.copyFromUtf8("Hello"))
+                                .setCacheSalt(java.util.UUID.randomUUID().toString())
+                                .setSampling(dev.goldfinch.proto.v1.SamplingParams.newBuilder()
+                                        .setMaxTokens(16))
+                                .build(),
+                        new ClientResponseObserver<GenerateRequest, GenerateResponse>() {
+                            @Override
+                            public void beforeStart(ClientCallStreamObserver<GenerateRequest> requestStream) {
+                                call.complete(requestStream);
+                            }
 
-                    @Override
-                    public void onNext(GenerateResponse r) {
-                        firstText.complete(r.getText());
-                    }
+                            @Override
+                            public void onNext(GenerateResponse r) {
+                                firstText.complete(r.getText());
+                            }
 
-                    @Override
-                    public void onError(Throwable t) {
-                        firstText.completeExceptionally(t);
-                    }
+                            @Override
+                            public void onError(Throwable t) {
+                                firstText.completeExceptionally(t);
+                            }
 
-                    @Override
-                    public void onCompleted() {
-                    }
-                });
+                            @Override
+                            public void onCompleted() {}
+                        });
         assertEquals("Hello", firstText.get(10, TimeUnit.SECONDS));
         assertTrue(mesh.decodeA.cancelled.isEmpty());
         call.get().cancel("the user closed the tab", null);
         DecodeRequest cancelled = mesh.decodeA.cancelled.poll(10, TimeUnit.SECONDS);
         assertNotNull(cancelled, "the decode replica saw the cancellation");
         assertEquals(mesh.decodeA.requests.getFirst(), cancelled);
-        GatewayFixture.await(() -> mesh.router().replicas().stream().allMatch(r -> r.live() == 0), "the sequence is no longer counted");
+        GatewayFixture.await(
+                () -> mesh.router().replicas().stream().allMatch(r -> r.live() == 0),
+                "the sequence is no longer counted");
     }
 
     @Test
     void anHttpClientThatGoesAwayCancelsTheDecode() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
-        HttpResponse<Stream<String>> r = mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
+        HttpResponse<Stream<String>> r =
+                mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
         assertEquals(200, r.statusCode());
         Iterator<String> lines = r.body().iterator();
         String first = lines.next();
@@ -284,15 +319,22 @@ class GenerationPipelineTest {
     @Test
     void aGenerationLeftAloneIsNotCancelled() throws Exception {
         // The end of text comes as its own token, which is not text.
-        mesh.decodeA.scripts.add(FakeDecode.finish(FinishReason.FINISH_REASON_END_OF_TEXT, TestVocab.HELLO, TestVocab.WORLD,
+        mesh.decodeA.scripts.add(FakeDecode.finish(
+                FinishReason.FINISH_REASON_END_OF_TEXT,
+                TestVocab.HELLO,
+                TestVocab.WORLD,
                 dev.goldfinch.model.tokenizer.WorldTokenizer.END_OF_TEXT));
         GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "max_tokens", 16));
         assertEquals("Hello world", text(r));
         assertEquals("stop", finish(r));
         List<GenerateResponse> viaGrpc = new ArrayList<>();
         mesh.decodeA.scripts.add(FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.HELLO));
-        mesh.generation().generate(GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFromUtf8("Hello"))
-                .setCacheSalt(java.util.UUID.randomUUID().toString()).build()).forEachRemaining(viaGrpc::add);
+        mesh.generation()
+                .generate(GenerateRequest.newBuilder()
+                        .setPromptUtf8(ByteString.copyFromUtf8("Hello"))
+                        .setCacheSalt(java.util.UUID.randomUUID().toString())
+                        .build())
+                .forEachRemaining(viaGrpc::add);
         assertEquals(FinishReason.FINISH_REASON_LENGTH, viaGrpc.getLast().getFinishReason());
         assertTrue(mesh.decodeA.cancelled.isEmpty(), "a completed call is not cancelled");
         assertFalse(mesh.decodeA.requests.isEmpty());

@@ -29,7 +29,8 @@ class OpenAiErrorsTest {
 
     @BeforeAll
     static void start() throws Exception {
-        mesh = new GatewayFixture(Map.of("goldfinch.gateway.max-inflight", "1", "goldfinch.gateway.request-timeout", "2s"));
+        mesh = new GatewayFixture(
+                Map.of("goldfinch.gateway.max-inflight", "1", "goldfinch.gateway.request-timeout", "2s"));
     }
 
     @AfterAll
@@ -57,8 +58,12 @@ class OpenAiErrorsTest {
         JsonNode error = r.body().get("error");
         assertNotNull(error, what + ": " + r.body());
         assertEquals(type, error.get("type").asString(), what);
-        assertEquals(param, error.get("param").isNull() ? null : error.get("param").asString(), what + ": " + r.body());
-        assertTrue(error.get("message").isString() && !error.get("message").asString().isBlank(), what);
+        assertEquals(
+                param, error.get("param").isNull() ? null : error.get("param").asString(), what + ": " + r.body());
+        assertTrue(
+                error.get("message").isString()
+                        && !error.get("message").asString().isBlank(),
+                what);
         assertTrue(error.get("code").isString(), what);
     }
 
@@ -83,25 +88,54 @@ class OpenAiErrorsTest {
             assertEquals("invalid_value", r.body().get("error").get("code").asString());
         }
         // Over the limits the model describes (24 prompt tokens, 16 new tokens).
-        assertError(mesh.post("/v1/completions", body("prompt", "Hello", "max_tokens", 17)), 400, "invalid_request_error", "max_tokens", "cap");
-        assertError(mesh.post("/v1/completions", body("prompt", Collections.nCopies(25, 5))), 400, "invalid_request_error", "prompt", "long");
+        assertError(
+                mesh.post("/v1/completions", body("prompt", "Hello", "max_tokens", 17)),
+                400,
+                "invalid_request_error",
+                "max_tokens",
+                "cap");
+        assertError(
+                mesh.post("/v1/completions", body("prompt", Collections.nCopies(25, 5))),
+                400,
+                "invalid_request_error",
+                "prompt",
+                "long");
 
         Map<String, Map<String, Object>> chat = new LinkedHashMap<>();
         chat.put("messages", body("messages", "Hello"));
         chat.put("messages[0].role", body("messages", List.of(Map.of("role", "robot", "content", "Hello"))));
-        chat.put("messages[0].content", body("messages", List.of(Map.of("role", "user", "content", List.of(Map.of("type", "image_url"))))));
-        chat.put("max_completion_tokens", body("messages", List.of(Map.of("role", "user", "content", "Hi")), "max_completion_tokens", 0));
+        chat.put(
+                "messages[0].content",
+                body("messages", List.of(Map.of("role", "user", "content", List.of(Map.of("type", "image_url"))))));
+        chat.put(
+                "max_completion_tokens",
+                body("messages", List.of(Map.of("role", "user", "content", "Hi")), "max_completion_tokens", 0));
         chat.put("logprobs", body("messages", List.of(Map.of("role", "user", "content", "Hi")), "logprobs", 3));
         for (Map.Entry<String, Map<String, Object>> c : chat.entrySet()) {
-            assertError(mesh.post("/v1/chat/completions", c.getValue()), 400, "invalid_request_error", c.getKey(), c.getKey());
+            assertError(
+                    mesh.post("/v1/chat/completions", c.getValue()),
+                    400,
+                    "invalid_request_error",
+                    c.getKey(),
+                    c.getKey());
         }
         assertTrue(mesh.prefill.requests.isEmpty(), "rejected before any service was asked");
     }
 
     @Test
     void aBodyThatIsNotJsonOrNotUtf8IsA400WithoutParam() throws Exception {
-        assertError(mesh.post("/v1/completions", "{\"prompt\": ".getBytes(StandardCharsets.UTF_8)), 400, "invalid_request_error", null, "json");
-        assertError(mesh.post("/v1/completions", "[1, 2]".getBytes(StandardCharsets.UTF_8)), 400, "invalid_request_error", null, "array");
+        assertError(
+                mesh.post("/v1/completions", "{\"prompt\": ".getBytes(StandardCharsets.UTF_8)),
+                400,
+                "invalid_request_error",
+                null,
+                "json");
+        assertError(
+                mesh.post("/v1/completions", "[1, 2]".getBytes(StandardCharsets.UTF_8)),
+                400,
+                "invalid_request_error",
+                null,
+                "array");
         byte[] latin1 = "{\"prompt\": \"caf\u00ff\"}".getBytes(StandardCharsets.ISO_8859_1);
         GatewayFixture.Reply r = mesh.post("/v1/completions", latin1);
         assertError(r, 400, "invalid_request_error", null, "utf-8");
@@ -112,10 +146,14 @@ class OpenAiErrorsTest {
     void aFieldRejectedByAnotherServiceKeepsItsParam() throws Exception {
         Metadata trailers = new Metadata();
         trailers.put(ErrorTable.PARAM, "tokens[0]");
-        mesh.prefill.failures.add(Status.INVALID_ARGUMENT.withDescription("tokens[0] = 7 is outside the vocabulary").asRuntimeException(trailers));
+        mesh.prefill.failures.add(Status.INVALID_ARGUMENT
+                .withDescription("tokens[0] = 7 is outside the vocabulary")
+                .asRuntimeException(trailers));
         GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello"));
         assertError(r, 400, "invalid_request_error", "tokens[0]", "prefill's field");
-        assertEquals("tokens[0] = 7 is outside the vocabulary", r.body().get("error").get("message").asString());
+        assertEquals(
+                "tokens[0] = 7 is outside the vocabulary",
+                r.body().get("error").get("message").asString());
     }
 
     @Test
@@ -134,11 +172,16 @@ class OpenAiErrorsTest {
     @Test
     void statusesFromTheDecodeReplicaMapThroughTheTable() throws Exception {
         // Failures after the first token are not retried: each one reaches the client as it came.
-        record Case(Status status, int http, String type) {
-        }
+        record Case(Status status, int http, String type) {}
         List<Case> cases = List.of(
-                new Case(Status.FAILED_PRECONDITION.withDescription("entry.model is another model"), 409, "invalid_request_error"),
-                new Case(Status.RESOURCE_EXHAUSTED.withDescription("decode replica is at its limit"), 429, "rate_limit_error"),
+                new Case(
+                        Status.FAILED_PRECONDITION.withDescription("entry.model is another model"),
+                        409,
+                        "invalid_request_error"),
+                new Case(
+                        Status.RESOURCE_EXHAUSTED.withDescription("decode replica is at its limit"),
+                        429,
+                        "rate_limit_error"),
                 new Case(Status.UNAVAILABLE.withDescription("replica shutting down"), 503, "server_error"),
                 new Case(Status.INTERNAL.withDescription("internal error, id 00ff"), 500, "server_error"),
                 new Case(Status.UNKNOWN.withDescription("something"), 500, "server_error"));
@@ -147,7 +190,9 @@ class OpenAiErrorsTest {
             mesh.decodeA.scripts.add(FakeDecode.fail(c.status(), TestVocab.HELLO));
             GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello"));
             assertError(r, c.http(), c.type(), null, c.status().toString());
-            assertEquals(c.status().getDescription(), r.body().get("error").get("message").asString());
+            assertEquals(
+                    c.status().getDescription(),
+                    r.body().get("error").get("message").asString());
             assertTrue(mesh.decodeB.requests.isEmpty(), "no retry after the first token");
         }
     }
@@ -156,7 +201,8 @@ class OpenAiErrorsTest {
     void noHealthyReplicaIs503AndADeadlineIs504() throws Exception {
         mesh.healthA.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.NOT_SERVING);
         mesh.healthB.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.NOT_SERVING);
-        GatewayFixture.await(() -> mesh.router().replicas().stream().noneMatch(r -> r.healthy), "both replicas unhealthy");
+        GatewayFixture.await(
+                () -> mesh.router().replicas().stream().noneMatch(r -> r.healthy), "both replicas unhealthy");
         GatewayFixture.Reply down = mesh.post("/v1/completions", body("prompt", "Hello"));
         assertError(down, 503, "server_error", null, "no replica");
         assertEquals("service_unavailable", down.body().get("error").get("code").asString());
@@ -170,11 +216,13 @@ class OpenAiErrorsTest {
 
     @Test
     void aGoodRequestStillSucceeds() throws Exception {
-        mesh.decodeA.scripts.add(FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.HELLO, TestVocab.WORLD));
+        mesh.decodeA.scripts.add(
+                FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.HELLO, TestVocab.WORLD));
         GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "max_tokens", 2));
         assertEquals(200, r.status(), r.body().toString());
         assertEquals("Hello world", r.body().get("choices").get(0).get("text").asString());
-        assertEquals("length", r.body().get("choices").get(0).get("finish_reason").asString());
+        assertEquals(
+                "length", r.body().get("choices").get(0).get("finish_reason").asString());
         DecodeRequest sent = mesh.decodeA.requests.getFirst();
         assertEquals(2, sent.getSampling().getMaxTokens());
     }

@@ -15,8 +15,7 @@ final class TestVocab {
     static final int OP_YY = 264; // "OPyy"
     static final int MORE = 265; // " more"
 
-    private TestVocab() {
-    }
+    private TestVocab() {}
 
     /** The token of one byte. */
     static int ofByte(int b) {

@@ -28,16 +28,25 @@ import org.springframework.context.ConfigurableApplicationContext;
  */
 public final class MeshLauncher implements AutoCloseable {
     /** What to run. {@code redisUrl} null: the embedded store. Ports 0: free ones. */
-    public record Options(Path modelPath, String shape, long seed, String dtype, Path vocab, String redisUrl, int decodeReplicas,
-                          int httpPort, int grpcPort, int maxPromptTokens, int maxTokensCap, Map<String, String> extra) {
-    }
+    public record Options(
+            Path modelPath,
+            String shape,
+            long seed,
+            String dtype,
+            Path vocab,
+            String redisUrl,
+            int decodeReplicas,
+            int httpPort,
+            int grpcPort,
+            int maxPromptTokens,
+            int maxTokensCap,
+            Map<String, String> extra) {}
 
     private final List<ConfigurableApplicationContext> contexts = new ArrayList<>();
     private final Map<String, Integer> grpcPorts = new LinkedHashMap<>();
     private final Map<String, Integer> httpPorts = new LinkedHashMap<>();
 
-    private MeshLauncher() {
-    }
+    private MeshLauncher() {}
 
     public static MeshLauncher start(Options o) {
         MeshLauncher mesh = new MeshLauncher();
@@ -53,7 +62,9 @@ public final class MeshLauncher implements AutoCloseable {
     private void launch(Options o) {
         Map<String, String> model = new LinkedHashMap<>();
         if (o.modelPath() != null) {
-            model.put("goldfinch.model.path", o.modelPath().toAbsolutePath().normalize().toString());
+            model.put(
+                    "goldfinch.model.path",
+                    o.modelPath().toAbsolutePath().normalize().toString());
         } else {
             model.put("goldfinch.model.shape", o.shape());
             model.put("goldfinch.model.seed", Long.toString(o.seed()));
@@ -67,42 +78,57 @@ public final class MeshLauncher implements AutoCloseable {
             store.put("goldfinch.cache.backend", "redis");
             store.put("goldfinch.cache.redis-url", o.redisUrl());
         }
-        String storeTarget = "127.0.0.1:" + run("cache-store", CacheStoreApplication.class, "cache-store", 0, 0, store, o.extra());
+        String storeTarget =
+                "127.0.0.1:" + run("cache-store", CacheStoreApplication.class, "cache-store", 0, 0, store, o.extra());
 
         Map<String, String> prefill = new LinkedHashMap<>(model);
         prefill.put("goldfinch.prefill.cache-store", storeTarget);
-        String prefillTarget = "127.0.0.1:" + run("prefill", PrefillApplication.class, "prefill", 0, 0, prefill, o.extra());
+        String prefillTarget =
+                "127.0.0.1:" + run("prefill", PrefillApplication.class, "prefill", 0, 0, prefill, o.extra());
 
         List<String> decodeTargets = new ArrayList<>();
         for (int i = 0; i < o.decodeReplicas(); i++) {
             Map<String, String> decode = new LinkedHashMap<>(model);
             decode.put("goldfinch.decode.cache-store", storeTarget);
-            decodeTargets.add("127.0.0.1:" + run("decode-" + i, DecodeApplication.class, "decode", 0, 0, decode, o.extra()));
+            decodeTargets.add(
+                    "127.0.0.1:" + run("decode-" + i, DecodeApplication.class, "decode", 0, 0, decode, o.extra()));
         }
 
         Map<String, String> gateway = new LinkedHashMap<>();
-        gateway.put("goldfinch.gateway.vocab", o.vocab().toAbsolutePath().normalize().toString());
+        gateway.put(
+                "goldfinch.gateway.vocab",
+                o.vocab().toAbsolutePath().normalize().toString());
         gateway.put("goldfinch.gateway.prefill", prefillTarget);
         gateway.put("goldfinch.gateway.decode-targets", String.join(",", decodeTargets));
         run("gateway", GatewayApplication.class, "gateway", o.httpPort(), o.grpcPort(), gateway, o.extra());
         awaitHealthy();
     }
 
-    private int run(String name, Class<?> app, String profile, int httpPort, int grpcPort, Map<String, String> props,
-                    Map<String, String> extra) {
+    private int run(
+            String name,
+            Class<?> app,
+            String profile,
+            int httpPort,
+            int grpcPort,
+            Map<String, String> props,
+            Map<String, String> extra) {
         int http = httpPort == 0 ? freePort() : httpPort;
         int grpc = grpcPort == 0 ? freePort() : grpcPort;
         List<String> args = new ArrayList<>();
         args.add("--server.port=" + http);
         args.add("--server.address=127.0.0.1");
         args.add("--spring.grpc.server.port=" + grpc);
-        args.add("--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
+        args.add(
+                "--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
         props.forEach((k, v) -> args.add("--" + k + "=" + v));
         extra.forEach((k, v) -> args.add("--" + k + "=" + v));
         // The logging system is one per JVM: the first context's application name would label every line.
         args.add("--logging.include-application-name=false");
-        ConfigurableApplicationContext ctx = new SpringApplicationBuilder(app).main(app).profiles(profile)
-                .properties("spring.application.name=goldfinch-" + name).run(args.toArray(String[]::new));
+        ConfigurableApplicationContext ctx = new SpringApplicationBuilder(app)
+                .main(app)
+                .profiles(profile)
+                .properties("spring.application.name=goldfinch-" + name)
+                .run(args.toArray(String[]::new));
         contexts.add(ctx);
         grpcPorts.put(name, grpc);
         httpPorts.put(name, http);
@@ -117,7 +143,8 @@ public final class MeshLauncher implements AutoCloseable {
             try {
                 while (true) {
                     try {
-                        HealthCheckResponse r = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.SECONDS)
+                        HealthCheckResponse r = HealthGrpc.newBlockingStub(channel)
+                                .withDeadlineAfter(2, TimeUnit.SECONDS)
                                 .check(HealthCheckRequest.getDefaultInstance());
                         if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
                             break;

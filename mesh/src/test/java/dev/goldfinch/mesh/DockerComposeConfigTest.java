@@ -30,8 +30,13 @@ import org.yaml.snakeyaml.Yaml;
  * runs an application that exists, and every address it is given names a service of the file.
  */
 class DockerComposeConfigTest {
-    static final List<Class<?>> CONFIG = List.of(ModelProperties.class, CacheStoreProperties.class, CacheClientProperties.class, PrefillProperties.class,
-            DecodeProperties.class, GatewayProperties.class);
+    static final List<Class<?>> CONFIG = List.of(
+            ModelProperties.class,
+            CacheStoreProperties.class,
+            CacheClientProperties.class,
+            PrefillProperties.class,
+            DecodeProperties.class,
+            GatewayProperties.class);
     static final Set<String> SPRING = Set.of("SERVER_PORT", "SPRING_GRPC_SERVER_PORT");
 
     /** Spring's relaxed binding: goldfinch.model.max-prompt-tokens ← GOLDFINCH_MODEL_MAXPROMPTTOKENS. */
@@ -40,7 +45,10 @@ class DockerComposeConfigTest {
         for (Class<?> c : CONFIG) {
             String prefix = c.getAnnotation(ConfigurationProperties.class).value();
             for (RecordComponent rc : c.getRecordComponents()) {
-                vars.add((prefix + "." + rc.getName()).replace('.', '_').replace("-", "").toUpperCase(Locale.ROOT));
+                vars.add((prefix + "." + rc.getName())
+                        .replace('.', '_')
+                        .replace("-", "")
+                        .toUpperCase(Locale.ROOT));
             }
         }
         return vars;
@@ -54,9 +62,12 @@ class DockerComposeConfigTest {
     @Test
     void theImageIsTheMeshAssemblyWithoutPlotting() throws Exception {
         String dockerfile = Files.readString(projectFile("Dockerfile"));
-        assertTrue(dockerfile.contains("-pl mesh -am package") && dockerfile.contains("/src/mesh/target/lib /app/lib"),
+        assertTrue(
+                dockerfile.contains("-pl mesh -am package") && dockerfile.contains("/src/mesh/target/lib /app/lib"),
                 "the image holds the mesh assembly and its runtime libraries");
-        assertThrows(ClassNotFoundException.class, () -> Class.forName("org.knowm.xchart.XYChart"),
+        assertThrows(
+                ClassNotFoundException.class,
+                () -> Class.forName("org.knowm.xchart.XYChart"),
                 "XChart is the command line's (bench plot), never on the services' class path");
     }
 
@@ -81,30 +92,57 @@ class DockerComposeConfigTest {
             mainClass.put(s.getKey(), app.getSimpleName());
             Map<String, Object> env = (Map<String, Object>) s.getValue().get("environment");
             for (Map.Entry<String, Object> v : env.entrySet()) {
-                assertTrue(known.contains(v.getKey()) || SPRING.contains(v.getKey()),
+                assertTrue(
+                        known.contains(v.getKey()) || SPRING.contains(v.getKey()),
                         s.getKey() + ": " + v.getKey() + " is not read by any configuration class");
                 String value = String.valueOf(v.getValue());
                 for (String target : value.split(",")) {
                     if (target.matches("[a-z0-9-]+:\\d+")) {
                         String host = target.substring(0, target.indexOf(':'));
-                        assertTrue(services.containsKey(host), s.getKey() + ": " + v.getKey() + " points at unknown service " + host);
+                        assertTrue(
+                                services.containsKey(host),
+                                s.getKey() + ": " + v.getKey() + " points at unknown service " + host);
                         String port = target.substring(target.indexOf(':') + 1);
-                        Map<String, Object> targetEnv = (Map<String, Object>) services.get(host).get("environment");
-                        assertEquals(port, String.valueOf(targetEnv.get("SPRING_GRPC_SERVER_PORT")), v.getKey() + " uses " + host + "'s gRPC port");
+                        Map<String, Object> targetEnv =
+                                (Map<String, Object>) services.get(host).get("environment");
+                        assertEquals(
+                                port,
+                                String.valueOf(targetEnv.get("SPRING_GRPC_SERVER_PORT")),
+                                v.getKey() + " uses " + host + "'s gRPC port");
                     }
                 }
             }
-            assertTrue(env.containsKey("SERVER_PORT") && env.containsKey("SPRING_GRPC_SERVER_PORT"), s.getKey() + " sets its ports");
+            assertTrue(
+                    env.containsKey("SERVER_PORT") && env.containsKey("SPRING_GRPC_SERVER_PORT"),
+                    s.getKey() + " sets its ports");
             List<String> ports = (List<String>) s.getValue().get("ports");
-            assertTrue(ports.stream().anyMatch(p -> p.endsWith(":" + env.get("SPRING_GRPC_SERVER_PORT"))), s.getKey() + " publishes its gRPC port");
+            assertTrue(
+                    ports.stream().anyMatch(p -> p.endsWith(":" + env.get("SPRING_GRPC_SERVER_PORT"))),
+                    s.getKey() + " publishes its gRPC port");
         }
-        assertEquals(Map.of("cache-store", "CacheStoreApplication", "prefill", "PrefillApplication", "decode-1", "DecodeApplication",
-                "decode-2", "DecodeApplication", "gateway", "GatewayApplication"), mainClass);
+        assertEquals(
+                Map.of(
+                        "cache-store",
+                        "CacheStoreApplication",
+                        "prefill",
+                        "PrefillApplication",
+                        "decode-1",
+                        "DecodeApplication",
+                        "decode-2",
+                        "DecodeApplication",
+                        "gateway",
+                        "GatewayApplication"),
+                mainClass);
         for (String service : List.of("cache-store", "prefill", "decode-1", "decode-2")) {
-            Map<String, Object> env = (Map<String, Object>) services.get(service).get("environment");
-            assertEquals("64", String.valueOf(env.get("GOLDFINCH_CACHE_BLOCKSIZE")), service + " reads the mesh's one block size");
+            Map<String, Object> env =
+                    (Map<String, Object>) services.get(service).get("environment");
+            assertEquals(
+                    "64",
+                    String.valueOf(env.get("GOLDFINCH_CACHE_BLOCKSIZE")),
+                    service + " reads the mesh's one block size");
         }
-        Map<String, Object> gatewayEnv = (Map<String, Object>) services.get("gateway").get("environment");
+        Map<String, Object> gatewayEnv =
+                (Map<String, Object>) services.get("gateway").get("environment");
         assertEquals("decode-1:9092,decode-2:9092", gatewayEnv.get("GOLDFINCH_GATEWAY_DECODETARGETS"));
     }
 }

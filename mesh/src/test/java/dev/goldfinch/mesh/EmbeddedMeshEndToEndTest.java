@@ -12,7 +12,8 @@ class EmbeddedMeshEndToEndTest extends MeshEndToEndTest {
 
     @Override
     int corruptCheckpoints() {
-        InMemoryCacheBackend memory = (InMemoryCacheBackend) mesh.bean("cache-store", PrefixCache.class).backend();
+        InMemoryCacheBackend memory = (InMemoryCacheBackend)
+                mesh.bean("cache-store", PrefixCache.class).backend();
         int n = 0;
         for (String key : memory.keys()) {
             if (key.endsWith("}:s") && memory.corrupt(key)) {

@@ -28,14 +28,13 @@ import tools.jackson.databind.json.JsonMapper;
 final class MeshClient implements AutoCloseable {
     static final JsonMapper JSON = JsonMapper.builder().build();
 
-    record Reply(int status, JsonNode body) {
-    }
+    record Reply(int status, JsonNode body) {}
 
     /** What a generation returned: token ids, text, and usage. */
-    record Generation(List<Integer> tokens, String text, int promptTokens, int cachedTokens, String finishReason) {
-    }
+    record Generation(List<Integer> tokens, String text, int promptTokens, int cachedTokens, String finishReason) {}
 
-    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     final String base;
     final ManagedChannel grpc;
 
@@ -45,8 +44,12 @@ final class MeshClient implements AutoCloseable {
     }
 
     Reply post(String path, byte[] body) throws Exception {
-        HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(120))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(),
+        HttpResponse<byte[]> r = http.send(
+                HttpRequest.newBuilder(URI.create(base + path))
+                        .timeout(Duration.ofSeconds(120))
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                        .build(),
                 HttpResponse.BodyHandlers.ofByteArray());
         return new Reply(r.statusCode(), JSON.readTree(r.body()));
     }
@@ -56,7 +59,8 @@ final class MeshClient implements AutoCloseable {
     }
 
     Reply get(String path) throws Exception {
-        HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create(base + path)).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<byte[]> r = http.send(
+                HttpRequest.newBuilder(URI.create(base + path)).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
         return new Reply(r.statusCode(), JSON.readTree(r.body()));
     }
 
@@ -69,19 +73,30 @@ final class MeshClient implements AutoCloseable {
         JsonNode choice = r.body().get("choices").get(0);
         List<Integer> ids = new ArrayList<>();
         choice.path("token_ids").forEach(n -> ids.add(n.asInt()));
-        String text = choice.has("message") ? choice.get("message").get("content").asString() : choice.get("text").asString();
+        String text = choice.has("message")
+                ? choice.get("message").get("content").asString()
+                : choice.get("text").asString();
         JsonNode usage = r.body().get("usage");
-        return new Generation(ids, text, usage.get("prompt_tokens").asInt(), usage.get("prompt_tokens_details").get("cached_tokens").asInt(),
+        return new Generation(
+                ids,
+                text,
+                usage.get("prompt_tokens").asInt(),
+                usage.get("prompt_tokens_details").get("cached_tokens").asInt(),
                 choice.get("finish_reason").asString());
     }
 
     /** A streaming request: every SSE line checked against OpenAI's framing, chunks joined. */
     Generation stream(String path, Object body, List<String> rawEvents) throws Exception {
-        HttpResponse<java.io.InputStream> r = http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(120))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body))).build(),
+        HttpResponse<java.io.InputStream> r = http.send(
+                HttpRequest.newBuilder(URI.create(base + path))
+                        .timeout(Duration.ofSeconds(120))
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
+                        .build(),
                 HttpResponse.BodyHandlers.ofInputStream());
         if (r.statusCode() != 200) {
-            throw new AssertionError("HTTP " + r.statusCode() + ": " + new String(r.body().readAllBytes(), StandardCharsets.UTF_8));
+            throw new AssertionError(
+                    "HTTP " + r.statusCode() + ": " + new String(r.body().readAllBytes(), StandardCharsets.UTF_8));
         }
         if (!r.headers().firstValue("content-type").orElse("").startsWith("text/event-stream")) {
             throw new AssertionError("not an event stream: " + r.headers().map());
@@ -117,7 +132,10 @@ final class MeshClient implements AutoCloseable {
                 }
                 if (chunk.hasNonNull("usage")) {
                     prompt = chunk.get("usage").get("prompt_tokens").asInt();
-                    cached = chunk.get("usage").get("prompt_tokens_details").get("cached_tokens").asInt();
+                    cached = chunk.get("usage")
+                            .get("prompt_tokens_details")
+                            .get("cached_tokens")
+                            .asInt();
                 }
                 for (JsonNode choice : chunk.get("choices")) {
                     choice.path("token_ids").forEach(n -> ids.add(n.asInt()));
@@ -140,11 +158,17 @@ final class MeshClient implements AutoCloseable {
         for (String[] m : messages) {
             chat.addMessages(ChatMessage.newBuilder().setRole(m[0]).setContentUtf8(ByteString.copyFromUtf8(m[1])));
         }
-        return grpcGenerate(GenerateRequest.newBuilder().setChat(chat).setSampling(sampling).setCacheSalt(salt).build());
+        return grpcGenerate(GenerateRequest.newBuilder()
+                .setChat(chat)
+                .setSampling(sampling)
+                .setCacheSalt(salt)
+                .build());
     }
 
     Generation grpcGenerate(GenerateRequest request) {
-        Iterator<GenerateResponse> it = GenerationGrpc.newBlockingStub(grpc).withDeadlineAfter(120, TimeUnit.SECONDS).generate(request);
+        Iterator<GenerateResponse> it = GenerationGrpc.newBlockingStub(grpc)
+                .withDeadlineAfter(120, TimeUnit.SECONDS)
+                .generate(request);
         List<Integer> ids = new ArrayList<>();
         StringBuilder text = new StringBuilder();
         int prompt = -1;

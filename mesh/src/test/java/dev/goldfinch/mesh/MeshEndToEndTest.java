@@ -2,7 +2,6 @@ package dev.goldfinch.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -61,9 +60,24 @@ abstract class MeshEndToEndTest {
 
     @BeforeAll
     void startMesh() {
-        Path vocab = Path.of(System.getProperty("goldfinch.shared.dir", "../../shared"), "golden", "tokenizer", "rwkv_vocab_v20230424.txt");
+        Path vocab = Path.of(
+                System.getProperty("goldfinch.shared.dir", "../../shared"),
+                "golden",
+                "tokenizer",
+                "rwkv_vocab_v20230424.txt");
         assumeTrue(Files.isRegularFile(vocab), "the World vocabulary is in ../shared/golden/tokenizer");
-        mesh = MeshLauncher.start(new MeshLauncher.Options(null, SHAPE, 7, "f32", vocab, redisUrl(), 2, 0, 0, MAX_PROMPT, CAP,
+        mesh = MeshLauncher.start(new MeshLauncher.Options(
+                null,
+                SHAPE,
+                7,
+                "f32",
+                vocab,
+                redisUrl(),
+                2,
+                0,
+                0,
+                MAX_PROMPT,
+                CAP,
                 Map.of("logging.level.root", "WARN")));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
     }
@@ -102,18 +116,45 @@ abstract class MeshEndToEndTest {
     void chatStreamsOverSseAndGrpcWithIdenticalTokens() throws Exception {
         String salt = salt();
         List<String> events = new ArrayList<>();
-        MeshClient.Generation sse = client.stream("/v1/chat/completions", body("model", "goldfinch", "messages",
-                messages("user", "Tell me about birds."), "max_tokens", 12, "temperature", 0.9, "seed", 1234, "stream", true,
-                "stream_options", body("include_usage", true), "return_token_ids", true, "cache_salt", salt), events);
+        MeshClient.Generation sse = client.stream(
+                "/v1/chat/completions",
+                body(
+                        "model",
+                        "goldfinch",
+                        "messages",
+                        messages("user", "Tell me about birds."),
+                        "max_tokens",
+                        12,
+                        "temperature",
+                        0.9,
+                        "seed",
+                        1234,
+                        "stream",
+                        true,
+                        "stream_options",
+                        body("include_usage", true),
+                        "return_token_ids",
+                        true,
+                        "cache_salt",
+                        salt),
+                events);
         assertFalse(sse.tokens().isEmpty());
-        assertTrue(events.getFirst().contains("\"role\":\"assistant\""), "the first chunk announces the role: " + events.getFirst());
+        assertTrue(
+                events.getFirst().contains("\"role\":\"assistant\""),
+                "the first chunk announces the role: " + events.getFirst());
         assertTrue(events.getFirst().contains("\"object\":\"chat.completion.chunk\""));
         assertEquals("data: [DONE]", events.getLast());
         assertTrue(sse.promptTokens() > 0);
         assertTrue(List.of("stop", "length").contains(sse.finishReason()));
 
-        MeshClient.Generation grpc = client.grpcChat(List.<String[]>of(new String[]{"user", "Tell me about birds."}),
-                SamplingParams.newBuilder().setMaxTokens(12).setTemperature(0.9).setSeed(1234).build(), salt);
+        MeshClient.Generation grpc = client.grpcChat(
+                List.<String[]>of(new String[] {"user", "Tell me about birds."}),
+                SamplingParams.newBuilder()
+                        .setMaxTokens(12)
+                        .setTemperature(0.9)
+                        .setSeed(1234)
+                        .build(),
+                salt);
         assertEquals(sse.tokens(), grpc.tokens());
         assertEquals(sse.text(), grpc.text());
         assertEquals(sse.promptTokens(), grpc.promptTokens());
@@ -132,7 +173,8 @@ abstract class MeshEndToEndTest {
         random.ints(30, 1, 65000).forEach(first::add);
         random.ints(25, 1, 65000).forEach(second::add);
         String salt = salt();
-        Map<String, Object> sampling = body("max_tokens", 16, "temperature", 0.8, "top_p", 0.95, "seed", 99, "return_token_ids", true);
+        Map<String, Object> sampling =
+                body("max_tokens", 16, "temperature", 0.8, "top_p", 0.95, "seed", 99, "return_token_ids", true);
 
         Map<String, Object> a = new LinkedHashMap<>(sampling);
         a.put("prompt", first);
@@ -152,19 +194,44 @@ abstract class MeshEndToEndTest {
         assertEquals(uncached.tokens(), warm.tokens());
         assertEquals(16, warm.tokens().size());
         b.remove("skip_prefix_cache");
-        assertTrue(client.complete("/v1/completions", b).cachedTokens() >= warm.cachedTokens(), "the cache still serves this salt");
+        assertTrue(
+                client.complete("/v1/completions", b).cachedTokens() >= warm.cachedTokens(),
+                "the cache still serves this salt");
     }
 
     @Test
     void aChatsSecondTurnResumesFromTheFirst() throws Exception {
         String salt = salt();
-        MeshClient.Generation turn1 = client.complete("/v1/chat/completions", body("messages", messages("user", "Hello! Who are you?"),
-                "max_tokens", 10, "temperature", 0.7, "seed", 5, "cache_salt", salt));
-        MeshClient.Generation turn2 = client.complete("/v1/chat/completions", body("messages",
-                messages("user", "Hello! Who are you?", "assistant", turn1.text(), "user", "Tell me more."),
-                "max_tokens", 10, "temperature", 0.7, "seed", 5, "cache_salt", salt));
-        assertTrue(turn2.cachedTokens() >= turn1.promptTokens(),
-                "turn 2 cached " + turn2.cachedTokens() + " of " + turn2.promptTokens() + "; turn 1's prompt was " + turn1.promptTokens());
+        MeshClient.Generation turn1 = client.complete(
+                "/v1/chat/completions",
+                body(
+                        "messages",
+                        messages("user", "Hello! Who are you?"),
+                        "max_tokens",
+                        10,
+                        "temperature",
+                        0.7,
+                        "seed",
+                        5,
+                        "cache_salt",
+                        salt));
+        MeshClient.Generation turn2 = client.complete(
+                "/v1/chat/completions",
+                body(
+                        "messages",
+                        messages("user", "Hello! Who are you?", "assistant", turn1.text(), "user", "Tell me more."),
+                        "max_tokens",
+                        10,
+                        "temperature",
+                        0.7,
+                        "seed",
+                        5,
+                        "cache_salt",
+                        salt));
+        assertTrue(
+                turn2.cachedTokens() >= turn1.promptTokens(),
+                "turn 2 cached " + turn2.cachedTokens() + " of " + turn2.promptTokens() + "; turn 1's prompt was "
+                        + turn1.promptTokens());
     }
 
     @Test
@@ -176,15 +243,25 @@ abstract class MeshEndToEndTest {
             for (int t : prompt) {
                 req.addTokens(t);
             }
-            PrefillResponse entry = PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(60, TimeUnit.SECONDS).prefill(req.build());
+            PrefillResponse entry = PrefillGrpc.newBlockingStub(prefill)
+                    .withDeadlineAfter(60, TimeUnit.SECONDS)
+                    .prefill(req.build());
             assertEquals(89, entry.getEntry().getLength());
             List<List<Integer>> outputs = new ArrayList<>();
             for (String replica : List.of("decode-0", "decode-1")) {
                 ManagedChannel decode = Channels.open("127.0.0.1:" + mesh.grpcPort(replica));
                 try {
-                    Iterator<DecodeResponse> it = DecodeGrpc.newBlockingStub(decode).withDeadlineAfter(60, TimeUnit.SECONDS)
-                            .decode(DecodeRequest.newBuilder().setEntry(entry.getEntry()).setLastPromptToken(prompt[89]).setCacheSalt("replicas")
-                                    .setSampling(SamplingParams.newBuilder().setMaxTokens(20).setTemperature(1.0).setSeed(77)).build());
+                    Iterator<DecodeResponse> it = DecodeGrpc.newBlockingStub(decode)
+                            .withDeadlineAfter(60, TimeUnit.SECONDS)
+                            .decode(DecodeRequest.newBuilder()
+                                    .setEntry(entry.getEntry())
+                                    .setLastPromptToken(prompt[89])
+                                    .setCacheSalt("replicas")
+                                    .setSampling(SamplingParams.newBuilder()
+                                            .setMaxTokens(20)
+                                            .setTemperature(1.0)
+                                            .setSeed(77))
+                                    .build());
                     List<Integer> tokens = new ArrayList<>();
                     it.forEachRemaining(r -> tokens.add(r.getToken()));
                     outputs.add(tokens);
@@ -204,42 +281,64 @@ abstract class MeshEndToEndTest {
         ManagedChannel store = Channels.open("127.0.0.1:" + mesh.grpcPort("cache-store"));
         try {
             String hash = "0123456789abcdef0123456789abcdef";
-            EntryRef ref = EntryRef.newBuilder().setModel("interrupted").setPrefixHash(hash).setLength(64).build();
+            EntryRef ref = EntryRef.newBuilder()
+                    .setModel("interrupted")
+                    .setPrefixHash(hash)
+                    .setLength(64)
+                    .build();
             var stub = CacheStoreGrpc.newStub(store);
             var response = new java.util.concurrent.CompletableFuture<PutResponse>();
             io.grpc.stub.ClientCallStreamObserver<PutRequest>[] call = new io.grpc.stub.ClientCallStreamObserver[1];
-            StreamObserver<PutRequest> out = stub.put(new io.grpc.stub.ClientResponseObserver<PutRequest, PutResponse>() {
-                @Override
-                public void beforeStart(io.grpc.stub.ClientCallStreamObserver<PutRequest> requestStream) {
-                    call[0] = requestStream;
-                }
+            StreamObserver<PutRequest> out =
+                    stub.put(new io.grpc.stub.ClientResponseObserver<PutRequest, PutResponse>() {
+                        @Override
+                        public void beforeStart(io.grpc.stub.ClientCallStreamObserver<PutRequest> requestStream) {
+                            call[0] = requestStream;
+                        }
 
-                @Override
-                public void onNext(PutResponse value) {
-                    response.complete(value);
-                }
+                        @Override
+                        public void onNext(PutResponse value) {
+                            response.complete(value);
+                        }
 
-                @Override
-                public void onError(Throwable t) {
-                    response.completeExceptionally(t);
-                }
+                        @Override
+                        public void onError(Throwable t) {
+                            response.completeExceptionally(t);
+                        }
 
-                @Override
-                public void onCompleted() {
-                }
-            });
-            out.onNext(PutRequest.newBuilder().setHeader(PutHeader.newBuilder().setEntry(ref).setKind(EntryKind.ENTRY_KIND_KEY_BLOCK)
-                    .setSize(600_000).setCrc32C(1)).build());
-            out.onNext(PutRequest.newBuilder().setChunk(ByteString.copyFrom(new byte[200_000])).build());
+                        @Override
+                        public void onCompleted() {}
+                    });
+            out.onNext(PutRequest.newBuilder()
+                    .setHeader(PutHeader.newBuilder()
+                            .setEntry(ref)
+                            .setKind(EntryKind.ENTRY_KIND_KEY_BLOCK)
+                            .setSize(600_000)
+                            .setCrc32C(1))
+                    .build());
+            out.onNext(PutRequest.newBuilder()
+                    .setChunk(ByteString.copyFrom(new byte[200_000]))
+                    .build());
             Thread.sleep(200); // the server has the first chunk
             call[0].cancel("writer died", null);
             Thread.sleep(200);
             var blocking = CacheStoreGrpc.newBlockingStub(store);
-            StatusRuntimeException miss = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
-                    () -> blocking.get(GetRequest.newBuilder().setEntry(ref).setKind(EntryKind.ENTRY_KIND_KEY_BLOCK).build()).hasNext());
+            StatusRuntimeException miss = org.junit.jupiter.api.Assertions.assertThrows(
+                    StatusRuntimeException.class,
+                    () -> blocking.get(GetRequest.newBuilder()
+                                    .setEntry(ref)
+                                    .setKind(EntryKind.ENTRY_KIND_KEY_BLOCK)
+                                    .build())
+                            .hasNext());
             assertEquals(Status.Code.NOT_FOUND, miss.getStatus().getCode());
-            assertEquals(0, blocking.lookup(LookupRequest.newBuilder().setModel("interrupted").addAllTokens(java.util.Collections.nCopies(64, 5))
-                    .setMaxLength(64).build()).getKeyBlocks());
+            assertEquals(
+                    0,
+                    blocking.lookup(LookupRequest.newBuilder()
+                                    .setModel("interrupted")
+                                    .addAllTokens(java.util.Collections.nCopies(64, 5))
+                                    .setMaxLength(64)
+                                    .build())
+                            .getKeyBlocks());
         } finally {
             Channels.close(store);
         }
@@ -250,16 +349,23 @@ abstract class MeshEndToEndTest {
         String salt = salt();
         List<Integer> prompt = new ArrayList<>();
         new Random(21).ints(150, 1, 65000).forEach(prompt::add);
-        Map<String, Object> first = body("prompt", prompt, "max_tokens", 8, "temperature", 0, "return_token_ids", true, "cache_salt", salt);
+        Map<String, Object> first =
+                body("prompt", prompt, "max_tokens", 8, "temperature", 0, "return_token_ids", true, "cache_salt", salt);
         assertEquals(0, client.complete("/v1/completions", first).cachedTokens());
-        assertEquals(149, client.complete("/v1/completions", first).cachedTokens(), "the same prompt again: all but its last token from cache");
+        assertEquals(
+                149,
+                client.complete("/v1/completions", first).cachedTokens(),
+                "the same prompt again: all but its last token from cache");
 
         assertTrue(corruptCheckpoints() > 0);
         List<Integer> longer = new ArrayList<>(prompt);
         new Random(22).ints(40, 1, 65000).forEach(longer::add);
-        Map<String, Object> next = body("prompt", longer, "max_tokens", 8, "temperature", 0, "return_token_ids", true, "cache_salt", salt);
+        Map<String, Object> next =
+                body("prompt", longer, "max_tokens", 8, "temperature", 0, "return_token_ids", true, "cache_salt", salt);
         MeshClient.Generation afterCorruption = client.complete("/v1/completions", next);
-        assertTrue(afterCorruption.cachedTokens() < 149, "the corrupt checkpoint was not trusted: cached " + afterCorruption.cachedTokens());
+        assertTrue(
+                afterCorruption.cachedTokens() < 149,
+                "the corrupt checkpoint was not trusted: cached " + afterCorruption.cachedTokens());
         next.put("cache_salt", salt());
         MeshClient.Generation reference = client.complete("/v1/completions", next);
         assertEquals(0, reference.cachedTokens());
@@ -273,7 +379,11 @@ abstract class MeshEndToEndTest {
     void badInputIsRejectedWithAMessageNamingTheField() throws Exception {
         Map<String, Map<String, Object>> cases = new LinkedHashMap<>();
         cases.put("prompt", body("prompt", ""));
-        cases.put("maximum", body("prompt", new Random(1).ints(MAX_PROMPT + 1, 1, 60000).boxed().toList()));
+        cases.put(
+                "maximum",
+                body(
+                        "prompt",
+                        new Random(1).ints(MAX_PROMPT + 1, 1, 60000).boxed().toList()));
         cases.put("max_tokens", body("prompt", "hi", "max_tokens", 0));
         cases.put("max_tokens must be <=", body("prompt", "hi", "max_tokens", CAP + 1));
         cases.put("temperature", body("prompt", "hi", "temperature", -0.5));
@@ -283,8 +393,10 @@ abstract class MeshEndToEndTest {
         for (Map.Entry<String, Map<String, Object>> c : cases.entrySet()) {
             MeshClient.Reply r = client.post("/v1/completions", c.getValue());
             assertEquals(400, r.status(), c.getKey() + ": " + r.body());
-            assertEquals("invalid_request_error", r.body().get("error").get("type").asString());
-            assertTrue(r.body().get("error").get("message").asString().contains(c.getKey()), c.getKey() + ": " + r.body());
+            assertEquals(
+                    "invalid_request_error", r.body().get("error").get("type").asString());
+            assertTrue(
+                    r.body().get("error").get("message").asString().contains(c.getKey()), c.getKey() + ": " + r.body());
         }
         MeshClient.Reply chat = client.post("/v1/chat/completions", body("messages", List.of()));
         assertEquals(400, chat.status());
@@ -296,28 +408,50 @@ abstract class MeshEndToEndTest {
 
         // The same rules over gRPC: INVALID_ARGUMENT with the field in the message.
         Map<String, dev.goldfinch.proto.v1.GenerateRequest> grpc = new LinkedHashMap<>();
-        grpc.put("prompt", dev.goldfinch.proto.v1.GenerateRequest.newBuilder().setPromptUtf8(ByteString.EMPTY).build());
-        grpc.put("prompt_utf8", dev.goldfinch.proto.v1.GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFrom(new byte[]{'a', (byte) 0xff})).build());
+        grpc.put(
+                "prompt",
+                dev.goldfinch.proto.v1.GenerateRequest.newBuilder()
+                        .setPromptUtf8(ByteString.EMPTY)
+                        .build());
+        grpc.put(
+                "prompt_utf8",
+                dev.goldfinch.proto.v1.GenerateRequest.newBuilder()
+                        .setPromptUtf8(ByteString.copyFrom(new byte[] {'a', (byte) 0xff}))
+                        .build());
         grpc.put("max_tokens", generate(SamplingParams.newBuilder().setMaxTokens(0)));
         grpc.put("max_tokens must be <=", generate(SamplingParams.newBuilder().setMaxTokens(CAP + 1)));
         grpc.put("temperature", generate(SamplingParams.newBuilder().setTemperature(-1)));
         grpc.put("top_p", generate(SamplingParams.newBuilder().setTopP(0)));
-        grpc.put("model", dev.goldfinch.proto.v1.GenerateRequest.newBuilder().setModel("gpt-17").setPromptUtf8(ByteString.copyFromUtf8("hi")).build());
+        grpc.put(
+                "model",
+                dev.goldfinch.proto.v1.GenerateRequest.newBuilder()
+                        .setModel("gpt-17")
+                        .setPromptUtf8(ByteString.copyFromUtf8("hi"))
+                        .build());
         StringBuilder longPrompt = new StringBuilder();
         for (int i = 0; i < MAX_PROMPT + 10; i++) {
             longPrompt.append(" word").append(i);
         }
-        grpc.put("maximum", dev.goldfinch.proto.v1.GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFromUtf8(longPrompt.toString())).build());
+        grpc.put(
+                "maximum",
+                dev.goldfinch.proto.v1.GenerateRequest.newBuilder()
+                        .setPromptUtf8(ByteString.copyFromUtf8(longPrompt.toString()))
+                        .build());
         for (Map.Entry<String, dev.goldfinch.proto.v1.GenerateRequest> c : grpc.entrySet()) {
-            StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
-                    () -> client.grpcGenerate(c.getValue()), c.getKey());
+            StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    StatusRuntimeException.class, () -> client.grpcGenerate(c.getValue()), c.getKey());
             assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), c.getKey());
-            assertTrue(e.getStatus().getDescription().contains(c.getKey()), c.getKey() + ": " + e.getStatus().getDescription());
+            assertTrue(
+                    e.getStatus().getDescription().contains(c.getKey()),
+                    c.getKey() + ": " + e.getStatus().getDescription());
         }
     }
 
     static dev.goldfinch.proto.v1.GenerateRequest generate(SamplingParams.Builder sampling) {
-        return dev.goldfinch.proto.v1.GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFromUtf8("hello")).setSampling(sampling).build();
+        return dev.goldfinch.proto.v1.GenerateRequest.newBuilder()
+                .setPromptUtf8(ByteString.copyFromUtf8("hello"))
+                .setSampling(sampling)
+                .build();
     }
 
     @Test
@@ -329,10 +463,14 @@ abstract class MeshEndToEndTest {
         for (String service : List.of("gateway", "prefill", "decode-0", "cache-store")) {
             var http = java.net.http.HttpClient.newHttpClient();
             String base = "http://127.0.0.1:" + mesh.httpPort(service);
-            var health = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/actuator/health")).build(),
+            var health = http.send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/actuator/health"))
+                            .build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
             assertEquals(200, health.statusCode(), service + " health: " + health.body());
-            var prom = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/actuator/prometheus")).build(),
+            var prom = http.send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/actuator/prometheus"))
+                            .build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
             assertEquals(200, prom.statusCode(), service);
             String expected = switch (service) {
@@ -344,5 +482,4 @@ abstract class MeshEndToEndTest {
             assertTrue(prom.body().contains(expected), service + " exposes " + expected);
         }
     }
-
 }

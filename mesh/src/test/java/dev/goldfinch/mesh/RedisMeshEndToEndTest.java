@@ -20,18 +20,21 @@ class RedisMeshEndToEndTest extends MeshEndToEndTest {
     @Override
     int corruptCheckpoints() {
         RedisClient redis = RedisClient.create(redisUrl());
-        try (StatefulRedisConnection<String, byte[]> c = redis.connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
+        try (StatefulRedisConnection<String, byte[]> c =
+                redis.connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
             int n = 0;
             for (String key : c.sync().keys("gf:*}:s")) {
                 byte[] v = c.sync().get(key);
                 if (v != null && v.length > 40) {
-                    c.sync().setrange(key, v.length - 5, new byte[]{(byte) ~v[v.length - 5]}); // inside the inline value
+                    c.sync()
+                            .setrange(
+                                    key, v.length - 5, new byte[] {(byte) ~v[v.length - 5]}); // inside the inline value
                     n++;
                 }
             }
             for (String key : c.sync().keys("gf:*}:s:*")) {
                 byte[] v = c.sync().get(key);
-                c.sync().setrange(key, v.length / 2, new byte[]{(byte) ~v[v.length / 2]}); // inside a chunk
+                c.sync().setrange(key, v.length / 2, new byte[] {(byte) ~v[v.length / 2]}); // inside a chunk
                 n++;
             }
             return n;

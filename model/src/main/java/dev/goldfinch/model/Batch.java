@@ -19,6 +19,7 @@ final class Batch {
     final int[] start;
     /** Per segment: the state's length before this pass. */
     final int[] prior;
+
     final int[] skipped;
 
     Batch(List<Segment> segments, SequenceState[] states, int[] start, int[] prior, int[] skipped) {

@@ -14,28 +14,28 @@ import dev.goldfinch.model.tensor.Wkv;
  * decay, the WKV recurrence). Arrays are {@code [T, width]} over the pass's rows; {@code T} rows, {@code C = A}.
  */
 final class FinchTimeMix {
-    private FinchTimeMix() {
-    }
+    private FinchTimeMix() {}
 
     static float[] apply(FinchWeights a, Batch b, int l, float[] x, ModelConfig cfg, ForwardScratch scratch) {
         int rows = b.rows();
         int c = cfg.nEmbd();
         int hs = cfg.headSize();
-        float[] dx = b.tokenShift(x, c, l, true, scratch);                        // [T, C]  dx = sx - x_t ; sx <- x_t
-        float[][] mixed = ddlerp(a, x, dx, rows, c, scratch);                    // 5 x [T, C]  x_t + dx*(maa_* + m*): w, k, v, r, g
+        float[] dx = b.tokenShift(x, c, l, true, scratch); // [T, C]  dx = sx - x_t ; sx <- x_t
+        float[][] mixed = ddlerp(a, x, dx, rows, c, scratch); // 5 x [T, C]  x_t + dx*(maa_* + m*): w, k, v, r, g
         float[] r = matmul(a.receptance(), mixed[ModelWeights.X060_R], rows, scratch); // [T, A]  r = W_r xr
-        float[] k = matmul(a.key(), mixed[ModelWeights.X060_K], rows, scratch);  // [T, A]  k = W_k xk
+        float[] k = matmul(a.key(), mixed[ModelWeights.X060_K], rows, scratch); // [T, A]  k = W_k xk
         float[] v = matmul(a.value(), mixed[ModelWeights.X060_V], rows, scratch); // [T, A]  v = W_v xv
-        float[] dec = decay(a, mixed[ModelWeights.X060_W], rows, c, scratch);    // [T, A]  dec = exp(-exp(w))
-        float[] y = wkv(b, l, r, k, v, dec, a.bonus(), cfg, scratch);            // [T, A]  WKV-6 with the bonus u
+        float[] dec = decay(a, mixed[ModelWeights.X060_W], rows, c, scratch); // [T, A]  dec = exp(-exp(w))
+        float[] y = wkv(b, l, r, k, v, dec, a.bonus(), cfg, scratch); // [T, A]  WKV-6 with the bonus u
         float[] g = matmul(a.gate(), mixed[ModelWeights.X060_G], rows, scratch); // [T, A]  W_g xg
-        for (int t = 0; t < rows; t++) {                                        // [T, A]  GroupNorm(H groups; ln_x)
+        for (int t = 0; t < rows; t++) { // [T, A]  GroupNorm(H groups; ln_x)
             for (int h = 0; h < cfg.nHead(); h++) {
-                Kernels.layerNormSlice(y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
+                Kernels.layerNormSlice(
+                        y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
             }
         }
         Parallel.forEach(rows, t -> Kernels.mulSilu(y, g, t * c, (t + 1) * c)); // [T, A]  y * silu(g)
-        return matmul(a.output(), y, rows, scratch);                             // [T, C]  out = W_o y
+        return matmul(a.output(), y, rows, scratch); // [T, C]  out = W_o y
     }
 
     /**
@@ -44,23 +44,25 @@ final class FinchTimeMix {
      */
     static float[][] ddlerp(FinchWeights a, float[] x, float[] dx, int rows, int c, ForwardScratch scratch) {
         int rank = a.maaW2()[0].cols();
-        float[] xxx = lerp(x, dx, a.maaX(), null, c, scratch);                    // [T, C]  xxx = x_t + dx*maa_x
-        float[] m = matmul(a.maaW1(), xxx, rows, scratch);                       // [T, 5R] xxx @ maa_w1
-        Kernels.tanh(m, m.length);                                               // [T, 5R] m = tanh(.)
+        float[] xxx = lerp(x, dx, a.maaX(), null, c, scratch); // [T, C]  xxx = x_t + dx*maa_x
+        float[] m = matmul(a.maaW1(), xxx, rows, scratch); // [T, 5R] xxx @ maa_w1
+        Kernels.tanh(m, m.length); // [T, 5R] m = tanh(.)
         float[][] mixed = new float[5][];
         for (int i = 0; i < 5; i++) {
             float[] mi = Ops.columns(m, rows, 5 * rank, i * rank, rank, scratch); // [T, R]  m[i]
-            float[] lora = matmul(a.maaW2()[i], mi, rows, scratch);              // [T, C]  m[i] @ maa_w2[i]
-            mixed[i] = lerp(x, dx, a.maa()[i], lora, c, scratch);                // [T, C]  x_t + dx*(maa_i + m_i)
+            float[] lora = matmul(a.maaW2()[i], mi, rows, scratch); // [T, C]  m[i] @ maa_w2[i]
+            mixed[i] = lerp(x, dx, a.maa()[i], lora, c, scratch); // [T, C]  x_t + dx*(maa_i + m_i)
         }
         return mixed;
     }
 
     /** Spec §1: {@code w = time_decay + tanh(xw @ decay_w1) @ decay_w2; dec = exp(-exp(w))}, per channel. */
     static float[] decay(FinchWeights a, float[] xw, int rows, int c, ForwardScratch scratch) {
-        float[] dec = Ops.tanhLora(a.decayW1(), a.decayW2(), xw, rows, scratch);  // [T, A]  tanh(xw @ decay_w1) @ decay_w2
+        float[] dec =
+                Ops.tanhLora(a.decayW1(), a.decayW2(), xw, rows, scratch); // [T, A]  tanh(xw @ decay_w1) @ decay_w2
         // Rows across the engine's threads (two exps per channel: a tenth of a prefill chunk on one thread).
-        Parallel.forEach(rows, t -> Kernels.decayRow(a.timeDecay(), dec, t * c, c)); // [T, A]  exp(-exp(time_decay + .))
+        Parallel.forEach(
+                rows, t -> Kernels.decayRow(a.timeDecay(), dec, t * c, c)); // [T, A]  exp(-exp(time_decay + .))
         return dec;
     }
 
@@ -69,8 +71,16 @@ final class FinchTimeMix {
      * v[h,i])}, then {@code S[h,j,i] = dec[h,j] S[h,j,i] + k[h,j] v[h,i]}, on each sequence's state in place
      * ({@code bonus} null: u = 0).
      */
-    static float[] wkv(Batch b, int l, float[] r, float[] k, float[] v, float[] dec, float[] bonus, ModelConfig cfg,
-                       ForwardScratch scratch) {
+    static float[] wkv(
+            Batch b,
+            int l,
+            float[] r,
+            float[] k,
+            float[] v,
+            float[] dec,
+            float[] bonus,
+            ModelConfig cfg,
+            ForwardScratch scratch) {
         int c = cfg.nEmbd();
         int heads = cfg.nHead();
         int hs = cfg.headSize();

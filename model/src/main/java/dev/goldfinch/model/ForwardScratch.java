@@ -54,7 +54,9 @@ final class ForwardScratch {
         if (a != null && a.length >= length) {
             return a;
         }
-        int grown = a == null ? length : (int) Math.min(Integer.MAX_VALUE - 8, Math.max(length, a.length + (long) a.length / 2));
+        int grown = a == null
+                ? length
+                : (int) Math.min(Integer.MAX_VALUE - 8, Math.max(length, a.length + (long) a.length / 2));
         float[] fresh = new float[grown];
         keep(slot, fresh);
         return fresh;

@@ -15,8 +15,7 @@ import dev.goldfinch.model.tensor.Parallel;
  * per position ({@link #extendKeysAndValues}). Arrays are {@code [T, width]} over the pass's rows; {@code C = A}.
  */
 final class GoldAttention {
-    private GoldAttention() {
-    }
+    private GoldAttention() {}
 
     /** Spec §3 "query" and "multi-head softmax attention": {@code out = W_o LN_x(softmax(q k^T / sqrt(N)) v)}. */
     static float[] apply(GoldWeights a, Batch b, int l, float[] x, ModelConfig cfg, ForwardScratch scratch) {
@@ -24,15 +23,17 @@ final class GoldAttention {
         int c = cfg.nEmbd();
         int hs = cfg.headSize();
         int g = l - cfg.finchLayers();
-        float[] dx = b.tokenShift(x, c, l, true, scratch);                          // [T, C]  dx = shift(x; sx) - x ; sx <- x_last
-        float[] xq = lerp(x, dx, a.maaX(), null, c, scratch);                       // [T, C]  x + dx*maa_x
-        float[] mq = Ops.tanhLora(a.qW1(), a.qW2(), xq, rows, scratch);             // [T, C]  mq = tanh(. @ q_w1) @ q_w2
-        float[] q = matmul(a.query(), lerp(x, dx, a.maaQ(), mq, c, scratch), rows, scratch); // [T, A]  W_q (x + dx*(maa_q + mq))
+        float[] dx = b.tokenShift(x, c, l, true, scratch); // [T, C]  dx = shift(x; sx) - x ; sx <- x_last
+        float[] xq = lerp(x, dx, a.maaX(), null, c, scratch); // [T, C]  x + dx*maa_x
+        float[] mq = Ops.tanhLora(a.qW1(), a.qW2(), xq, rows, scratch); // [T, C]  mq = tanh(. @ q_w1) @ q_w2
+        float[] q = matmul(
+                a.query(), lerp(x, dx, a.maaQ(), mq, c, scratch), rows, scratch); // [T, A]  W_q (x + dx*(maa_q + mq))
         Kernels.layerNorm(q, rows, a.lnQWeight(), a.lnQBias(), ModelConfig.LAYER_NORM_EPS, q); // [T, A]  q = LN_q(.)
         b.extendKeyBlocks(g, hs);
-        float[] y = attention(b, g, q, cfg, scratch);                               // [T, A]  softmax(q k^T / sqrt(N) + mask) v
-        Kernels.layerNorm(y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y); // [T, A]  LN_x(concat_heads(y))
-        return matmul(a.output(), y, rows, scratch);                                // [T, C]  out = W_o .
+        float[] y = attention(b, g, q, cfg, scratch); // [T, A]  softmax(q k^T / sqrt(N) + mask) v
+        Kernels.layerNorm(
+                y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y); // [T, A]  LN_x(concat_heads(y))
+        return matmul(a.output(), y, rows, scratch); // [T, C]  out = W_o .
     }
 
     /**
@@ -73,7 +74,8 @@ final class GoldAttention {
                         scores[so + p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
                         max = Math.max(max, scores[so + p]);
                     }
-                    // Scalar exp here: the vector kernel inside this lambda got its vectors boxed at L12-D768 (40 KB per
+                    // Scalar exp here: the vector kernel inside this lambda got its vectors boxed at L12-D768 (40 KB
+                    // per
                     // token allocated); one exp per score is well under 1 % of a step even at context 4,096.
                     float sum = 0;
                     for (int p = 0; p < visible; p++) {
@@ -109,32 +111,48 @@ final class GoldAttention {
             int m = rows.fresh();
             float[] e = scratch.take(n * c);
             rows.embed(w.emb, e, c);
-            Kernels.layerNorm(e, n, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, e); // [S, C]  e_s = LN0(Emb[tok_s])
+            Kernels.layerNorm(
+                    e, n, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, e); // [S, C]  e_s = LN0(Emb[tok_s])
             float[] cat = scratch.take(n * (c + cd));
-            rows.tokenCat(e, c, cd, cat);                                                 // [S, C+c] [e_s ; c_s]
-            float[] kh = KeyCompression.decompress(w, cat, n, c, scratch);                // [S, A]  kh_s
+            rows.tokenCat(e, c, cd, cat); // [S, C+c] [e_s ; c_s]
+            float[] kh = KeyCompression.decompress(w, cat, n, c, scratch); // [S, A]  kh_s
             float[] xo = scratch.take(n * c);
-            Kernels.rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo);                       // [S, C]  xo_s = rmsnorm(e_s)
+            Kernels.rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo); // [S, C]  xo_s = rmsnorm(e_s)
             float[] khCur = scratch.take(m * c);
             float[] dkh = scratch.take(m * c);
-            rows.freshAndShift(kh, c, khCur, dkh);                                        // [S', A] kh_s, kh_{s-1} - kh_s (kh_{-1} = 0)
+            rows.freshAndShift(kh, c, khCur, dkh); // [S', A] kh_s, kh_{s-1} - kh_s (kh_{-1} = 0)
             float[] xoCur = scratch.take(m * c);
             float[] dxo = scratch.take(m * c);
-            rows.freshAndShift(xo, c, xoCur, dxo);                                        // [S', C] xo_s, xo_{s-1} - xo_s (xo_{-1} = 0)
+            rows.freshAndShift(xo, c, xoCur, dxo); // [S', C] xo_s, xo_{s-1} - xo_s (xo_{-1} = 0)
             for (int g = 0; g < cfg.goldLayers(); g++) {
                 GoldWeights a = w.layers[cfg.finchLayers() + g].gold();
                 int rank = a.kvW2()[0].cols();
-                float[] xxx = lerp(xoCur, dxo, a.maaVCache(), null, c, scratch);           // [S', C] xxx_s = xo_s + dxo*maa_v_cache
-                float[] mix = matmul(a.kvW1(), xxx, m, scratch);                           // [S', 2R] xxx_s @ kv_w1
-                Kernels.tanh(mix, mix.length);                                            // [S', 2R] tanh(.)
-                float[] mk = matmul(a.kvW2()[0], Ops.columns(mix, m, 2 * rank, 0, rank, scratch), m, scratch);     // [S', C] mk_s
-                float[] mv = matmul(a.kvW2()[1], Ops.columns(mix, m, 2 * rank, rank, rank, scratch), m, scratch);  // [S', C] mv_s
-                float[] k = lerp(khCur, dkh, a.maaK(), mk, c, scratch);                    // [S', A] k_s = kh_s + dkh*(maa_k + mk_s)
-                float[] v = lerp(xoCur, dxo, a.maaV(), mv, c, scratch);                    // [S', C] v_s = xo_s + dxo*(maa_v + mv_s)
-                Ops.addInto(k, Ops.tanhLora(a.keyW1(), a.keyW2(), k, m, scratch));       // [S', A] k_s += tanh(k_s @ key_w1) @ key_w2
-                Ops.addInto(v, Ops.tanhLora(a.valueW1(), a.valueW2(), v, m, scratch));   // [S', A] v_s += tanh(v_s @ value_w1) @ value_w2
-                Kernels.layerNorm(k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k); // [S', A] k_s = LN_k(k_s)
-                Kernels.layerNorm(v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v); // [S', A] v_s = LN_v(v_s)
+                float[] xxx =
+                        lerp(xoCur, dxo, a.maaVCache(), null, c, scratch); // [S', C] xxx_s = xo_s + dxo*maa_v_cache
+                float[] mix = matmul(a.kvW1(), xxx, m, scratch); // [S', 2R] xxx_s @ kv_w1
+                Kernels.tanh(mix, mix.length); // [S', 2R] tanh(.)
+                float[] mk = matmul(
+                        a.kvW2()[0], Ops.columns(mix, m, 2 * rank, 0, rank, scratch), m, scratch); // [S', C] mk_s
+                float[] mv = matmul(
+                        a.kvW2()[1], Ops.columns(mix, m, 2 * rank, rank, rank, scratch), m, scratch); // [S', C] mv_s
+                float[] k = lerp(khCur, dkh, a.maaK(), mk, c, scratch); // [S', A] k_s = kh_s + dkh*(maa_k + mk_s)
+                float[] v = lerp(xoCur, dxo, a.maaV(), mv, c, scratch); // [S', C] v_s = xo_s + dxo*(maa_v + mv_s)
+                Ops.addInto(
+                        k,
+                        Ops.tanhLora(
+                                a.keyW1(), a.keyW2(), k, m, scratch)); // [S', A] k_s += tanh(k_s @ key_w1) @ key_w2
+                Ops.addInto(
+                        v,
+                        Ops.tanhLora(
+                                a.valueW1(),
+                                a.valueW2(),
+                                v,
+                                m,
+                                scratch)); // [S', A] v_s += tanh(v_s @ value_w1) @ value_w2
+                Kernels.layerNorm(
+                        k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k); // [S', A] k_s = LN_k(k_s)
+                Kernels.layerNorm(
+                        v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v); // [S', A] v_s = LN_v(v_s)
                 rows.append(g, k, v, c);
             }
         } finally {

@@ -80,7 +80,7 @@ public final class GoldFinchModel implements AutoCloseable {
 
     /** Feeds one token and returns the next-token logits. */
     public float[] step(SequenceState state, int token) {
-        return prefill(state, new int[]{token});
+        return prefill(state, new int[] {token});
     }
 
     /** Feeds every segment; returns, per segment, its requested logits as {@code [rows, V]} row-major (new arrays). */
@@ -137,13 +137,14 @@ public final class GoldFinchModel implements AutoCloseable {
         for (int s = 0; s < n; s++) {
             Segment seg = segments.get(s);
             states[s] = seg.state();
-            if (seg.state().modelFingerprint() != w.fingerprint() || seg.state().config() != cfg
-                    && !seg.state().config().equals(cfg)) {
+            if (seg.state().modelFingerprint() != w.fingerprint()
+                    || seg.state().config() != cfg && !seg.state().config().equals(cfg)) {
                 throw new GoldFinchException.StateMismatch("sequence state belongs to another model");
             }
             for (int t : seg.tokens()) {
                 if (t < 0 || t >= cfg.vocabSize()) {
-                    throw new GoldFinchException.InvalidInput("token id " + t + " is outside the vocabulary [0, " + cfg.vocabSize() + ")");
+                    throw new GoldFinchException.InvalidInput(
+                            "token id " + t + " is outside the vocabulary [0, " + cfg.vocabSize() + ")");
                 }
             }
             for (int q = 0; q < s; q++) {
@@ -163,8 +164,8 @@ public final class GoldFinchModel implements AutoCloseable {
 
         // Spec §0: e = LN0(Emb[tok]); x = e; then per layer x += TimeMix(LN1(x)); x += ChanMix(LN2(x)).
         float[] x = scratch.take(rows * c);
-        all.embed(w.emb, x, c);                                                    // [T, C]  Emb[tok]
-        layerNorm(x, rows, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, x);  // [T, C]  e = LN0(.)
+        all.embed(w.emb, x, c); // [T, C]  Emb[tok]
+        layerNorm(x, rows, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, x); // [T, C]  e = LN0(.)
         if (tap != null) {
             tap.embedded(x, rows);
         }
@@ -179,12 +180,12 @@ public final class GoldFinchModel implements AutoCloseable {
             logits(all, x, scratch, logits);
             return;
         }
-        float[] compressed = KeyCompression.compress(w, x, rows, scratch);         // [T, c]  c_t = W_a x_t, after block Lf-1
+        float[] compressed = KeyCompression.compress(w, x, rows, scratch); // [T, c]  c_t = W_a x_t, after block Lf-1
         all.appendToStates(compressed, cfg.compressedDim());
-        GoldAttention.extendKeysAndValues(w, states, scratch);                     // k_s, v_s of every new position (§3)
-        Batch top = all.goldRows(cfg.goldWindow());                                // the rows GOLD runs over (§5.1)
+        GoldAttention.extendKeysAndValues(w, states, scratch); // k_s, v_s of every new position (§3)
+        Batch top = all.goldRows(cfg.goldWindow()); // the rows GOLD runs over (§5.1)
         float[] h = scratch.take(top.rows() * c);
-        top.gather(all, x, h, c);                                                  // [T', C]
+        top.gather(all, x, h, c); // [T', C]
         for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
             block(l, top, h, scratch);
             if (tap != null) {
@@ -203,15 +204,15 @@ public final class GoldFinchModel implements AutoCloseable {
         layerNorm(x, rows, layer.ln1Weight(), layer.ln1Bias(), ModelConfig.LAYER_NORM_EPS, xn); // [T, C]  LN1(x)
         float[] att;
         if (layer.gold() != null) {
-            att = GoldAttention.apply(layer.gold(), b, l, xn, cfg, scratch);       // [T, C]  GOLD (§3)
+            att = GoldAttention.apply(layer.gold(), b, l, xn, cfg, scratch); // [T, C]  GOLD (§3)
         } else if (layer.finch().isC2()) {
-            att = FinchC2TimeMix.apply(layer.finch(), b, l, xn, cfg, scratch);     // [T, C]  Finch-C2 (§1)
+            att = FinchC2TimeMix.apply(layer.finch(), b, l, xn, cfg, scratch); // [T, C]  Finch-C2 (§1)
         } else {
-            att = FinchTimeMix.apply(layer.finch(), b, l, xn, cfg, scratch);       // [T, C]  Finch / RWKV-6
+            att = FinchTimeMix.apply(layer.finch(), b, l, xn, cfg, scratch); // [T, C]  Finch / RWKV-6
         }
-        Ops.addInto(x, att);                                                       // [T, C]  x += TimeMix(LN1(x))
+        Ops.addInto(x, att); // [T, C]  x += TimeMix(LN1(x))
         layerNorm(x, rows, layer.ln2Weight(), layer.ln2Bias(), ModelConfig.LAYER_NORM_EPS, xn); // [T, C]  LN2(x)
-        Ops.addInto(x, ChannelMix.apply(layer.ffn(), b, l, xn, c, scratch));      // [T, C]  x += ChanMix(LN2(x)) (§2)
+        Ops.addInto(x, ChannelMix.apply(layer.ffn(), b, l, xn, c, scratch)); // [T, C]  x += ChanMix(LN2(x)) (§2)
     }
 
     /** Spec §0: {@code logits = Head(LNout(x))} of the rows whose logits the segments ask for, into their arrays. */
@@ -222,13 +223,13 @@ public final class GoldFinchModel implements AutoCloseable {
             return;
         }
         float[] sel = scratch.take(total * c);
-        b.gatherLogitRows(h, sel, c);                                              // [R, C]
+        b.gatherLogitRows(h, sel, c); // [R, C]
         layerNorm(sel, total, w.lnOutWeight, w.lnOutBias, ModelConfig.LAYER_NORM_EPS, sel); // [R, C]  LNout(x)
         if (logits.length == 1) {
-            Kernels.matmul(w.head, sel, total, logits[0]);                         // [R, V]  straight into the caller's array
+            Kernels.matmul(w.head, sel, total, logits[0]); // [R, V]  straight into the caller's array
             return;
         }
-        Batch.scatterLogits(Ops.matmul(w.head, sel, total, scratch), logits);      // [R, V]  Head(.)
+        Batch.scatterLogits(Ops.matmul(w.head, sel, total, scratch), logits); // [R, V]  Head(.)
     }
 
     /**
@@ -236,6 +237,5 @@ public final class GoldFinchModel implements AutoCloseable {
      * (the source file or generated tensors were closed as soon as they were packed).
      */
     @Override
-    public void close() {
-    }
+    public void close() {}
 }

@@ -45,7 +45,8 @@ public record ModelConfig(
         }
         if (architecture.hasGold()) {
             if (finchLayers < 1 || finchLayers >= nLayer) {
-                throw new GoldFinchException.BadModel("a GoldFinch model needs 1.." + (nLayer - 1) + " Finch-C2 layers, got " + finchLayers);
+                throw new GoldFinchException.BadModel(
+                        "a GoldFinch model needs 1.." + (nLayer - 1) + " Finch-C2 layers, got " + finchLayers);
             }
             positive("compressed key width", compressedDim);
         } else if (finchLayers != nLayer || compressedDim != 0) {
@@ -64,8 +65,22 @@ public record ModelConfig(
         int ffn = (int) (nEmbd * 3.5) / 32 * 32;
         int finch = arch.hasGold() ? nLayer * 2 / 3 : nLayer; // inv_other_layer_ratio = 3: int(L*(r-1)/r)
         int goldLora = Math.max(nEmbd / 16, 64);
-        return new ModelConfig(arch, nLayer, nEmbd, ffn, headSize, vocabSize, finch,
-                arch.hasGold() ? nEmbd / 16 : 0, 32, 64, 64, 32, 32, goldLora, goldLora);
+        return new ModelConfig(
+                arch,
+                nLayer,
+                nEmbd,
+                ffn,
+                headSize,
+                vocabSize,
+                finch,
+                arch.hasGold() ? nEmbd / 16 : 0,
+                32,
+                64,
+                64,
+                32,
+                32,
+                goldLora,
+                goldLora);
     }
 
     public int nHead() {
@@ -95,70 +110,70 @@ public record ModelConfig(
         int c = nEmbd;
         int a = dimAtt();
         Map<String, long[]> t = new LinkedHashMap<>();
-        t.put(TensorNames.EMB, new long[]{vocabSize, c});
-        t.put(TensorNames.LN0_WEIGHT, new long[]{c});
-        t.put(TensorNames.LN0_BIAS, new long[]{c});
+        t.put(TensorNames.EMB, new long[] {vocabSize, c});
+        t.put(TensorNames.LN0_WEIGHT, new long[] {c});
+        t.put(TensorNames.LN0_BIAS, new long[] {c});
         for (int l = 0; l < nLayer; l++) {
             TensorNames n = new TensorNames(l);
-            t.put(n.ln1Weight(), new long[]{c});
-            t.put(n.ln1Bias(), new long[]{c});
-            t.put(n.ln2Weight(), new long[]{c});
-            t.put(n.ln2Bias(), new long[]{c});
+            t.put(n.ln1Weight(), new long[] {c});
+            t.put(n.ln1Bias(), new long[] {c});
+            t.put(n.ln2Weight(), new long[] {c});
+            t.put(n.ln2Bias(), new long[] {c});
             if (isGold(l)) {
                 for (String m : TensorNames.GOLD_MAA) {
-                    t.put(n.att(m), new long[]{1, 1, c});
+                    t.put(n.att(m), new long[] {1, 1, c});
                 }
-                t.put(n.att(TensorNames.Q_W1), new long[]{c, goldQueryLoraRank});
-                t.put(n.att(TensorNames.Q_W2), new long[]{goldQueryLoraRank, c});
-                t.put(n.att(TensorNames.KV_W1), new long[]{c, 2L * goldKvLoraRank});
-                t.put(n.att(TensorNames.KV_W2), new long[]{2, goldKvLoraRank, c});
-                t.put(n.att(TensorNames.KEY_W1), new long[]{c, goldKeyLoraRank});
-                t.put(n.att(TensorNames.KEY_W2), new long[]{goldKeyLoraRank, a});
-                t.put(n.att(TensorNames.VALUE_W1), new long[]{c, goldValueLoraRank});
-                t.put(n.att(TensorNames.VALUE_W2), new long[]{goldValueLoraRank, a});
-                t.put(n.att(TensorNames.QUERY), new long[]{a, c});
-                t.put(n.att(TensorNames.OUTPUT), new long[]{c, a});
+                t.put(n.att(TensorNames.Q_W1), new long[] {c, goldQueryLoraRank});
+                t.put(n.att(TensorNames.Q_W2), new long[] {goldQueryLoraRank, c});
+                t.put(n.att(TensorNames.KV_W1), new long[] {c, 2L * goldKvLoraRank});
+                t.put(n.att(TensorNames.KV_W2), new long[] {2, goldKvLoraRank, c});
+                t.put(n.att(TensorNames.KEY_W1), new long[] {c, goldKeyLoraRank});
+                t.put(n.att(TensorNames.KEY_W2), new long[] {goldKeyLoraRank, a});
+                t.put(n.att(TensorNames.VALUE_W1), new long[] {c, goldValueLoraRank});
+                t.put(n.att(TensorNames.VALUE_W2), new long[] {goldValueLoraRank, a});
+                t.put(n.att(TensorNames.QUERY), new long[] {a, c});
+                t.put(n.att(TensorNames.OUTPUT), new long[] {c, a});
                 for (String ln : TensorNames.GOLD_LAYER_NORMS) {
-                    t.put(n.attNormWeight(ln), new long[]{a});
-                    t.put(n.attNormBias(ln), new long[]{a});
+                    t.put(n.attNormWeight(ln), new long[] {a});
+                    t.put(n.attNormBias(ln), new long[] {a});
                 }
             } else {
                 boolean c2 = architecture != Architecture.FINCH;
                 for (String m : c2 ? TensorNames.FINCH_C2_MAA : TensorNames.FINCH_MAA) {
-                    t.put(n.att(m), new long[]{1, 1, c});
+                    t.put(n.att(m), new long[] {1, 1, c});
                 }
-                t.put(n.att(TensorNames.MAA_W1), new long[]{c, 5L * maaLoraRank});
-                t.put(n.att(TensorNames.MAA_W2), new long[]{5, maaLoraRank, c});
-                t.put(n.att(TensorNames.DECAY), new long[]{1, 1, a});
-                t.put(n.att(TensorNames.DECAY_W1), new long[]{c, decayLoraRank});
-                t.put(n.att(TensorNames.DECAY_W2), new long[]{decayLoraRank, a});
+                t.put(n.att(TensorNames.MAA_W1), new long[] {c, 5L * maaLoraRank});
+                t.put(n.att(TensorNames.MAA_W2), new long[] {5, maaLoraRank, c});
+                t.put(n.att(TensorNames.DECAY), new long[] {1, 1, a});
+                t.put(n.att(TensorNames.DECAY_W1), new long[] {c, decayLoraRank});
+                t.put(n.att(TensorNames.DECAY_W2), new long[] {decayLoraRank, a});
                 if (c2) {
-                    t.put(n.att(TensorNames.VALUE2_W1), new long[]{c, valueLoraRank});
-                    t.put(n.att(TensorNames.VALUE2_W2), new long[]{valueLoraRank, a});
+                    t.put(n.att(TensorNames.VALUE2_W1), new long[] {c, valueLoraRank});
+                    t.put(n.att(TensorNames.VALUE2_W2), new long[] {valueLoraRank, a});
                 }
-                t.put(n.att(TensorNames.BONUS), new long[]{nHead(), headSize});
-                t.put(n.att(TensorNames.RECEPTANCE), new long[]{a, c});
-                t.put(n.att(TensorNames.KEY), new long[]{a, c});
-                t.put(n.att(TensorNames.VALUE), new long[]{a, c});
+                t.put(n.att(TensorNames.BONUS), new long[] {nHead(), headSize});
+                t.put(n.att(TensorNames.RECEPTANCE), new long[] {a, c});
+                t.put(n.att(TensorNames.KEY), new long[] {a, c});
+                t.put(n.att(TensorNames.VALUE), new long[] {a, c});
                 if (!c2) {
-                    t.put(n.att(TensorNames.GATE), new long[]{a, c});
+                    t.put(n.att(TensorNames.GATE), new long[] {a, c});
                 }
-                t.put(n.att(TensorNames.OUTPUT), new long[]{c, a});
-                t.put(n.attNormWeight(TensorNames.LN_X), new long[]{a});
-                t.put(n.attNormBias(TensorNames.LN_X), new long[]{a});
+                t.put(n.att(TensorNames.OUTPUT), new long[] {c, a});
+                t.put(n.attNormWeight(TensorNames.LN_X), new long[] {a});
+                t.put(n.attNormBias(TensorNames.LN_X), new long[] {a});
             }
-            t.put(n.ffn(TensorNames.MAA_K), new long[]{1, 1, c});
-            t.put(n.ffn(TensorNames.MAA_R), new long[]{1, 1, c});
-            t.put(n.ffn(TensorNames.KEY), new long[]{dimFfn, c});
-            t.put(n.ffn(TensorNames.RECEPTANCE), new long[]{c, c});
-            t.put(n.ffn(TensorNames.VALUE), new long[]{c, dimFfn});
+            t.put(n.ffn(TensorNames.MAA_K), new long[] {1, 1, c});
+            t.put(n.ffn(TensorNames.MAA_R), new long[] {1, 1, c});
+            t.put(n.ffn(TensorNames.KEY), new long[] {dimFfn, c});
+            t.put(n.ffn(TensorNames.RECEPTANCE), new long[] {c, c});
+            t.put(n.ffn(TensorNames.VALUE), new long[] {c, dimFfn});
         }
-        t.put(TensorNames.LN_OUT_WEIGHT, new long[]{c});
-        t.put(TensorNames.LN_OUT_BIAS, new long[]{c});
-        t.put(TensorNames.HEAD, new long[]{vocabSize, c});
+        t.put(TensorNames.LN_OUT_WEIGHT, new long[] {c});
+        t.put(TensorNames.LN_OUT_BIAS, new long[] {c});
+        t.put(TensorNames.HEAD, new long[] {vocabSize, c});
         if (architecture.hasGold()) {
-            t.put(TensorNames.KV_CACHE_A, new long[]{compressedDim, c});
-            t.put(TensorNames.KV_CACHE_B, new long[]{a, c + compressedDim});
+            t.put(TensorNames.KV_CACHE_A, new long[] {compressedDim, c});
+            t.put(TensorNames.KV_CACHE_B, new long[] {a, c + compressedDim});
         }
         return t;
     }
@@ -177,8 +192,10 @@ public record ModelConfig(
 
     /** A stable text form, part of the model fingerprint. */
     public String canonical() {
-        return architecture.displayName() + ":L" + nLayer + ":C" + nEmbd + ":F" + dimFfn + ":N" + headSize + ":V" + vocabSize
-                + ":Lf" + finchLayers + ":c" + compressedDim + ":r" + maaLoraRank + "," + decayLoraRank + "," + valueLoraRank
+        return architecture.displayName() + ":L" + nLayer + ":C" + nEmbd + ":F" + dimFfn + ":N" + headSize + ":V"
+                + vocabSize
+                + ":Lf" + finchLayers + ":c" + compressedDim + ":r" + maaLoraRank + "," + decayLoraRank + ","
+                + valueLoraRank
                 + "," + goldQueryLoraRank + "," + goldKvLoraRank + "," + goldKeyLoraRank + "," + goldValueLoraRank;
     }
 }

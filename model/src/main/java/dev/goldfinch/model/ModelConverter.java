@@ -24,10 +24,10 @@ import java.util.Map;
 public final class ModelConverter {
     public static final String WEIGHTS_FILE = "model.safetensors";
 
-    private ModelConverter() {
-    }
+    private ModelConverter() {}
 
-    public static ModelConfig convert(Path checkpoint, Path outDir, SafeTensorsWriter.ProgressListener progress) throws IOException {
+    public static ModelConfig convert(Path checkpoint, Path outDir, SafeTensorsWriter.ProgressListener progress)
+            throws IOException {
         return convert(checkpoint, outDir, WeightFormat.AS_STORED, progress);
     }
 
@@ -36,14 +36,22 @@ public final class ModelConverter {
      * quantizable matrix is written as Q8_0 — its bytes (I8) and block scales (F16, {@code <name>.q8_0_scale}) — with
      * the same quantizer as a load with {@code --quantize q8_0}, so both give the same model, bit for bit.
      */
-    public static ModelConfig convert(Path checkpoint, Path outDir, WeightFormat format, SafeTensorsWriter.ProgressListener progress) throws IOException {
-        try (TorchCheckpoint ckpt = TorchCheckpoint.open(checkpoint); Arena arena = Arena.ofConfined()) {
+    public static ModelConfig convert(
+            Path checkpoint, Path outDir, WeightFormat format, SafeTensorsWriter.ProgressListener progress)
+            throws IOException {
+        try (TorchCheckpoint ckpt = TorchCheckpoint.open(checkpoint);
+                Arena arena = Arena.ofConfined()) {
             ModelConfig config = ModelLoader.inferConfig(ckpt.tensors(), checkpoint.toString());
             ModelLoader.validate(config, ckpt.tensors(), checkpoint.toString());
             Files.createDirectories(outDir);
             Map<String, Tensor> out = format == WeightFormat.Q8_0 ? quantized(ckpt.tensors(), arena) : ckpt.tensors();
-            Map<String, String> metadata = new LinkedHashMap<>(Map.of("format", "pt", "source", checkpoint.getFileName().toString(),
-                    "architecture", config.architecture().displayName()));
+            Map<String, String> metadata = new LinkedHashMap<>(Map.of(
+                    "format",
+                    "pt",
+                    "source",
+                    checkpoint.getFileName().toString(),
+                    "architecture",
+                    config.architecture().displayName()));
             if (format == WeightFormat.Q8_0) {
                 metadata.put("quantization", "q8_0");
             }
@@ -72,13 +80,22 @@ public final class ModelConverter {
                 t.copyRow(r, row, 0);
                 for (int b = 0; b < blocks; b++) {
                     short scale = Matrix.quantizeBlock(row, b * Q8Matrix.BLOCK, block);
-                    scales.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), ((long) r * blocks + b) * 2, scale);
-                    MemorySegment.copy(block, 0, bytes, ValueLayout.JAVA_BYTE, (long) r * cols + (long) b * Q8Matrix.BLOCK, Q8Matrix.BLOCK);
+                    scales.set(
+                            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN),
+                            ((long) r * blocks + b) * 2,
+                            scale);
+                    MemorySegment.copy(
+                            block,
+                            0,
+                            bytes,
+                            ValueLayout.JAVA_BYTE,
+                            (long) r * cols + (long) b * Q8Matrix.BLOCK,
+                            Q8Matrix.BLOCK);
                 }
             }
             out.put(t.name(), new Tensor(t.name(), DType.I8, shape, bytes));
             String scaleName = t.name() + ModelWeights.Q8_SCALE_SUFFIX;
-            out.put(scaleName, new Tensor(scaleName, DType.F16, new long[]{rows, blocks}, scales));
+            out.put(scaleName, new Tensor(scaleName, DType.F16, new long[] {rows, blocks}, scales));
         }
         return out;
     }

@@ -24,8 +24,7 @@ import tools.jackson.databind.ObjectMapper;
 public final class ModelLoader {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private ModelLoader() {
-    }
+    private ModelLoader() {}
 
     /** {@code path} is a {@code .safetensors} file or a directory holding exactly one. */
     public static GoldFinchModel load(Path path) {
@@ -50,9 +49,11 @@ public final class ModelLoader {
     static Path resolve(Path path) {
         if (Files.isDirectory(path)) {
             try (Stream<Path> files = Files.list(path)) {
-                List<Path> found = files.filter(SafeTensors::isSafeTensors).sorted().toList();
+                List<Path> found =
+                        files.filter(SafeTensors::isSafeTensors).sorted().toList();
                 if (found.size() != 1) {
-                    throw new GoldFinchException.BadModel(path + ": expected one .safetensors file, found " + found.size());
+                    throw new GoldFinchException.BadModel(
+                            path + ": expected one .safetensors file, found " + found.size());
                 }
                 return found.getFirst();
             } catch (IOException e) {
@@ -75,7 +76,8 @@ public final class ModelLoader {
             nLayer++;
         }
         if (nLayer == 0) {
-            throw new GoldFinchException.BadModel(source + ": missing tensor " + new TensorNames(0).ln1Weight() + " (no layers found)");
+            throw new GoldFinchException.BadModel(
+                    source + ": missing tensor " + new TensorNames(0).ln1Weight() + " (no layers found)");
         }
         int firstGold = nLayer;
         boolean plainFinch = false;
@@ -95,14 +97,16 @@ public final class ModelLoader {
                 ? failArch(source)
                 : firstGold < nLayer ? Architecture.GOLDFINCH : plainFinch ? Architecture.FINCH : Architecture.FINCH_C2;
         if (arch == Architecture.GOLDFINCH && plainFinch) {
-            throw new GoldFinchException.BadModel(source + ": GOLD layers on top of plain Finch layers are not a released architecture");
+            throw new GoldFinchException.BadModel(
+                    source + ": GOLD layers on top of plain Finch layers are not a released architecture");
         }
         TensorNames first = new TensorNames(0);
         int headSize = (int) shape(t, first.att(TensorNames.BONUS), 2, source)[1];
         int ffn = (int) shape(t, first.ffn(TensorNames.KEY), 2, source)[0];
         int maaRank = (int) shape(t, first.att(TensorNames.MAA_W1), 2, source)[1] / 5;
         int decayRank = (int) shape(t, first.att(TensorNames.DECAY_W1), 2, source)[1];
-        int valueRank = arch == Architecture.FINCH ? 64 : (int) shape(t, first.att(TensorNames.VALUE2_W1), 2, source)[1];
+        int valueRank =
+                arch == Architecture.FINCH ? 64 : (int) shape(t, first.att(TensorNames.VALUE2_W1), 2, source)[1];
         int qRank = 32, kvRank = 32, keyRank = 64, valRank = 64, compressed = 0;
         if (arch.hasGold()) {
             TensorNames g = new TensorNames(firstGold);
@@ -112,12 +116,27 @@ public final class ModelLoader {
             valRank = (int) shape(t, g.att(TensorNames.VALUE_W1), 2, source)[1];
             compressed = (int) shape(t, TensorNames.KV_CACHE_A, 2, source)[0];
         }
-        return new ModelConfig(arch, nLayer, embd, ffn, headSize, vocab, firstGold, compressed,
-                maaRank, decayRank, valueRank, qRank, kvRank, keyRank, valRank);
+        return new ModelConfig(
+                arch,
+                nLayer,
+                embd,
+                ffn,
+                headSize,
+                vocab,
+                firstGold,
+                compressed,
+                maaRank,
+                decayRank,
+                valueRank,
+                qRank,
+                kvRank,
+                keyRank,
+                valRank);
     }
 
     private static Architecture failArch(String source) {
-        throw new GoldFinchException.BadModel(source + ": layer 0 is a GOLD layer; a model needs recurrent layers below GOLD");
+        throw new GoldFinchException.BadModel(
+                source + ": layer 0 is a GOLD layer; a model needs recurrent layers below GOLD");
     }
 
     private static long[] shape(Map<String, Tensor> t, String name, int rank, String source) {
@@ -139,32 +158,40 @@ public final class ModelLoader {
         for (Map.Entry<String, long[]> e : expected.entrySet()) {
             Tensor t = tensors.get(e.getKey());
             if (t == null) {
-                throw new GoldFinchException.BadModel(source + ": missing tensor " + e.getKey()
-                        + " (expected shape " + Arrays.toString(e.getValue()) + ")");
+                throw new GoldFinchException.BadModel(source + ": missing tensor " + e.getKey() + " (expected shape "
+                        + Arrays.toString(e.getValue()) + ")");
             }
             if (!Arrays.equals(t.shape(), e.getValue())) {
-                throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has shape " + t.shapeString()
-                        + ", expected " + Arrays.toString(e.getValue()));
+                throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has shape "
+                        + t.shapeString() + ", expected " + Arrays.toString(e.getValue()));
             }
             switch (t.dtype()) {
-                case F32, BF16, F16 -> { }
+                case F32, BF16, F16 -> {}
                 case I8 -> {
                     // Q8_0 as written by `convert --quantize q8_0`: the bytes, and F16 scales beside them.
                     Tensor scales = tensors.get(e.getKey() + ModelWeights.Q8_SCALE_SUFFIX);
                     long[] s = t.shape();
-                    if (!ModelWeights.isQuantizable(e.getKey(), s) || scales == null || scales.dtype() != DType.F16
-                            || !Arrays.equals(scales.shape(), new long[]{s[0], s[1] / Q8Matrix.BLOCK})) {
-                        throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " is I8 (Q8_0) without F16 scales "
-                                + e.getKey() + ModelWeights.Q8_SCALE_SUFFIX + " of shape [" + s[0] + ", " + s[1] / Q8Matrix.BLOCK + "]");
+                    if (!ModelWeights.isQuantizable(e.getKey(), s)
+                            || scales == null
+                            || scales.dtype() != DType.F16
+                            || !Arrays.equals(scales.shape(), new long[] {s[0], s[1] / Q8Matrix.BLOCK})) {
+                        throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey()
+                                + " is I8 (Q8_0) without F16 scales " + e.getKey() + ModelWeights.Q8_SCALE_SUFFIX
+                                + " of shape [" + s[0] + ", " + s[1] / Q8Matrix.BLOCK + "]");
                     }
                 }
-                default -> throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has type " + t.dtype()
-                        + " (F32, BF16, F16, or I8 with Q8_0 scales expected)");
+                default ->
+                    throw new GoldFinchException.BadModel(source + ": tensor " + e.getKey() + " has type " + t.dtype()
+                            + " (F32, BF16, F16, or I8 with Q8_0 scales expected)");
             }
         }
         for (String name : tensors.keySet()) {
-            String scaled = name.endsWith(ModelWeights.Q8_SCALE_SUFFIX) ? name.substring(0, name.length() - ModelWeights.Q8_SCALE_SUFFIX.length()) : null;
-            boolean scaleOfQ8 = scaled != null && tensors.containsKey(scaled) && tensors.get(scaled).dtype() == DType.I8;
+            String scaled = name.endsWith(ModelWeights.Q8_SCALE_SUFFIX)
+                    ? name.substring(0, name.length() - ModelWeights.Q8_SCALE_SUFFIX.length())
+                    : null;
+            boolean scaleOfQ8 = scaled != null
+                    && tensors.containsKey(scaled)
+                    && tensors.get(scaled).dtype() == DType.I8;
             if (!expected.containsKey(name) && !scaleOfQ8) {
                 throw new GoldFinchException.BadModel(source + ": unexpected tensor " + name + " for a "
                         + config.architecture().displayName() + " model of " + config.nLayer() + " layers");
@@ -186,8 +213,13 @@ public final class ModelLoader {
         agree(file, json, "dim_ffn", config.dimFfn());
         agree(file, json, "head_size", config.headSize());
         agree(file, json, "vocab_size", config.vocabSize());
-        if (json.has("tmix") && !json.get("tmix").asString().equals(config.architecture().tmix())) {
-            throw disagree(file, "tmix", json.get("tmix").asString(), config.architecture().tmix());
+        if (json.has("tmix")
+                && !json.get("tmix").asString().equals(config.architecture().tmix())) {
+            throw disagree(
+                    file,
+                    "tmix",
+                    json.get("tmix").asString(),
+                    config.architecture().tmix());
         }
         String tmix2 = json.path("tmix2").asString("");
         if (json.has("tmix2") && !tmix2.equals(config.architecture().tmix2())) {
@@ -200,7 +232,11 @@ public final class ModelLoader {
                 int r = json.get("inv_other_layer_ratio").asInt();
                 int finch = r > 0 ? (int) (config.nLayer() * (r - 1) / (double) r) : -1;
                 if (finch != config.finchLayers()) {
-                    throw disagree(file, "inv_other_layer_ratio", r + " (" + finch + " Finch layers)", config.finchLayers() + " Finch layers");
+                    throw disagree(
+                            file,
+                            "inv_other_layer_ratio",
+                            r + " (" + finch + " Finch layers)",
+                            config.finchLayers() + " Finch layers");
                 }
             }
         }
@@ -213,7 +249,8 @@ public final class ModelLoader {
     }
 
     private static GoldFinchException.BadModel disagree(Path file, String field, String said, String actual) {
-        return new GoldFinchException.BadModel(file + " says " + field + "=" + said + " but the weights have " + actual);
+        return new GoldFinchException.BadModel(
+                file + " says " + field + "=" + said + " but the weights have " + actual);
     }
 
     /** The config.json written next to converted weights, in the reference's field names. */

@@ -13,10 +13,10 @@ import java.util.regex.Pattern;
  * spells a custom one.
  */
 public final class ModelShapes {
-    private static final Pattern NAMED = Pattern.compile("(?:(goldfinch|finchc2|finch)-)?L(\\d+)-D(\\d+)", Pattern.CASE_INSENSITIVE);
+    private static final Pattern NAMED =
+            Pattern.compile("(?:(goldfinch|finchc2|finch)-)?L(\\d+)-D(\\d+)", Pattern.CASE_INSENSITIVE);
 
-    private ModelShapes() {
-    }
+    private ModelShapes() {}
 
     public static ModelConfig parse(String shape) {
         String s = shape.strip();
@@ -45,14 +45,22 @@ public final class ModelShapes {
             }
             return build(arch, layers, width, head, vocab);
         }
-        throw bad(shape, "expected a name like L24-D2048, L12-D768, finch-L12-D768, or layers=24,width=2048,head=64,vocab=65536");
+        throw bad(
+                shape,
+                "expected a name like L24-D2048, L12-D768, finch-L12-D768, or layers=24,width=2048,head=64,vocab=65536");
     }
 
     private static ModelConfig build(Architecture arch, int layers, int width, int head, int vocab) {
-        if (layers <= 0 || width <= 0 || head <= 0 || vocab <= 0 || width % head != 0 || (arch.hasGold() && layers < 2)
+        if (layers <= 0
+                || width <= 0
+                || head <= 0
+                || vocab <= 0
+                || width % head != 0
+                || (arch.hasGold() && layers < 2)
                 || (arch.hasGold() && width % 16 != 0)) {
-            throw new GoldFinchException.InvalidInput("invalid shape: layers=" + layers + " width=" + width + " head=" + head
-                    + " vocab=" + vocab + " (width must be a multiple of head" + (arch.hasGold() ? " and of 16, layers ≥ 2" : "") + ")");
+            throw new GoldFinchException.InvalidInput("invalid shape: layers=" + layers + " width=" + width + " head="
+                    + head + " vocab=" + vocab + " (width must be a multiple of head"
+                    + (arch.hasGold() ? " and of 16, layers ≥ 2" : "") + ")");
         }
         try {
             return ModelConfig.standard(arch, layers, width, head, vocab);

@@ -27,23 +27,23 @@ public final class ModelWeights {
 
     /** One recurrent time-mix: plain Finch ({@code gate != null}) or Finch-C2 ({@code value2W1 != null}). */
     record FinchWeights(
-            float[] maaX,            // [C]
-            float[][] maa,           // [5][C] static mixes in LoRA slot order
-            Matrix maaW1,            // [5R, C] (transposed time_maa_w1)
-            Matrix[] maaW2,          // 5 x [C, R]
-            float[] timeDecay,       // [A]
-            Matrix decayW1,          // [D, C]
-            Matrix decayW2,          // [A, D]
-            Matrix value2W1,         // [D2, C] (Finch-C2 only)
-            Matrix value2W2,         // [A, D2]
-            float[] bonus,           // [H*N] time_faaaa (plain Finch only; Finch-C2 stores it unused)
-            Matrix receptance,       // [A, C]
-            Matrix key,              // [A, C]
-            Matrix value,            // [A, C]
-            Matrix gate,             // [A, C] (plain Finch only)
-            Matrix output,           // [C, A]
-            float[] lnXWeight,       // [A]
-            float[] lnXBias) {       // [A]
+            float[] maaX, // [C]
+            float[][] maa, // [5][C] static mixes in LoRA slot order
+            Matrix maaW1, // [5R, C] (transposed time_maa_w1)
+            Matrix[] maaW2, // 5 x [C, R]
+            float[] timeDecay, // [A]
+            Matrix decayW1, // [D, C]
+            Matrix decayW2, // [A, D]
+            Matrix value2W1, // [D2, C] (Finch-C2 only)
+            Matrix value2W2, // [A, D2]
+            float[] bonus, // [H*N] time_faaaa (plain Finch only; Finch-C2 stores it unused)
+            Matrix receptance, // [A, C]
+            Matrix key, // [A, C]
+            Matrix value, // [A, C]
+            Matrix gate, // [A, C] (plain Finch only)
+            Matrix output, // [C, A]
+            float[] lnXWeight, // [A]
+            float[] lnXBias) { // [A]
         boolean isC2() {
             return gate == null;
         }
@@ -51,34 +51,52 @@ public final class ModelWeights {
 
     /** One GOLD time-mix (spec §3): a query path; keys and values come from the shared compressed cache. */
     record GoldWeights(
-            float[] maaX, float[] maaQ, float[] maaVCache, float[] maaK, float[] maaV, // [C] each
-            Matrix qW1,              // [Rq, C]
-            Matrix qW2,              // [C, Rq]
-            Matrix kvW1,             // [2Rkv, C]
-            Matrix[] kvW2,           // 2 x [C, Rkv] (k, v)
-            Matrix keyW1,            // [Dk, C]
-            Matrix keyW2,            // [A, Dk]
-            Matrix valueW1,          // [Dv, C]
-            Matrix valueW2,          // [A, Dv]
-            Matrix query,            // [A, C]
-            Matrix output,           // [C, A]
-            float[] lnQWeight, float[] lnQBias, float[] lnKWeight, float[] lnKBias,
-            float[] lnVWeight, float[] lnVBias, float[] lnXWeight, float[] lnXBias) {
-    }
+            float[] maaX,
+            float[] maaQ,
+            float[] maaVCache,
+            float[] maaK,
+            float[] maaV, // [C] each
+            Matrix qW1, // [Rq, C]
+            Matrix qW2, // [C, Rq]
+            Matrix kvW1, // [2Rkv, C]
+            Matrix[] kvW2, // 2 x [C, Rkv] (k, v)
+            Matrix keyW1, // [Dk, C]
+            Matrix keyW2, // [A, Dk]
+            Matrix valueW1, // [Dv, C]
+            Matrix valueW2, // [A, Dv]
+            Matrix query, // [A, C]
+            Matrix output, // [C, A]
+            float[] lnQWeight,
+            float[] lnQBias,
+            float[] lnKWeight,
+            float[] lnKBias,
+            float[] lnVWeight,
+            float[] lnVBias,
+            float[] lnXWeight,
+            float[] lnXBias) {}
 
-    record ChannelMixWeights(float[] maaK, float[] maaR, Matrix key /* [F, C] */, Matrix receptance /* [C, C] */, Matrix value /* [C, F] */) {
-    }
+    record ChannelMixWeights(
+            float[] maaK,
+            float[] maaR,
+            Matrix key /* [F, C] */,
+            Matrix receptance /* [C, C] */,
+            Matrix value /* [C, F] */) {}
 
-    record Layer(float[] ln1Weight, float[] ln1Bias, float[] ln2Weight, float[] ln2Bias,
-                 FinchWeights finch, GoldWeights gold, ChannelMixWeights ffn) {
-    }
+    record Layer(
+            float[] ln1Weight,
+            float[] ln1Bias,
+            float[] ln2Weight,
+            float[] ln2Bias,
+            FinchWeights finch,
+            GoldWeights gold,
+            ChannelMixWeights ffn) {}
 
     final ModelConfig config;
-    final Tensor emb;            // [V, C], row-major: only ever read a row at a time
+    final Tensor emb; // [V, C], row-major: only ever read a row at a time
     final float[] ln0Weight, ln0Bias, lnOutWeight, lnOutBias;
-    final Matrix head;           // [V, C]
-    final Matrix kvCacheA;       // [c, C]
-    final Matrix kvCacheB;       // [A, C + c]
+    final Matrix head; // [V, C]
+    final Matrix kvCacheA; // [c, C]
+    final Matrix kvCacheB; // [A, C + c]
     final Layer[] layers;
     private final long fingerprint;
     private final long weightBytes;
@@ -104,22 +122,39 @@ public final class ModelWeights {
         layers = new Layer[config.nLayer()];
         for (int l = 0; l < layers.length; l++) {
             TensorNames n = new TensorNames(l);
-            ChannelMixWeights ffn = new ChannelMixWeights(vec(tensors, n.ffn(TensorNames.MAA_K)), vec(tensors, n.ffn(TensorNames.MAA_R)),
-                    mat(tensors, n.ffn(TensorNames.KEY)), mat(tensors, n.ffn(TensorNames.RECEPTANCE)), mat(tensors, n.ffn(TensorNames.VALUE)));
+            ChannelMixWeights ffn = new ChannelMixWeights(
+                    vec(tensors, n.ffn(TensorNames.MAA_K)),
+                    vec(tensors, n.ffn(TensorNames.MAA_R)),
+                    mat(tensors, n.ffn(TensorNames.KEY)),
+                    mat(tensors, n.ffn(TensorNames.RECEPTANCE)),
+                    mat(tensors, n.ffn(TensorNames.VALUE)));
             FinchWeights finch = null;
             GoldWeights gold = null;
             if (config.isGold(l)) {
-                gold = new GoldWeights(vec(tensors, n.att(TensorNames.MAA_X)), vec(tensors, n.att(TensorNames.MAA_Q)),
-                        vec(tensors, n.att(TensorNames.MAA_V_CACHE)), vec(tensors, n.att(TensorNames.MAA_K)), vec(tensors, n.att(TensorNames.MAA_V)),
-                        transposed(tensors, n.att(TensorNames.Q_W1)), transposed(tensors, n.att(TensorNames.Q_W2)),
-                        transposed(tensors, n.att(TensorNames.KV_W1)), stackedTransposed(tensors, n.att(TensorNames.KV_W2)),
-                        transposed(tensors, n.att(TensorNames.KEY_W1)), transposed(tensors, n.att(TensorNames.KEY_W2)),
-                        transposed(tensors, n.att(TensorNames.VALUE_W1)), transposed(tensors, n.att(TensorNames.VALUE_W2)),
-                        mat(tensors, n.att(TensorNames.QUERY)), mat(tensors, n.att(TensorNames.OUTPUT)),
-                        vec(tensors, n.attNormWeight(TensorNames.LN_Q)), vec(tensors, n.attNormBias(TensorNames.LN_Q)),
-                        vec(tensors, n.attNormWeight(TensorNames.LN_K)), vec(tensors, n.attNormBias(TensorNames.LN_K)),
-                        vec(tensors, n.attNormWeight(TensorNames.LN_V)), vec(tensors, n.attNormBias(TensorNames.LN_V)),
-                        vec(tensors, n.attNormWeight(TensorNames.LN_X)), vec(tensors, n.attNormBias(TensorNames.LN_X)));
+                gold = new GoldWeights(
+                        vec(tensors, n.att(TensorNames.MAA_X)),
+                        vec(tensors, n.att(TensorNames.MAA_Q)),
+                        vec(tensors, n.att(TensorNames.MAA_V_CACHE)),
+                        vec(tensors, n.att(TensorNames.MAA_K)),
+                        vec(tensors, n.att(TensorNames.MAA_V)),
+                        transposed(tensors, n.att(TensorNames.Q_W1)),
+                        transposed(tensors, n.att(TensorNames.Q_W2)),
+                        transposed(tensors, n.att(TensorNames.KV_W1)),
+                        stackedTransposed(tensors, n.att(TensorNames.KV_W2)),
+                        transposed(tensors, n.att(TensorNames.KEY_W1)),
+                        transposed(tensors, n.att(TensorNames.KEY_W2)),
+                        transposed(tensors, n.att(TensorNames.VALUE_W1)),
+                        transposed(tensors, n.att(TensorNames.VALUE_W2)),
+                        mat(tensors, n.att(TensorNames.QUERY)),
+                        mat(tensors, n.att(TensorNames.OUTPUT)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_Q)),
+                        vec(tensors, n.attNormBias(TensorNames.LN_Q)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_K)),
+                        vec(tensors, n.attNormBias(TensorNames.LN_K)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_V)),
+                        vec(tensors, n.attNormBias(TensorNames.LN_V)),
+                        vec(tensors, n.attNormWeight(TensorNames.LN_X)),
+                        vec(tensors, n.attNormBias(TensorNames.LN_X)));
             } else {
                 boolean c2 = config.architecture() != Architecture.FINCH;
                 String[] order = c2 ? TensorNames.FINCH_C2_LORA_ORDER : TensorNames.FINCH_LORA_ORDER;
@@ -127,20 +162,33 @@ public final class ModelWeights {
                 for (int i = 0; i < order.length; i++) {
                     maa[i] = vec(tensors, n.att(order[i]));
                 }
-                finch = new FinchWeights(vec(tensors, n.att(TensorNames.MAA_X)), maa,
-                        transposed(tensors, n.att(TensorNames.MAA_W1)), stackedTransposed(tensors, n.att(TensorNames.MAA_W2)),
+                finch = new FinchWeights(
+                        vec(tensors, n.att(TensorNames.MAA_X)),
+                        maa,
+                        transposed(tensors, n.att(TensorNames.MAA_W1)),
+                        stackedTransposed(tensors, n.att(TensorNames.MAA_W2)),
                         vec(tensors, n.att(TensorNames.DECAY)),
-                        transposed(tensors, n.att(TensorNames.DECAY_W1)), transposed(tensors, n.att(TensorNames.DECAY_W2)),
+                        transposed(tensors, n.att(TensorNames.DECAY_W1)),
+                        transposed(tensors, n.att(TensorNames.DECAY_W2)),
                         c2 ? transposed(tensors, n.att(TensorNames.VALUE2_W1)) : null,
                         c2 ? transposed(tensors, n.att(TensorNames.VALUE2_W2)) : null,
                         c2 ? null : vec(tensors, n.att(TensorNames.BONUS)),
-                        mat(tensors, n.att(TensorNames.RECEPTANCE)), mat(tensors, n.att(TensorNames.KEY)),
-                        mat(tensors, n.att(TensorNames.VALUE)), c2 ? null : mat(tensors, n.att(TensorNames.GATE)),
+                        mat(tensors, n.att(TensorNames.RECEPTANCE)),
+                        mat(tensors, n.att(TensorNames.KEY)),
+                        mat(tensors, n.att(TensorNames.VALUE)),
+                        c2 ? null : mat(tensors, n.att(TensorNames.GATE)),
                         mat(tensors, n.att(TensorNames.OUTPUT)),
-                        vec(tensors, n.attNormWeight(TensorNames.LN_X)), vec(tensors, n.attNormBias(TensorNames.LN_X)));
+                        vec(tensors, n.attNormWeight(TensorNames.LN_X)),
+                        vec(tensors, n.attNormBias(TensorNames.LN_X)));
             }
-            layers[l] = new Layer(vec(tensors, n.ln1Weight()), vec(tensors, n.ln1Bias()),
-                    vec(tensors, n.ln2Weight()), vec(tensors, n.ln2Bias()), finch, gold, ffn);
+            layers[l] = new Layer(
+                    vec(tensors, n.ln1Weight()),
+                    vec(tensors, n.ln1Bias()),
+                    vec(tensors, n.ln2Weight()),
+                    vec(tensors, n.ln2Bias()),
+                    finch,
+                    gold,
+                    ffn);
         }
         long bytes = quantizedSavings;
         for (Tensor t : tensors.values()) {
@@ -161,7 +209,10 @@ public final class ModelWeights {
 
     /** The matrices the forward pass multiplies by (all 2-D weights but the embedding) whose width allows Q8_0 blocks. */
     public static boolean isQuantizable(String name, long[] shape) {
-        return shape.length == 2 && name.endsWith(".weight") && !name.equals(TensorNames.EMB) && shape[1] % Q8Matrix.BLOCK == 0;
+        return shape.length == 2
+                && name.endsWith(".weight")
+                && !name.equals(TensorNames.EMB)
+                && shape[1] % Q8Matrix.BLOCK == 0;
     }
 
     private Matrix mat(Map<String, Tensor> t, String name) {
@@ -206,10 +257,11 @@ public final class ModelWeights {
         MemorySegment dst = Arena.ofAuto().allocate((long) in * out * size);
         for (int i = 0; i < in; i++) {
             for (int o = 0; o < out; o++) {
-                MemorySegment.copy(src.data(), (first + (long) i * out + o) * size, dst, ((long) o * in + i) * size, size);
+                MemorySegment.copy(
+                        src.data(), (first + (long) i * out + o) * size, dst, ((long) o * in + i) * size, size);
             }
         }
-        return new Tensor(src.name(), src.dtype(), new long[]{out, in}, dst);
+        return new Tensor(src.name(), src.dtype(), new long[] {out, in}, dst);
     }
 
     /** SHA-256 over the config and each tensor's name, type, shape and CRC32C, cut to 64 bits. */
@@ -222,7 +274,7 @@ public final class ModelWeights {
         }
         sha.update(config.canonical().getBytes(StandardCharsets.UTF_8));
         for (String expected : config.expectedTensors().keySet()) {
-            for (String name : new String[]{expected, expected + Q8_SCALE_SUFFIX}) {
+            for (String name : new String[] {expected, expected + Q8_SCALE_SUFFIX}) {
                 Tensor t = tensors.get(name);
                 if (t == null) {
                     continue; // only stored Q8_0 matrices have scales
@@ -230,9 +282,11 @@ public final class ModelWeights {
                 CRC32C crc = new CRC32C();
                 long size = t.data().byteSize();
                 for (long off = 0; off < size; off += 1 << 30) {
-                    crc.update(t.data().asSlice(off, Math.min(1 << 30, size - off)).asByteBuffer());
+                    crc.update(
+                            t.data().asSlice(off, Math.min(1 << 30, size - off)).asByteBuffer());
                 }
-                sha.update((name + ":" + t.dtype() + ":" + t.shapeString() + ":" + crc.getValue() + ";").getBytes(StandardCharsets.UTF_8));
+                sha.update((name + ":" + t.dtype() + ":" + t.shapeString() + ":" + crc.getValue() + ";")
+                        .getBytes(StandardCharsets.UTF_8));
             }
         }
         return ByteBuffer.wrap(sha.digest()).getLong();

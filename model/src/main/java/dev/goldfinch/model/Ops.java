@@ -8,8 +8,7 @@ import dev.goldfinch.model.tensor.Matrix;
  * (or into its first argument). Arrays are {@code [rows, width]} row-major.
  */
 final class Ops {
-    private Ops() {
-    }
+    private Ops() {}
 
     /** {@code W x} for every row: {@code [rows, W.rows()]}. */
     static float[] matmul(Matrix m, float[] x, int rows, ForwardScratch scratch) {

@@ -24,8 +24,7 @@ public final class RandomWeights {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final double SQRT3 = Math.sqrt(3);
 
-    private RandomWeights() {
-    }
+    private RandomWeights() {}
 
     /** A model with random weights of {@code config}'s shape, stored as {@code dtype} (F32 or BF16). */
     public static GoldFinchModel model(ModelConfig config, long seed, DType dtype) {

@@ -64,11 +64,13 @@ public record TensorNames(int layer) {
     static final String[] FINCH_MAA = {MAA_X, MAA_W, MAA_K, MAA_V, MAA_R, MAA_G};
     /** Finch-C2's. */
     static final String[] FINCH_C2_MAA = {MAA_X, MAA_R, MAA_K, MAA_V, MAA_W, MAA_V2};
+
     static final String[] GOLD_MAA = {MAA_X, MAA_Q, MAA_V_CACHE, MAA_K, MAA_V};
     /** The ddlerp LoRA outputs of plain Finch ({@code time_maa_w2}'s order): w, k, v, r, g. */
     static final String[] FINCH_LORA_ORDER = {MAA_W, MAA_K, MAA_V, MAA_R, MAA_G};
     /** Finch-C2's: r, k, v, w, v2 (spec §1). */
     static final String[] FINCH_C2_LORA_ORDER = {MAA_R, MAA_K, MAA_V, MAA_W, MAA_V2};
+
     static final String[] GOLD_LAYER_NORMS = {LN_Q, LN_K, LN_V, LN_X};
 
     public String att(String name) {

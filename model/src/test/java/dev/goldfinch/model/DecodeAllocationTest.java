@@ -28,8 +28,11 @@ class DecodeAllocationTest {
         GoldFinchModel model = ModelLoader.load(Golden.resource(name).resolve("weights.safetensors"));
         long activationsPerToken = activationBytes(model.config());
         long perToken = perToken(model, batch);
-        System.out.println(name + " b" + batch + ": " + perToken + " B/token allocated; one token's activations " + activationsPerToken + " B");
-        assertTrue(perToken * 20 < activationsPerToken, name + " b" + batch + " decode allocates " + perToken + " B per token");
+        System.out.println(name + " b" + batch + ": " + perToken + " B/token allocated; one token's activations "
+                + activationsPerToken + " B");
+        assertTrue(
+                perToken * 20 < activationsPerToken,
+                name + " b" + batch + " decode allocates " + perToken + " B per token");
     }
 
     /** Bytes allocated per token by a steady batched decode, after warm-up; closes the model. */
@@ -40,9 +43,10 @@ class DecodeAllocationTest {
             float[][] logits = new float[batch][vocab];
             for (int s = 0; s < batch; s++) {
                 SequenceState state = model.newState();
-                model.prefill(state, new int[]{1 + s, 2, 3, 4, 5, 6, 7, 8});
-                state.reserve(state.length() + WARM_UP + STEPS); // GOLD K/V grow by copying otherwise (amortized, but lumpy)
-                segments.add(new GoldFinchModel.Segment(state, new int[]{9 + s}, 0));
+                model.prefill(state, new int[] {1 + s, 2, 3, 4, 5, 6, 7, 8});
+                state.reserve(
+                        state.length() + WARM_UP + STEPS); // GOLD K/V grow by copying otherwise (amortized, but lumpy)
+                segments.add(new GoldFinchModel.Segment(state, new int[] {9 + s}, 0));
             }
             for (int i = 0; i < WARM_UP; i++) { // warm-up: compiled, and the scratch holds this shape's arrays
                 step(model, segments, logits);
@@ -66,18 +70,35 @@ class DecodeAllocationTest {
     void aPartialPanelAllocatesNoMoreThanAWholeOne() {
         long whole = perToken(halfWidthGolden(Matrix.PANEL), 1);
         long partial = perToken(halfWidthGolden(Matrix.PANEL / 2), 1);
-        System.out.println("half-width goldfinch b1: " + whole + " B/token with a whole key panel, " + partial + " with half of one");
-        assertTrue(partial * 10 <= whole * 11, "a partial panel allocates " + partial + " B per token, a whole one " + whole);
+        System.out.println("half-width goldfinch b1: " + whole + " B/token with a whole key panel, " + partial
+                + " with half of one");
+        assertTrue(
+                partial * 10 <= whole * 11,
+                "a partial panel allocates " + partial + " B per token, a whole one " + whole);
     }
 
     private static GoldFinchModel halfWidthGolden(int compressedDim) {
         ModelConfig g;
-        try (GoldFinchModel golden = ModelLoader.load(Golden.resource("goldfinch").resolve("weights.safetensors"))) {
+        try (GoldFinchModel golden =
+                ModelLoader.load(Golden.resource("goldfinch").resolve("weights.safetensors"))) {
             g = golden.config();
         }
-        var half = new ModelConfig(g.architecture(), g.nLayer(), g.nEmbd() / 2, g.dimFfn() / 2, g.headSize() / 2, g.vocabSize(),
-                g.finchLayers(), compressedDim, g.maaLoraRank() / 2, g.decayLoraRank() / 2, g.valueLoraRank() / 2,
-                g.goldQueryLoraRank() / 2, g.goldKvLoraRank() / 2, g.goldKeyLoraRank() / 2, g.goldValueLoraRank() / 2);
+        var half = new ModelConfig(
+                g.architecture(),
+                g.nLayer(),
+                g.nEmbd() / 2,
+                g.dimFfn() / 2,
+                g.headSize() / 2,
+                g.vocabSize(),
+                g.finchLayers(),
+                compressedDim,
+                g.maaLoraRank() / 2,
+                g.decayLoraRank() / 2,
+                g.valueLoraRank() / 2,
+                g.goldQueryLoraRank() / 2,
+                g.goldKvLoraRank() / 2,
+                g.goldKeyLoraRank() / 2,
+                g.goldValueLoraRank() / 2);
         return RandomWeights.model(half, 7, DType.F32);
     }
 

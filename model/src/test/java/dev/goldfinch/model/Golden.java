@@ -7,8 +7,8 @@ import dev.goldfinch.model.tensor.Tensor;
 import java.lang.foreign.ValueLayout;
 import java.net.URISyntaxException;
 import java.net.URL;
-import java.nio.file.Files;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 
@@ -18,8 +18,7 @@ import java.util.Arrays;
  * from {@code ../shared/golden} and their tests are skipped, saying why, where it is absent.
  */
 public final class Golden {
-    private Golden() {
-    }
+    private Golden() {}
 
     /** A folder of the project's own golden data, shipped as test resources. */
     public static Path resource(String folder) {
@@ -38,8 +37,10 @@ public final class Golden {
     public static Path shared(String folder) {
         String dir = System.getProperty("goldfinch.shared.dir", "../shared");
         Path p = Path.of(dir, "golden", folder);
-        assumeTrue(Files.isDirectory(p), "shared golden data not found at " + p.toAbsolutePath()
-                + " (clone the project beside its shared/ folder to run this test)");
+        assumeTrue(
+                Files.isDirectory(p),
+                "shared golden data not found at " + p.toAbsolutePath()
+                        + " (clone the project beside its shared/ folder to run this test)");
         return p;
     }
 

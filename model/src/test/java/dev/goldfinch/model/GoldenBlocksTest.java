@@ -61,7 +61,10 @@ class GoldenBlocksTest {
                 assertClose(Arrays.copyOfRange(hidden, l * size, (l + 1) * size), seen.blocks[l], name + " block " + l);
             }
             if (c.architecture().hasGold()) {
-                assertClose(ref.get("compressed_kcache_full").toFloats(), state.compressedKeys().copy(0, t), name + " compressed keys");
+                assertClose(
+                        ref.get("compressed_kcache_full").toFloats(),
+                        state.compressedKeys().copy(0, t),
+                        name + " compressed keys");
             }
             assertStateMatches(ref, "state_full24", state, c, name + " state after the full pass");
             float diff = Golden.maxAbsDiff(ref.get("logits_full").toFloats(), logits[0]);
@@ -86,23 +89,35 @@ class GoldenBlocksTest {
             }
             assertStateMatches(ref, "state_after_step24", state, c, name + " state after 24 steps");
             if (c.architecture().hasGold()) {
-                assertClose(ref.get("compressed_kcache_full").toFloats(), state.compressedKeys().copy(0, tokens.length),
+                assertClose(
+                        ref.get("compressed_kcache_full").toFloats(),
+                        state.compressedKeys().copy(0, tokens.length),
                         name + " compressed keys after 24 steps");
             }
         }
     }
 
     /** The reference's {@code ModelState} under {@code prefix}: every layer's shifts, every recurrent layer's WKV, the token ids. */
-    private static void assertStateMatches(SafeTensors ref, String prefix, SequenceState state, ModelConfig c, String what) {
+    private static void assertStateMatches(
+            SafeTensors ref, String prefix, SequenceState state, ModelConfig c, String what) {
         if (c.architecture().hasGold()) { // only GoldFinch's reference state keeps the ids (its TokenCat reads them)
-            assertArrayEquals(Golden.ids(ref.get(prefix + ".input_tokens_cache")), state.tokens(), what + ": token ids");
+            assertArrayEquals(
+                    Golden.ids(ref.get(prefix + ".input_tokens_cache")), state.tokens(), what + ": token ids");
         }
         for (int l = 0; l < c.nLayer(); l++) {
             String block = prefix + ".blocks." + l;
-            assertClose(ref.get(block + ".att.shift_state").toFloats(), state.attShift(l), what + ": block " + l + " att shift");
-            assertClose(ref.get(block + ".ffn.shift_state").toFloats(), state.ffnShift(l), what + ": block " + l + " ffn shift");
+            assertClose(
+                    ref.get(block + ".att.shift_state").toFloats(),
+                    state.attShift(l),
+                    what + ": block " + l + " att shift");
+            assertClose(
+                    ref.get(block + ".ffn.shift_state").toFloats(),
+                    state.ffnShift(l),
+                    what + ": block " + l + " ffn shift");
             if (!c.isGold(l)) {
-                assertClose(ref.get(block + ".att.wkv_state").toFloats(), Golden.wkvInReferenceLayout(state.wkv(l), c.nHead(), c.headSize()),
+                assertClose(
+                        ref.get(block + ".att.wkv_state").toFloats(),
+                        Golden.wkvInReferenceLayout(state.wkv(l), c.nHead(), c.headSize()),
                         what + ": block " + l + " wkv");
             }
         }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.goldfinch.model.io.Npy;
 import dev.goldfinch.model.state.SequenceState;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -79,15 +78,22 @@ class GoldenLogitsTest {
      */
     @Test
     void q8WeightsStayWithinTwiceTheReferenceBf16RoundingError() throws IOException {
-        float bf16Shift = Golden.maxAbsDiff(expected("goldfinch", "logits_full.npy"), expected("goldfinch", "pth/logits_full_bf16weights.npy"));
-        try (GoldFinchModel q8 = ModelLoader.load(Golden.resource("goldfinch").resolve("weights.safetensors"), WeightFormat.Q8_0)) {
+        float bf16Shift = Golden.maxAbsDiff(
+                expected("goldfinch", "logits_full.npy"), expected("goldfinch", "pth/logits_full_bf16weights.npy"));
+        try (GoldFinchModel q8 =
+                ModelLoader.load(Golden.resource("goldfinch").resolve("weights.safetensors"), WeightFormat.Q8_0)) {
             assertTrue(q8.weights().weightBytes() < goldfinch.weights().weightBytes() * 0.6, "q8_0 holds fewer bytes");
-            assertTrue(q8.fingerprint() != goldfinch.fingerprint(), "a quantized model's states never mix with the original's");
+            assertTrue(
+                    q8.fingerprint() != goldfinch.fingerprint(),
+                    "a quantized model's states never mix with the original's");
             int[] toks = tokens("goldfinch");
             float[] got = q8.forward(List.of(new GoldFinchModel.Segment(q8.newState(), toks, 0)))[0];
             float diff = Golden.maxAbsDiff(got, expected("goldfinch", "logits_full.npy"));
             assertTrue(diff > 1e-3, "the quantized path really ran");
-            assertTrue(diff <= 2 * bf16Shift, "q8_0 logits differ from f32 by " + diff + "; bf16 rounding in the reference moves them by " + bf16Shift);
+            assertTrue(
+                    diff <= 2 * bf16Shift,
+                    "q8_0 logits differ from f32 by " + diff + "; bf16 rounding in the reference moves them by "
+                            + bf16Shift);
         }
     }
 
@@ -113,7 +119,8 @@ class GoldenLogitsTest {
             int v = model.config().vocabSize();
             SequenceState st = model.newState();
             model.forward(List.of(new GoldFinchModel.Segment(st, Arrays.copyOf(toks, 16), 16)));
-            float[] got = model.forward(List.of(new GoldFinchModel.Segment(st, Arrays.copyOfRange(toks, 16, 24), 0)))[0];
+            float[] got =
+                    model.forward(List.of(new GoldFinchModel.Segment(st, Arrays.copyOfRange(toks, 16, 24), 0)))[0];
             float diff = Golden.maxAbsDiff(got, Arrays.copyOfRange(want, 16 * v, 24 * v));
             assertTrue(diff <= TOLERANCE, name + ": chunk of 8 after a 16-token prefill differs by " + diff);
         }

@@ -28,13 +28,14 @@ class ModelLoaderTest {
     Path tmp;
 
     private GoldFinchException.BadModel loadFails(Path p) {
-        return assertThrows(GoldFinchException.BadModel.class, () -> ModelLoader.load(p).close());
+        return assertThrows(
+                GoldFinchException.BadModel.class, () -> ModelLoader.load(p).close());
     }
 
     @Test
     void truncatedFileIsRejected() throws IOException {
         byte[] all = Files.readAllBytes(WEIGHTS);
-        for (int len : new int[]{0, 5, 100, all.length / 2, all.length - 1}) {
+        for (int len : new int[] {0, 5, 100, all.length / 2, all.length - 1}) {
             Path p = tmp.resolve("cut" + len + ".safetensors");
             Files.write(p, Arrays.copyOf(all, len));
             var e = loadFails(p);
@@ -59,7 +60,7 @@ class ModelLoaderTest {
             Map<String, Tensor> t = new LinkedHashMap<>(st.tensors());
             edit.accept(t);
             Path p = tmp.resolve("edited-" + System.nanoTime() + ".safetensors");
-            SafeTensorsWriter.write(p, t, Map.of(), (done, total) -> { });
+            SafeTensorsWriter.write(p, t, Map.of(), (done, total) -> {});
             return p;
         }
     }
@@ -72,20 +73,28 @@ class ModelLoaderTest {
 
     @Test
     void misShapedTensorIsNamed() throws IOException {
-        Path p = rewritten(t -> t.put("blocks.1.ffn.key.weight", Tensor.ofFloats("blocks.1.ffn.key.weight", new long[]{448, 127}, new float[448 * 127])));
+        Path p = rewritten(t -> t.put(
+                "blocks.1.ffn.key.weight",
+                Tensor.ofFloats("blocks.1.ffn.key.weight", new long[] {448, 127}, new float[448 * 127])));
         var e = loadFails(p);
-        assertTrue(e.getMessage().contains("blocks.1.ffn.key.weight") && e.getMessage().contains("[448, 127]"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("blocks.1.ffn.key.weight")
+                        && e.getMessage().contains("[448, 127]"),
+                e.getMessage());
     }
 
     @Test
     void extraTensorIsNamed() throws IOException {
-        Path p = rewritten(t -> t.put("blocks.0.att.surprise", Tensor.ofFloats("blocks.0.att.surprise", new long[]{2}, new float[2])));
+        Path p = rewritten(t ->
+                t.put("blocks.0.att.surprise", Tensor.ofFloats("blocks.0.att.surprise", new long[] {2}, new float[2])));
         assertTrue(loadFails(p).getMessage().contains("unexpected tensor blocks.0.att.surprise"));
     }
 
     @Test
     void integerTensorIsRejected() throws IOException {
-        Path p = rewritten(t -> t.put("ln_out.bias", new Tensor("ln_out.bias", DType.I32, new long[]{128}, MemorySegment.ofArray(new int[128]))));
+        Path p = rewritten(t -> t.put(
+                "ln_out.bias",
+                new Tensor("ln_out.bias", DType.I32, new long[] {128}, MemorySegment.ofArray(new int[128]))));
         assertTrue(loadFails(p).getMessage().contains("ln_out.bias"));
     }
 
@@ -93,7 +102,9 @@ class ModelLoaderTest {
     void configJsonMustAgree() throws IOException {
         Path dir = Files.createDirectory(tmp.resolve("model"));
         Files.copy(WEIGHTS, dir.resolve("weights.safetensors"));
-        Files.writeString(dir.resolve("config.json"), "{\"n_layer\": 6, \"n_embd\": 128, \"tmix2\": \"gold\", \"gold_first_layer\": 4}");
+        Files.writeString(
+                dir.resolve("config.json"),
+                "{\"n_layer\": 6, \"n_embd\": 128, \"tmix2\": \"gold\", \"gold_first_layer\": 4}");
         try (GoldFinchModel m = ModelLoader.load(dir)) {
             assertEquals(6, m.config().nLayer());
         }
@@ -125,9 +136,10 @@ class ModelLoaderTest {
     @Test
     void tokenOutsideTheVocabularyAndEmptyInputAreInvalid() {
         try (GoldFinchModel m = ModelLoader.load(WEIGHTS)) {
-            var e = assertThrows(GoldFinchException.InvalidInput.class, () -> m.prefill(m.newState(), new int[]{1, 512}));
+            var e = assertThrows(
+                    GoldFinchException.InvalidInput.class, () -> m.prefill(m.newState(), new int[] {1, 512}));
             assertTrue(e.getMessage().contains("512"), e.getMessage());
-            assertThrows(GoldFinchException.InvalidInput.class, () -> m.prefill(m.newState(), new int[]{-1}));
+            assertThrows(GoldFinchException.InvalidInput.class, () -> m.prefill(m.newState(), new int[] {-1}));
             assertThrows(GoldFinchException.InvalidInput.class, () -> m.prefill(m.newState(), new int[0]));
         }
     }
@@ -135,11 +147,13 @@ class ModelLoaderTest {
     @Test
     void f16AndBf16WeightsLoadAndStayCloseToF32() throws Exception {
         float[] want;
-        int[] toks = dev.goldfinch.model.io.Npy.read(Golden.resource("goldfinch").resolve("tokens.npy")).toInts();
+        int[] toks = dev.goldfinch.model.io.Npy.read(
+                        Golden.resource("goldfinch").resolve("tokens.npy"))
+                .toInts();
         try (GoldFinchModel m = ModelLoader.load(WEIGHTS)) {
             want = m.forward(java.util.List.of(new GoldFinchModel.Segment(m.newState(), toks, 0)))[0];
         }
-        for (DType type : new DType[]{DType.F16, DType.BF16}) {
+        for (DType type : new DType[] {DType.F16, DType.BF16}) {
             Path p = rewritten(t -> t.replaceAll((name, tensor) -> narrowed(tensor, type)));
             try (GoldFinchModel m = ModelLoader.load(p)) {
                 float[] got = m.forward(java.util.List.of(new GoldFinchModel.Segment(m.newState(), toks, 0)))[0];
@@ -154,7 +168,9 @@ class ModelLoaderTest {
         float[] f = t.toFloats();
         short[] bits = new short[f.length];
         for (int i = 0; i < f.length; i++) {
-            bits[i] = type == DType.F16 ? dev.goldfinch.model.tensor.Floats.floatToF16(f[i]) : dev.goldfinch.model.tensor.Floats.floatToBf16(f[i]);
+            bits[i] = type == DType.F16
+                    ? dev.goldfinch.model.tensor.Floats.floatToF16(f[i])
+                    : dev.goldfinch.model.tensor.Floats.floatToBf16(f[i]);
         }
         return new Tensor(t.name(), type, t.shape(), MemorySegment.ofArray(bits));
     }

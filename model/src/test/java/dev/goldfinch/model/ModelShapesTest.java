@@ -40,8 +40,12 @@ class ModelShapesTest {
     void customAndBadShapes() {
         ModelConfig c = ModelShapes.parse("layers=24,width=2048,head=64,vocab=65536");
         assertEquals(ModelShapes.parse("L24-D2048"), c);
-        assertEquals(Architecture.FINCH, ModelShapes.parse("layers=2,width=64,head=16,arch=finch").architecture());
-        for (String bad : new String[]{"L0-D768", "huge", "layers=2", "layers=2,width=100,head=64", "layers=2,width=64,color=red"}) {
+        assertEquals(
+                Architecture.FINCH,
+                ModelShapes.parse("layers=2,width=64,head=16,arch=finch").architecture());
+        for (String bad :
+                new String[] {"L0-D768", "huge", "layers=2", "layers=2,width=100,head=64", "layers=2,width=64,color=red"
+                }) {
             assertThrows(GoldFinchException.InvalidInput.class, () -> ModelShapes.parse(bad), bad);
         }
     }
@@ -50,12 +54,12 @@ class ModelShapesTest {
     void randomModelsAreDeterministicAndWellScaled() {
         ModelConfig c = ModelShapes.parse("layers=3,width=64,head=16,vocab=300");
         try (GoldFinchModel a = RandomWeights.model(c, 9, DType.F32);
-             GoldFinchModel b = RandomWeights.model(c, 9, DType.F32);
-             GoldFinchModel bf = RandomWeights.model(c, 9, DType.BF16)) {
+                GoldFinchModel b = RandomWeights.model(c, 9, DType.F32);
+                GoldFinchModel bf = RandomWeights.model(c, 9, DType.BF16)) {
             assertEquals(a.fingerprint(), b.fingerprint());
             assertTrue(a.fingerprint() != bf.fingerprint());
-            float[] la = a.prefill(a.newState(), new int[]{1, 2, 3});
-            float[] lb = b.prefill(b.newState(), new int[]{1, 2, 3});
+            float[] la = a.prefill(a.newState(), new int[] {1, 2, 3});
+            float[] lb = b.prefill(b.newState(), new int[] {1, 2, 3});
             assertEquals(0f, Golden.maxAbsDiff(la, lb));
             double sq = 0;
             for (float v : la) {
@@ -64,7 +68,7 @@ class ModelShapesTest {
             }
             double rms = Math.sqrt(sq / la.length);
             assertTrue(rms > 0.1 && rms < 10, "logit rms " + rms);
-            float[] lbf = bf.prefill(bf.newState(), new int[]{1, 2, 3});
+            float[] lbf = bf.prefill(bf.newState(), new int[] {1, 2, 3});
             assertTrue(Golden.maxAbsDiff(la, lbf) < 0.5f);
         }
     }
@@ -83,10 +87,12 @@ class ModelShapesTest {
                 together[i] = alone[i].fork();
             }
             float[][] batched = m.forward(List.of(
-                    GoldFinchModel.Segment.lastLogits(together[0], new int[]{100}),
-                    GoldFinchModel.Segment.lastLogits(together[1], new int[]{101, 102, 103}),
-                    GoldFinchModel.Segment.lastLogits(together[2], new int[]{104})));
-            float[][] separate = {m.step(alone[0], 100), m.prefill(alone[1], new int[]{101, 102, 103}), m.step(alone[2], 104)};
+                    GoldFinchModel.Segment.lastLogits(together[0], new int[] {100}),
+                    GoldFinchModel.Segment.lastLogits(together[1], new int[] {101, 102, 103}),
+                    GoldFinchModel.Segment.lastLogits(together[2], new int[] {104})));
+            float[][] separate = {
+                m.step(alone[0], 100), m.prefill(alone[1], new int[] {101, 102, 103}), m.step(alone[2], 104)
+            };
             for (int i = 0; i < 3; i++) {
                 assertTrue(Golden.maxAbsDiff(batched[i], separate[i]) < 1e-5f, "sequence " + i);
             }

@@ -28,8 +28,12 @@ class Rwkv6TinyTest {
     }
 
     static int[] ids(Path dir, String field) throws IOException {
-        return new ObjectMapper().readTree(dir.resolve("tokens.json").toFile()).get(field).valueStream()
-                .mapToInt(n -> n.asInt()).toArray();
+        return new ObjectMapper()
+                .readTree(dir.resolve("tokens.json").toFile())
+                .get(field)
+                .valueStream()
+                .mapToInt(n -> n.asInt())
+                .toArray();
     }
 
     @Test
@@ -42,7 +46,9 @@ class Rwkv6TinyTest {
             assertEquals(75, toks.length);
             float[] want = rawFloats(dir.resolve("golden-logits-6v0-1m-long.f32"));
             float[] parallel = m.forward(List.of(new GoldFinchModel.Segment(m.newState(), toks, 0)))[0];
-            assertTrue(Golden.maxAbsDiff(parallel, want) <= 1e-4f, "parallel pass differs by " + Golden.maxAbsDiff(parallel, want));
+            assertTrue(
+                    Golden.maxAbsDiff(parallel, want) <= 1e-4f,
+                    "parallel pass differs by " + Golden.maxAbsDiff(parallel, want));
 
             // Serial decoding through a serialized state, as rwkv.cpp's serial mode does.
             SequenceState s = m.newState();

@@ -1,8 +1,8 @@
 package dev.goldfinch.prefill;
 
 import dev.goldfinch.cache.client.CacheClientProperties;
-import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.cache.client.RemotePrefixCacheStore;
+import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.Channels;
@@ -39,19 +39,29 @@ public class PrefillApplication {
 
     @Bean(destroyMethod = "shutdown")
     ThreadPoolExecutor prefillExecutor(PrefillProperties p) {
-        return new ThreadPoolExecutor(p.concurrency(), p.concurrency(), 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(p.maxQueue()),
+        return new ThreadPoolExecutor(
+                p.concurrency(),
+                p.concurrency(),
+                0,
+                TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(p.maxQueue()),
                 Thread.ofPlatform().name("prefill-", 0).daemon().factory());
     }
 
     @Bean
-    PrefillEngine prefillEngine(GoldFinchModel model, RemotePrefixCacheStore store, PrefillProperties p, CacheClientProperties c,
-                                ThreadPoolExecutor prefillExecutor) {
+    PrefillEngine prefillEngine(
+            GoldFinchModel model,
+            RemotePrefixCacheStore store,
+            PrefillProperties p,
+            CacheClientProperties c,
+            ThreadPoolExecutor prefillExecutor) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         return new PrefillEngine(model, new StateCache(store, c.hasher(), model, type), prefillExecutor);
     }
 
     @Bean
-    PrefillGrpcService prefillGrpcService(PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor prefillExecutor) {
+    PrefillGrpcService prefillGrpcService(
+            PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor prefillExecutor) {
         return new PrefillGrpcService(engine, props, meters, prefillExecutor);
     }
 }

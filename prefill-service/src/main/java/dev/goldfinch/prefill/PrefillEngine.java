@@ -25,8 +25,7 @@ public final class PrefillEngine {
     /** Tokens per forward pass: bounds activation memory on long prompts without hurting throughput. */
     static final int CHUNK_TOKENS = 512;
 
-    public record Result(byte[] hash, int length, int cachedTokens, int computedTokens) {
-    }
+    public record Result(byte[] hash, int length, int cachedTokens, int computedTokens) {}
 
     private final GoldFinchModel model;
     private final StateCache cache;
@@ -49,7 +48,8 @@ public final class PrefillEngine {
 
     /** Prefills {@code tokens[0..n-1)}; joins an identical prefill already running. */
     public CompletableFuture<Result> submit(int[] tokens, String salt, boolean reuseCache) {
-        String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":" + reuseCache;
+        String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":"
+                + reuseCache;
         CompletableFuture<Result> mine = new CompletableFuture<>();
         CompletableFuture<Result> running = inFlight.putIfAbsent(key, mine);
         if (running != null) {
@@ -87,7 +87,8 @@ public final class PrefillEngine {
             if (hit.checkpointLength() == target) {
                 return new Result(hit.checkpointHash(), target, target, 0);
             }
-            state = cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()).orElse(null);
+            state = cache.restore(salt, hit.checkpointHash(), hit.checkpointLength())
+                    .orElse(null);
         }
         int cached = state == null ? 0 : state.length();
         if (state == null) {
@@ -122,7 +123,8 @@ public final class PrefillEngine {
         if (target == 0 && cached == 0) {
             cache.persist(salt, state, 0); // a one-token prompt: the entry is the empty state
         }
-        return new Result(cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
+        return new Result(
+                cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
     }
 
     /** The checkpoint after {@code length} tokens, for tests and tools. */

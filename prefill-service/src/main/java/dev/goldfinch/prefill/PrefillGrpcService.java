@@ -29,24 +29,45 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
     private final Timer duration;
     private final DistributionSummary computed;
 
-    public PrefillGrpcService(PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor executor) {
+    public PrefillGrpcService(
+            PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor executor) {
         this.engine = engine;
         this.props = props;
-        this.queries = Counter.builder("goldfinch.prefix_cache.queries").description("Prompt tokens looked up in the prefix cache").register(meters);
-        this.hits = Counter.builder("goldfinch.prefix_cache.hits").description("Prompt tokens served from the prefix cache").register(meters);
-        this.cachedTokens = Counter.builder("goldfinch.prefill.cached_tokens").description("Tokens restored instead of recomputed").register(meters);
-        this.promptTokens = Counter.builder("goldfinch.prompt_tokens").description("Prompt tokens prefilled").register(meters);
-        this.duration = Timer.builder("goldfinch.prefill.duration").description("Prefill request duration").publishPercentileHistogram().register(meters);
-        this.computed = DistributionSummary.builder("goldfinch.prefill.computed_tokens").description("Tokens run through the model per prefill").register(meters);
-        meters.gauge("goldfinch.prefill.queue_depth", executor, e -> e.getQueue().size());
+        this.queries = Counter.builder("goldfinch.prefix_cache.queries")
+                .description("Prompt tokens looked up in the prefix cache")
+                .register(meters);
+        this.hits = Counter.builder("goldfinch.prefix_cache.hits")
+                .description("Prompt tokens served from the prefix cache")
+                .register(meters);
+        this.cachedTokens = Counter.builder("goldfinch.prefill.cached_tokens")
+                .description("Tokens restored instead of recomputed")
+                .register(meters);
+        this.promptTokens = Counter.builder("goldfinch.prompt_tokens")
+                .description("Prompt tokens prefilled")
+                .register(meters);
+        this.duration = Timer.builder("goldfinch.prefill.duration")
+                .description("Prefill request duration")
+                .publishPercentileHistogram()
+                .register(meters);
+        this.computed = DistributionSummary.builder("goldfinch.prefill.computed_tokens")
+                .description("Tokens run through the model per prefill")
+                .register(meters);
+        meters.gauge(
+                "goldfinch.prefill.queue_depth", executor, e -> e.getQueue().size());
         meters.gauge("goldfinch.prefill.running", executor, ThreadPoolExecutor::getActiveCount);
     }
 
     public static ModelInfo describe(PrefillEngine engine, ModelProperties props) {
         ModelConfig c = engine.model().config();
-        return ModelInfo.newBuilder().setId(props.name()).setArchitecture(c.architecture().name().toLowerCase(java.util.Locale.ROOT))
-                .setParameters(c.parameterCount()).setVocabSize(c.vocabSize()).setMaxPromptTokens(props.maxPromptTokens())
-                .setMaxTokensCap(props.maxTokensCap()).setFingerprint(engine.cache().modelId()).build();
+        return ModelInfo.newBuilder()
+                .setId(props.name())
+                .setArchitecture(c.architecture().name().toLowerCase(java.util.Locale.ROOT))
+                .setParameters(c.parameterCount())
+                .setVocabSize(c.vocabSize())
+                .setMaxPromptTokens(props.maxPromptTokens())
+                .setMaxTokensCap(props.maxTokensCap())
+                .setFingerprint(engine.cache().modelId())
+                .build();
     }
 
     @Override
@@ -58,8 +79,11 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
     @Override
     public void prefill(PrefillRequest request, StreamObserver<PrefillResponse> response) {
         String model = request.getModel();
-        if (!model.isEmpty() && !model.equals(props.name()) && !model.equals(engine.cache().modelId())) {
-            response.onError(GrpcErrors.invalid("model '" + model + "' is not served here (this replica serves '" + props.name() + "')"));
+        if (!model.isEmpty()
+                && !model.equals(props.name())
+                && !model.equals(engine.cache().modelId())) {
+            response.onError(GrpcErrors.invalid(
+                    "model '" + model + "' is not served here (this replica serves '" + props.name() + "')"));
             return;
         }
         int n = request.getTokensCount();
@@ -68,7 +92,8 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
             return;
         }
         if (n > props.maxPromptTokens()) {
-            response.onError(GrpcErrors.invalid("tokens: the prompt has " + n + " tokens, more than the maximum of " + props.maxPromptTokens()));
+            response.onError(GrpcErrors.invalid(
+                    "tokens: the prompt has " + n + " tokens, more than the maximum of " + props.maxPromptTokens()));
             return;
         }
         int vocab = engine.model().config().vocabSize();
@@ -76,7 +101,8 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
         for (int i = 0; i < n; i++) {
             int t = request.getTokens(i);
             if (t < 0 || t >= vocab) {
-                response.onError(GrpcErrors.invalid("tokens[" + i + "] = " + Integer.toUnsignedString(t) + " is outside the vocabulary [0, " + vocab + ")"));
+                response.onError(GrpcErrors.invalid("tokens[" + i + "] = " + Integer.toUnsignedString(t)
+                        + " is outside the vocabulary [0, " + vocab + ")"));
                 return;
             }
             tokens[i] = t;
@@ -100,8 +126,13 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
                 return;
             }
             response.onNext(PrefillResponse.newBuilder()
-                    .setEntry(EntryRef.newBuilder().setModel(engine.cache().modelId()).setPrefixHash(PrefixHasher.hex(r.hash())).setLength(r.length()))
-                    .setCachedTokens(r.cachedTokens()).setComputedTokens(r.computedTokens()).build());
+                    .setEntry(EntryRef.newBuilder()
+                            .setModel(engine.cache().modelId())
+                            .setPrefixHash(PrefixHasher.hex(r.hash()))
+                            .setLength(r.length()))
+                    .setCachedTokens(r.cachedTokens())
+                    .setComputedTokens(r.computedTokens())
+                    .build());
             response.onCompleted();
         });
     }

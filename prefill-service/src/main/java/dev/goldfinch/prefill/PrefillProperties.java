@@ -13,8 +13,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param storeTimeout deadline of one cache-store call
  */
 @ConfigurationProperties("goldfinch.prefill")
-public record PrefillProperties(String cacheStore, Integer concurrency, Integer maxQueue, String stateDtype,
-                                Duration storeTimeout) {
+public record PrefillProperties(
+        String cacheStore, Integer concurrency, Integer maxQueue, String stateDtype, Duration storeTimeout) {
     public PrefillProperties {
         cacheStore = cacheStore == null ? "127.0.0.1:9093" : cacheStore;
         concurrency = concurrency == null ? 1 : concurrency;

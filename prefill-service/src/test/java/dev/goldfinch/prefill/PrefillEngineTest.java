@@ -26,9 +26,11 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 class PrefillEngineTest {
-    static final GoldFinchModel MODEL = RandomWeights.model(ModelShapes.parse("layers=2,width=64,head=32,vocab=300"), 3, DType.F32);
+    static final GoldFinchModel MODEL =
+            RandomWeights.model(ModelShapes.parse("layers=2,width=64,head=32,vocab=300"), 3, DType.F32);
     static final int B = 16;
-    final PrefixCache store = new PrefixCache(new InMemoryCacheBackend(256L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(B));
+    final PrefixCache store = new PrefixCache(
+            new InMemoryCacheBackend(256L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(B));
     final StateCache cache = new StateCache(store, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32);
     final ExecutorService executor = Executors.newSingleThreadExecutor();
 
@@ -49,7 +51,7 @@ class PrefillEngineTest {
         assertEquals(0, cold.cachedTokens());
         assertEquals(699, cold.computedTokens());
         // After blocks 1, 2, 4, 8, 16, then every 16 blocks (32: 512 tokens), and at the prompt's end.
-        for (int length : new int[]{16, 32, 64, 128, 256, 512, 699}) {
+        for (int length : new int[] {16, 32, 64, 128, 256, 512, 699}) {
             assertEquals(length, cache.lookup("", tokens, length).checkpointLength(), "checkpoint at " + length);
         }
         assertEquals(512, cache.lookup("", tokens, 698).checkpointLength(), "nothing between 512 and the end");
@@ -58,7 +60,10 @@ class PrefillEngineTest {
         other[300] = (other[300] + 1) % 300; // diverges inside block 19: the key chain matches 18 blocks
         PrefillEngine.Result branch = engine.submit(other, "", true).join();
         assertEquals(256, branch.cachedTokens(), "resumes from the deepest checkpoint before the divergence");
-        assertEquals(288, cache.lookup("", tokens, 300).checkpointLength(), "a branch-point checkpoint where the shared chain ends");
+        assertEquals(
+                288,
+                cache.lookup("", tokens, 300).checkpointLength(),
+                "a branch-point checkpoint where the shared chain ends");
 
         // The restored state is the state a cold run reaches, bit for bit.
         SequenceState restored = cache.restore("", cold.hash(), 699).orElseThrow();

@@ -19,14 +19,18 @@ class ContractsTest {
     @Test
     void invalidUtf8InUserTextParsesSoTheServerCanRejectIt() throws Exception {
         byte[] invalid = {(byte) 0xc3, 0x28, (byte) 0xff};
-        byte[] wire = GenerateRequest.newBuilder().setPromptUtf8(ByteString.copyFrom(invalid)).build().toByteArray();
+        byte[] wire = GenerateRequest.newBuilder()
+                .setPromptUtf8(ByteString.copyFrom(invalid))
+                .build()
+                .toByteArray();
         GenerateRequest parsed = GenerateRequest.parseFrom(wire);
         assertArrayEquals(invalid, parsed.getPromptUtf8().toByteArray());
     }
 
     @Test
     void unsetSamplingFieldsAreDistinguishableFromZero() throws Exception {
-        SamplingParams p = SamplingParams.parseFrom(SamplingParams.newBuilder().setTemperature(0).build().toByteArray());
+        SamplingParams p = SamplingParams.parseFrom(
+                SamplingParams.newBuilder().setTemperature(0).build().toByteArray());
         assertEquals(0.0, p.getTemperature());
         assertEquals(true, p.hasTemperature());
         assertFalse(p.hasTopP());
@@ -34,13 +38,17 @@ class ContractsTest {
 
     @Test
     void streamingShapes() {
-        assertEquals(MethodType.SERVER_STREAMING, GenerationGrpc.getGenerateMethod().getType());
+        assertEquals(
+                MethodType.SERVER_STREAMING, GenerationGrpc.getGenerateMethod().getType());
         assertEquals(MethodType.UNARY, GenerationGrpc.getTokenizeMethod().getType());
         assertEquals(MethodType.UNARY, PrefillGrpc.getPrefillMethod().getType());
         assertEquals(MethodType.SERVER_STREAMING, DecodeGrpc.getDecodeMethod().getType());
         assertEquals(MethodType.CLIENT_STREAMING, CacheStoreGrpc.getPutMethod().getType());
         assertEquals(MethodType.SERVER_STREAMING, CacheStoreGrpc.getGetMethod().getType());
-        assertEquals(MethodType.SERVER_STREAMING, CacheStoreGrpc.getGetManyMethod().getType());
-        assertEquals("goldfinch.internal.v1.CacheStore/Lookup", CacheStoreGrpc.getLookupMethod().getFullMethodName());
+        assertEquals(
+                MethodType.SERVER_STREAMING, CacheStoreGrpc.getGetManyMethod().getType());
+        assertEquals(
+                "goldfinch.internal.v1.CacheStore/Lookup",
+                CacheStoreGrpc.getLookupMethod().getFullMethodName());
     }
 }

@@ -9,8 +9,7 @@ public final class Channels {
     /** Blobs move in 256 KiB chunks; 16 MiB leaves room for large token lists without inviting abuse. */
     public static final int MAX_MESSAGE_BYTES = 16 << 20;
 
-    private Channels() {
-    }
+    private Channels() {}
 
     /**
      * A channel to {@code target}: {@code host:port}, or a gRPC target URI such as

@@ -15,22 +15,23 @@ import java.util.Map;
  */
 public final class ErrorTable {
     /** One row: how one kind of failure is shown over gRPC, over HTTP and in OpenAI's error object. */
-    public record Row(FailureKind kind, Status.Code grpc, int http, String openAiType, String openAiCode) {
-    }
+    public record Row(FailureKind kind, Status.Code grpc, int http, String openAiType, String openAiCode) {}
 
     static final String PARAM_KEY_NAME = "goldfinch-error-param";
     /** The trailer naming the request field at fault (an invalid argument's). */
     public static final Metadata.Key<String> PARAM = Metadata.Key.of(PARAM_KEY_NAME, Metadata.ASCII_STRING_MARSHALLER);
 
-    private ErrorTable() {
-    }
+    private ErrorTable() {}
 
     public static Row row(FailureKind kind) {
         return switch (kind) {
-            case INVALID_ARGUMENT -> new Row(kind, Status.Code.INVALID_ARGUMENT, 400, "invalid_request_error", "invalid_value");
+            case INVALID_ARGUMENT ->
+                new Row(kind, Status.Code.INVALID_ARGUMENT, 400, "invalid_request_error", "invalid_value");
             case NOT_FOUND -> new Row(kind, Status.Code.NOT_FOUND, 404, "invalid_request_error", "not_found");
-            case MODEL_MISMATCH -> new Row(kind, Status.Code.FAILED_PRECONDITION, 409, "invalid_request_error", "model_mismatch");
-            case RESOURCE_EXHAUSTED -> new Row(kind, Status.Code.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded");
+            case MODEL_MISMATCH ->
+                new Row(kind, Status.Code.FAILED_PRECONDITION, 409, "invalid_request_error", "model_mismatch");
+            case RESOURCE_EXHAUSTED ->
+                new Row(kind, Status.Code.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded");
             case UNAVAILABLE -> new Row(kind, Status.Code.UNAVAILABLE, 503, "server_error", "service_unavailable");
             case DEADLINE_EXCEEDED -> new Row(kind, Status.Code.DEADLINE_EXCEEDED, 504, "server_error", "timeout");
             // 499: nginx's "client closed request"; nobody may be listening, but a log or a proxy reads it.

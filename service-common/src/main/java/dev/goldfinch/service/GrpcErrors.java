@@ -22,8 +22,7 @@ import org.slf4j.LoggerFactory;
 public final class GrpcErrors {
     private static final Logger log = LoggerFactory.getLogger(GrpcErrors.class);
 
-    private GrpcErrors() {
-    }
+    private GrpcErrors() {}
 
     public static StatusRuntimeException toStatus(Throwable t) {
         while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
@@ -32,9 +31,14 @@ public final class GrpcErrors {
         return switch (t) {
             case StatusRuntimeException s -> s;
             case StatusException s -> new StatusRuntimeException(s.getStatus(), s.getTrailers());
-            case TypedFailure f when f.kind() != FailureKind.INTERNAL -> ErrorTable.status(f.kind(), f.getMessage(), f.field());
+            case TypedFailure f
+            when f.kind() != FailureKind.INTERNAL -> ErrorTable.status(f.kind(), f.getMessage(), f.field());
             // The pool's own message names classes and pool sizes: the caller needs only "busy".
-            case RejectedExecutionException e -> ErrorTable.status(FailureKind.RESOURCE_EXHAUSTED, "server busy: every worker and queue slot is taken; retry later", null);
+            case RejectedExecutionException e ->
+                ErrorTable.status(
+                        FailureKind.RESOURCE_EXHAUSTED,
+                        "server busy: every worker and queue slot is taken; retry later",
+                        null);
             case TimeoutException e -> ErrorTable.status(FailureKind.DEADLINE_EXCEEDED, "deadline exceeded", null);
             case CancellationException e -> ErrorTable.status(FailureKind.CANCELLED, "cancelled", null);
             default -> internal(t);

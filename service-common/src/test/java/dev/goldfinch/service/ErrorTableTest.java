@@ -49,15 +49,16 @@ class ErrorTableTest {
 
     @ParameterizedTest(name = "{0} -> {1}, HTTP {2}, {3}")
     @CsvSource({
-            "INVALID_ARGUMENT,   INVALID_ARGUMENT,    400, invalid_request_error, invalid_value",
-            "NOT_FOUND,          NOT_FOUND,           404, invalid_request_error, not_found",
-            "MODEL_MISMATCH,     FAILED_PRECONDITION, 409, invalid_request_error, model_mismatch",
-            "RESOURCE_EXHAUSTED, RESOURCE_EXHAUSTED,  429, rate_limit_error,      rate_limit_exceeded",
-            "UNAVAILABLE,        UNAVAILABLE,         503, server_error,          service_unavailable",
-            "DEADLINE_EXCEEDED,  DEADLINE_EXCEEDED,   504, server_error,          timeout",
-            "CANCELLED,          CANCELLED,           499, cancelled,             cancelled",
+        "INVALID_ARGUMENT,   INVALID_ARGUMENT,    400, invalid_request_error, invalid_value",
+        "NOT_FOUND,          NOT_FOUND,           404, invalid_request_error, not_found",
+        "MODEL_MISMATCH,     FAILED_PRECONDITION, 409, invalid_request_error, model_mismatch",
+        "RESOURCE_EXHAUSTED, RESOURCE_EXHAUSTED,  429, rate_limit_error,      rate_limit_exceeded",
+        "UNAVAILABLE,        UNAVAILABLE,         503, server_error,          service_unavailable",
+        "DEADLINE_EXCEEDED,  DEADLINE_EXCEEDED,   504, server_error,          timeout",
+        "CANCELLED,          CANCELLED,           499, cancelled,             cancelled",
     })
-    void aTypedFailureReachesTheCallerAsItsRowSays(FailureKind kind, Status.Code grpc, int http, String type, String code) {
+    void aTypedFailureReachesTheCallerAsItsRowSays(
+            FailureKind kind, Status.Code grpc, int http, String type, String code) {
         StatusRuntimeException s = GrpcErrors.toStatus(new TypedFailure(kind, "what happened, in words"));
         assertEquals(grpc, s.getStatus().getCode());
         assertEquals("what happened, in words", s.getStatus().getDescription());
@@ -86,7 +87,8 @@ class ErrorTableTest {
 
     @Test
     void anInvalidArgumentNamesItsFieldAsOpenAisParam() {
-        StatusRuntimeException s = GrpcErrors.toStatus(TypedFailure.invalidArgument("max_tokens", "max_tokens must be > 0, got 0"));
+        StatusRuntimeException s =
+                GrpcErrors.toStatus(TypedFailure.invalidArgument("max_tokens", "max_tokens must be > 0, got 0"));
         assertEquals(Status.Code.INVALID_ARGUMENT, s.getStatus().getCode());
         assertEquals("max_tokens", s.getTrailers().get(ErrorTable.PARAM));
         Map<?, ?> error = (Map<?, ?>) ErrorTable.openAiError(s).get("error");
@@ -97,9 +99,12 @@ class ErrorTableTest {
 
     @Test
     void aBareIllegalArgumentExceptionIsABugNotTheCallersError() {
-        StatusRuntimeException s = GrpcErrors.toStatus(new IllegalArgumentException("segment 3 needs a logits array of 65536 floats"));
+        StatusRuntimeException s =
+                GrpcErrors.toStatus(new IllegalArgumentException("segment 3 needs a logits array of 65536 floats"));
         assertEquals(Status.Code.INTERNAL, s.getStatus().getCode());
-        assertFalse(s.getStatus().getDescription().contains("segment"), s.getStatus().getDescription());
+        assertFalse(
+                s.getStatus().getDescription().contains("segment"),
+                s.getStatus().getDescription());
     }
 
     @Test
@@ -107,7 +112,8 @@ class ErrorTableTest {
         Exception bug = new IllegalStateException("password=hunter2 in a stack nobody should see");
         StatusRuntimeException s = GrpcErrors.toStatus(new CompletionException(bug));
         assertEquals(Status.Code.INTERNAL, s.getStatus().getCode());
-        Matcher m = Pattern.compile("internal error, id ([0-9a-f]{16})").matcher(s.getStatus().getDescription());
+        Matcher m = Pattern.compile("internal error, id ([0-9a-f]{16})")
+                .matcher(s.getStatus().getDescription());
         assertTrue(m.matches(), s.getStatus().getDescription());
         assertNull(s.getCause(), "no cause travels with the status");
         Map<?, ?> error = (Map<?, ?>) ErrorTable.openAiError(s).get("error");
@@ -119,12 +125,16 @@ class ErrorTableTest {
         ILoggingEvent event = logged.list.getFirst();
         assertEquals(Level.ERROR, event.getLevel());
         assertTrue(event.getFormattedMessage().contains(m.group(1)), event.getFormattedMessage());
-        assertSame(bug, ((ch.qos.logback.classic.spi.ThrowableProxy) event.getThrowableProxy()).getThrowable(), "logged with its stack");
+        assertSame(
+                bug,
+                ((ch.qos.logback.classic.spi.ThrowableProxy) event.getThrowableProxy()).getThrowable(),
+                "logged with its stack");
     }
 
     @Test
     void aTypedFailureOfKindInternalIsHiddenToo() {
-        StatusRuntimeException s = GrpcErrors.toStatus(new TypedFailure(FailureKind.INTERNAL, "weights file /secret/path is malformed"));
+        StatusRuntimeException s =
+                GrpcErrors.toStatus(new TypedFailure(FailureKind.INTERNAL, "weights file /secret/path is malformed"));
         assertEquals(Status.Code.INTERNAL, s.getStatus().getCode());
         assertFalse(s.getStatus().getDescription().contains("/secret/path"));
         assertEquals(1, logged.list.size());
@@ -132,14 +142,27 @@ class ErrorTableTest {
 
     @Test
     void executorRejectionDeadlineAndCancellationHaveTheirOwnKinds() {
-        assertEquals(Status.Code.RESOURCE_EXHAUSTED, GrpcErrors.toStatus(new RejectedExecutionException("Task x rejected from pool@1f")).getStatus().getCode());
-        assertEquals(Status.Code.DEADLINE_EXCEEDED, GrpcErrors.toStatus(new TimeoutException()).getStatus().getCode());
+        assertEquals(
+                Status.Code.RESOURCE_EXHAUSTED,
+                GrpcErrors.toStatus(new RejectedExecutionException("Task x rejected from pool@1f"))
+                        .getStatus()
+                        .getCode());
+        assertEquals(
+                Status.Code.DEADLINE_EXCEEDED,
+                GrpcErrors.toStatus(new TimeoutException()).getStatus().getCode());
         CompletableFuture<Void> f = new CompletableFuture<>();
         f.cancel(true);
         Throwable cancelled = f.handle((v, e) -> e).join();
-        assertEquals(Status.Code.CANCELLED, GrpcErrors.toStatus(cancelled).getStatus().getCode());
-        assertEquals(Status.Code.CANCELLED, GrpcErrors.toStatus(new CancellationException()).getStatus().getCode());
-        assertFalse(GrpcErrors.toStatus(new RejectedExecutionException("Task x rejected from pool@1f")).getStatus().getDescription().contains("pool@"));
+        assertEquals(
+                Status.Code.CANCELLED,
+                GrpcErrors.toStatus(cancelled).getStatus().getCode());
+        assertEquals(
+                Status.Code.CANCELLED,
+                GrpcErrors.toStatus(new CancellationException()).getStatus().getCode());
+        assertFalse(GrpcErrors.toStatus(new RejectedExecutionException("Task x rejected from pool@1f"))
+                .getStatus()
+                .getDescription()
+                .contains("pool@"));
         assertTrue(logged.list.isEmpty());
     }
 
@@ -147,9 +170,12 @@ class ErrorTableTest {
     void aStatusFromAnotherServicePassesThroughWithItsParam() {
         Metadata trailers = new Metadata();
         trailers.put(ErrorTable.PARAM, "tokens[3]");
-        StatusRuntimeException downstream = Status.INVALID_ARGUMENT.withDescription("tokens[3] = 70000 is outside the vocabulary").asRuntimeException(trailers);
+        StatusRuntimeException downstream = Status.INVALID_ARGUMENT
+                .withDescription("tokens[3] = 70000 is outside the vocabulary")
+                .asRuntimeException(trailers);
         assertSame(downstream, GrpcErrors.toStatus(new CompletionException(downstream)));
-        assertEquals("tokens[3]", ((Map<?, ?>) ErrorTable.openAiError(downstream).get("error")).get("param"));
+        assertEquals(
+                "tokens[3]", ((Map<?, ?>) ErrorTable.openAiError(downstream).get("error")).get("param"));
         // Codes no service of ours sends still get an HTTP status.
         assertEquals(400, ErrorTable.httpStatus(Status.OUT_OF_RANGE.asRuntimeException()));
         assertEquals(500, ErrorTable.httpStatus(Status.DATA_LOSS.asRuntimeException()));

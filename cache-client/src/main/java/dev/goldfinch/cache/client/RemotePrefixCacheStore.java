@@ -58,7 +58,8 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
 
     @Override
     public Lookup lookup(String model, String salt, int[] tokens, int maxLength) {
-        LookupRequest.Builder req = LookupRequest.newBuilder().setModel(model).setCacheSalt(salt).setMaxLength(maxLength);
+        LookupRequest.Builder req =
+                LookupRequest.newBuilder().setModel(model).setCacheSalt(salt).setMaxLength(maxLength);
         for (int t : tokens) {
             req.addTokens(t);
         }
@@ -67,7 +68,10 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
             if (!r.hasCheckpoint()) {
                 return new Lookup(0, null, r.getKeyBlocks());
             }
-            return new Lookup(r.getCheckpoint().getLength(), HexFormat.of().parseHex(r.getCheckpoint().getPrefixHash()), r.getKeyBlocks());
+            return new Lookup(
+                    r.getCheckpoint().getLength(),
+                    HexFormat.of().parseHex(r.getCheckpoint().getPrefixHash()),
+                    r.getKeyBlocks());
         } catch (StatusRuntimeException e) {
             log.warn("cache lookup failed, treating as a miss: {}", e.getStatus());
             return Lookup.MISS;
@@ -86,7 +90,8 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
 
     private int putBatch(String model, List<Entry> entries) {
         CompletableFuture<Integer> done = new CompletableFuture<>();
-        StreamObserver<PutRequest> out = CacheStoreGrpc.newStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+        StreamObserver<PutRequest> out = CacheStoreGrpc.newStub(channel)
+                .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
                 .put(new StreamObserver<>() {
                     @Override
                     public void onNext(PutResponse r) {
@@ -107,21 +112,31 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
             byte[] value = e.value();
             CRC32C crc = new CRC32C();
             crc.update(value);
-            PutHeader.Builder header = PutHeader.newBuilder().setKind(e.kind()).setSize(value.length).setCrc32C((int) crc.getValue())
-                    .setEntry(EntryRef.newBuilder().setModel(model).setPrefixHash(PrefixHasher.hex(e.hash())).setLength(e.length()));
+            PutHeader.Builder header = PutHeader.newBuilder()
+                    .setKind(e.kind())
+                    .setSize(value.length)
+                    .setCrc32C((int) crc.getValue())
+                    .setEntry(EntryRef.newBuilder()
+                            .setModel(model)
+                            .setPrefixHash(PrefixHasher.hex(e.hash()))
+                            .setLength(e.length()));
             if (e.blockHash() != null) {
                 header.setBlockHash(PrefixHasher.hex(e.blockHash()));
             }
             out.onNext(PutRequest.newBuilder().setHeader(header).build());
             for (int at = 0; at < value.length; at += WIRE_CHUNK_BYTES) {
-                out.onNext(PutRequest.newBuilder().setChunk(ByteString.copyFrom(value, at, Math.min(WIRE_CHUNK_BYTES, value.length - at))).build());
+                out.onNext(PutRequest.newBuilder()
+                        .setChunk(ByteString.copyFrom(value, at, Math.min(WIRE_CHUNK_BYTES, value.length - at)))
+                        .build());
             }
         }
         out.onCompleted();
         try {
             return done.get(deadline.toMillis() + 1000, TimeUnit.MILLISECONDS);
         } catch (Exception e) {
-            log.warn("cache put of {} entries failed; they stay unwritten: {}", entries.size(),
+            log.warn(
+                    "cache put of {} entries failed; they stay unwritten: {}",
+                    entries.size(),
                     e.getCause() != null ? e.getCause().toString() : e.toString());
             return 0;
         }
@@ -132,7 +147,8 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
     public List<Optional<byte[]>> getAll(String model, EntryKind kind, List<byte[]> hashes) {
         List<Optional<byte[]>> values = new ArrayList<>(hashes.size());
         for (int from = 0; from < hashes.size(); from += MAX_BATCH_ENTRIES) {
-            values.addAll(getBatch(model, kind, hashes.subList(from, Math.min(hashes.size(), from + MAX_BATCH_ENTRIES))));
+            values.addAll(
+                    getBatch(model, kind, hashes.subList(from, Math.min(hashes.size(), from + MAX_BATCH_ENTRIES))));
         }
         return values;
     }
@@ -150,8 +166,11 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
             while (parts.hasNext()) {
                 GetManyResponse part = parts.next();
                 if (part.getIndex() != next) {
-                    log.warn("cache GetMany answered entry {} where {} was due; treating the rest as misses", part.getIndex(), next);
-                    parts.forEachRemaining(ignored -> { }); // ends the call rather than leaving it to the deadline
+                    log.warn(
+                            "cache GetMany answered entry {} where {} was due; treating the rest as misses",
+                            part.getIndex(),
+                            next);
+                    parts.forEachRemaining(ignored -> {}); // ends the call rather than leaving it to the deadline
                     return values;
                 }
                 if (!part.getMissing()) {
@@ -177,7 +196,8 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
     @Override
     public StoreStats stats() {
         StatsResponse s = blocking().stats(StatsRequest.getDefaultInstance());
-        return new StoreStats(s.getBackend(), s.getBytes(), s.getHits(), s.getMisses(), s.getLookupHits(), s.getLookupMisses());
+        return new StoreStats(
+                s.getBackend(), s.getBytes(), s.getHits(), s.getMisses(), s.getLookupHits(), s.getLookupMisses());
     }
 
     @Override
@@ -186,5 +206,4 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
             channel.shutdown();
         }
     }
-
 }

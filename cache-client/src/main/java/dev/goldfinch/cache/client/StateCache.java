@@ -33,7 +33,8 @@ public final class StateCache {
     private final StateCodec.FloatType floatType;
     private final GoldKvDonors donors;
 
-    public StateCache(PrefixCacheStore store, PrefixHasher hasher, GoldFinchModel model, StateCodec.FloatType floatType) {
+    public StateCache(
+            PrefixCacheStore store, PrefixHasher hasher, GoldFinchModel model, StateCodec.FloatType floatType) {
         this.store = store;
         this.hasher = hasher;
         this.config = model.config();
@@ -77,13 +78,21 @@ public final class StateCache {
         byte[][] chain = hasher.chain(modelId, salt, tokens, p);
         List<PrefixCacheStore.Entry> entries = new ArrayList<>(Math.max(0, fullBlocks - blocksStored) + 1);
         for (int i = blocksStored + 1; i <= fullBlocks; i++) {
-            entries.add(new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_KEY_BLOCK, chain[i], i * b, null,
+            entries.add(new PrefixCacheStore.Entry(
+                    EntryKind.ENTRY_KIND_KEY_BLOCK,
+                    chain[i],
+                    i * b,
+                    null,
                     StateCodec.encodeKeyBlock(state, (i - 1) * b, i * b, floatType)));
         }
         byte[] blockHash = chain[fullBlocks];
         boolean aligned = fullBlocks * b == p;
         byte[] hash = aligned ? blockHash : hasher.extend(blockHash, tokens, fullBlocks * b, p);
-        entries.add(new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_CHECKPOINT, hash, p, aligned ? null : blockHash,
+        entries.add(new PrefixCacheStore.Entry(
+                EntryKind.ENTRY_KIND_CHECKPOINT,
+                hash,
+                p,
+                aligned ? null : blockHash,
                 StateCodec.encode(state, floatType, 0, fullBlocks * b)));
         store.putAll(modelId, entries);
         donors.offer(salt, state); // whoever restores this prefix here next shares its GOLD K/V
@@ -100,7 +109,9 @@ public final class StateCache {
             StateCodec.Header header = StateCodec.inspect(blob.get());
             int[] tokens = StateCodec.tokens(blob.get());
             if (header.length() != length || !Arrays.equals(hasher.prefix(modelId, salt, tokens, length), hash)) {
-                log.warn("checkpoint {} does not hold the prefix it is filed under; ignoring it", PrefixHasher.hex(hash));
+                log.warn(
+                        "checkpoint {} does not hold the prefix it is filed under; ignoring it",
+                        PrefixHasher.hex(hash));
                 return Optional.empty();
             }
             int b = hasher.blockSize();
@@ -109,13 +120,16 @@ public final class StateCache {
             }
             float[] keys = new float[header.keysFrom() * config.compressedDim()];
             byte[][] chain = hasher.chain(modelId, salt, tokens, header.keysFrom());
-            List<Optional<byte[]>> blocks = store.getAll(modelId, EntryKind.ENTRY_KIND_KEY_BLOCK,
+            List<Optional<byte[]>> blocks = store.getAll(
+                    modelId,
+                    EntryKind.ENTRY_KIND_KEY_BLOCK,
                     Arrays.asList(chain).subList(1, chain.length)); // every key block in one round trip
             for (int i = 0; i < blocks.size(); i++) {
                 if (blocks.get(i).isEmpty()) {
                     return Optional.empty();
                 }
-                StateCodec.decodeKeyBlock(blocks.get(i).get(), config, fingerprint, b, keys, i * b * config.compressedDim());
+                StateCodec.decodeKeyBlock(
+                        blocks.get(i).get(), config, fingerprint, b, keys, i * b * config.compressedDim());
             }
             SequenceState restored = StateCodec.decode(blob.get(), config, fingerprint, keys);
             donors.adopt(salt, restored);

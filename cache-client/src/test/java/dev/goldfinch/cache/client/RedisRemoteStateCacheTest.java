@@ -27,7 +27,8 @@ class RedisRemoteStateCacheTest extends RemoteStateCacheTest {
 
     @Override
     CacheBackend backend() {
-        return RedisCacheBackend.connect(RedisFixture.url().orElseThrow(), false, CHUNK, Duration.ofMinutes(5), Duration.ofSeconds(5));
+        return RedisCacheBackend.connect(
+                RedisFixture.url().orElseThrow(), false, CHUNK, Duration.ofMinutes(5), Duration.ofSeconds(5));
     }
 
     <T> T withRedis(java.util.function.Function<StatefulRedisConnection<String, byte[]>, T> work) {
@@ -51,7 +52,7 @@ class RedisRemoteStateCacheTest extends RemoteStateCacheTest {
         withRedis(c -> {
             String chunk = c.sync().keys(key + ":*").getFirst();
             byte[] v = c.sync().get(chunk);
-            return c.sync().setrange(chunk, v.length / 2, new byte[]{(byte) ~v[v.length / 2]});
+            return c.sync().setrange(chunk, v.length / 2, new byte[] {(byte) ~v[v.length / 2]});
         });
     }
 }

@@ -54,7 +54,8 @@ import org.junit.jupiter.api.Test;
  * for all 64 key blocks to restore, and any missing or corrupt block is still a miss. Run once per backend.
  */
 abstract class RemoteStateCacheTest {
-    static final GoldFinchModel MODEL = RandomWeights.model(ModelShapes.parse("layers=2,width=64,head=32,vocab=300"), 5, DType.F32);
+    static final GoldFinchModel MODEL =
+            RandomWeights.model(ModelShapes.parse("layers=2,width=64,head=32,vocab=300"), 5, DType.F32);
     static final int B = PrefixHasher.DEFAULT_BLOCK_SIZE;
     static final int PREFIX = 4096;
     static SequenceState prefix;
@@ -91,11 +92,13 @@ abstract class RemoteStateCacheTest {
         serverCache = new PrefixCache(backend(), new PrefixHasher(B));
         ServerInterceptor counting = new ServerInterceptor() {
             @Override
-            public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+            public <Q, A> ServerCall.Listener<Q> interceptCall(
+                    ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
                 String method = call.getMethodDescriptor().getBareMethodName();
                 calls.computeIfAbsent(method, m -> new AtomicInteger()).incrementAndGet();
                 AtomicInteger messages = new AtomicInteger();
-                return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, headers)) {
+                return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(
+                        next.startCall(call, headers)) {
                     @Override
                     public void onMessage(Q message) {
                         messages.incrementAndGet();
@@ -116,9 +119,13 @@ abstract class RemoteStateCacheTest {
             }
         };
         server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .addService(ServerInterceptors.intercept(new CacheStoreGrpcService(serverCache, 1L << 30, executor, new SimpleMeterRegistry()), counting))
-                .build().start();
-        client = new RemotePrefixCacheStore(Channels.open("127.0.0.1:" + server.getPort()), true, Duration.ofSeconds(20));
+                .addService(ServerInterceptors.intercept(
+                        new CacheStoreGrpcService(serverCache, 1L << 30, executor, new SimpleMeterRegistry()),
+                        counting))
+                .build()
+                .start();
+        client = new RemotePrefixCacheStore(
+                Channels.open("127.0.0.1:" + server.getPort()), true, Duration.ofSeconds(20));
         cache = new StateCache(client, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32);
     }
 
@@ -158,7 +165,9 @@ abstract class RemoteStateCacheTest {
         assertEquals(0, calls("Get"));
         assertEquals(2, calls("GetMany"), "the checkpoint, then every key block at once");
         assertEquals(List.of(1, PREFIX / B), getManySizes);
-        assertArrayEquals(StateCodec.encode(state, StateCodec.FloatType.F32, 0), StateCodec.encode(restored, StateCodec.FloatType.F32, 0),
+        assertArrayEquals(
+                StateCodec.encode(state, StateCodec.FloatType.F32, 0),
+                StateCodec.encode(restored, StateCodec.FloatType.F32, 0),
                 "tokens, recurrent state and every compressed key come back bit for bit");
     }
 
@@ -174,7 +183,8 @@ abstract class RemoteStateCacheTest {
         byte[] hash = cache.persist(salt, prefix(), 0);
         corruptKeyBlock(keyBlockKey(5));
         assertTrue(cache.restore(salt, hash, PREFIX).isEmpty());
-        assertTrue(cache.restore(salt, hash, PREFIX).isEmpty(), "and stays one: the bad block was dropped, not repaired");
+        assertTrue(
+                cache.restore(salt, hash, PREFIX).isEmpty(), "and stays one: the bad block was dropped, not repaired");
     }
 
     @Test
@@ -187,18 +197,22 @@ abstract class RemoteStateCacheTest {
             hashes[i] = new PrefixHasher(B).root(model, salt + i);
         }
         List<PrefixCacheStore.Entry> entries = List.of(
-                new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_KEY_BLOCK, hashes[0], B, null, new byte[]{1, 2, 3}),
+                new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_KEY_BLOCK, hashes[0], B, null, new byte[] {1, 2, 3}),
                 new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_KEY_BLOCK, hashes[2], 2 * B, null, big),
                 new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_KEY_BLOCK, hashes[3], 3 * B, null, new byte[0]));
         assertEquals(3, client.putAll(model, entries));
         assertEquals(0, client.putAll(model, entries), "entries are immutable");
         List<Optional<byte[]>> got = client.getAll(model, EntryKind.ENTRY_KIND_KEY_BLOCK, List.of(hashes));
         assertEquals(4, got.size());
-        assertArrayEquals(new byte[]{1, 2, 3}, got.get(0).orElseThrow());
+        assertArrayEquals(new byte[] {1, 2, 3}, got.get(0).orElseThrow());
         assertTrue(got.get(1).isEmpty(), "never written");
         assertArrayEquals(big, got.get(2).orElseThrow());
         assertArrayEquals(new byte[0], got.get(3).orElseThrow());
-        assertTrue(client.getAll(model, EntryKind.ENTRY_KIND_CHECKPOINT, List.of(hashes[0])).getFirst().isEmpty(), "kinds are apart");
+        assertTrue(
+                client.getAll(model, EntryKind.ENTRY_KIND_CHECKPOINT, List.of(hashes[0]))
+                        .getFirst()
+                        .isEmpty(),
+                "kinds are apart");
         assertEquals(2, calls("Put"));
         assertEquals(2, calls("GetMany"));
     }
@@ -207,28 +221,36 @@ abstract class RemoteStateCacheTest {
     void aPutStreamThatBreaksItsOwnFramingIsRejectedAndPublishesNothing() {
         String model = "m" + salt.substring(0, 8);
         byte[] first = new PrefixHasher(B).root(model, "a");
-        var header = dev.goldfinch.proto.internal.v1.PutHeader.newBuilder().setKind(EntryKind.ENTRY_KIND_KEY_BLOCK).setSize(4)
-                .setEntry(dev.goldfinch.proto.internal.v1.EntryRef.newBuilder().setModel(model).setPrefixHash(PrefixHasher.hex(first)));
+        var header = dev.goldfinch.proto.internal.v1.PutHeader.newBuilder()
+                .setKind(EntryKind.ENTRY_KIND_KEY_BLOCK)
+                .setSize(4)
+                .setEntry(dev.goldfinch.proto.internal.v1.EntryRef.newBuilder()
+                        .setModel(model)
+                        .setPrefixHash(PrefixHasher.hex(first)));
         var status = new java.util.concurrent.CompletableFuture<io.grpc.Status>();
-        var out = CacheStoreGrpc.newStub(Channels.open("127.0.0.1:" + server.getPort())).put(new io.grpc.stub.StreamObserver<>() {
-            @Override
-            public void onNext(dev.goldfinch.proto.internal.v1.PutResponse r) {
-            }
+        var out = CacheStoreGrpc.newStub(Channels.open("127.0.0.1:" + server.getPort()))
+                .put(new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(dev.goldfinch.proto.internal.v1.PutResponse r) {}
 
-            @Override
-            public void onError(Throwable t) {
-                status.complete(io.grpc.Status.fromThrowable(t));
-            }
+                    @Override
+                    public void onError(Throwable t) {
+                        status.complete(io.grpc.Status.fromThrowable(t));
+                    }
 
-            @Override
-            public void onCompleted() {
-                status.complete(io.grpc.Status.OK);
-            }
-        });
+                    @Override
+                    public void onCompleted() {
+                        status.complete(io.grpc.Status.OK);
+                    }
+                });
         out.onNext(PutRequest.newBuilder().setHeader(header).build());
-        out.onNext(PutRequest.newBuilder().setChunk(com.google.protobuf.ByteString.copyFrom(new byte[]{1, 2})).build());
-        out.onNext(PutRequest.newBuilder().setHeader(header.setEntry(header.getEntry().toBuilder()
-                .setPrefixHash(PrefixHasher.hex(new PrefixHasher(B).root(model, "b"))))).build()); // 2 of 4 bytes so far
+        out.onNext(PutRequest.newBuilder()
+                .setChunk(com.google.protobuf.ByteString.copyFrom(new byte[] {1, 2}))
+                .build());
+        out.onNext(PutRequest.newBuilder()
+                .setHeader(header.setEntry(header.getEntry().toBuilder()
+                        .setPrefixHash(PrefixHasher.hex(new PrefixHasher(B).root(model, "b")))))
+                .build()); // 2 of 4 bytes so far
         out.onCompleted();
         assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, status.join().getCode());
         assertTrue(client.get(model, EntryKind.ENTRY_KIND_KEY_BLOCK, first).isEmpty());

@@ -33,9 +33,12 @@ public class CacheStoreApplication {
                 if (p.redisUrl() == null || p.redisUrl().isBlank()) {
                     throw new IllegalArgumentException("goldfinch.cache.backend=redis needs goldfinch.cache.redis-url");
                 }
-                yield RedisCacheBackend.connect(p.redisUrl(), p.redisCluster(), p.chunkBytes(), p.ttl(), p.redisTimeout());
+                yield RedisCacheBackend.connect(
+                        p.redisUrl(), p.redisCluster(), p.chunkBytes(), p.ttl(), p.redisTimeout());
             }
-            default -> throw new IllegalArgumentException("goldfinch.cache.backend must be memory or redis, got " + p.backend());
+            default ->
+                throw new IllegalArgumentException(
+                        "goldfinch.cache.backend must be memory or redis, got " + p.backend());
         };
         return new PrefixCache(backend, new PrefixHasher(p.blockSize()));
     }
@@ -46,8 +49,8 @@ public class CacheStoreApplication {
     }
 
     @Bean
-    CacheStoreGrpcService cacheStoreGrpcService(PrefixCache cache, CacheStoreProperties p, ExecutorService cacheStoreExecutor,
-                                                MeterRegistry meters) {
+    CacheStoreGrpcService cacheStoreGrpcService(
+            PrefixCache cache, CacheStoreProperties p, ExecutorService cacheStoreExecutor, MeterRegistry meters) {
         return new CacheStoreGrpcService(cache, p.maxValueBytes(), cacheStoreExecutor, meters);
     }
 }

@@ -16,8 +16,16 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param blockSize     tokens per key block; every service of a mesh must agree
  */
 @ConfigurationProperties("goldfinch.cache")
-public record CacheStoreProperties(String backend, String redisUrl, Boolean redisCluster, Long maxBytes, Duration ttl,
-                                   Integer chunkBytes, Long maxValueBytes, Integer blockSize, Duration redisTimeout) {
+public record CacheStoreProperties(
+        String backend,
+        String redisUrl,
+        Boolean redisCluster,
+        Long maxBytes,
+        Duration ttl,
+        Integer chunkBytes,
+        Long maxValueBytes,
+        Integer blockSize,
+        Duration redisTimeout) {
     public CacheStoreProperties {
         backend = backend == null ? "memory" : backend;
         redisCluster = redisCluster != null && redisCluster;

@@ -46,7 +46,8 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
     private final Timer getTimer;
     private final Timer putTimer;
 
-    public CacheStoreGrpcService(PrefixCacheStore store, long maxValueBytes, ExecutorService executor, MeterRegistry meters) {
+    public CacheStoreGrpcService(
+            PrefixCacheStore store, long maxValueBytes, ExecutorService executor, MeterRegistry meters) {
         this.store = store;
         this.maxValueBytes = maxValueBytes;
         this.executor = executor;
@@ -57,8 +58,11 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
     }
 
     private static Timer timer(MeterRegistry meters, String op) {
-        return Timer.builder("goldfinch.cache.store.operation").description("Cache store operation latency")
-                .tag("op", op).publishPercentileHistogram().register(meters);
+        return Timer.builder("goldfinch.cache.store.operation")
+                .description("Cache store operation latency")
+                .tag("op", op)
+                .publishPercentileHistogram()
+                .register(meters);
     }
 
     @Override
@@ -67,17 +71,26 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
             response.onError(GrpcErrors.invalid("model is required"));
             return;
         }
-        int[] tokens = request.getTokensList().stream().mapToInt(Integer::intValue).toArray();
-        respond(response, () -> lookupTimer.record(() -> {
-            PrefixCacheStore.Lookup l = store.lookup(request.getModel(), request.getCacheSalt(), tokens,
-                    Math.toIntExact(Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(request.getMaxLength()))));
-            LookupResponse.Builder b = LookupResponse.newBuilder().setKeyBlocks(l.keyBlocks());
-            if (l.hit()) {
-                b.setCheckpoint(EntryRef.newBuilder().setModel(request.getModel())
-                        .setPrefixHash(PrefixHasher.hex(l.checkpointHash())).setLength(l.checkpointLength()));
-            }
-            return b.build();
-        }));
+        int[] tokens =
+                request.getTokensList().stream().mapToInt(Integer::intValue).toArray();
+        respond(
+                response,
+                () -> lookupTimer.record(() -> {
+                    PrefixCacheStore.Lookup l = store.lookup(
+                            request.getModel(),
+                            request.getCacheSalt(),
+                            tokens,
+                            Math.toIntExact(
+                                    Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(request.getMaxLength()))));
+                    LookupResponse.Builder b = LookupResponse.newBuilder().setKeyBlocks(l.keyBlocks());
+                    if (l.hit()) {
+                        b.setCheckpoint(EntryRef.newBuilder()
+                                .setModel(request.getModel())
+                                .setPrefixHash(PrefixHasher.hex(l.checkpointHash()))
+                                .setLength(l.checkpointLength()));
+                    }
+                    return b.build();
+                }));
     }
 
     /**
@@ -106,7 +119,9 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     }
                     header = part.getHeader();
                     String problem = check(header);
-                    if (problem == null && firstModel != null && !header.getEntry().getModel().equals(firstModel)) {
+                    if (problem == null
+                            && firstModel != null
+                            && !header.getEntry().getModel().equals(firstModel)) {
                         problem = "every entry of one Put names the same model";
                     }
                     if (problem == null && complete.size() >= PrefixCacheStore.MAX_BATCH_ENTRIES) {
@@ -131,8 +146,8 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                 }
                 ByteString chunk = part.getChunk();
                 if (chunk.size() > PrefixCacheStore.WIRE_CHUNK_BYTES || received + (long) chunk.size() > value.length) {
-                    fail(GrpcErrors.invalid("Put chunks exceed the announced size " + value.length + " (or a chunk exceeds "
-                            + PrefixCacheStore.WIRE_CHUNK_BYTES + " bytes)"));
+                    fail(GrpcErrors.invalid("Put chunks exceed the announced size " + value.length
+                            + " (or a chunk exceeds " + PrefixCacheStore.WIRE_CHUNK_BYTES + " bytes)"));
                     return;
                 }
                 chunk.copyTo(value, received);
@@ -152,8 +167,12 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     return false;
                 }
                 EntryRef e = header.getEntry();
-                complete.add(new PrefixCacheStore.Entry(header.getKind(), HexFormat.of().parseHex(e.getPrefixHash()), e.getLength(),
-                        header.getBlockHash().isEmpty() ? null : HexFormat.of().parseHex(header.getBlockHash()), value));
+                complete.add(new PrefixCacheStore.Entry(
+                        header.getKind(),
+                        HexFormat.of().parseHex(e.getPrefixHash()),
+                        e.getLength(),
+                        header.getBlockHash().isEmpty() ? null : HexFormat.of().parseHex(header.getBlockHash()),
+                        value));
                 header = null;
                 value = null;
                 return true;
@@ -186,10 +205,15 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                 }
                 List<PrefixCacheStore.Entry> entries = List.copyOf(complete);
                 String model = firstModel;
-                respond(response, () -> putTimer.record(() -> {
-                    int written = store.putAll(model, entries);
-                    return PutResponse.newBuilder().setWritten(written > 0).setEntriesWritten(written).build();
-                }));
+                respond(
+                        response,
+                        () -> putTimer.record(() -> {
+                            int written = store.putAll(model, entries);
+                            return PutResponse.newBuilder()
+                                    .setWritten(written > 0)
+                                    .setEntriesWritten(written)
+                                    .build();
+                        }));
             }
         };
     }
@@ -231,16 +255,22 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
         ServerCallStreamObserver<GetResponse> call = (ServerCallStreamObserver<GetResponse>) response;
         executor.execute(() -> {
             try {
-                var value = getTimer.record(() -> store.get(request.getEntry().getModel(), request.getKind(),
+                var value = getTimer.record(() -> store.get(
+                        request.getEntry().getModel(),
+                        request.getKind(),
                         HexFormat.of().parseHex(request.getEntry().getPrefixHash())));
                 if (value.isEmpty()) {
-                    response.onError(GrpcErrors.toStatus(new TypedFailure(FailureKind.NOT_FOUND, "no complete entry " + request.getEntry().getPrefixHash())));
+                    response.onError(GrpcErrors.toStatus(new TypedFailure(
+                            FailureKind.NOT_FOUND,
+                            "no complete entry " + request.getEntry().getPrefixHash())));
                     return;
                 }
                 byte[] v = value.get();
                 for (int at = 0; at < v.length && !call.isCancelled(); at += PrefixCacheStore.WIRE_CHUNK_BYTES) {
-                    response.onNext(GetResponse.newBuilder().setChunk(ByteString.copyFrom(v, at,
-                            Math.min(PrefixCacheStore.WIRE_CHUNK_BYTES, v.length - at))).build());
+                    response.onNext(GetResponse.newBuilder()
+                            .setChunk(ByteString.copyFrom(
+                                    v, at, Math.min(PrefixCacheStore.WIRE_CHUNK_BYTES, v.length - at)))
+                            .build());
                 }
                 response.onCompleted();
             } catch (RuntimeException e) {
@@ -251,12 +281,16 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
 
     @Override
     public void getMany(GetManyRequest request, StreamObserver<GetManyResponse> response) {
-        String problem = request.getModel().isBlank() || request.getModel().length() > 64 ? "model is required (at most 64 characters)"
-                : request.getKind() != EntryKind.ENTRY_KIND_KEY_BLOCK && request.getKind() != EntryKind.ENTRY_KIND_CHECKPOINT
-                ? "kind must be KEY_BLOCK or CHECKPOINT"
-                : request.getPrefixHashesCount() > PrefixCacheStore.MAX_BATCH_ENTRIES
-                ? "at most " + PrefixCacheStore.MAX_BATCH_ENTRIES + " prefix_hashes per GetMany"
-                : request.getPrefixHashesList().stream().allMatch(PrefixHasher::isHex) ? null : "every prefix_hash must be 32 hex digits";
+        String problem = request.getModel().isBlank() || request.getModel().length() > 64
+                ? "model is required (at most 64 characters)"
+                : request.getKind() != EntryKind.ENTRY_KIND_KEY_BLOCK
+                                && request.getKind() != EntryKind.ENTRY_KIND_CHECKPOINT
+                        ? "kind must be KEY_BLOCK or CHECKPOINT"
+                        : request.getPrefixHashesCount() > PrefixCacheStore.MAX_BATCH_ENTRIES
+                                ? "at most " + PrefixCacheStore.MAX_BATCH_ENTRIES + " prefix_hashes per GetMany"
+                                : request.getPrefixHashesList().stream().allMatch(PrefixHasher::isHex)
+                                        ? null
+                                        : "every prefix_hash must be 32 hex digits";
         if (problem != null) {
             response.onError(GrpcErrors.invalid(problem));
             return;
@@ -264,19 +298,29 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
         ServerCallStreamObserver<GetManyResponse> call = (ServerCallStreamObserver<GetManyResponse>) response;
         executor.execute(() -> {
             try {
-                List<byte[]> hashes = request.getPrefixHashesList().stream().map(HexFormat.of()::parseHex).toList();
-                List<Optional<byte[]>> values = getTimer.record(() -> store.getAll(request.getModel(), request.getKind(), hashes));
+                List<byte[]> hashes = request.getPrefixHashesList().stream()
+                        .map(HexFormat.of()::parseHex)
+                        .toList();
+                List<Optional<byte[]>> values =
+                        getTimer.record(() -> store.getAll(request.getModel(), request.getKind(), hashes));
                 for (int i = 0; i < values.size() && !call.isCancelled(); i++) {
                     if (values.get(i).isEmpty()) {
-                        response.onNext(GetManyResponse.newBuilder().setIndex(i).setLast(true).setMissing(true).build());
+                        response.onNext(GetManyResponse.newBuilder()
+                                .setIndex(i)
+                                .setLast(true)
+                                .setMissing(true)
+                                .build());
                         continue;
                     }
                     byte[] v = values.get(i).get();
                     int at = 0;
                     do {
                         int n = Math.min(PrefixCacheStore.WIRE_CHUNK_BYTES, v.length - at);
-                        response.onNext(GetManyResponse.newBuilder().setIndex(i).setChunk(ByteString.copyFrom(v, at, n))
-                                .setLast(at + n == v.length).build());
+                        response.onNext(GetManyResponse.newBuilder()
+                                .setIndex(i)
+                                .setChunk(ByteString.copyFrom(v, at, n))
+                                .setLast(at + n == v.length)
+                                .build());
                         at += n;
                     } while (at < v.length);
                 }
@@ -291,8 +335,14 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
     public void stats(StatsRequest request, StreamObserver<StatsResponse> response) {
         respond(response, () -> {
             PrefixCacheStore.StoreStats s = store.stats();
-            return StatsResponse.newBuilder().setBackend(s.backend()).setBytes(Math.max(0, s.bytes())).setHits(s.hits())
-                    .setMisses(s.misses()).setLookupHits(s.lookupHits()).setLookupMisses(s.lookupMisses()).build();
+            return StatsResponse.newBuilder()
+                    .setBackend(s.backend())
+                    .setBytes(Math.max(0, s.bytes()))
+                    .setHits(s.hits())
+                    .setMisses(s.misses())
+                    .setLookupHits(s.lookupHits())
+                    .setLookupMisses(s.lookupMisses())
+                    .build();
         });
     }
 

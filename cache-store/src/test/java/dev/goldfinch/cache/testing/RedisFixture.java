@@ -22,8 +22,7 @@ public final class RedisFixture {
     private static Process server;
     private static GenericContainer<?> container;
 
-    private RedisFixture() {
-    }
+    private RedisFixture() {}
 
     /** The URL of a running Redis, started on first use; empty when this machine has none. */
     public static synchronized Optional<String> url() {
@@ -42,9 +41,21 @@ public final class RedisFixture {
         if (binary.isPresent()) {
             try {
                 int port = freePort();
-                server = new ProcessBuilder(binary.get().toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1",
-                        "--save", "", "--appendonly", "no", "--maxmemory-policy", "allkeys-lru")
-                        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                server = new ProcessBuilder(
+                                binary.get().toString(),
+                                "--port",
+                                Integer.toString(port),
+                                "--bind",
+                                "127.0.0.1",
+                                "--save",
+                                "",
+                                "--appendonly",
+                                "no",
+                                "--maxmemory-policy",
+                                "allkeys-lru")
+                        .redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .start();
                 Runtime.getRuntime().addShutdownHook(new Thread(server::destroy));
                 String u = "redis://127.0.0.1:" + port;
                 awaitPing(u);

@@ -18,8 +18,7 @@ public final class Npy {
     private static final Pattern SHAPE = Pattern.compile("'shape':\\s*\\(([^)]*)\\)");
     private static final Pattern FORTRAN = Pattern.compile("'fortran_order':\\s*(True|False)");
 
-    private Npy() {
-    }
+    private Npy() {}
 
     /** A loaded array: its shape and its values widened to double (exact for float32 and int up to 2^53). */
     public record Array(int[] shape, double[] values) {
@@ -42,7 +41,8 @@ public final class Npy {
             n *= d;
         }
         if (n != data.length) {
-            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " needs " + n + " values, got " + data.length);
+            throw new IllegalArgumentException(
+                    "shape " + Arrays.toString(shape) + " needs " + n + " values, got " + data.length);
         }
         StringBuilder dims = new StringBuilder();
         for (int d : shape) {
@@ -53,7 +53,8 @@ public final class Npy {
         int unpadded = MAGIC.length + 2 + 2 + dict.length() + 1;
         int pad = (64 - unpadded % 64) % 64;
         String header = dict + " ".repeat(pad) + "\n";
-        ByteBuffer buf = ByteBuffer.allocate(MAGIC.length + 4 + header.length() + data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buf = ByteBuffer.allocate(MAGIC.length + 4 + header.length() + data.length * 4)
+                .order(ByteOrder.LITTLE_ENDIAN);
         buf.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
         buf.put(header.getBytes(StandardCharsets.US_ASCII));
         buf.asFloatBuffer().put(data);
@@ -74,18 +75,31 @@ public final class Npy {
         Matcher descr = DESCR.matcher(header);
         Matcher shapeM = SHAPE.matcher(header);
         Matcher fortran = FORTRAN.matcher(header);
-        if (!descr.find() || !shapeM.find() || (fortran.find() && fortran.group(1).equals("True"))) {
+        if (!descr.find()
+                || !shapeM.find()
+                || (fortran.find() && fortran.group(1).equals("True"))) {
             throw new GoldFinchException.InvalidInput(path + ": unsupported .npy header " + header.strip());
         }
         int[] shape = Arrays.stream(shapeM.group(1).split(","))
-                .map(String::strip).filter(s -> !s.isEmpty()).mapToInt(Integer::parseInt).toArray();
+                .map(String::strip)
+                .filter(s -> !s.isEmpty())
+                .mapToInt(Integer::parseInt)
+                .toArray();
         int n = Arrays.stream(shape).reduce(1, (a, b) -> a * b);
         double[] values = new double[n];
         switch (descr.group(1)) {
-            case "<f4" -> { for (int i = 0; i < n; i++) values[i] = buf.getFloat(); }
-            case "<f8" -> { for (int i = 0; i < n; i++) values[i] = buf.getDouble(); }
-            case "<i8" -> { for (int i = 0; i < n; i++) values[i] = buf.getLong(); }
-            case "<i4" -> { for (int i = 0; i < n; i++) values[i] = buf.getInt(); }
+            case "<f4" -> {
+                for (int i = 0; i < n; i++) values[i] = buf.getFloat();
+            }
+            case "<f8" -> {
+                for (int i = 0; i < n; i++) values[i] = buf.getDouble();
+            }
+            case "<i8" -> {
+                for (int i = 0; i < n; i++) values[i] = buf.getLong();
+            }
+            case "<i4" -> {
+                for (int i = 0; i < n; i++) values[i] = buf.getInt();
+            }
             default -> throw new GoldFinchException.InvalidInput(path + ": unsupported dtype " + descr.group(1));
         }
         return new Array(shape, values);

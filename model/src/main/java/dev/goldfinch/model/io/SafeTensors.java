@@ -28,6 +28,7 @@ import tools.jackson.databind.ObjectMapper;
 public final class SafeTensors implements AutoCloseable {
     /** Headers beyond this are refused before they are read (the reference implementation uses 100 MB). */
     private static final long MAX_HEADER_BYTES = 100L << 20;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path path;
@@ -47,7 +48,8 @@ public final class SafeTensors implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = channel.size();
-            MemorySegment file = size == 0 ? MemorySegment.NULL.reinterpret(0)
+            MemorySegment file = size == 0
+                    ? MemorySegment.NULL.reinterpret(0)
                     : channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             return parse(path, arena, file);
         } catch (IOException e) {
@@ -66,8 +68,10 @@ public final class SafeTensors implements AutoCloseable {
         }
         long headerLength = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLength < 2 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
-            throw bad(path, "header length " + headerLength + " does not fit a file of " + size
-                    + " bytes (truncated or not safetensors)");
+            throw bad(
+                    path,
+                    "header length " + headerLength + " does not fit a file of " + size
+                            + " bytes (truncated or not safetensors)");
         }
         byte[] headerBytes = file.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE);
         JsonNode header;
@@ -87,7 +91,8 @@ public final class SafeTensors implements AutoCloseable {
             String name = field.getKey();
             JsonNode info = field.getValue();
             if (name.equals("__metadata__")) {
-                info.properties().forEach(e -> metadata.put(e.getKey(), e.getValue().asString()));
+                info.properties()
+                        .forEach(e -> metadata.put(e.getKey(), e.getValue().asString()));
                 continue;
             }
             DType dtype = DType.parse(info.path("dtype").asString(""));
@@ -115,16 +120,21 @@ public final class SafeTensors implements AutoCloseable {
                 throw bad(path, "tensor " + name + " shape overflows");
             }
             if (begin < 0 || end < begin || end > dataSize) {
-                throw bad(path, "tensor " + name + " data [" + begin + ", " + end + ") lies outside the "
-                        + dataSize + " data bytes (truncated file?)");
+                throw bad(
+                        path,
+                        "tensor " + name + " data [" + begin + ", " + end + ") lies outside the " + dataSize
+                                + " data bytes (truncated file?)");
             }
             if (end - begin != expected) {
-                throw bad(path, "tensor " + name + " holds " + (end - begin) + " bytes but shape "
-                        + java.util.Arrays.toString(shape) + " of " + dtype + " needs " + expected);
+                throw bad(
+                        path,
+                        "tensor " + name + " holds " + (end - begin) + " bytes but shape "
+                                + java.util.Arrays.toString(shape) + " of " + dtype + " needs " + expected);
             }
             tensors.put(name, new Tensor(name, dtype, shape, file.asSlice(dataStart + begin, expected)));
         }
-        return new SafeTensors(path, arena, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+        return new SafeTensors(
+                path, arena, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
     }
 
     private static GoldFinchException.BadModel bad(Path path, String what) {

@@ -30,10 +30,10 @@ public final class SafeTensorsWriter {
         void progress(long bytesDone, long bytesTotal);
     }
 
-    private SafeTensorsWriter() {
-    }
+    private SafeTensorsWriter() {}
 
-    public static void write(Path out, Map<String, Tensor> tensors, Map<String, String> metadata, ProgressListener progress)
+    public static void write(
+            Path out, Map<String, Tensor> tensors, Map<String, String> metadata, ProgressListener progress)
             throws IOException {
         Map<String, Tensor> sorted = new TreeMap<>(tensors);
         ObjectNode header = JSON.createObjectNode();
@@ -63,7 +63,8 @@ public final class SafeTensorsWriter {
         head.flip();
         long total = offset;
         Path tmp = out.resolveSibling(out.getFileName() + ".partial");
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
+        try (FileChannel ch = FileChannel.open(
+                tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
             writeFully(ch, head);
             long done = 0;
             // One bounded staging buffer: works for mapped, off-heap and heap tensors of any element type.
@@ -92,5 +93,4 @@ public final class SafeTensorsWriter {
             ch.write(b);
         }
     }
-
 }

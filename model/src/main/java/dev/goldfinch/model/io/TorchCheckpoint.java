@@ -48,9 +48,12 @@ public final class TorchCheckpoint implements AutoCloseable {
     public static TorchCheckpoint open(Path path) {
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            MemorySegment file = ch.size() == 0 ? arena.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            MemorySegment file =
+                    ch.size() == 0 ? arena.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             Map<String, MemorySegment> entries = readZip(path, file);
-            String pickleName = entries.keySet().stream().filter(n -> n.endsWith("/data.pkl") || n.equals("data.pkl")).findFirst()
+            String pickleName = entries.keySet().stream()
+                    .filter(n -> n.endsWith("/data.pkl") || n.equals("data.pkl"))
+                    .findFirst()
                     .orElseThrow(() -> bad(path, "no data.pkl in the archive (not a torch.save checkpoint)"));
             String prefix = pickleName.substring(0, pickleName.length() - "data.pkl".length());
             byte[] pickle = entries.get(pickleName).toArray(ValueLayout.JAVA_BYTE);
@@ -149,18 +152,31 @@ public final class TorchCheckpoint implements AutoCloseable {
                 int len = Short.toUnsignedInt(f.get(U16, e + 2));
                 if (id == 1) {
                     long q = e + 4;
-                    if (usize == 0xffffffffL) { usize = f.get(U64, q); q += 8; }
-                    if (csize == 0xffffffffL) { csize = f.get(U64, q); q += 8; }
-                    if (local == 0xffffffffL) { local = f.get(U64, q); }
+                    if (usize == 0xffffffffL) {
+                        usize = f.get(U64, q);
+                        q += 8;
+                    }
+                    if (csize == 0xffffffffL) {
+                        csize = f.get(U64, q);
+                        q += 8;
+                    }
+                    if (local == 0xffffffffL) {
+                        local = f.get(U64, q);
+                    }
                 }
                 e += 4 + len;
             }
             if (local < 0 || local + 30 > size || f.get(U32, local) != 0x04034b50) {
                 throw bad(path, "entry " + name + ": bad local header");
             }
-            long data = local + 30 + Short.toUnsignedInt(f.get(U16, local + 26)) + Short.toUnsignedInt(f.get(U16, local + 28));
+            long data = local
+                    + 30
+                    + Short.toUnsignedInt(f.get(U16, local + 26))
+                    + Short.toUnsignedInt(f.get(U16, local + 28));
             if (method != 0) {
-                throw bad(path, "entry " + name + " is compressed (method " + method + "); torch.save writes stored entries");
+                throw bad(
+                        path,
+                        "entry " + name + " is compressed (method " + method + "); torch.save writes stored entries");
             }
             if (csize != usize || data + usize > size || usize < 0) {
                 throw bad(path, "entry " + name + " runs past the end of the file (truncated?)");
@@ -173,11 +189,9 @@ public final class TorchCheckpoint implements AutoCloseable {
 
     // ---- restricted unpickler ----
 
-    private record Global(String name) {
-    }
+    private record Global(String name) {}
 
-    private record StorageRef(DType dtype, MemorySegment bytes, String key) {
-    }
+    private record StorageRef(DType dtype, MemorySegment bytes, String key) {}
 
     private static final class PyDict {
         final Map<Object, Object> items = new LinkedHashMap<>();
@@ -258,15 +272,26 @@ public final class TorchCheckpoint implements AutoCloseable {
                 switch (op) {
                     case 0x80 -> u8(); // PROTO
                     case 0x95 -> pos += 8; // FRAME
-                    case '.' -> { return pop(); } // STOP
+                    case '.' -> {
+                        return pop();
+                    } // STOP
                     case '(' -> stack.add(MARK);
                     case '}' -> stack.add(new PyDict());
                     case ']' -> stack.add(new ArrayList<>());
                     case ')' -> stack.add(List.of());
                     case 't' -> stack.add(popToMark());
                     case 0x85 -> stack.add(Arrays.asList(pop())); // tuples may hold None
-                    case 0x86 -> { Object y = pop(); Object x = pop(); stack.add(Arrays.asList(x, y)); }
-                    case 0x87 -> { Object z = pop(); Object y = pop(); Object x = pop(); stack.add(Arrays.asList(x, y, z)); }
+                    case 0x86 -> {
+                        Object y = pop();
+                        Object x = pop();
+                        stack.add(Arrays.asList(x, y));
+                    }
+                    case 0x87 -> {
+                        Object z = pop();
+                        Object y = pop();
+                        Object x = pop();
+                        stack.add(Arrays.asList(x, y, z));
+                    }
                     case 'J' -> stack.add((long) i32());
                     case 'K' -> stack.add((long) u8());
                     case 'M' -> stack.add((long) u16());
@@ -288,7 +313,11 @@ public final class TorchCheckpoint implements AutoCloseable {
                     case 'N' -> stack.add(null);
                     case 0x88 -> stack.add(Boolean.TRUE);
                     case 0x89 -> stack.add(Boolean.FALSE);
-                    case 'G' -> { long bits = 0; for (int i = 0; i < 8; i++) bits = bits << 8 | u8(); stack.add(Double.longBitsToDouble(bits)); }
+                    case 'G' -> {
+                        long bits = 0;
+                        for (int i = 0; i < 8; i++) bits = bits << 8 | u8();
+                        stack.add(Double.longBitsToDouble(bits));
+                    }
                     case 'q' -> memo.put(u8(), stack.getLast());
                     case 'r' -> memo.put(i32(), stack.getLast());
                     case 0x94 -> memo.put(memo.size(), stack.getLast());
@@ -297,15 +326,25 @@ public final class TorchCheckpoint implements AutoCloseable {
                     case 'c' -> { // GLOBAL: checked against the allow-list right here
                         String name = line() + "." + line();
                         if (!name.equals(ORDERED_DICT) && !name.equals(REBUILD_TENSOR) && !STORAGES.containsKey(name)) {
-                            throw bad(path, "refusing to load: the pickle references " + name
-                                    + " (only tensors and ordered dicts are allowed; nothing is executed)");
+                            throw bad(
+                                    path,
+                                    "refusing to load: the pickle references " + name
+                                            + " (only tensors and ordered dicts are allowed; nothing is executed)");
                         }
                         stack.add(new Global(name));
                     }
                     case 'Q' -> stack.add(storage(pop())); // BINPERSID
-                    case 'R' -> { Object args = pop(); Object fn = pop(); stack.add(call(fn, args)); }
+                    case 'R' -> {
+                        Object args = pop();
+                        Object fn = pop();
+                        stack.add(call(fn, args));
+                    }
                     case 'b' -> pop(); // BUILD: state of an OrderedDict (empty) or tensor; nothing to set
-                    case 's' -> { Object v = pop(); Object k = pop(); dict(stack.getLast()).items.put(k, v); }
+                    case 's' -> {
+                        Object v = pop();
+                        Object k = pop();
+                        dict(stack.getLast()).items.put(k, v);
+                    }
                     case 'u' -> {
                         List<Object> kv = popToMark();
                         PyDict d = dict(stack.getLast());
@@ -318,9 +357,16 @@ public final class TorchCheckpoint implements AutoCloseable {
                             }
                         }
                     }
-                    case 'a' -> { Object v = pop(); list(stack.getLast()).add(v); }
-                    case 'e' -> { List<Object> items = popToMark(); list(stack.getLast()).addAll(items); }
-                    default -> throw bad(path, String.format("unsupported pickle opcode 0x%02x at byte %d", op, pos - 1));
+                    case 'a' -> {
+                        Object v = pop();
+                        list(stack.getLast()).add(v);
+                    }
+                    case 'e' -> {
+                        List<Object> items = popToMark();
+                        list(stack.getLast()).addAll(items);
+                    }
+                    default ->
+                        throw bad(path, String.format("unsupported pickle opcode 0x%02x at byte %d", op, pos - 1));
                 }
             }
         }
@@ -349,8 +395,12 @@ public final class TorchCheckpoint implements AutoCloseable {
 
         /** {@code ('storage', StorageType, key, location, numel)} → the bytes of {@code data/<key>}. */
         private StorageRef storage(Object pid) {
-            if (!(pid instanceof List<?> t) || t.size() != 5 || !"storage".equals(t.get(0)) || !(t.get(1) instanceof Global g)
-                    || !(t.get(2) instanceof String key) || !(t.get(4) instanceof Long numel)) {
+            if (!(pid instanceof List<?> t)
+                    || t.size() != 5
+                    || !"storage".equals(t.get(0))
+                    || !(t.get(1) instanceof Global g)
+                    || !(t.get(2) instanceof String key)
+                    || !(t.get(4) instanceof Long numel)) {
                 throw bad(path, "unsupported persistent id " + pid);
             }
             DType dtype = STORAGES.get(g.name());
@@ -362,7 +412,10 @@ public final class TorchCheckpoint implements AutoCloseable {
                 throw bad(path, "storage " + key + " is missing from the archive");
             }
             if (numel < 0 || bytes.byteSize() < numel * dtype.bytes()) {
-                throw bad(path, "storage " + key + " holds " + bytes.byteSize() + " bytes, fewer than its " + numel + " elements");
+                throw bad(
+                        path,
+                        "storage " + key + " holds " + bytes.byteSize() + " bytes, fewer than its " + numel
+                                + " elements");
             }
             return new StorageRef(dtype, bytes, key);
         }
@@ -382,8 +435,12 @@ public final class TorchCheckpoint implements AutoCloseable {
 
         /** {@code _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks)}: a contiguous slice. */
         private Tensor rebuildTensor(List<?> a) {
-            if (a.size() < 4 || !(a.get(0) instanceof StorageRef s) || !(a.get(1) instanceof Long offset)
-                    || !(a.get(2) instanceof List<?> size) || !(a.get(3) instanceof List<?> stride) || size.size() != stride.size()) {
+            if (a.size() < 4
+                    || !(a.get(0) instanceof StorageRef s)
+                    || !(a.get(1) instanceof Long offset)
+                    || !(a.get(2) instanceof List<?> size)
+                    || !(a.get(3) instanceof List<?> stride)
+                    || size.size() != stride.size()) {
                 throw bad(path, "malformed tensor record");
             }
             long[] shape = new long[size.size()];
@@ -394,14 +451,20 @@ public final class TorchCheckpoint implements AutoCloseable {
                 }
                 shape[i] = d;
                 if (d > 1 && st != expectStride) {
-                    throw bad(path, "tensor in storage " + s.key() + " is not contiguous (stride " + stride + " for size " + size + ")");
+                    throw bad(
+                            path,
+                            "tensor in storage " + s.key() + " is not contiguous (stride " + stride + " for size "
+                                    + size + ")");
                 }
                 expectStride *= d;
             }
             long bytes = Tensor.numel(shape) * s.dtype().bytes();
             long start = offset * s.dtype().bytes();
             if (offset < 0 || start + bytes > s.bytes().byteSize()) {
-                throw bad(path, "tensor in storage " + s.key() + " reaches past the storage's " + s.bytes().byteSize() + " bytes");
+                throw bad(
+                        path,
+                        "tensor in storage " + s.key() + " reaches past the storage's "
+                                + s.bytes().byteSize() + " bytes");
             }
             return new Tensor("storage" + s.key(), s.dtype(), shape, s.bytes().asSlice(start, bytes));
         }

@@ -10,8 +10,7 @@ import java.util.SplittableRandom;
  */
 public final class Sampler {
     /** A chosen token, its log-probability under the final distribution, and the top alternatives. */
-    public record Sample(int token, float logprob, int[] topTokens, float[] topLogprobs) {
-    }
+    public record Sample(int token, float logprob, int[] topTokens, float[] topLogprobs) {}
 
     private final SamplingParams p;
     private final int vocab;
@@ -20,6 +19,7 @@ public final class Sampler {
     private final int[] order;
     /** Decayed occurrence counts of generated tokens, stored divided by {@code scale}. */
     private final float[] counts;
+
     private final boolean[] inPrompt;
     private final int[] touched;
     private int touchedCount;

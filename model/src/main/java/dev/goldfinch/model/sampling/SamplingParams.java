@@ -20,26 +20,54 @@ import java.util.List;
  * @param stop              stop sequences (text), at most {@value #MAX_STOP}, none empty; not included in the output
  * @param logprobs          how many top alternatives to report per token; 0..{@value #MAX_LOGPROBS}
  */
-public record SamplingParams(double temperature, int topK, double topP, double minP,
-                             double presencePenalty, double frequencyPenalty, double repetitionPenalty,
-                             double penaltyDecay, Long seed, int maxTokens, List<String> stop, int logprobs) {
+public record SamplingParams(
+        double temperature,
+        int topK,
+        double topP,
+        double minP,
+        double presencePenalty,
+        double frequencyPenalty,
+        double repetitionPenalty,
+        double penaltyDecay,
+        Long seed,
+        int maxTokens,
+        List<String> stop,
+        int logprobs) {
     public static final int MAX_STOP = 16;
     public static final int MAX_LOGPROBS = 20;
 
     public SamplingParams {
         stop = stop == null ? List.of() : List.copyOf(stop);
-        check(Double.isFinite(temperature) && temperature >= 0, "temperature", "temperature must be >= 0, got " + temperature);
+        check(
+                Double.isFinite(temperature) && temperature >= 0,
+                "temperature",
+                "temperature must be >= 0, got " + temperature);
         check(topK >= 0, "top_k", "top_k must be >= 0 (0 = off), got " + topK);
         check(topP > 0 && topP <= 1, "top_p", "top_p must be in (0, 1], got " + topP);
         check(minP >= 0 && minP <= 1, "min_p", "min_p must be in [0, 1], got " + minP);
-        check(presencePenalty >= -2 && presencePenalty <= 2, "presence_penalty", "presence_penalty must be in [-2, 2], got " + presencePenalty);
-        check(frequencyPenalty >= -2 && frequencyPenalty <= 2, "frequency_penalty", "frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
-        check(repetitionPenalty > 0 && Double.isFinite(repetitionPenalty), "repetition_penalty", "repetition_penalty must be > 0, got " + repetitionPenalty);
-        check(penaltyDecay > 0 && penaltyDecay <= 1, "penalty_decay", "penalty_decay must be in (0, 1], got " + penaltyDecay);
+        check(
+                presencePenalty >= -2 && presencePenalty <= 2,
+                "presence_penalty",
+                "presence_penalty must be in [-2, 2], got " + presencePenalty);
+        check(
+                frequencyPenalty >= -2 && frequencyPenalty <= 2,
+                "frequency_penalty",
+                "frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
+        check(
+                repetitionPenalty > 0 && Double.isFinite(repetitionPenalty),
+                "repetition_penalty",
+                "repetition_penalty must be > 0, got " + repetitionPenalty);
+        check(
+                penaltyDecay > 0 && penaltyDecay <= 1,
+                "penalty_decay",
+                "penalty_decay must be in (0, 1], got " + penaltyDecay);
         check(maxTokens > 0, "max_tokens", "max_tokens must be > 0, got " + maxTokens);
         check(stop.size() <= MAX_STOP, "stop", "stop allows at most " + MAX_STOP + " sequences, got " + stop.size());
         check(stop.stream().noneMatch(String::isEmpty), "stop", "stop sequences must not be empty");
-        check(logprobs >= 0 && logprobs <= MAX_LOGPROBS, "logprobs", "logprobs must be in [0, " + MAX_LOGPROBS + "], got " + logprobs);
+        check(
+                logprobs >= 0 && logprobs <= MAX_LOGPROBS,
+                "logprobs",
+                "logprobs must be in [0, " + MAX_LOGPROBS + "], got " + logprobs);
     }
 
     private static void check(boolean ok, String field, String message) {
@@ -68,38 +96,135 @@ public record SamplingParams(double temperature, int topK, double topP, double m
     }
 
     public SamplingParams withTemperature(double v) {
-        return new SamplingParams(v, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+        return new SamplingParams(
+                v,
+                topK,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                stop,
+                logprobs);
     }
 
     public SamplingParams withTopK(int v) {
-        return new SamplingParams(temperature, v, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+        return new SamplingParams(
+                temperature,
+                v,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                stop,
+                logprobs);
     }
 
     public SamplingParams withTopP(double v) {
-        return new SamplingParams(temperature, topK, v, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+        return new SamplingParams(
+                temperature,
+                topK,
+                v,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                stop,
+                logprobs);
     }
 
     public SamplingParams withMinP(double v) {
-        return new SamplingParams(temperature, topK, topP, v, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, logprobs);
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                v,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                stop,
+                logprobs);
     }
 
     public SamplingParams withPenalties(double presence, double frequency, double repetition, double decay) {
-        return new SamplingParams(temperature, topK, topP, minP, presence, frequency, repetition, decay, seed, maxTokens, stop, logprobs);
+        return new SamplingParams(
+                temperature, topK, topP, minP, presence, frequency, repetition, decay, seed, maxTokens, stop, logprobs);
     }
 
     public SamplingParams withSeed(Long v) {
-        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, v, maxTokens, stop, logprobs);
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                v,
+                maxTokens,
+                stop,
+                logprobs);
     }
 
     public SamplingParams withMaxTokens(int v) {
-        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, v, stop, logprobs);
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                v,
+                stop,
+                logprobs);
     }
 
     public SamplingParams withStop(List<String> v) {
-        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, v, logprobs);
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                v,
+                logprobs);
     }
 
     public SamplingParams withLogprobs(int v) {
-        return new SamplingParams(temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, penaltyDecay, seed, maxTokens, stop, v);
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                stop,
+                v);
     }
 }

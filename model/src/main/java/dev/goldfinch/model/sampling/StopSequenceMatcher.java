@@ -8,8 +8,7 @@ import java.util.List;
  */
 public final class StopSequenceMatcher {
     /** What may be sent now, and whether a stop sequence completed (generation ends). */
-    public record Result(String emit, boolean stopped) {
-    }
+    public record Result(String emit, boolean stopped) {}
 
     private final List<String> stops;
     private final StringBuilder held = new StringBuilder();

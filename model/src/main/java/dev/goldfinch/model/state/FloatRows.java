@@ -11,6 +11,7 @@ public final class FloatRows {
     private static final class Buffer {
         float[] data;
         int used; // rows some view has claimed; guarded by this
+
         Buffer(float[] data, int used) {
             this.data = data;
             this.used = used;

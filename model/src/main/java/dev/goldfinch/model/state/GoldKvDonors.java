@@ -23,8 +23,7 @@ public final class GoldKvDonors {
     /** Each donor can hold hundreds of MB at long contexts; the latest few serve the common case (one hot prefix). */
     private static final int CAPACITY = 2;
 
-    private record Donor(String namespace, int[] tokens, FloatRows compressed, FloatRows[] keys, HeadRows[] values) {
-    }
+    private record Donor(String namespace, int[] tokens, FloatRows compressed, FloatRows[] keys, HeadRows[] values) {}
 
     private final ArrayDeque<SoftReference<Donor>> donors = new ArrayDeque<>();
 
@@ -46,7 +45,8 @@ public final class GoldKvDonors {
             keys[g] = state.goldKeys[g].prefix(rows);
             values[g] = state.goldValues[g].prefix(rows);
         }
-        Donor donor = new Donor(namespace, Arrays.copyOf(state.tokens(), rows), state.compressedKeys.prefix(rows), keys, values);
+        Donor donor = new Donor(
+                namespace, Arrays.copyOf(state.tokens(), rows), state.compressedKeys.prefix(rows), keys, values);
         synchronized (donors) {
             donors.addFirst(new SoftReference<>(donor));
             while (donors.size() > CAPACITY) {

@@ -7,6 +7,7 @@ public final class IntRows {
     private static final class Buffer {
         int[] data;
         int used;
+
         Buffer(int[] data, int used) {
             this.data = data;
             this.used = used;

@@ -41,10 +41,12 @@ public final class StateCodec {
     public static final int TRAILER_BYTES = 4;
     /** Refuse headers claiming absurd lengths before any arithmetic on them. */
     public static final int MAX_TOKENS = 1 << 24;
+
     private static final int MAGIC = 0x54534647; // "GFST" read little-endian
 
     public enum FloatType {
-        F32(4), BF16(2);
+        F32(4),
+        BF16(2);
 
         final int bytes;
 
@@ -66,8 +68,7 @@ public final class StateCodec {
         }
     }
 
-    private StateCodec() {
-    }
+    private StateCodec() {}
 
     /** The blob size for a state of {@code length} tokens whose keys from {@code keysFrom} are included. */
     public static long encodedSize(ModelConfig c, int length, int keysFrom, FloatType type) {
@@ -92,10 +93,16 @@ public final class StateCodec {
             throw new IllegalArgumentException("keysFrom " + keysFrom + " outside 0.." + p);
         }
         long payload = payloadBytes(c, p, keysFrom, type);
-        ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(HEADER_BYTES + payload + TRAILER_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(MAGIC).putShort((short) VERSION).put((byte) type.ordinal()).put((byte) c.architecture().ordinal());
+        ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(HEADER_BYTES + payload + TRAILER_BYTES))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(MAGIC).putShort((short) VERSION).put((byte) type.ordinal()).put((byte)
+                c.architecture().ordinal());
         b.putLong(s.modelFingerprint()).putLong(namespace);
-        b.putInt(c.nLayer()).putInt(c.nEmbd()).putInt(c.headSize()).putInt(c.finchLayers()).putInt(c.compressedDim());
+        b.putInt(c.nLayer())
+                .putInt(c.nEmbd())
+                .putInt(c.headSize())
+                .putInt(c.finchLayers())
+                .putInt(c.compressedDim());
         b.putInt(p).putInt(keysFrom).putLong(payload);
         for (int i = 0; i < p; i++) {
             b.putInt(s.token(i));
@@ -108,7 +115,12 @@ public final class StateCodec {
             putFloats(b, m, 0, m.length, type);
         }
         if (c.compressedDim() > 0) {
-            putFloats(b, s.compressedKeys.array(), keysFrom * c.compressedDim(), (p - keysFrom) * c.compressedDim(), type);
+            putFloats(
+                    b,
+                    s.compressedKeys.array(),
+                    keysFrom * c.compressedDim(),
+                    (p - keysFrom) * c.compressedDim(),
+                    type);
         }
         CRC32C crc = new CRC32C();
         crc.update(b.array(), 0, b.position());
@@ -117,15 +129,19 @@ public final class StateCodec {
     }
 
     /** The header fields, read after the size and checksum checks. */
-    public record Header(FloatType type, Architecture architecture, long modelFingerprint, long namespace,
-                         int length, int keysFrom) {
-    }
+    public record Header(
+            FloatType type,
+            Architecture architecture,
+            long modelFingerprint,
+            long namespace,
+            int length,
+            int keysFrom) {}
 
     /** Checks structure and checksum without allocating state; returns the header. */
     public static Header inspect(byte[] blob) {
         if (blob.length < HEADER_BYTES + TRAILER_BYTES) {
-            throw new GoldFinchException.CorruptState("state blob of " + blob.length + " bytes is truncated (header needs "
-                    + (HEADER_BYTES + TRAILER_BYTES) + ")");
+            throw new GoldFinchException.CorruptState("state blob of " + blob.length
+                    + " bytes is truncated (header needs " + (HEADER_BYTES + TRAILER_BYTES) + ")");
         }
         ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN);
         if (b.getInt(0) != MAGIC) {
@@ -134,8 +150,8 @@ public final class StateCodec {
         int version = Short.toUnsignedInt(b.getShort(4));
         long payload = b.getLong(52);
         if (payload < 0 || payload != blob.length - HEADER_BYTES - TRAILER_BYTES) {
-            throw new GoldFinchException.CorruptState("state blob is " + blob.length + " bytes but its header announces "
-                    + payload + " payload bytes (truncated or oversized)");
+            throw new GoldFinchException.CorruptState("state blob is " + blob.length
+                    + " bytes but its header announces " + payload + " payload bytes (truncated or oversized)");
         }
         CRC32C crc = new CRC32C();
         crc.update(blob, 0, blob.length - TRAILER_BYTES);
@@ -143,19 +159,30 @@ public final class StateCodec {
             throw new GoldFinchException.CorruptState("state blob fails its CRC32C checksum");
         }
         if (version != VERSION) {
-            throw new GoldFinchException.StateMismatch("state format version " + version + " is not supported (this engine reads " + VERSION + ")");
+            throw new GoldFinchException.StateMismatch(
+                    "state format version " + version + " is not supported (this engine reads " + VERSION + ")");
         }
         int typeCode = blob[6];
         int archCode = blob[7];
-        if (typeCode < 0 || typeCode >= FloatType.values().length || archCode < 0 || archCode >= Architecture.values().length) {
+        if (typeCode < 0
+                || typeCode >= FloatType.values().length
+                || archCode < 0
+                || archCode >= Architecture.values().length) {
             throw new GoldFinchException.CorruptState("state blob has an unknown float type or architecture code");
         }
         int length = b.getInt(44);
         int keysFrom = b.getInt(48);
         if (length < 0 || length > MAX_TOKENS || keysFrom < 0 || keysFrom > length) {
-            throw new GoldFinchException.CorruptState("state blob has an invalid length " + length + " / keysFrom " + keysFrom);
+            throw new GoldFinchException.CorruptState(
+                    "state blob has an invalid length " + length + " / keysFrom " + keysFrom);
         }
-        return new Header(FloatType.values()[typeCode], Architecture.values()[archCode], b.getLong(8), b.getLong(16), length, keysFrom);
+        return new Header(
+                FloatType.values()[typeCode],
+                Architecture.values()[archCode],
+                b.getLong(8),
+                b.getLong(16),
+                length,
+                keysFrom);
     }
 
     /** Decodes a self-contained blob (all keys included) for the given model. */
@@ -171,11 +198,16 @@ public final class StateCodec {
         Header h = inspect(blob);
         if (h.modelFingerprint() != modelFingerprint) {
             throw new GoldFinchException.StateMismatch(String.format(
-                    "state belongs to model %016x, not to the loaded model %016x", h.modelFingerprint(), modelFingerprint));
+                    "state belongs to model %016x, not to the loaded model %016x",
+                    h.modelFingerprint(), modelFingerprint));
         }
         ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN);
-        if (h.architecture() != c.architecture() || b.getInt(24) != c.nLayer() || b.getInt(28) != c.nEmbd()
-                || b.getInt(32) != c.headSize() || b.getInt(36) != c.finchLayers() || b.getInt(40) != c.compressedDim()) {
+        if (h.architecture() != c.architecture()
+                || b.getInt(24) != c.nLayer()
+                || b.getInt(28) != c.nEmbd()
+                || b.getInt(32) != c.headSize()
+                || b.getInt(36) != c.finchLayers()
+                || b.getInt(40) != c.compressedDim()) {
             throw new GoldFinchException.StateMismatch("state dimensions do not match the loaded model");
         }
         if (payloadBytes(c, h.length(), h.keysFrom(), h.type()) != blob.length - HEADER_BYTES - TRAILER_BYTES) {
@@ -232,8 +264,12 @@ public final class StateCodec {
         }
         int width = c.compressedDim();
         int rows = to - from;
-        ByteBuffer b = ByteBuffer.allocate(KEY_BLOCK_HEADER + rows * width * type.bytes + TRAILER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(KEY_BLOCK_MAGIC).putShort((short) VERSION).put((byte) type.ordinal()).put((byte) 0);
+        ByteBuffer b = ByteBuffer.allocate(KEY_BLOCK_HEADER + rows * width * type.bytes + TRAILER_BYTES)
+                .order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(KEY_BLOCK_MAGIC)
+                .putShort((short) VERSION)
+                .put((byte) type.ordinal())
+                .put((byte) 0);
         b.putLong(s.modelFingerprint()).putInt(rows).putInt(width);
         putFloats(b, s.compressedKeys.array(), from * width, rows * width, type);
         CRC32C crc = new CRC32C();
@@ -243,7 +279,8 @@ public final class StateCodec {
     }
 
     /** Decodes a key block of exactly {@code rows} rows for the given model into {@code dst[offset..]}. */
-    public static void decodeKeyBlock(byte[] blob, ModelConfig c, long modelFingerprint, int rows, float[] dst, int offset) {
+    public static void decodeKeyBlock(
+            byte[] blob, ModelConfig c, long modelFingerprint, int rows, float[] dst, int offset) {
         int width = c.compressedDim();
         long expected = KEY_BLOCK_HEADER + TRAILER_BYTES;
         if (blob.length < expected) {
@@ -255,9 +292,11 @@ public final class StateCodec {
             throw new GoldFinchException.CorruptState("not a GoldFinch key block");
         }
         FloatType type = FloatType.values()[typeCode];
-        if (b.getInt(16) != rows || b.getInt(20) != width || blob.length != expected + (long) rows * width * type.bytes) {
-            throw new GoldFinchException.CorruptState("key block holds " + b.getInt(16) + "×" + b.getInt(20) + " keys in "
-                    + blob.length + " bytes, expected " + rows + "×" + width);
+        if (b.getInt(16) != rows
+                || b.getInt(20) != width
+                || blob.length != expected + (long) rows * width * type.bytes) {
+            throw new GoldFinchException.CorruptState("key block holds " + b.getInt(16) + "×" + b.getInt(20)
+                    + " keys in " + blob.length + " bytes, expected " + rows + "×" + width);
         }
         CRC32C crc = new CRC32C();
         crc.update(blob, 0, blob.length - TRAILER_BYTES);
@@ -268,7 +307,8 @@ public final class StateCodec {
             throw new GoldFinchException.StateMismatch("key block belongs to another model");
         }
         if (Short.toUnsignedInt(b.getShort(4)) != VERSION) {
-            throw new GoldFinchException.StateMismatch("key block format version " + b.getShort(4) + " is not supported");
+            throw new GoldFinchException.StateMismatch(
+                    "key block format version " + b.getShort(4) + " is not supported");
         }
         b.position(KEY_BLOCK_HEADER);
         getFloats(b, dst, offset, rows * width, type);

@@ -15,8 +15,11 @@ final class BF16Matrix extends PlainMatrix {
 
     @Override
     FloatVector vec(long panelStart, int j) {
-        ShortVector halves = ShortVector.fromMemorySegment(HALVES, data, panelStart + (long) j * PANEL * 2, ByteOrder.LITTLE_ENDIAN);
-        return ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        ShortVector halves =
+                ShortVector.fromMemorySegment(HALVES, data, panelStart + (long) j * PANEL * 2, ByteOrder.LITTLE_ENDIAN);
+        return ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0))
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats();
     }
 
     @Override

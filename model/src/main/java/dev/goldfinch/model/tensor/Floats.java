@@ -2,8 +2,7 @@ package dev.goldfinch.model.tensor;
 
 /** Conversions between float32 and the 16-bit float formats stored in checkpoints and states. */
 public final class Floats {
-    private Floats() {
-    }
+    private Floats() {}
 
     public static float bf16ToFloat(short bits) {
         return Float.intBitsToFloat((bits & 0xffff) << 16);

@@ -7,8 +7,7 @@ package dev.goldfinch.model.tensor;
  * ({@link PlainMatrix} for f32 and bf16, {@link Q8Matrix}).
  */
 public final class Kernels {
-    private Kernels() {
-    }
+    private Kernels() {}
 
     /** {@code y[t] = W x[t]} for {@code n} inputs of width {@code W.cols()}; {@code y} has {@code n * W.rows()} values. */
     public static void matmul(Matrix w, float[] x, int n, float[] y) {
@@ -20,14 +19,16 @@ public final class Kernels {
         Parallel.forEach(count, item);
     }
 
-    private static final jdk.incubator.vector.VectorSpecies<Float> SPECIES = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    private static final jdk.incubator.vector.VectorSpecies<Float> SPECIES =
+            jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
 
     /** {@code sum_i a[ao+i] * b[bo+i]}: vector lanes, summed in a fixed order, then the tail. */
     public static float dot(float[] a, int ao, float[] b, int bo, int n) {
         int bound = SPECIES.loopBound(n);
         var acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
         for (int i = 0; i < bound; i += SPECIES.length()) {
-            acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, ao + i).fma(jdk.incubator.vector.FloatVector.fromArray(SPECIES, b, bo + i), acc);
+            acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, ao + i)
+                    .fma(jdk.incubator.vector.FloatVector.fromArray(SPECIES, b, bo + i), acc);
         }
         float sum = sumLanes(acc);
         for (int i = bound; i < n; i++) {
@@ -85,7 +86,8 @@ public final class Kernels {
     @SuppressWarnings("unchecked") // an array of a generic type: created with a wildcard, then cast
     private static jdk.incubator.vector.VectorShuffle<Float>[] folds() {
         int lanes = SPECIES.length();
-        var folds = (jdk.incubator.vector.VectorShuffle<Float>[]) new jdk.incubator.vector.VectorShuffle<?>[Integer.numberOfTrailingZeros(lanes)];
+        var folds = (jdk.incubator.vector.VectorShuffle<Float>[])
+                new jdk.incubator.vector.VectorShuffle<?>[Integer.numberOfTrailingZeros(lanes)];
         for (int s = 0, w = lanes / 2; w >= 1; s++, w /= 2) {
             int width = w;
             folds[s] = jdk.incubator.vector.VectorShuffle.fromOp(SPECIES, i -> (i + width) % lanes);
@@ -108,13 +110,18 @@ public final class Kernels {
         int d = 0;
         for (; d + 4 <= n; d += 4) {
             int k = at + d * lanes;
-            a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d]), a0);
-            a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 1]), a1);
-            a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + 2 * lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 2]), a2);
-            a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + 3 * lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 3]), a3);
+            a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k)
+                    .fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d]), a0);
+            a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + lanes)
+                    .fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 1]), a1);
+            a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + 2 * lanes)
+                    .fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 2]), a2);
+            a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, k + 3 * lanes)
+                    .fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d + 3]), a3);
         }
         for (; d < n; d++) {
-            a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, at + d * lanes).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d]), a0);
+            a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, kt, at + d * lanes)
+                    .fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, q[qo + d]), a0);
         }
         var scores = a0.add(a1).add(a2.add(a3)).mul(scale);
         scores.intoArray(out, oo);
@@ -122,7 +129,8 @@ public final class Kernels {
     }
 
     /** The scalar twin of {@link #blockScores}. */
-    public static float blockScoresScalar(float[] q, int qo, float[] kt, int at, int n, float scale, float[] out, int oo) {
+    public static float blockScoresScalar(
+            float[] q, int qo, float[] kt, int at, int n, float scale, float[] out, int oo) {
         int lanes = SPECIES.length();
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < lanes; i++) {
@@ -151,7 +159,8 @@ public final class Kernels {
      * order of p with one fused multiply-add per term (the same bits as the scalar loop); up to four vectors
      * of y stay in registers while the rows pass over them once.
      */
-    public static void weightedRowSum(float[] w, int wo, int count, float[] rows, int ro, int stride, float[] y, int yo, int n) {
+    public static void weightedRowSum(
+            float[] w, int wo, int count, float[] rows, int ro, int stride, float[] y, int yo, int n) {
         int lanes = SPECIES.length();
         int bound = SPECIES.loopBound(n);
         int i = 0;
@@ -167,14 +176,22 @@ public final class Kernels {
             var a7 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i + 7 * lanes);
             for (int p = 0, at = ro + i; p < count; p++, at += stride) {
                 var wp = jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[wo + p]);
-                a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(wp, a0);
-                a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + lanes).fma(wp, a1);
-                a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 2 * lanes).fma(wp, a2);
-                a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 3 * lanes).fma(wp, a3);
-                a4 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 4 * lanes).fma(wp, a4);
-                a5 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 5 * lanes).fma(wp, a5);
-                a6 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 6 * lanes).fma(wp, a6);
-                a7 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 7 * lanes).fma(wp, a7);
+                a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at)
+                        .fma(wp, a0);
+                a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + lanes)
+                        .fma(wp, a1);
+                a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 2 * lanes)
+                        .fma(wp, a2);
+                a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 3 * lanes)
+                        .fma(wp, a3);
+                a4 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 4 * lanes)
+                        .fma(wp, a4);
+                a5 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 5 * lanes)
+                        .fma(wp, a5);
+                a6 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 6 * lanes)
+                        .fma(wp, a6);
+                a7 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 7 * lanes)
+                        .fma(wp, a7);
             }
             a0.intoArray(y, yo + i);
             a1.intoArray(y, yo + i + lanes);
@@ -193,10 +210,14 @@ public final class Kernels {
             var a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i + 3 * lanes);
             for (int p = 0, at = ro + i; p < count; p++, at += stride) {
                 var wp = jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[wo + p]);
-                a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(wp, a0);
-                a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + lanes).fma(wp, a1);
-                a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 2 * lanes).fma(wp, a2);
-                a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 3 * lanes).fma(wp, a3);
+                a0 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at)
+                        .fma(wp, a0);
+                a1 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + lanes)
+                        .fma(wp, a1);
+                a2 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 2 * lanes)
+                        .fma(wp, a2);
+                a3 = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at + 3 * lanes)
+                        .fma(wp, a3);
             }
             a0.intoArray(y, yo + i);
             a1.intoArray(y, yo + i + lanes);
@@ -206,7 +227,8 @@ public final class Kernels {
         for (; i < bound; i += lanes) {
             var acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, y, yo + i);
             for (int p = 0, at = ro + i; p < count; p++, at += stride) {
-                acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at).fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[wo + p]), acc);
+                acc = jdk.incubator.vector.FloatVector.fromArray(SPECIES, rows, at)
+                        .fma(jdk.incubator.vector.FloatVector.broadcast(SPECIES, w[wo + p]), acc);
             }
             acc.intoArray(y, yo + i);
         }
@@ -228,7 +250,8 @@ public final class Kernels {
     }
 
     /** LayerNorm of {@code x[off..off+len)} with {@code gamma[gOff..gOff+len)}, into {@code out[off..]}. */
-    public static void layerNormSlice(float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
+    public static void layerNormSlice(
+            float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
         // Sums in vector lanes, lanes then added in a fixed order (as in dot): deterministic, and vectorised.
         int bound = SPECIES.loopBound(len);
         var acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
@@ -243,7 +266,8 @@ public final class Kernels {
         var m = jdk.incubator.vector.FloatVector.broadcast(SPECIES, mean);
         acc = jdk.incubator.vector.FloatVector.zero(SPECIES);
         for (int i = 0; i < bound; i += SPECIES.length()) {
-            var d = jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, off + i).sub(m);
+            var d = jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, off + i)
+                    .sub(m);
             acc = d.fma(d, acc);
         }
         float var = sumLanes(acc);
@@ -255,9 +279,12 @@ public final class Kernels {
         float inv = (float) (1.0 / Math.sqrt(var + eps));
         var scale = jdk.incubator.vector.FloatVector.broadcast(SPECIES, inv);
         for (int i = 0; i < bound; i += SPECIES.length()) {
-            jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, off + i).sub(m).mul(scale)
+            jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, off + i)
+                    .sub(m)
+                    .mul(scale)
                     .mul(jdk.incubator.vector.FloatVector.fromArray(SPECIES, gamma, gOff + i))
-                    .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, beta, gOff + i)).intoArray(out, off + i);
+                    .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, beta, gOff + i))
+                    .intoArray(out, off + i);
         }
         for (int i = bound; i < len; i++) {
             out[off + i] = (x[off + i] - mean) * inv * gamma[gOff + i] + beta[gOff + i];
@@ -265,7 +292,8 @@ public final class Kernels {
     }
 
     /** The scalar twin of {@link #layerNormSlice}: per-lane sums folded in the same order, the same operations after. */
-    public static void layerNormSliceScalar(float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
+    public static void layerNormSliceScalar(
+            float[] x, int off, int len, float[] gamma, float[] beta, int gOff, float eps, float[] out) {
         int lanes = SPECIES.length();
         int bound = SPECIES.loopBound(len);
         float[] acc = new float[lanes];
@@ -308,7 +336,9 @@ public final class Kernels {
                     m = m.add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, lora, o + i));
                 }
                 jdk.incubator.vector.FloatVector.fromArray(SPECIES, x, o + i)
-                        .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, dx, o + i).mul(m)).intoArray(out, o + i);
+                        .add(jdk.incubator.vector.FloatVector.fromArray(SPECIES, dx, o + i)
+                                .mul(m))
+                        .intoArray(out, o + i);
             }
             for (int i = bound; i < c; i++) {
                 float m = lora == null ? mix[i] : mix[i] + lora[o + i]; // not mix + 0: -0 + 0 is +0
@@ -355,6 +385,7 @@ public final class Kernels {
     private static final float LOG2E = 1.44269504088896341f;
     /** 1.5 × 2^23: adding it rounds to an integer, which lands in the low mantissa bits. */
     private static final float ROUNDER = 12582912f;
+
     private static final int ROUNDER_BITS = Float.floatToRawIntBits(ROUNDER);
     private static final float LN2_HI = 0.693359375f;
     private static final float LN2_LO = -2.12194440e-4f;
@@ -380,7 +411,9 @@ public final class Kernels {
         var p5 = jdk.incubator.vector.FloatVector.broadcast(SPECIES, P5);
         int i = from;
         for (; i < bound; i += SPECIES.length()) {
-            var x = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, i).max(EXP_MIN).min(EXP_MAX);
+            var x = jdk.incubator.vector.FloatVector.fromArray(SPECIES, a, i)
+                    .max(EXP_MIN)
+                    .min(EXP_MAX);
             var t = x.fma(LOG2E, ROUNDER);
             var n = t.sub(ROUNDER);
             var r = n.fma(ln2Hi, x);
@@ -391,7 +424,10 @@ public final class Kernels {
             p = p.fma(r, p4);
             p = p.fma(r, p5);
             var y = p.fma(r.mul(r), r).add(1f);
-            var scale = t.reinterpretAsInts().sub(ROUNDER_BITS - 127).lanewise(jdk.incubator.vector.VectorOperators.LSHL, 23).reinterpretAsFloats();
+            var scale = t.reinterpretAsInts()
+                    .sub(ROUNDER_BITS - 127)
+                    .lanewise(jdk.incubator.vector.VectorOperators.LSHL, 23)
+                    .reinterpretAsFloats();
             y.mul(scale).intoArray(a, i);
         }
         for (; i < to; i++) {

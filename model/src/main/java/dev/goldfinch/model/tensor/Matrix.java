@@ -6,7 +6,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -30,7 +29,9 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     /** Rows per panel: one vector of outputs (16 with AVX-512). */
     public static final int PANEL = SPECIES.length();
-    static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 2));
+
+    static final VectorSpecies<Short> HALVES =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 2));
     static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, SPECIES.vectorShape());
     /** {@code -Dgoldfinch.kernels=reference} runs the scalar twin (same bits, slower): for A/B benchmarks. */
     static final boolean TILED = !"reference".equals(System.getProperty("goldfinch.kernels"));
@@ -40,6 +41,7 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
     protected final int panels;
     /** Columns per scale block ({@code cols} for unscaled formats). */
     protected final int blockCols;
+
     protected final int blocks;
     protected final long blockBytes;
     protected final long panelBytes;
@@ -58,7 +60,8 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
         this.panelBytes = blockBytes * blocks;
         this.data = data;
         if (data.byteSize() != panelBytes * panels) {
-            throw new IllegalArgumentException("matrix [" + rows + "," + cols + "] does not match " + data.byteSize() + " bytes");
+            throw new IllegalArgumentException(
+                    "matrix [" + rows + "," + cols + "] does not match " + data.byteSize() + " bytes");
         }
     }
 
@@ -83,7 +86,8 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
                 }
                 yield new BF16Matrix(rows, cols, dst);
             }
-            default -> throw new GoldFinchException.BadModel("tensor " + t.name() + ": unsupported weight type " + t.dtype());
+            default ->
+                throw new GoldFinchException.BadModel("tensor " + t.name() + ": unsupported weight type " + t.dtype());
         };
     }
 
@@ -196,13 +200,13 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
         return blockStart(row / PANEL, col / blockCols) + ((long) (col % blockCols) * PANEL + row % PANEL) * bytes;
     }
 
-
     /** Quantizes to {@link Q8Matrix} when the width allows it (a multiple of the block); otherwise returns {@code m}. */
     public static Matrix quantizeQ8(Matrix m) {
         if (m.cols % Q8Matrix.BLOCK != 0 || m instanceof Q8Matrix) {
             return m;
         }
-        Q8Matrix q = new Q8Matrix(m.rows, m.cols, allocate((long) panels(m.rows) * (m.cols / Q8Matrix.BLOCK) * Q8Matrix.BLOCK_BYTES));
+        Q8Matrix q = new Q8Matrix(
+                m.rows, m.cols, allocate((long) panels(m.rows) * (m.cols / Q8Matrix.BLOCK) * Q8Matrix.BLOCK_BYTES));
         float[] row = new float[m.cols];
         byte[] bytes = new byte[Q8Matrix.BLOCK];
         for (int r = 0; r < m.rows; r++) {
@@ -236,22 +240,36 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
     public static Matrix ofQ8(Tensor bytes, Tensor scales) {
         long[] s = bytes.shape();
         long[] sc = scales.shape();
-        if (bytes.dtype() != DType.I8 || scales.dtype() != DType.F16 || s.length != 2 || s[1] % Q8Matrix.BLOCK != 0
-                || sc.length != 2 || sc[0] != s[0] || sc[1] != s[1] / Q8Matrix.BLOCK || s[0] > Integer.MAX_VALUE || s[1] > Integer.MAX_VALUE) {
-            throw new GoldFinchException.BadModel("tensor " + bytes.name() + ": Q8_0 needs I8 [rows, cols] and F16 [rows, cols/32] scales, got "
-                    + bytes.dtype() + bytes.shapeString() + " and " + scales.dtype() + scales.shapeString());
+        if (bytes.dtype() != DType.I8
+                || scales.dtype() != DType.F16
+                || s.length != 2
+                || s[1] % Q8Matrix.BLOCK != 0
+                || sc.length != 2
+                || sc[0] != s[0]
+                || sc[1] != s[1] / Q8Matrix.BLOCK
+                || s[0] > Integer.MAX_VALUE
+                || s[1] > Integer.MAX_VALUE) {
+            throw new GoldFinchException.BadModel(
+                    "tensor " + bytes.name() + ": Q8_0 needs I8 [rows, cols] and F16 [rows, cols/32] scales, got "
+                            + bytes.dtype() + bytes.shapeString() + " and " + scales.dtype() + scales.shapeString());
         }
         int rows = (int) s[0];
         int cols = (int) s[1];
-        Q8Matrix q = new Q8Matrix(rows, cols, allocate((long) panels(rows) * (cols / Q8Matrix.BLOCK) * Q8Matrix.BLOCK_BYTES));
+        Q8Matrix q = new Q8Matrix(
+                rows, cols, allocate((long) panels(rows) * (cols / Q8Matrix.BLOCK) * Q8Matrix.BLOCK_BYTES));
         byte[] block = new byte[Q8Matrix.BLOCK];
         for (int r = 0; r < rows; r++) {
             for (int b = 0; b < cols / Q8Matrix.BLOCK; b++) {
-                MemorySegment.copy(bytes.data(), ValueLayout.JAVA_BYTE, (long) r * cols + (long) b * Q8Matrix.BLOCK, block, 0, Q8Matrix.BLOCK);
+                MemorySegment.copy(
+                        bytes.data(),
+                        ValueLayout.JAVA_BYTE,
+                        (long) r * cols + (long) b * Q8Matrix.BLOCK,
+                        block,
+                        0,
+                        Q8Matrix.BLOCK);
                 q.setBlock(r, b, scales.data().get(I16_LE, ((long) r * (cols / Q8Matrix.BLOCK) + b) * 2), block);
             }
         }
         return q;
     }
-
 }

@@ -13,8 +13,7 @@ public final class Parallel {
     /** Below this many multiply-adds a product runs on the calling thread alone. */
     private static final long PARALLEL_THRESHOLD = 1L << 16;
 
-    private Parallel() {
-    }
+    private Parallel() {}
 
     /** {@code y[t] = W x[t]} for {@code n} inputs, the output panels shared out across the gang. */
     static void product(Matrix w, float[] x, int n, float[] y) {
@@ -78,7 +77,10 @@ public final class Parallel {
             return;
         }
         GANG.run(part -> {
-            for (int i = (int) ((long) count * part / GANG.size()), end = (int) ((long) count * (part + 1) / GANG.size()); i < end; i++) {
+            for (int i = (int) ((long) count * part / GANG.size()),
+                            end = (int) ((long) count * (part + 1) / GANG.size());
+                    i < end;
+                    i++) {
                 item.accept(i);
             }
         });
@@ -90,7 +92,8 @@ public final class Parallel {
      */
     public static long allocatedBytesHereAndInGang() {
         if (!(java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean mx)
-                || !mx.isThreadAllocatedMemorySupported() || !mx.isThreadAllocatedMemoryEnabled()) {
+                || !mx.isThreadAllocatedMemorySupported()
+                || !mx.isThreadAllocatedMemoryEnabled()) {
             return -1;
         }
         long total = mx.getCurrentThreadAllocatedBytes();

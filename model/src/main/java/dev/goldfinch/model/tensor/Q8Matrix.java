@@ -17,8 +17,10 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Q8Matrix extends Matrix {
     /** Weights per scale. */
     public static final int BLOCK = 32;
+
     static final int BLOCK_BYTES = (4 + BLOCK) * PANEL;
-    static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 4));
+    static final VectorSpecies<Byte> BYTES =
+            VectorSpecies.of(byte.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 4));
 
     Q8Matrix(int rows, int cols, MemorySegment data) {
         super(rows, cols, BLOCK, BLOCK_BYTES, data);
@@ -252,12 +254,14 @@ public final class Q8Matrix extends Matrix {
 
     /** Column {@code j} of a block as float32 weights: its bytes widened, times the block's scales (exact). */
     private FloatVector weights(long blockStart, int j) {
-        return vec(blockStart, j).mul(FloatVector.fromMemorySegment(SPECIES, data, blockStart, ByteOrder.LITTLE_ENDIAN));
+        return vec(blockStart, j)
+                .mul(FloatVector.fromMemorySegment(SPECIES, data, blockStart, ByteOrder.LITTLE_ENDIAN));
     }
 
     /** The raw bytes of column {@code j} of a block, one lane per row of the panel, as float32. */
     private FloatVector vec(long blockStart, int j) {
-        ByteVector q = ByteVector.fromMemorySegment(BYTES, data, blockStart + 4L * PANEL + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN);
+        ByteVector q = ByteVector.fromMemorySegment(
+                BYTES, data, blockStart + 4L * PANEL + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN);
         return (FloatVector) q.convertShape(VectorOperators.B2F, SPECIES, 0);
     }
 
@@ -283,5 +287,4 @@ public final class Q8Matrix extends Matrix {
     float scale(int row, int block) {
         return data.get(F32_LE, blockStart(row / PANEL, block) + (row % PANEL) * 4L);
     }
-
 }

@@ -48,7 +48,9 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
             case F32 -> data.getAtIndex(F32, i);
             case BF16 -> Floats.bf16ToFloat(data.getAtIndex(I16, i));
             case F16 -> Floats.f16ToFloat(data.getAtIndex(I16, i));
-            case F64 -> (float) data.getAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i);
+            case F64 ->
+                (float) data.getAtIndex(
+                        ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i);
             default -> throw new UnsupportedOperationException("tensor " + name + " has non-float type " + dtype);
         };
     }

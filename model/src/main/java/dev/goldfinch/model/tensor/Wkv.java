@@ -12,15 +12,24 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Wkv {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
 
-    private Wkv() {
-    }
+    private Wkv() {}
 
     /**
      * One token through one head. {@code at} indexes the head's channels in {@code r, k, v, decay, y};
      * {@code sb} its {@code hs × hs} state in {@code state}; {@code bonus} (may be null) is read at {@code ub}.
      */
-    public static void head(float[] state, int sb, float[] r, float[] k, float[] v, float[] decay,
-                            float[] bonus, int ub, float[] y, int at, int hs) {
+    public static void head(
+            float[] state,
+            int sb,
+            float[] r,
+            float[] k,
+            float[] v,
+            float[] decay,
+            float[] bonus,
+            int ub,
+            float[] y,
+            int at,
+            int hs) {
         int bound = SPECIES.loopBound(hs);
         // Value channels outermost: a chunk of y and of v stays in registers while every key j passes over it.
         for (int q = 0; q < bound; q += SPECIES.length()) {
@@ -32,7 +41,8 @@ public final class Wkv {
                 int sj = sb + j * hs + q;
                 FloatVector sv = FloatVector.fromArray(SPECIES, state, sj);
                 yq = sv.add(vq.mul(ukj)).fma(FloatVector.broadcast(SPECIES, r[at + j]), yq);
-                sv.fma(FloatVector.broadcast(SPECIES, decay[at + j]), vq.mul(kj)).intoArray(state, sj);
+                sv.fma(FloatVector.broadcast(SPECIES, decay[at + j]), vq.mul(kj))
+                        .intoArray(state, sj);
             }
             yq.intoArray(y, at + q);
         }
@@ -42,13 +52,34 @@ public final class Wkv {
     }
 
     /** The scalar twin of {@link #head}. */
-    public static void headScalar(float[] state, int sb, float[] r, float[] k, float[] v, float[] decay,
-                                  float[] bonus, int ub, float[] y, int at, int hs) {
+    public static void headScalar(
+            float[] state,
+            int sb,
+            float[] r,
+            float[] k,
+            float[] v,
+            float[] decay,
+            float[] bonus,
+            int ub,
+            float[] y,
+            int at,
+            int hs) {
         channels(state, sb, r, k, v, decay, bonus, ub, y, at, hs, 0);
     }
 
-    private static void channels(float[] state, int sb, float[] r, float[] k, float[] v, float[] decay,
-                                 float[] bonus, int ub, float[] y, int at, int hs, int from) {
+    private static void channels(
+            float[] state,
+            int sb,
+            float[] r,
+            float[] k,
+            float[] v,
+            float[] decay,
+            float[] bonus,
+            int ub,
+            float[] y,
+            int at,
+            int hs,
+            int from) {
         for (int i = from; i < hs; i++) {
             float vi = v[at + i];
             float yi = y[at + i];

@@ -8,13 +8,14 @@ import java.nio.charset.StandardCharsets;
  * {@code "..."} (text, UTF-8 encoded; {@code \xNN} is a code point) and {@code b'...'} (raw bytes).
  */
 final class PythonLiteral {
-    private PythonLiteral() {
-    }
+    private PythonLiteral() {}
 
     static byte[] parse(String lit) {
         boolean bytes = lit.startsWith("b'") || lit.startsWith("b\"");
         String body = bytes ? lit.substring(1) : lit;
-        if (body.length() < 2 || (body.charAt(0) != '\'' && body.charAt(0) != '"') || body.charAt(body.length() - 1) != body.charAt(0)) {
+        if (body.length() < 2
+                || (body.charAt(0) != '\'' && body.charAt(0) != '"')
+                || body.charAt(body.length() - 1) != body.charAt(0)) {
             throw new IllegalArgumentException("not a quoted Python literal: " + lit);
         }
         body = body.substring(1, body.length() - 1);
@@ -48,13 +49,27 @@ final class PythonLiteral {
                 case 'b' -> cp = 8;
                 case 'f' -> cp = 12;
                 case 'v' -> cp = 11;
-                case 'x' -> { cp = hex(body, i, 2); i += 2; }
-                case 'u' -> { if (bytes) throw new IllegalArgumentException("\\u in a bytes literal"); cp = hex(body, i, 4); i += 4; }
-                case 'U' -> { if (bytes) throw new IllegalArgumentException("\\U in a bytes literal"); cp = hex(body, i, 8); i += 8; }
+                case 'x' -> {
+                    cp = hex(body, i, 2);
+                    i += 2;
+                }
+                case 'u' -> {
+                    if (bytes) throw new IllegalArgumentException("\\u in a bytes literal");
+                    cp = hex(body, i, 4);
+                    i += 4;
+                }
+                case 'U' -> {
+                    if (bytes) throw new IllegalArgumentException("\\U in a bytes literal");
+                    cp = hex(body, i, 8);
+                    i += 8;
+                }
                 default -> {
                     if (e >= '0' && e <= '7') {
                         int end = i - 1;
-                        while (end < body.length() && end < i + 2 && body.charAt(end) >= '0' && body.charAt(end) <= '7') {
+                        while (end < body.length()
+                                && end < i + 2
+                                && body.charAt(end) >= '0'
+                                && body.charAt(end) <= '7') {
                             end++;
                         }
                         cp = Integer.parseInt(body.substring(i - 1, end), 8);

@@ -99,7 +99,8 @@ public final class WorldTokenizer {
                 throw bad(vocabFile, lineNo, e.getMessage());
             }
             if (bytes.length != length) {
-                throw bad(vocabFile, lineNo, "literal decodes to " + bytes.length + " bytes but the line says " + length);
+                throw bad(
+                        vocabFile, lineNo, "literal decodes to " + bytes.length + " bytes but the line says " + length);
             }
             if (bytes.length == 0) {
                 throw bad(vocabFile, lineNo, "empty token");
@@ -134,8 +135,9 @@ public final class WorldTokenizer {
     /** Fails when some id this tokenizer produces has no row in a model of {@code modelVocabSize}. */
     public void checkFits(int modelVocabSize) {
         if (vocabSize() > modelVocabSize) {
-            throw new GoldFinchException.InvalidInput("the tokenizer's ids go up to " + (vocabSize() - 1)
-                    + " but the model's vocabulary has only " + modelVocabSize + " entries (wrong --vocab for this model?)");
+            throw new GoldFinchException.InvalidInput(
+                    "the tokenizer's ids go up to " + (vocabSize() - 1) + " but the model's vocabulary has only "
+                            + modelVocabSize + " entries (wrong --vocab for this model?)");
         }
     }
 
@@ -180,7 +182,8 @@ public final class WorldTokenizer {
             return new byte[0];
         }
         if (id < 0 || id >= tokenBytes.length || tokenBytes[id] == null) {
-            throw new GoldFinchException.InvalidInput("token id " + id + " is not in the vocabulary (0.." + (tokenBytes.length - 1) + ")");
+            throw new GoldFinchException.InvalidInput(
+                    "token id " + id + " is not in the vocabulary (0.." + (tokenBytes.length - 1) + ")");
         }
         return tokenBytes[id];
     }
@@ -197,5 +200,4 @@ public final class WorldTokenizer {
     public String decode(int[] ids) {
         return new String(decodeBytes(ids), StandardCharsets.UTF_8);
     }
-
 }

@@ -42,7 +42,7 @@ class TorchCheckpointTest {
         ModelConverter.convert(PTH, tmp, (done, total) -> last.set(done == total ? total : -1));
         assertTrue(last.get() > 0, "progress reached the total");
         try (SafeTensors f32 = SafeTensors.open(DIR.resolve("weights.safetensors"));
-             SafeTensors converted = SafeTensors.open(tmp.resolve(ModelConverter.WEIGHTS_FILE))) {
+                SafeTensors converted = SafeTensors.open(tmp.resolve(ModelConverter.WEIGHTS_FILE))) {
             assertEquals(188, converted.tensors().size());
             assertEquals(f32.tensors().keySet(), converted.tensors().keySet());
             for (Tensor want : f32.tensors().values()) {
@@ -53,7 +53,8 @@ class TorchCheckpointTest {
                 float[] f = want.toFloats();
                 for (int i = 0; i < f.length; i++) {
                     if (bits[i] != Floats.floatToBf16(f[i])) {
-                        throw new AssertionError(want.name() + "[" + i + "] is not the bf16 rounding of the f32 weight");
+                        throw new AssertionError(
+                                want.name() + "[" + i + "] is not the bf16 rounding of the f32 weight");
                     }
                 }
             }
@@ -61,7 +62,8 @@ class TorchCheckpointTest {
         try (GoldFinchModel m = ModelLoader.load(tmp)) {
             int[] toks = Npy.read(DIR.resolve("tokens.npy")).toInts();
             float[] got = m.forward(List.of(new GoldFinchModel.Segment(m.newState(), toks, 0)))[0];
-            float[] want = Npy.read(DIR.resolve("pth/logits_full_bf16weights.npy")).toFloats();
+            float[] want =
+                    Npy.read(DIR.resolve("pth/logits_full_bf16weights.npy")).toFloats();
             float d = Golden.maxAbsDiff(got, want);
             assertTrue(d <= 1e-4f, "bf16 model logits differ by " + d);
         }
@@ -70,7 +72,8 @@ class TorchCheckpointTest {
     @Test
     void checkpointTensorsAreInStateDictOrder() {
         try (TorchCheckpoint c = TorchCheckpoint.open(PTH)) {
-            assertEquals("blocks.0.att.key.weight", c.tensors().keySet().iterator().next());
+            assertEquals(
+                    "blocks.0.att.key.weight", c.tensors().keySet().iterator().next());
         }
     }
 
@@ -103,78 +106,122 @@ class TorchCheckpointTest {
     @Test
     void arbitraryGlobalsAreRefused() throws IOException {
         // PROTO 2; GLOBAL os system; SHORT_BINUNICODE "echo pwned"; TUPLE1; REDUCE; STOP
-        byte[] evil = {(byte) 0x80, 2, 'c', 'o', 's', '\n', 's', 'y', 's', 't', 'e', 'm', '\n',
-                (byte) 0x8c, 10, 'e', 'c', 'h', 'o', ' ', 'p', 'w', 'n', 'e', 'd', (byte) 0x85, 'R', '.'};
+        byte[] evil = {
+            (byte) 0x80,
+            2,
+            'c',
+            'o',
+            's',
+            '\n',
+            's',
+            'y',
+            's',
+            't',
+            'e',
+            'm',
+            '\n',
+            (byte) 0x8c,
+            10,
+            'e',
+            'c',
+            'h',
+            'o',
+            ' ',
+            'p',
+            'w',
+            'n',
+            'e',
+            'd',
+            (byte) 0x85,
+            'R',
+            '.'
+        };
         var e = assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(zipWith(evil, null, null)));
         assertTrue(e.getMessage().contains("os.system"), e.getMessage());
-        byte[] eval = {(byte) 0x80, 2, 'c', 'b', 'u', 'i', 'l', 't', 'i', 'n', 's', '\n', 'e', 'v', 'a', 'l', '\n', '.'};
-        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(zipWith(eval, null, null)))
-                .getMessage().contains("builtins.eval"));
+        byte[] eval = {(byte) 0x80, 2, 'c', 'b', 'u', 'i', 'l', 't', 'i', 'n', 's', '\n', 'e', 'v', 'a', 'l', '\n', '.'
+        };
+        assertTrue(
+                assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(zipWith(eval, null, null)))
+                        .getMessage()
+                        .contains("builtins.eval"));
     }
 
     /** An OrderedDict with one bf16 tensor "w" of {@code size} / {@code stride} at {@code offset} in storage "0" of {@code numel}. */
     private static byte[] oneTensor(int numel, int offset, int[] size, int[] stride) {
         ByteArrayOutputStream o = new ByteArrayOutputStream();
-        o.writeBytes(new byte[]{(byte) 0x80, 2});
+        o.writeBytes(new byte[] {(byte) 0x80, 2});
         o.writeBytes("ccollections\nOrderedDict\n".getBytes());
-        o.writeBytes(new byte[]{')', 'R', '(', (byte) 0x8c, 1, 'w'});
+        o.writeBytes(new byte[] {')', 'R', '(', (byte) 0x8c, 1, 'w'});
         o.writeBytes("ctorch._utils\n_rebuild_tensor_v2\n".getBytes());
-        o.writeBytes(new byte[]{'(', '(', (byte) 0x8c, 7});
+        o.writeBytes(new byte[] {'(', '(', (byte) 0x8c, 7});
         o.writeBytes("storage".getBytes());
         o.writeBytes("ctorch\nBFloat16Storage\n".getBytes());
-        o.writeBytes(new byte[]{(byte) 0x8c, 1, '0', (byte) 0x8c, 3, 'c', 'p', 'u', 'K', (byte) numel, 't', 'Q', 'K', (byte) offset});
+        o.writeBytes(new byte[] {
+            (byte) 0x8c, 1, '0', (byte) 0x8c, 3, 'c', 'p', 'u', 'K', (byte) numel, 't', 'Q', 'K', (byte) offset
+        });
         o.write('(');
         for (int s : size) {
-            o.writeBytes(new byte[]{'K', (byte) s});
+            o.writeBytes(new byte[] {'K', (byte) s});
         }
         o.write('t');
         o.write('(');
         for (int s : stride) {
-            o.writeBytes(new byte[]{'K', (byte) s});
+            o.writeBytes(new byte[] {'K', (byte) s});
         }
-        o.writeBytes(new byte[]{'t', (byte) 0x89, 'N', 't', 'R', 'u', '.'});
+        o.writeBytes(new byte[] {'t', (byte) 0x89, 'N', 't', 'R', 'u', '.'});
         return o.toByteArray();
     }
 
     @Test
     void craftedTensorRecordsAreChecked() throws IOException {
-        Path ok = zipWith(oneTensor(6, 0, new int[]{2, 3}, new int[]{3, 1}), "0", new byte[12]);
+        Path ok = zipWith(oneTensor(6, 0, new int[] {2, 3}, new int[] {3, 1}), "0", new byte[12]);
         try (TorchCheckpoint c = TorchCheckpoint.open(ok)) {
-            assertArrayEquals(new long[]{2, 3}, c.tensors().get("w").shape());
+            assertArrayEquals(new long[] {2, 3}, c.tensors().get("w").shape());
         }
-        Path outside = zipWith(oneTensor(6, 4, new int[]{2, 3}, new int[]{3, 1}), "0", new byte[12]);
-        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(outside)).getMessage().contains("past"));
-        Path strided = zipWith(oneTensor(6, 0, new int[]{2, 3}, new int[]{1, 2}), "0", new byte[12]);
-        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(strided)).getMessage().contains("contiguous"));
-        Path missing = zipWith(oneTensor(6, 0, new int[]{2, 3}, new int[]{3, 1}), null, null);
-        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(missing)).getMessage().contains("missing"));
+        Path outside = zipWith(oneTensor(6, 4, new int[] {2, 3}, new int[] {3, 1}), "0", new byte[12]);
+        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(outside))
+                .getMessage()
+                .contains("past"));
+        Path strided = zipWith(oneTensor(6, 0, new int[] {2, 3}, new int[] {1, 2}), "0", new byte[12]);
+        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(strided))
+                .getMessage()
+                .contains("contiguous"));
+        Path missing = zipWith(oneTensor(6, 0, new int[] {2, 3}, new int[] {3, 1}), null, null);
+        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(missing))
+                .getMessage()
+                .contains("missing"));
     }
 
     @Test
     void truncatedCheckpointIsABadModel() throws IOException {
         byte[] all = Files.readAllBytes(PTH);
-        for (int len : new int[]{0, 10, all.length / 3, all.length - 30}) {
+        for (int len : new int[] {0, 10, all.length / 3, all.length - 30}) {
             Path p = tmp.resolve("cut" + len + ".pth");
             Files.write(p, Arrays.copyOf(all, len));
-            assertThrows(GoldFinchException.BadModel.class, () -> TorchCheckpoint.open(p).close(), "length " + len);
+            assertThrows(
+                    GoldFinchException.BadModel.class,
+                    () -> TorchCheckpoint.open(p).close(),
+                    "length " + len);
         }
     }
 
     @Test
     void quantizedConversionIsTheSameModelAsQuantizingAtLoad(@TempDir Path q8Dir) throws IOException {
-        ModelConverter.convert(PTH, tmp, (done, total) -> { });
-        ModelConverter.convert(PTH, q8Dir, WeightFormat.Q8_0, (done, total) -> { });
+        ModelConverter.convert(PTH, tmp, (done, total) -> {});
+        ModelConverter.convert(PTH, q8Dir, WeightFormat.Q8_0, (done, total) -> {});
         long plainBytes = Files.size(tmp.resolve(ModelConverter.WEIGHTS_FILE));
         long q8Bytes = Files.size(q8Dir.resolve(ModelConverter.WEIGHTS_FILE));
         assertTrue(q8Bytes < plainBytes * 0.75, "Q8_0 file " + q8Bytes + " B vs bf16 " + plainBytes + " B");
         try (SafeTensors file = SafeTensors.open(q8Dir.resolve(ModelConverter.WEIGHTS_FILE))) {
             assertEquals(DType.I8, file.get("head.weight").dtype());
-            assertEquals(DType.F16, file.get("head.weight" + ModelWeights.Q8_SCALE_SUFFIX).dtype());
+            assertEquals(
+                    DType.F16,
+                    file.get("head.weight" + ModelWeights.Q8_SCALE_SUFFIX).dtype());
             assertEquals(DType.BF16, file.get("emb.weight").dtype(), "the embedding is a look-up, never quantized");
         }
         int[] toks = Npy.read(DIR.resolve("tokens.npy")).toInts();
         try (GoldFinchModel atLoad = ModelLoader.load(tmp, WeightFormat.Q8_0);
-             GoldFinchModel stored = ModelLoader.load(q8Dir)) {
+                GoldFinchModel stored = ModelLoader.load(q8Dir)) {
             float[] want = atLoad.forward(List.of(new GoldFinchModel.Segment(atLoad.newState(), toks, 0)))[0];
             float[] got = stored.forward(List.of(new GoldFinchModel.Segment(stored.newState(), toks, 0)))[0];
             assertArrayEquals(want, got);
@@ -185,8 +232,10 @@ class TorchCheckpointTest {
             missing.remove("head.weight" + ModelWeights.Q8_SCALE_SUFFIX);
             Path broken = tmp.resolve("broken");
             Files.createDirectories(broken);
-            SafeTensorsWriter.write(broken.resolve(ModelConverter.WEIGHTS_FILE), missing, java.util.Map.of(), (done, total) -> { });
-            GoldFinchException.BadModel e = assertThrows(GoldFinchException.BadModel.class, () -> ModelLoader.load(broken));
+            SafeTensorsWriter.write(
+                    broken.resolve(ModelConverter.WEIGHTS_FILE), missing, java.util.Map.of(), (done, total) -> {});
+            GoldFinchException.BadModel e =
+                    assertThrows(GoldFinchException.BadModel.class, () -> ModelLoader.load(broken));
             assertTrue(e.getMessage().contains("head.weight" + ModelWeights.Q8_SCALE_SUFFIX), e.getMessage());
         }
     }

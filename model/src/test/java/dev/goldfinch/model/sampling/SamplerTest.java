@@ -20,12 +20,13 @@ class SamplerTest {
     void greedyPicksTheArgmaxAndTiesGoToTheLowestId() {
         Sampler s = new Sampler(SamplingParams.greedy(5), LOGITS.length);
         assertEquals(1, s.sample(LOGITS));
-        assertEquals(0, new Sampler(SamplingParams.greedy(5), 3).sample(new float[]{2, 2, 1}));
+        assertEquals(0, new Sampler(SamplingParams.greedy(5), 3).sample(new float[] {2, 2, 1}));
     }
 
     @Test
     void topKOfOneIsGreedyAtAnyTemperature() {
-        Sampler s = new Sampler(SamplingParams.defaults().withTemperature(5).withTopK(1).withSeed(3L), LOGITS.length);
+        Sampler s = new Sampler(
+                SamplingParams.defaults().withTemperature(5).withTopK(1).withSeed(3L), LOGITS.length);
         for (int i = 0; i < 50; i++) {
             assertEquals(1, s.sample(LOGITS));
         }
@@ -92,7 +93,7 @@ class SamplerTest {
         assertEquals(1, decayed.sample(LOGITS));
 
         Sampler rep = new Sampler(SamplingParams.greedy(5).withPenalties(0, 0, 1.2, 1), LOGITS.length);
-        rep.observePrompt(new int[]{1});
+        rep.observePrompt(new int[] {1});
         assertEquals(3, rep.sample(LOGITS), "3.0/1.2 = 2.5 < 2.9");
     }
 
@@ -126,7 +127,13 @@ class SamplerTest {
     @Test
     void callerLogitsAreUntouchedAndLogprobsReported() {
         float[] copy = LOGITS.clone();
-        Sampler s = new Sampler(SamplingParams.defaults().withTemperature(0.7).withPenalties(1, 1, 1.3, 1).withLogprobs(2).withSeed(1L), LOGITS.length);
+        Sampler s = new Sampler(
+                SamplingParams.defaults()
+                        .withTemperature(0.7)
+                        .withPenalties(1, 1, 1.3, 1)
+                        .withLogprobs(2)
+                        .withSeed(1L),
+                LOGITS.length);
         s.accept(1);
         Sampler.Sample r = s.sampleWithLogprobs(LOGITS);
         assertArrayEquals(copy, LOGITS);
@@ -178,6 +185,7 @@ class SamplerTest {
         StopSequenceMatcher.Result done = o.push("xENDy");
         assertTrue(done.stopped());
         assertEquals("x", done.emit());
-        assertNotEquals(true, new StopSequenceMatcher(List.of()).push("anything").stopped());
+        assertNotEquals(
+                true, new StopSequenceMatcher(List.of()).push("anything").stopped());
     }
 }

@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /** A restored state sharing a donor's GOLD K/V gives the same logits, bit for bit, as one rebuilding them. */
 class GoldKvDonorsTest {
-    static final GoldFinchModel MODEL = RandomWeights.model(ModelShapes.parse("layers=4,width=64,head=32,vocab=300"), 3, DType.F32);
+    static final GoldFinchModel MODEL =
+            RandomWeights.model(ModelShapes.parse("layers=4,width=64,head=32,vocab=300"), 3, DType.F32);
 
     @AfterAll
     static void close() {
@@ -33,7 +34,7 @@ class GoldKvDonorsTest {
     }
 
     private static float[] next(SequenceState s, int token) {
-        return MODEL.forward(List.of(new GoldFinchModel.Segment(s, new int[]{token}, 0)))[0];
+        return MODEL.forward(List.of(new GoldFinchModel.Segment(s, new int[] {token}, 0)))[0];
     }
 
     @Test

@@ -50,12 +50,23 @@ class StateCodecTest {
             int hs = model.config().headSize();
             int heads = model.config().nHead();
             for (int l = 0; l < model.config().nLayer(); l++) {
-                assertClose(ref.get("state_after_prefill16.blocks." + l + ".att.shift_state").toFloats(), s.attShift(l), "att shift " + l);
-                assertClose(ref.get("state_after_prefill16.blocks." + l + ".ffn.shift_state").toFloats(), s.ffnShift(l), "ffn shift " + l);
+                assertClose(
+                        ref.get("state_after_prefill16.blocks." + l + ".att.shift_state")
+                                .toFloats(),
+                        s.attShift(l),
+                        "att shift " + l);
+                assertClose(
+                        ref.get("state_after_prefill16.blocks." + l + ".ffn.shift_state")
+                                .toFloats(),
+                        s.ffnShift(l),
+                        "ffn shift " + l);
             }
             for (int l = 0; l < model.config().finchLayers(); l++) {
-                assertClose(ref.get("state_after_prefill16.blocks." + l + ".att.wkv_state").toFloats(),
-                        Golden.wkvInReferenceLayout(s.wkv(l), heads, hs), "wkv " + l);
+                assertClose(
+                        ref.get("state_after_prefill16.blocks." + l + ".att.wkv_state")
+                                .toFloats(),
+                        Golden.wkvInReferenceLayout(s.wkv(l), heads, hs),
+                        "wkv " + l);
             }
             Tensor keys = ref.get("compressed_kcache_prefill16");
             assertClose(keys.toFloats(), s.compressedKeys().copy(0, 16), "compressed keys");
@@ -71,7 +82,7 @@ class StateCodecTest {
         assertEquals(16, restored.length());
         assertArrayEquals(PROMPT, restored.tokens());
         assertEquals(7, StateCodec.inspect(blob).namespace());
-        for (int t : new int[]{218, 392, 167}) {
+        for (int t : new int[] {218, 392, 167}) {
             assertArrayEquals(model.step(s, t), model.step(restored, t), 0f);
         }
     }
@@ -94,16 +105,19 @@ class StateCodecTest {
         float[] leading = s.compressedKeys().copy(0, 10);
         SequenceState restored = StateCodec.decode(tail, model.config(), model.fingerprint(), leading);
         assertArrayEquals(model.step(s.fork(), 5), model.step(restored, 5), 0f);
-        assertThrows(IllegalArgumentException.class, () -> StateCodec.decode(tail, model.config(), model.fingerprint()));
+        assertThrows(
+                IllegalArgumentException.class, () -> StateCodec.decode(tail, model.config(), model.fingerprint()));
     }
 
     @Test
     void flippedBitIsCorrupt() {
         byte[] blob = StateCodec.encode(prefilled(), StateCodec.FloatType.F32, 0);
-        for (int pos : new int[]{9, StateCodec.HEADER_BYTES + 3, blob.length / 2, blob.length - 1}) {
+        for (int pos : new int[] {9, StateCodec.HEADER_BYTES + 3, blob.length / 2, blob.length - 1}) {
             byte[] bad = blob.clone();
             bad[pos] ^= 0x10;
-            assertThrows(GoldFinchException.CorruptState.class, () -> StateCodec.decode(bad, model.config(), model.fingerprint()),
+            assertThrows(
+                    GoldFinchException.CorruptState.class,
+                    () -> StateCodec.decode(bad, model.config(), model.fingerprint()),
                     "bit flipped at " + pos);
         }
     }
@@ -111,20 +125,26 @@ class StateCodecTest {
     @Test
     void truncatedOrOversizedBlobIsCorrupt() {
         byte[] blob = StateCodec.encode(prefilled(), StateCodec.FloatType.F32, 0);
-        for (int len : new int[]{0, 3, StateCodec.HEADER_BYTES, blob.length - 1}) {
+        for (int len : new int[] {0, 3, StateCodec.HEADER_BYTES, blob.length - 1}) {
             byte[] cut = Arrays.copyOf(blob, len);
-            var e = assertThrows(GoldFinchException.CorruptState.class, () -> StateCodec.decode(cut, model.config(), model.fingerprint()));
+            var e = assertThrows(
+                    GoldFinchException.CorruptState.class,
+                    () -> StateCodec.decode(cut, model.config(), model.fingerprint()));
             assertTrue(e.getMessage().contains("truncated"), e.getMessage());
         }
         byte[] longer = Arrays.copyOf(blob, blob.length + 8);
-        assertThrows(GoldFinchException.CorruptState.class, () -> StateCodec.decode(longer, model.config(), model.fingerprint()));
+        assertThrows(
+                GoldFinchException.CorruptState.class,
+                () -> StateCodec.decode(longer, model.config(), model.fingerprint()));
     }
 
     @Test
     void headerClaimingAHugeLengthIsRejectedBeforeAllocating() {
         byte[] blob = StateCodec.encode(prefilled(), StateCodec.FloatType.F32, 0);
         ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN).putLong(52, Long.MAX_VALUE / 2);
-        assertThrows(GoldFinchException.CorruptState.class, () -> StateCodec.decode(blob, model.config(), model.fingerprint()));
+        assertThrows(
+                GoldFinchException.CorruptState.class,
+                () -> StateCodec.decode(blob, model.config(), model.fingerprint()));
     }
 
     @Test
@@ -133,14 +153,19 @@ class StateCodecTest {
             SequenceState s = other.newState();
             other.prefill(s, PROMPT);
             byte[] blob = StateCodec.encode(s, StateCodec.FloatType.F32, 0);
-            var e = assertThrows(GoldFinchException.StateMismatch.class, () -> StateCodec.decode(blob, model.config(), model.fingerprint()));
+            var e = assertThrows(
+                    GoldFinchException.StateMismatch.class,
+                    () -> StateCodec.decode(blob, model.config(), model.fingerprint()));
             assertTrue(e.getMessage().contains("another") || e.getMessage().contains("belongs"), e.getMessage());
             // And a live state of another model cannot be fed to this one.
             assertThrows(GoldFinchException.StateMismatch.class, () -> model.step(s, 1));
         }
-        try (GoldFinchModel finch = RandomWeights.model(ModelShapes.parse("layers=2,width=64,head=32,vocab=512,arch=finch"), 1, DType.F32)) {
+        try (GoldFinchModel finch = RandomWeights.model(
+                ModelShapes.parse("layers=2,width=64,head=32,vocab=512,arch=finch"), 1, DType.F32)) {
             byte[] blob = StateCodec.encode(finch.newState(), StateCodec.FloatType.F32, 0);
-            assertThrows(GoldFinchException.StateMismatch.class, () -> StateCodec.decode(blob, model.config(), model.fingerprint()));
+            assertThrows(
+                    GoldFinchException.StateMismatch.class,
+                    () -> StateCodec.decode(blob, model.config(), model.fingerprint()));
         }
     }
 

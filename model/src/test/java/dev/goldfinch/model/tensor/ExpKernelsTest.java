@@ -9,7 +9,8 @@ import org.junit.jupiter.api.Test;
 
 /** The float32 exp and the kernels built on it: vector and scalar forms give the same bits, near Math.exp. */
 class ExpKernelsTest {
-    private static final jdk.incubator.vector.VectorSpecies<Float> S = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    private static final jdk.incubator.vector.VectorSpecies<Float> S =
+            jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
 
     private static float[] inputs() {
         Random random = new Random(3);
@@ -17,7 +18,20 @@ class ExpKernelsTest {
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) ((random.nextDouble() * 2 - 1) * (i % 3 == 0 ? 90 : 12));
         }
-        float[] special = {0f, -0f, 1f, -1f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 88f, 88.5f, -87.33654f, -100f, 1e-8f};
+        float[] special = {
+            0f,
+            -0f,
+            1f,
+            -1f,
+            Float.NaN,
+            Float.POSITIVE_INFINITY,
+            Float.NEGATIVE_INFINITY,
+            88f,
+            88.5f,
+            -87.33654f,
+            -100f,
+            1e-8f
+        };
         System.arraycopy(special, 0, x, 0, special.length);
         return x;
     }
@@ -35,13 +49,21 @@ class ExpKernelsTest {
             assertEquals(Float.floatToIntBits(scalar), Float.floatToIntBits(vector[i]), "exp(" + x[i] + ")");
             if (x[i] >= -87.3f && x[i] <= 88f) {
                 float exact = (float) Math.exp(x[i]);
-                assertTrue(Math.abs(scalar - exact) <= 2 * Math.ulp(exact), "exp(" + x[i] + ") = " + scalar + ", Math.exp " + exact);
+                assertTrue(
+                        Math.abs(scalar - exact) <= 2 * Math.ulp(exact),
+                        "exp(" + x[i] + ") = " + scalar + ", Math.exp " + exact);
             }
         }
         assertTrue(Float.isNaN(Kernels.exp(Float.NaN)));
         assertEquals(1f, Kernels.exp(0f));
-        assertEquals((float) Math.exp(88), Kernels.exp(Float.POSITIVE_INFINITY), Math.ulp((float) Math.exp(88)) * 2, "saturates at e^88");
-        assertTrue(Kernels.exp(Float.NEGATIVE_INFINITY) > 0 && Kernels.exp(Float.NEGATIVE_INFINITY) < 1.2e-38f * 1.01f, "flushes to e^-87.33");
+        assertEquals(
+                (float) Math.exp(88),
+                Kernels.exp(Float.POSITIVE_INFINITY),
+                Math.ulp((float) Math.exp(88)) * 2,
+                "saturates at e^88");
+        assertTrue(
+                Kernels.exp(Float.NEGATIVE_INFINITY) > 0 && Kernels.exp(Float.NEGATIVE_INFINITY) < 1.2e-38f * 1.01f,
+                "flushes to e^-87.33");
     }
 
     @Test

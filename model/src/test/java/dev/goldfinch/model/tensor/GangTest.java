@@ -14,13 +14,15 @@ class GangTest {
         for (int round = 0; round < 200; round++) {
             AtomicIntegerArray runs = new AtomicIntegerArray(3);
             gang.run(runs::incrementAndGet);
-            assertArrayEquals(new int[]{1, 1, 1}, new int[]{runs.get(0), runs.get(1), runs.get(2)});
+            assertArrayEquals(new int[] {1, 1, 1}, new int[] {runs.get(0), runs.get(1), runs.get(2)});
         }
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> gang.run(part -> {
-            if (part == 2) {
-                throw new IllegalStateException("part 2 failed");
-            }
-        }));
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class,
+                () -> gang.run(part -> {
+                    if (part == 2) {
+                        throw new IllegalStateException("part 2 failed");
+                    }
+                }));
         assertEquals("part 2 failed", e.getMessage());
     }
 

@@ -11,7 +11,18 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** The tiled kernels against their scalar twins: bit-identical to one dot per output, close to a double reference. */
 class MatrixKernelTest {
     @ParameterizedTest
-    @CsvSource({"1,16,1", "4,16,4", "7,33,5", "13,100,9", "64,768,1", "64,768,16", "9,5,3", "130,257,7", "100,64,8", "17,32,1"})
+    @CsvSource({
+        "1,16,1",
+        "4,16,4",
+        "7,33,5",
+        "13,100,9",
+        "64,768,1",
+        "64,768,16",
+        "9,5,3",
+        "130,257,7",
+        "100,64,8",
+        "17,32,1"
+    })
     void tiledKernelsMatchTheScalarOrderBitForBitForF32AndBf16(int rows, int cols, int n) {
         Random random = new Random(rows * 31L + cols * 7L + n);
         float[] w = gaussian(random, rows * cols);
@@ -21,10 +32,13 @@ class MatrixKernelTest {
         java.lang.foreign.MemorySegment bf = java.lang.foreign.Arena.ofAuto().allocate(w.length * 2L);
         for (int i = 0; i < w.length; i++) {
             short h = Floats.floatToBf16(w[i]);
-            bf.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i * 2L, h);
+            bf.set(
+                    java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
+                    i * 2L,
+                    h);
             w[i] = Floats.bf16ToFloat(h);
         }
-        Matrix b = Matrix.of(new Tensor("w", DType.BF16, new long[]{rows, cols}, bf));
+        Matrix b = Matrix.of(new Tensor("w", DType.BF16, new long[] {rows, cols}, bf));
         check(b, w, x, rows, cols, n, 1e-4);
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < cols; j++) {
@@ -51,7 +65,9 @@ class MatrixKernelTest {
                 for (int i = j / 32 * 32; i < j / 32 * 32 + 32; i++) {
                     amax = Math.max(amax, Math.abs(w[r * cols + i]));
                 }
-                assertTrue(Math.abs(dequantized[r * cols + j] - w[r * cols + j]) <= amax / 127 * 0.51 + 1e-3 * amax, "weight " + r + "," + j);
+                assertTrue(
+                        Math.abs(dequantized[r * cols + j] - w[r * cols + j]) <= amax / 127 * 0.51 + 1e-3 * amax,
+                        "weight " + r + "," + j);
             }
         }
         check(q, dequantized, x, rows, cols, n, 1e-4);
@@ -87,7 +103,9 @@ class MatrixKernelTest {
                 for (int j = 0; j < cols; j++) {
                     exact += (double) w[r * cols + j] * x[t * cols + j];
                 }
-                assertTrue(Math.abs(exact - tiled[t * rows + r]) <= tolerance * Math.sqrt(cols) * 4, "vs double at " + r + "," + t);
+                assertTrue(
+                        Math.abs(exact - tiled[t * rows + r]) <= tolerance * Math.sqrt(cols) * 4,
+                        "vs double at " + r + "," + t);
             }
         }
     }

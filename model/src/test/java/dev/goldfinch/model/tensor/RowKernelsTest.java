@@ -18,11 +18,13 @@ class RowKernelsTest {
     @ValueSource(ints = {1, 5, 32, 37, 128, 131})
     void layerNormMatchesItsScalarTwinBitForBit(int width) {
         Random random = new Random(width);
-        float[] x = scaled(MatrixKernelTest.gaussian(random, ROWS * width), 4f, 1.5f); // an offset mean, as residuals have
+        float[] x =
+                scaled(MatrixKernelTest.gaussian(random, ROWS * width), 4f, 1.5f); // an offset mean, as residuals have
         float[] gamma = MatrixKernelTest.gaussian(random, width + 2);
         float[] beta = MatrixKernelTest.gaussian(random, width + 2);
         float[] vector = new float[x.length];
-        Kernels.layerNorm(x, ROWS, java.util.Arrays.copyOf(gamma, width), java.util.Arrays.copyOf(beta, width), 1e-5f, vector);
+        Kernels.layerNorm(
+                x, ROWS, java.util.Arrays.copyOf(gamma, width), java.util.Arrays.copyOf(beta, width), 1e-5f, vector);
         float[] scalar = new float[x.length];
         for (int t = 0; t < ROWS; t++) {
             Kernels.layerNormSliceScalar(x, t * width, width, gamma, beta, 0, 1e-5f, scalar);
@@ -62,7 +64,7 @@ class RowKernelsTest {
         x[0] = -0f; // -0 + dx * (+0 or -0): the sign of a zero must not depend on the path
         dx[0] = 1f;
         mix[0] = -0f;
-        for (float[] l : new float[][]{null, lora}) {
+        for (float[] l : new float[][] {null, lora}) {
             float[] vector = new float[x.length];
             float[] scalar = new float[x.length];
             Kernels.lerp(x, dx, mix, l, width, vector);
@@ -99,7 +101,8 @@ class RowKernelsTest {
             }
             double rms = Math.sqrt(ss / width) + 1e-8;
             for (int i = 0; i < width; i++) {
-                assertEquals(x[t * width + i] / rms, out[t * width + i], 1e-6 * Math.max(1, Math.abs(out[t * width + i])));
+                assertEquals(
+                        x[t * width + i] / rms, out[t * width + i], 1e-6 * Math.max(1, Math.abs(out[t * width + i])));
             }
         }
     }

@@ -40,7 +40,8 @@ class WkvTest {
                     int at = t * hs;
                     y += r[at + j] * (exactState[j * hs + i] + u * k[at + j] * v[at + i]);
                 }
-                assertTrue(Math.abs(y - yVector[t * hs + i]) < 1e-3 * (1 + Math.abs(y)), "token " + t + " channel " + i);
+                assertTrue(
+                        Math.abs(y - yVector[t * hs + i]) < 1e-3 * (1 + Math.abs(y)), "token " + t + " channel " + i);
             }
             for (int j = 0; j < hs; j++) {
                 for (int i = 0; i < hs; i++) {

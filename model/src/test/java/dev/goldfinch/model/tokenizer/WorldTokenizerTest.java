@@ -35,18 +35,23 @@ class WorldTokenizerTest {
 
     @Test
     void casesFromOtherProjectsEncodeExactly() throws IOException {
-        JsonNode cases = new ObjectMapper().readTree(dir.resolve("tokenizer_cases.json").toFile());
+        JsonNode cases =
+                new ObjectMapper().readTree(dir.resolve("tokenizer_cases.json").toFile());
         assertEquals(2, cases.size());
         for (JsonNode c : cases) {
             String input = c.get("input").asString();
-            assertArrayEquals(ints(c.get("expected_ids")), tok.encode(input), c.get("source").asString());
+            assertArrayEquals(
+                    ints(c.get("expected_ids")),
+                    tok.encode(input),
+                    c.get("source").asString());
             assertEquals(input, tok.decode(tok.encode(input)));
         }
     }
 
     @Test
     void referenceTrieTokenizerCasesEncodeExactly() throws IOException {
-        JsonNode root = new ObjectMapper().readTree(dir.resolve("reference_cases.json").toFile());
+        JsonNode root =
+                new ObjectMapper().readTree(dir.resolve("reference_cases.json").toFile());
         int n = 0;
         for (JsonNode c : root.get("text_cases")) {
             String text = c.get("text").asString();
@@ -67,19 +72,21 @@ class WorldTokenizerTest {
     void vocabularyFacts() {
         assertEquals(65530, tok.vocabSize());
         for (int b = 0; b < 256; b++) {
-            assertArrayEquals(new byte[]{(byte) b}, tok.tokenBytes(b + 1), "byte " + b);
+            assertArrayEquals(new byte[] {(byte) b}, tok.tokenBytes(b + 1), "byte " + b);
         }
         assertEquals(128, tok.tokenBytes(65529).length);
         assertEquals(0, tok.tokenBytes(WorldTokenizer.END_OF_TEXT).length);
         assertEquals(0, tok.encode("").length);
-        assertArrayEquals(new int[]{65529}, tok.encode(" ".repeat(128)));
+        assertArrayEquals(new int[] {65529}, tok.encode(" ".repeat(128)));
         assertArrayEquals("\u0080".getBytes(StandardCharsets.UTF_8), tok.tokenBytes(2423), "str \\x80 is a code point");
     }
 
     @Test
     void roundTripsArbitraryText() {
         Random r = new Random(1);
-        for (String s : new String[]{"Hello, world!", "emoji 🦜🐉 and ∑ math", "日本語のテキスト", "tabs\tand\nnewlines\r\n", "<|endoftext|>"}) {
+        for (String s : new String[] {
+            "Hello, world!", "emoji 🦜🐉 and ∑ math", "日本語のテキスト", "tabs\tand\nnewlines\r\n", "<|endoftext|>"
+        }) {
             assertEquals(s, tok.decode(tok.encode(s)));
         }
         for (int i = 0; i < 50; i++) {
@@ -110,7 +117,7 @@ class WorldTokenizerTest {
 
     @Test
     void badIdsAndMismatchedModels() {
-        var e = assertThrows(GoldFinchException.InvalidInput.class, () -> tok.decode(new int[]{5, 70000}));
+        var e = assertThrows(GoldFinchException.InvalidInput.class, () -> tok.decode(new int[] {5, 70000}));
         assertTrue(e.getMessage().contains("70000"));
         assertThrows(GoldFinchException.InvalidInput.class, () -> tok.tokenBytes(-1));
         var fit = assertThrows(GoldFinchException.InvalidInput.class, () -> tok.checkFits(512));
@@ -125,11 +132,15 @@ class WorldTokenizerTest {
         var e = assertThrows(GoldFinchException.BadModel.class, () -> WorldTokenizer.load(p));
         assertTrue(e.getMessage().contains("line 2"), e.getMessage());
         Files.writeString(p, "1 'a' 1\n1 'b' 1\n");
-        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> WorldTokenizer.load(p)).getMessage().contains("twice"));
+        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> WorldTokenizer.load(p))
+                .getMessage()
+                .contains("twice"));
         Files.writeString(p, "1 'a\\q' 2\n");
-        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> WorldTokenizer.load(p)).getMessage().contains("line 1"));
+        assertTrue(assertThrows(GoldFinchException.BadModel.class, () -> WorldTokenizer.load(p))
+                .getMessage()
+                .contains("line 1"));
         Files.writeString(p, "1 b'\\xff' 1\n2 'x' 1\n3 '\\u00e9' 2\n");
         WorldTokenizer small = WorldTokenizer.load(p);
-        assertArrayEquals(new int[]{3, 2, 1}, small.encode(new byte[]{(byte) 0xC3, (byte) 0xA9, 'x', (byte) 0xFF}));
+        assertArrayEquals(new int[] {3, 2, 1}, small.encode(new byte[] {(byte) 0xC3, (byte) 0xA9, 'x', (byte) 0xFF}));
     }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.goldfinch.cache.InMemoryCacheBackend;
 import dev.goldfinch.cache.PrefixCache;
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelShapes;
@@ -15,6 +16,7 @@ import dev.goldfinch.model.RandomWeights;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.model.tensor.DType;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Random;
@@ -31,7 +33,12 @@ class PrefillEngineTest {
     static final int B = 16;
     final PrefixCache store = new PrefixCache(
             new InMemoryCacheBackend(256L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(B));
-    final StateCache cache = new StateCache(store, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32);
+    final StateCache cache = new StateCache(
+            store,
+            new PrefixHasher(B),
+            MODEL,
+            StateCodec.FloatType.F32,
+            EntrySigner.withRandomKey(new SimpleMeterRegistry()));
     final ExecutorService executor = Executors.newSingleThreadExecutor();
 
     @AfterAll

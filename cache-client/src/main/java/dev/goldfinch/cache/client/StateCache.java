@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -116,7 +117,6 @@ public final class StateCache {
     private Optional<byte[]> opened(EntryKind kind, byte[] hash, int length, byte[] stored) {
         Optional<byte[]> payload = signer.open(modelId, kind, hash, length, stored);
         if (payload.isEmpty()) {
-            log.warn("cache entry {} fails its signature; deleting it and recomputing", PrefixHasher.hex(hash));
             store.forget(modelId, kind, hash);
         }
         return payload;
@@ -124,9 +124,13 @@ public final class StateCache {
 
     /** The state after the prefix addressed by {@code hash}, or empty when any piece is missing or unusable. */
     public Optional<SequenceState> restore(String salt, byte[] hash, int length) {
-        Optional<byte[]> blob = store.get(modelId, EntryKind.ENTRY_KIND_CHECKPOINT, hash)
-                .flatMap(stored -> opened(EntryKind.ENTRY_KIND_CHECKPOINT, hash, length, stored));
+        Optional<byte[]> sealed = store.get(modelId, EntryKind.ENTRY_KIND_CHECKPOINT, hash);
+        if (sealed.isEmpty()) {
+            return Optional.empty();
+        }
+        Optional<byte[]> blob = opened(EntryKind.ENTRY_KIND_CHECKPOINT, hash, length, sealed.get());
         if (blob.isEmpty()) {
+            log.warn("checkpoint {} fails its signature; deleted, recomputing", PrefixHasher.hex(hash));
             return Optional.empty();
         }
         try {
@@ -154,6 +158,15 @@ public final class StateCache {
                 // Every block is checked, so all forged ones go in one pass and the next write replaces them.
                 payloads.add(blocks.get(i)
                         .flatMap(stored -> opened(EntryKind.ENTRY_KIND_KEY_BLOCK, chain[block], block * b, stored)));
+            }
+            long forged = IntStream.range(0, blocks.size())
+                    .filter(i -> blocks.get(i).isPresent() && payloads.get(i).isEmpty())
+                    .count();
+            if (forged > 0) {
+                log.warn(
+                        "{} key blocks under checkpoint {} fail their signature; deleted, recomputing",
+                        forged,
+                        PrefixHasher.hex(hash));
             }
             if (payloads.stream().anyMatch(Optional::isEmpty)) {
                 return Optional.empty();

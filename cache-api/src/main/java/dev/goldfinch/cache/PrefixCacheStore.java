@@ -47,6 +47,12 @@ public interface PrefixCacheStore extends AutoCloseable {
     /** The complete, checksum-verified values of {@code hashes} (one kind), in order; empty where missing or unusable. */
     List<Optional<byte[]>> getAll(String model, EntryKind kind, List<byte[]> hashes);
 
+    /**
+     * Removes an entry its reader found unusable (a failed signature), so the next writer can replace it;
+     * best-effort: false when it was not there or the store could not be reached.
+     */
+    boolean forget(String model, EntryKind kind, byte[] hash);
+
     /** {@link #putAll} of one entry: false when an entry was already there. */
     default boolean put(String model, EntryKind kind, byte[] hash, int length, byte[] blockHash, byte[] value) {
         return putAll(model, List.of(new Entry(kind, hash, length, blockHash, value))) == 1;

@@ -27,6 +27,9 @@ public interface CacheBackend extends AutoCloseable {
     /** The whole values, each verified against its checksum; empty where missing, partial or corrupt. */
     List<Optional<byte[]>> readAll(List<String> keys);
 
+    /** Removes the value under {@code key} (its chunks, if any, are left to expire); whether it was there. */
+    boolean delete(String key);
+
     /** {@link #publishAll} of one value: false when the key was present. */
     default boolean publish(String key, byte[] value, String indexKey, String indexMember) {
         return publishAll(List.of(new Write(key, value, indexKey, indexMember)))[0];

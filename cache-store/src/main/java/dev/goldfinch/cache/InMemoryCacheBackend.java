@@ -136,6 +136,11 @@ public final class InMemoryCacheBackend implements CacheBackend {
         return false;
     }
 
+    @Override
+    public boolean delete(String key) {
+        return drop(key);
+    }
+
     /** For the eviction tests: drops one key, as the LRU would; whether it was there. */
     public synchronized boolean drop(String key) {
         boolean present = items.containsKey(key);

@@ -160,6 +160,12 @@ public final class PrefixCache implements PrefixCacheStore {
     }
 
     @Override
+    public boolean forget(String model, EntryKind kind, byte[] hash) {
+        // A checkpoint's index member stays; lookup confirms every candidate's key, so it only costs a probe.
+        return backend.delete(key(model, kind, hash));
+    }
+
+    @Override
     public StoreStats stats() {
         return new StoreStats(
                 backend.describe(), backend.bytes(), hits.get(), misses.get(), lookupHits.get(), lookupMisses.get());

@@ -353,6 +353,16 @@ public final class RedisCacheBackend implements CacheBackend {
         return value;
     }
 
+    @Override
+    public boolean delete(String key) {
+        try {
+            return await(redis.del(key)) > 0; // chunks, if any, go with their TTL, as on any discard
+        } catch (RuntimeException e) {
+            log.warn("Redis delete of {} failed; it stays until it expires: {}", key, e.toString());
+            return false;
+        }
+    }
+
     private void discard(String key, String why) {
         log.warn("cache entry {} is unusable ({}); dropping it", key, why);
         redis.del(key);

@@ -1,7 +1,13 @@
 package dev.goldfinch.cli;
 
+import dev.goldfinch.cache.client.CacheClientProperties;
+import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.mesh.MeshLauncher;
+import dev.goldfinch.model.GoldFinchException;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -60,8 +66,16 @@ final class ServeCommand implements Callable<Integer> {
             description = "Largest max_tokens accepted (default: ${DEFAULT-VALUE}).")
     int maxTokensCap;
 
+    @Option(
+            names = "--signing-key-file",
+            paramLabel = "FILE",
+            description = "The mesh key that signs cache entries (hex or base64, at least 32 bytes; e.g."
+                    + " openssl rand -base64 32 > FILE). Default: a random key per run, so a restarted mesh"
+                    + " does not trust entries a previous run left in Redis.")
+    Path signingKeyFile;
+
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() throws InterruptedException, IOException {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
         }
@@ -77,13 +91,7 @@ final class ServeCommand implements Callable<Integer> {
                 grpcPort,
                 maxPromptTokens,
                 maxTokensCap,
-                Map.of(
-                        "logging.level.root",
-                        "WARN",
-                        "logging.level.dev.goldfinch",
-                        "INFO",
-                        "goldfinch.model.quantize",
-                        model.quantize)));
+                extra()));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             mesh.close();
@@ -93,5 +101,25 @@ final class ServeCommand implements Callable<Integer> {
         System.out.flush();
         stopped.await();
         return 0;
+    }
+
+    private Map<String, String> extra() throws IOException {
+        Map<String, String> extra = new LinkedHashMap<>(Map.of(
+                "logging.level.root",
+                "WARN",
+                "logging.level.dev.goldfinch",
+                "INFO",
+                "goldfinch.model.quantize",
+                model.quantize));
+        if (signingKeyFile != null) {
+            String key = Files.readString(signingKeyFile).strip();
+            try {
+                EntrySigner.parseKey(key, "--signing-key-file"); // fail here, before anything starts
+            } catch (IllegalArgumentException e) {
+                throw new GoldFinchException.InvalidInput(e.getMessage());
+            }
+            extra.put(CacheClientProperties.SIGNING_KEY, key);
+        }
+        return extra;
     }
 }

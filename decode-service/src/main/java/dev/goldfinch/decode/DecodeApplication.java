@@ -51,7 +51,7 @@ public class DecodeApplication {
             ExecutorService decodeIo,
             MeterRegistry meters) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
-        StateCache cache = new StateCache(store, c.hasher(), model, type);
+        StateCache cache = new StateCache(store, c.hasher(), model, type, c.signer(meters));
         return new DecodeEngine(model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters);
     }
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.goldfinch.cache.InMemoryCacheBackend;
 import dev.goldfinch.cache.PrefixCache;
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelShapes;
@@ -40,7 +41,12 @@ class DecodeEngineTest {
             RandomWeights.model(ModelShapes.parse("layers=3,width=64,head=32,vocab=400"), 5, DType.F32);
     final PrefixCache store = new PrefixCache(
             new InMemoryCacheBackend(64L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(16));
-    final StateCache cache = new StateCache(store, new PrefixHasher(16), MODEL, StateCodec.FloatType.F32);
+    final StateCache cache = new StateCache(
+            store,
+            new PrefixHasher(16),
+            MODEL,
+            StateCodec.FloatType.F32,
+            EntrySigner.withRandomKey(new SimpleMeterRegistry()));
     final ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
     final SimpleMeterRegistry meters = new SimpleMeterRegistry();
     DecodeEngine engine;

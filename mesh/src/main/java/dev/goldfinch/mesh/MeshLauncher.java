@@ -1,6 +1,8 @@
 package dev.goldfinch.mesh;
 
 import dev.goldfinch.cache.app.CacheStoreApplication;
+import dev.goldfinch.cache.client.CacheClientProperties;
+import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.decode.DecodeApplication;
 import dev.goldfinch.gateway.GatewayApplication;
 import dev.goldfinch.prefill.PrefillApplication;
@@ -81,6 +83,11 @@ public final class MeshLauncher implements AutoCloseable {
         String storeTarget =
                 "127.0.0.1:" + run("cache-store", CacheStoreApplication.class, "cache-store", 0, 0, store, o.extra());
 
+        // One mesh key per run unless given: prefill and decode sign and verify with it; the store never has it.
+        model.put(
+                CacheClientProperties.SIGNING_KEY,
+                o.extra().getOrDefault(CacheClientProperties.SIGNING_KEY, EntrySigner.randomKey()));
+
         Map<String, String> prefill = new LinkedHashMap<>(model);
         prefill.put("goldfinch.prefill.cache-store", storeTarget);
         String prefillTarget =
@@ -121,7 +128,11 @@ public final class MeshLauncher implements AutoCloseable {
         args.add(
                 "--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
         props.forEach((k, v) -> args.add("--" + k + "=" + v));
-        extra.forEach((k, v) -> args.add("--" + k + "=" + v));
+        extra.forEach((k, v) -> {
+            if (!k.equals(CacheClientProperties.SIGNING_KEY)) { // only prefill and decode get the key, via props
+                args.add("--" + k + "=" + v);
+            }
+        });
         // The logging system is one per JVM: the first context's application name would label every line.
         args.add("--logging.include-application-name=false");
         ConfigurableApplicationContext ctx = new SpringApplicationBuilder(app)

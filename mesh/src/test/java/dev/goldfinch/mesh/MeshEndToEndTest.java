@@ -6,6 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
+import dev.goldfinch.cache.PrefixCacheStore;
+import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.client.CacheClientProperties;
+import dev.goldfinch.cache.client.EntrySigner;
+import dev.goldfinch.cache.client.RemotePrefixCacheStore;
+import dev.goldfinch.cache.client.StateCache;
+import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.state.SequenceState;
+import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.proto.internal.v1.CacheStoreGrpc;
 import dev.goldfinch.proto.internal.v1.DecodeGrpc;
 import dev.goldfinch.proto.internal.v1.DecodeRequest;
@@ -370,6 +379,60 @@ abstract class MeshEndToEndTest {
         MeshClient.Generation reference = client.complete("/v1/completions", next);
         assertEquals(0, reference.cachedTokens());
         assertEquals(reference.tokens(), afterCorruption.tokens(), "recomputed, and the same answer");
+    }
+
+    @Test
+    void aCheckpointPlantedStraightInTheStoreIsNeverServed() throws Exception {
+        String salt = salt();
+        List<Integer> prompt = new ArrayList<>();
+        new Random(31).ints(150, 1, 65000).forEach(prompt::add);
+        int[] tokens = prompt.stream().mapToInt(Integer::intValue).toArray();
+        GoldFinchModel model = mesh.bean("prefill", GoldFinchModel.class);
+        String modelId = StateCache.modelId(model.fingerprint());
+        PrefixHasher hasher = mesh.bean("prefill", CacheClientProperties.class).hasher();
+        int b = hasher.blockSize();
+        int planted = 2 * b;
+        byte[][] chain = hasher.chain(modelId, salt, tokens, planted);
+        // The attacker reaches the store first: the prompt's key blocks and a checkpoint after them, well
+        // formed (the right tokens, a poisoned recurrent state), each with a valid CRC and no MAC.
+        SequenceState poisoned = model.newState();
+        model.prefill(poisoned, java.util.Arrays.copyOf(tokens, planted));
+        java.util.Arrays.fill(poisoned.wkv(0), 0.5f);
+        List<PrefixCacheStore.Entry> forged = new ArrayList<>();
+        for (int i = 1; i <= 2; i++) {
+            forged.add(new PrefixCacheStore.Entry(
+                    EntryKind.ENTRY_KIND_KEY_BLOCK,
+                    chain[i],
+                    i * b,
+                    null,
+                    StateCodec.encodeKeyBlock(poisoned, (i - 1) * b, i * b, StateCodec.FloatType.F32)));
+        }
+        byte[] checkpoint = StateCodec.encode(poisoned, StateCodec.FloatType.F32, 0, planted);
+        forged.add(new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_CHECKPOINT, chain[2], planted, null, checkpoint));
+        try (RemotePrefixCacheStore store = new RemotePrefixCacheStore(
+                Channels.open("127.0.0.1:" + mesh.grpcPort("cache-store")), true, java.time.Duration.ofSeconds(10))) {
+            assertEquals(3, store.putAll(modelId, forged));
+
+            Map<String, Object> request =
+                    body("prompt", prompt, "max_tokens", 12, "temperature", 0.8, "seed", 5, "return_token_ids", true);
+            request.put("cache_salt", salt);
+            MeshClient.Generation served = client.complete("/v1/completions", request);
+            assertEquals(0, served.cachedTokens(), "nothing was resumed from the planted state");
+            request.put("skip_prefix_cache", true);
+            MeshClient.Generation cold = client.complete("/v1/completions", request);
+            assertEquals(cold.tokens(), served.tokens(), "the answer is a cold run's");
+
+            assertEquals(
+                    1.0,
+                    mesh.bean("prefill", io.micrometer.core.instrument.MeterRegistry.class)
+                            .get(EntrySigner.REJECTED_METRIC)
+                            .tag("reason", "signature")
+                            .counter()
+                            .count());
+            byte[] now = store.get(modelId, EntryKind.ENTRY_KIND_CHECKPOINT, chain[2])
+                    .orElseThrow();
+            assertFalse(java.util.Arrays.equals(checkpoint, now), "deleted, and rewritten by the mesh");
+        }
     }
 
     /** Flips a byte in every stored checkpoint; returns how many. */

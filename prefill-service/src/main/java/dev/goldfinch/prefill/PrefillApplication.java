@@ -54,9 +54,11 @@ public class PrefillApplication {
             RemotePrefixCacheStore store,
             PrefillProperties p,
             CacheClientProperties c,
-            ThreadPoolExecutor prefillExecutor) {
+            ThreadPoolExecutor prefillExecutor,
+            MeterRegistry meters) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
-        return new PrefillEngine(model, new StateCache(store, c.hasher(), model, type), prefillExecutor);
+        return new PrefillEngine(
+                model, new StateCache(store, c.hasher(), model, type, c.signer(meters)), prefillExecutor);
     }
 
     @Bean

@@ -94,8 +94,9 @@ public final class PrefillEngine {
         if (state == null) {
             state = model.newState();
         }
-        // Key blocks already stored (and so not rewritten): those the lookup saw, when reusing.
-        int blocksStored = reuseCache ? hit.keyBlocks() : 0;
+        // Key blocks already stored (and so not rewritten): those the lookup saw, when reusing. A failed restore
+        // may have deleted some (a forged or corrupt block), so then every block is offered again.
+        int blocksStored = reuseCache && (!hit.hit() || cached > 0) ? hit.keyBlocks() : 0;
         TreeSet<Integer> checkpoints = new TreeSet<>();
         if (reuseCache) {
             for (int blocks : List.of(1, 2, 4, 8, 16)) {

@@ -2,12 +2,14 @@ package dev.goldfinch.prefill;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.goldfinch.cache.InMemoryCacheBackend;
 import dev.goldfinch.cache.PrefixCache;
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelShapes;
@@ -15,8 +17,11 @@ import dev.goldfinch.model.RandomWeights;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.model.tensor.DType;
+import dev.goldfinch.proto.internal.v1.EntryKind;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -31,7 +36,12 @@ class PrefillEngineTest {
     static final int B = 16;
     final PrefixCache store = new PrefixCache(
             new InMemoryCacheBackend(256L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(B));
-    final StateCache cache = new StateCache(store, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32);
+    final StateCache cache = new StateCache(
+            store,
+            new PrefixHasher(B),
+            MODEL,
+            StateCodec.FloatType.F32,
+            EntrySigner.withRandomKey(new SimpleMeterRegistry()));
     final ExecutorService executor = Executors.newSingleThreadExecutor();
 
     @AfterAll
@@ -70,6 +80,57 @@ class PrefillEngineTest {
         SequenceState direct = MODEL.newState();
         MODEL.prefill(direct, java.util.Arrays.copyOf(tokens, 699));
         assertArrayEquals(MODEL.step(direct, tokens[699]), MODEL.step(restored, tokens[699]));
+    }
+
+    /**
+     * An earlier prompt left a signed checkpoint at 128 tokens; an attacker who reaches the store swaps it
+     * (Forget, then Put: valid CRC) for a well-formed one — the right tokens, a poisoned recurrent state.
+     * Then a 200-token prompt sharing those 128 tokens is prefilled. Returns the next-token logits after it.
+     */
+    float[] logitsAfterAPlantedCheckpoint(EntrySigner signer, int expectedCachedTokens) {
+        PrefixCache shared = new PrefixCache(
+                new InMemoryCacheBackend(256L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(B));
+        StateCache victim = new StateCache(shared, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32, signer);
+        PrefillEngine engine = new PrefillEngine(MODEL, victim, executor);
+        int[] tokens = prompt(200, 9);
+        engine.submit(Arrays.copyOf(tokens, 129), "", true).join();
+
+        byte[] at128 = victim.hasher().chain(victim.modelId(), "", tokens, 128)[128 / B];
+        SequenceState poisoned = MODEL.newState();
+        MODEL.prefill(poisoned, Arrays.copyOf(tokens, 128));
+        Arrays.fill(poisoned.wkv(0), 0.5f);
+        assertTrue(shared.forget(victim.modelId(), EntryKind.ENTRY_KIND_CHECKPOINT, at128));
+        assertTrue(shared.put(
+                victim.modelId(),
+                EntryKind.ENTRY_KIND_CHECKPOINT,
+                at128,
+                128,
+                null,
+                StateCodec.encode(poisoned, StateCodec.FloatType.F32, 0, 128)));
+
+        PrefillEngine.Result result = engine.submit(tokens, "", true).join();
+        assertEquals(expectedCachedTokens, result.cachedTokens());
+        SequenceState entry = victim.restore("", result.hash(), 199).orElseThrow();
+        return MODEL.step(entry, tokens[199]);
+    }
+
+    @Test
+    void aPlantedCheckpointIsNeverServedAndThePrefillEqualsAColdRun() {
+        int[] tokens = prompt(200, 9);
+        SequenceState direct = MODEL.newState();
+        MODEL.prefill(direct, Arrays.copyOf(tokens, 199));
+        float[] cold = MODEL.step(direct, tokens[199]);
+
+        // The control: a mesh that does not sign resumes from the planted state, and answers differently.
+        float[] unsigned = logitsAfterAPlantedCheckpoint(EntrySigner.unsigned(new SimpleMeterRegistry()), 128);
+        assertFalse(Arrays.equals(cold, unsigned), "the planted state steers an unsigned mesh");
+
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        assertArrayEquals(cold, logitsAfterAPlantedCheckpoint(EntrySigner.withRandomKey(meters), 0));
+        assertEquals(
+                1,
+                meters.counter(EntrySigner.REJECTED_METRIC, "reason", "signature")
+                        .count());
     }
 
     @Test

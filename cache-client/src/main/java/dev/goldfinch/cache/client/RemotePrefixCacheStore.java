@@ -6,6 +6,7 @@ import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.proto.internal.v1.CacheStoreGrpc;
 import dev.goldfinch.proto.internal.v1.EntryKind;
 import dev.goldfinch.proto.internal.v1.EntryRef;
+import dev.goldfinch.proto.internal.v1.ForgetRequest;
 import dev.goldfinch.proto.internal.v1.GetManyRequest;
 import dev.goldfinch.proto.internal.v1.GetManyResponse;
 import dev.goldfinch.proto.internal.v1.LookupRequest;
@@ -190,6 +191,21 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
             return new ArrayList<>(Collections.nCopies(hashes.size(), Optional.empty()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public boolean forget(String model, EntryKind kind, byte[] hash) {
+        try {
+            return blocking()
+                    .forget(ForgetRequest.newBuilder()
+                            .setKind(kind)
+                            .setEntry(EntryRef.newBuilder().setModel(model).setPrefixHash(PrefixHasher.hex(hash)))
+                            .build())
+                    .getForgotten();
+        } catch (StatusRuntimeException e) {
+            log.warn("cache forget failed; the entry stays until it expires: {}", e.getStatus());
+            return false;
         }
     }
 

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,7 +21,9 @@ import org.slf4j.LoggerFactory;
  * Sequence states in the prefix cache, for one model: a checkpoint blob holds the recurrent state, the
  * token ids and the keys after the last full block; the keys of full blocks live in shared key blocks.
  * Restoring checks that the blob's tokens hash to the address asked for, then joins the key blocks,
- * fetched together in one call. Any missing, corrupt or foreign piece makes the restore a miss.
+ * fetched together in one call. Any missing, corrupt or foreign piece makes the restore a miss. Every
+ * entry is sealed by the {@link EntrySigner} on write and opened before a byte of it is decoded; one that
+ * fails its signature is a miss and is removed from the store, so the prefix is recomputed and rewritten.
  */
 public final class StateCache {
     private static final Logger log = LoggerFactory.getLogger(StateCache.class);
@@ -32,10 +35,16 @@ public final class StateCache {
     private final String modelId;
     private final StateCodec.FloatType floatType;
     private final GoldKvDonors donors;
+    private final EntrySigner signer;
 
     public StateCache(
-            PrefixCacheStore store, PrefixHasher hasher, GoldFinchModel model, StateCodec.FloatType floatType) {
+            PrefixCacheStore store,
+            PrefixHasher hasher,
+            GoldFinchModel model,
+            StateCodec.FloatType floatType,
+            EntrySigner signer) {
         this.store = store;
+        this.signer = signer;
         this.hasher = hasher;
         this.config = model.config();
         this.fingerprint = model.fingerprint();
@@ -78,7 +87,7 @@ public final class StateCache {
         byte[][] chain = hasher.chain(modelId, salt, tokens, p);
         List<PrefixCacheStore.Entry> entries = new ArrayList<>(Math.max(0, fullBlocks - blocksStored) + 1);
         for (int i = blocksStored + 1; i <= fullBlocks; i++) {
-            entries.add(new PrefixCacheStore.Entry(
+            entries.add(sealed(
                     EntryKind.ENTRY_KIND_KEY_BLOCK,
                     chain[i],
                     i * b,
@@ -88,7 +97,7 @@ public final class StateCache {
         byte[] blockHash = chain[fullBlocks];
         boolean aligned = fullBlocks * b == p;
         byte[] hash = aligned ? blockHash : hasher.extend(blockHash, tokens, fullBlocks * b, p);
-        entries.add(new PrefixCacheStore.Entry(
+        entries.add(sealed(
                 EntryKind.ENTRY_KIND_CHECKPOINT,
                 hash,
                 p,
@@ -99,10 +108,29 @@ public final class StateCache {
         return hash;
     }
 
+    private PrefixCacheStore.Entry sealed(EntryKind kind, byte[] hash, int length, byte[] blockHash, byte[] payload) {
+        return new PrefixCacheStore.Entry(
+                kind, hash, length, blockHash, signer.seal(modelId, kind, hash, length, payload));
+    }
+
+    /** The payload of an entry read from its address, or empty when it fails its signature (then it is forgotten). */
+    private Optional<byte[]> opened(EntryKind kind, byte[] hash, int length, byte[] stored) {
+        Optional<byte[]> payload = signer.open(modelId, kind, hash, length, stored);
+        if (payload.isEmpty()) {
+            store.forget(modelId, kind, hash);
+        }
+        return payload;
+    }
+
     /** The state after the prefix addressed by {@code hash}, or empty when any piece is missing or unusable. */
     public Optional<SequenceState> restore(String salt, byte[] hash, int length) {
-        Optional<byte[]> blob = store.get(modelId, EntryKind.ENTRY_KIND_CHECKPOINT, hash);
+        Optional<byte[]> sealed = store.get(modelId, EntryKind.ENTRY_KIND_CHECKPOINT, hash);
+        if (sealed.isEmpty()) {
+            return Optional.empty();
+        }
+        Optional<byte[]> blob = opened(EntryKind.ENTRY_KIND_CHECKPOINT, hash, length, sealed.get());
         if (blob.isEmpty()) {
+            log.warn("checkpoint {} fails its signature; deleted, recomputing", PrefixHasher.hex(hash));
             return Optional.empty();
         }
         try {
@@ -124,12 +152,28 @@ public final class StateCache {
                     modelId,
                     EntryKind.ENTRY_KIND_KEY_BLOCK,
                     Arrays.asList(chain).subList(1, chain.length)); // every key block in one round trip
+            List<Optional<byte[]>> payloads = new ArrayList<>(blocks.size());
             for (int i = 0; i < blocks.size(); i++) {
-                if (blocks.get(i).isEmpty()) {
-                    return Optional.empty();
-                }
+                int block = i + 1;
+                // Every block is checked, so all forged ones go in one pass and the next write replaces them.
+                payloads.add(blocks.get(i)
+                        .flatMap(stored -> opened(EntryKind.ENTRY_KIND_KEY_BLOCK, chain[block], block * b, stored)));
+            }
+            long forged = IntStream.range(0, blocks.size())
+                    .filter(i -> blocks.get(i).isPresent() && payloads.get(i).isEmpty())
+                    .count();
+            if (forged > 0) {
+                log.warn(
+                        "{} key blocks under checkpoint {} fail their signature; deleted, recomputing",
+                        forged,
+                        PrefixHasher.hex(hash));
+            }
+            if (payloads.stream().anyMatch(Optional::isEmpty)) {
+                return Optional.empty();
+            }
+            for (int i = 0; i < payloads.size(); i++) {
                 StateCodec.decodeKeyBlock(
-                        blocks.get(i).get(), config, fingerprint, b, keys, i * b * config.compressedDim());
+                        payloads.get(i).get(), config, fingerprint, b, keys, i * b * config.compressedDim());
             }
             SequenceState restored = StateCodec.decode(blob.get(), config, fingerprint, keys);
             donors.adopt(salt, restored);

@@ -68,6 +68,7 @@ abstract class RemoteStateCacheTest {
     Server server;
     RemotePrefixCacheStore client;
     StateCache cache;
+    final SimpleMeterRegistry meters = new SimpleMeterRegistry();
     /** A fresh salt per test keeps tests apart on a shared Redis. */
     final String salt = UUID.randomUUID().toString();
 
@@ -126,7 +127,8 @@ abstract class RemoteStateCacheTest {
                 .start();
         client = new RemotePrefixCacheStore(
                 Channels.open("127.0.0.1:" + server.getPort()), true, Duration.ofSeconds(20));
-        cache = new StateCache(client, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32);
+        cache = new StateCache(
+                client, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32, EntrySigner.withRandomKey(meters));
     }
 
     @AfterEach
@@ -169,6 +171,86 @@ abstract class RemoteStateCacheTest {
                 StateCodec.encode(state, StateCodec.FloatType.F32, 0),
                 StateCodec.encode(restored, StateCodec.FloatType.F32, 0),
                 "tokens, recurrent state and every compressed key come back bit for bit");
+    }
+
+    double rejected() {
+        return meters.counter(EntrySigner.REJECTED_METRIC, "reason", "signature")
+                .count();
+    }
+
+    void assertRestoresBitForBit(byte[] hash) {
+        assertArrayEquals(
+                StateCodec.encode(prefix(), StateCodec.FloatType.F32, 0),
+                StateCodec.encode(cache.restore(salt, hash, PREFIX).orElseThrow(), StateCodec.FloatType.F32, 0));
+    }
+
+    @Test
+    void aForgedEntryWithAValidChecksumIsNeverServedAndIsDeletedAndCounted() {
+        SequenceState state = prefix();
+        byte[][] chain = cache.hasher().chain(cache.modelId(), salt, state.tokens(), PREFIX);
+        byte[] hash = chain[PREFIX / B];
+        // The attacker writes first, straight to the store: well-formed state blobs with valid CRCs, no MAC.
+        List<PrefixCacheStore.Entry> forged = new ArrayList<>();
+        for (int i = 1; i <= PREFIX / B; i++) {
+            forged.add(new PrefixCacheStore.Entry(
+                    EntryKind.ENTRY_KIND_KEY_BLOCK,
+                    chain[i],
+                    i * B,
+                    null,
+                    StateCodec.encodeKeyBlock(state, (i - 1) * B, i * B, StateCodec.FloatType.F32)));
+        }
+        forged.add(new PrefixCacheStore.Entry(
+                EntryKind.ENTRY_KIND_CHECKPOINT,
+                hash,
+                PREFIX,
+                null,
+                StateCodec.encode(state, StateCodec.FloatType.F32, 0, PREFIX)));
+        assertEquals(forged.size(), client.putAll(cache.modelId(), forged), "the store, holding no key, takes them");
+        assertEquals(PREFIX, cache.lookup(salt, state.tokens(), PREFIX).checkpointLength());
+
+        assertTrue(cache.restore(salt, hash, PREFIX).isEmpty(), "a forged checkpoint is a miss");
+        assertEquals(1, rejected());
+        assertTrue(client.get(cache.modelId(), EntryKind.ENTRY_KIND_CHECKPOINT, hash)
+                .isEmpty());
+
+        cache.persist(salt, state, 0); // the checkpoint is written; the forged key blocks are still in its way
+        assertTrue(cache.restore(salt, hash, PREFIX).isEmpty(), "forged key blocks are a miss too");
+        assertEquals(1 + PREFIX / B, rejected(), "every forged key block is caught in the one restore");
+        assertEquals(0, cache.lookup(salt, state.tokens(), PREFIX).keyBlocks(), "and deleted");
+
+        cache.persist(salt, state, 0);
+        assertRestoresBitForBit(hash);
+        assertEquals(1 + PREFIX / B, rejected());
+    }
+
+    @Test
+    void anEntryWrittenUnderAnotherMeshKeyIsAMiss() {
+        StateCache otherMesh = new StateCache(
+                client, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32, EntrySigner.withRandomKey(meters));
+        byte[] hash = otherMesh.persist(salt, prefix(), 0);
+        assertTrue(otherMesh.restore(salt, hash, PREFIX).isPresent(), "its own mesh reads it");
+        assertTrue(cache.restore(salt, hash, PREFIX).isEmpty());
+        assertEquals(1, rejected());
+        assertTrue(client.get(cache.modelId(), EntryKind.ENTRY_KIND_CHECKPOINT, hash)
+                .isEmpty());
+    }
+
+    @Test
+    void aTamperedByteUnderAValidChecksumIsAMiss() {
+        byte[] hash = cache.persist(salt, prefix(), 0);
+        byte[][] chain = cache.hasher().chain(cache.modelId(), salt, prefix().tokens(), PREFIX);
+        byte[] block = client.get(cache.modelId(), EntryKind.ENTRY_KIND_KEY_BLOCK, chain[5])
+                .orElseThrow();
+        block[block.length / 2] ^= 0x01;
+        // Replaced through the store's own calls, so its CRC matches the tampered bytes.
+        assertTrue(client.forget(cache.modelId(), EntryKind.ENTRY_KIND_KEY_BLOCK, chain[5]));
+        assertTrue(client.put(cache.modelId(), EntryKind.ENTRY_KIND_KEY_BLOCK, chain[5], 5 * B, null, block));
+
+        assertTrue(cache.restore(salt, hash, PREFIX).isEmpty());
+        assertEquals(1, rejected());
+        assertEquals(4, cache.lookup(salt, prefix().tokens(), PREFIX).keyBlocks(), "block 5 is gone");
+        cache.persist(salt, prefix(), 4);
+        assertRestoresBitForBit(hash);
     }
 
     @Test

@@ -8,6 +8,8 @@ import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.proto.internal.v1.CacheStoreGrpc;
 import dev.goldfinch.proto.internal.v1.EntryKind;
 import dev.goldfinch.proto.internal.v1.EntryRef;
+import dev.goldfinch.proto.internal.v1.ForgetRequest;
+import dev.goldfinch.proto.internal.v1.ForgetResponse;
 import dev.goldfinch.proto.internal.v1.GetManyRequest;
 import dev.goldfinch.proto.internal.v1.GetManyResponse;
 import dev.goldfinch.proto.internal.v1.GetRequest;
@@ -329,6 +331,23 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                 response.onError(GrpcErrors.toStatus(e));
             }
         });
+    }
+
+    @Override
+    public void forget(ForgetRequest request, StreamObserver<ForgetResponse> response) {
+        String problem = checkEntry(request.getEntry(), request.getKind());
+        if (problem != null) {
+            response.onError(GrpcErrors.invalid(problem));
+            return;
+        }
+        respond(
+                response,
+                () -> ForgetResponse.newBuilder()
+                        .setForgotten(store.forget(
+                                request.getEntry().getModel(),
+                                request.getKind(),
+                                HexFormat.of().parseHex(request.getEntry().getPrefixHash())))
+                        .build());
     }
 
     @Override

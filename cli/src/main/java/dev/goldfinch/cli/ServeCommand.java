@@ -60,6 +60,13 @@ final class ServeCommand implements Callable<Integer> {
             description = "Largest max_tokens accepted (default: ${DEFAULT-VALUE}).")
     int maxTokensCap;
 
+    @Option(
+            names = "--api-keys",
+            paramLabel = "FILE",
+            description = "Require 'Authorization: Bearer KEY': one 'TENANT KEY' pair per line, '#' comments."
+                    + " Each tenant's cache entries are its own. Without it the mesh serves anyone.")
+    Path apiKeys;
+
     @Override
     public Integer call() throws InterruptedException {
         if (decodeReplicas < 1) {
@@ -77,6 +84,7 @@ final class ServeCommand implements Callable<Integer> {
                 grpcPort,
                 maxPromptTokens,
                 maxTokensCap,
+                apiKeys,
                 Map.of(
                         "logging.level.root",
                         "WARN",

@@ -1,5 +1,6 @@
 package dev.goldfinch.cli;
 
+import dev.goldfinch.gateway.ApiKeys;
 import dev.goldfinch.mesh.MeshLauncher;
 import java.nio.file.Path;
 import java.util.Map;
@@ -71,6 +72,9 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
+        }
+        if (apiKeys != null) {
+            ApiKeys.load(apiKeys); // a malformed file is one 'error:' line here, not a gateway's failed start
         }
         MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(
                 model.source.model,

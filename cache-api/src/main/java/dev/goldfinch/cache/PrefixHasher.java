@@ -8,9 +8,9 @@ import java.util.HexFormat;
 
 /**
  * The content address of a token prefix (ARCHITECTURE §4). Tokens are grouped in blocks of B; block
- * hashes chain: {@code h_0 = H(model, salt)}, {@code h_i = H(h_{i-1}, tokens of block i)}. A prefix of
+ * hashes chain: {@code h_0 = H(model, namespace(tenant, salt))}, {@code h_i = H(h_{i-1}, tokens of block i)}. A prefix of
  * any length p is addressed by {@code H(h_floor(p/B), tokens[floor(p/B)·B .. p))}, so two prompts share
- * an address exactly when they share the prefix, the model and the tenant salt. H is SHA-256 cut to
+ * an address exactly when they share the prefix, the model, the tenant and its salt. H is SHA-256 cut to
  * 128 bits; tokens enter as little-endian int32. The one place that computes these hashes.
  */
 public final class PrefixHasher {
@@ -30,7 +30,25 @@ public final class PrefixHasher {
         return blockSize;
     }
 
-    /** {@code h_0}: the model fingerprint and the tenant salt; salts never share entries. */
+    /**
+     * The cache namespace of a tenant's salt, what the gateway sends downstream as the salt and so what
+     * enters {@code h_0}, the GOLD K/V donors and the decode replicas' entry caches: a client's salt only
+     * partitions inside its own tenant. Both parts are length-prefixed, so tenant "a" with salt "bc" and
+     * tenant "ab" with salt "c" differ; the result is hex, one fixed length whatever the inputs.
+     */
+    public static String namespace(String tenant, String salt) {
+        MessageDigest sha = sha256();
+        sha.update("goldfinch-namespace-v1\0".getBytes(StandardCharsets.UTF_8));
+        byte[] t = tenant.getBytes(StandardCharsets.UTF_8);
+        byte[] s = salt.getBytes(StandardCharsets.UTF_8);
+        sha.update(intLe(t.length));
+        sha.update(t);
+        sha.update(intLe(s.length));
+        sha.update(s);
+        return hex(Arrays.copyOf(sha.digest(), HASH_BYTES));
+    }
+
+    /** {@code h_0}: the model fingerprint and the namespace ({@link #namespace}); namespaces never share entries. */
     public byte[] root(String model, String salt) {
         MessageDigest sha = sha256();
         sha.update("goldfinch-prefix-v1\0".getBytes(StandardCharsets.UTF_8));

@@ -38,6 +38,20 @@ class PrefixHasherTest {
     }
 
     @Test
+    void aSaltPartitionsOnlyInsideItsTenant() {
+        String a1 = PrefixHasher.namespace("a", "bc");
+        assertEquals(a1, PrefixHasher.namespace("a", "bc"));
+        assertFalse(a1.equals(PrefixHasher.namespace("ab", "c")), "length-prefixed: no shift between the parts");
+        assertFalse(a1.equals(PrefixHasher.namespace("b", "bc")), "another tenant with the same salt");
+        assertFalse(PrefixHasher.namespace("b", "").equals(PrefixHasher.namespace("b", "a")), "a tenant's id as salt");
+        assertFalse(PrefixHasher.namespace("", "a").equals(PrefixHasher.namespace("a", "")));
+        assertEquals(32, a1.length());
+        assertFalse(Arrays.equals(
+                h.prefix("m", PrefixHasher.namespace("a", "s"), a, 8),
+                h.prefix("m", PrefixHasher.namespace("b", "s"), a, 8)));
+    }
+
+    @Test
     void everyPrefixLengthHasItsOwnAddress() {
         for (int p = 1; p <= a.length; p++) {
             for (int q = p + 1; q <= a.length; q++) {

@@ -42,6 +42,13 @@ final class BenchMeshCommand implements Callable<Integer> {
             description = "The gateway (default: ${DEFAULT-VALUE}).")
     String url;
 
+    @Option(
+            names = "--api-key",
+            defaultValue = "${env:GOLDFINCH_API_KEY}",
+            description = "Sent as 'Authorization: Bearer KEY' to a gateway that requires keys"
+                    + " (default: the GOLDFINCH_API_KEY environment variable, which keeps it off the command line).")
+    String apiKey;
+
     @Option(names = "--prompt-tokens", defaultValue = "4096")
     int promptTokens;
 
@@ -77,9 +84,12 @@ final class BenchMeshCommand implements Callable<Integer> {
         body.put("stream_options", Map.of("include_usage", true));
         body.put("cache_salt", salt);
         long t0 = System.nanoTime();
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url + "/v1/completions"));
+        if (apiKey != null && !apiKey.isEmpty()) {
+            request.header("Authorization", "Bearer " + apiKey);
+        }
         HttpResponse<java.io.InputStream> r = http.send(
-                HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
-                        .header("Content-Type", "application/json")
+                request.header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
                         .build(),
                 HttpResponse.BodyHandlers.ofInputStream());

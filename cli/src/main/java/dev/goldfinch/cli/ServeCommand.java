@@ -2,6 +2,7 @@ package dev.goldfinch.cli;
 
 import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.cache.client.EntrySigner;
+import dev.goldfinch.gateway.ApiKeys;
 import dev.goldfinch.mesh.MeshLauncher;
 import dev.goldfinch.model.GoldFinchException;
 import java.io.IOException;
@@ -74,10 +75,20 @@ final class ServeCommand implements Callable<Integer> {
                     + " does not trust entries a previous run left in Redis.")
     Path signingKeyFile;
 
+    @Option(
+            names = "--api-keys",
+            paramLabel = "FILE",
+            description = "Require 'Authorization: Bearer KEY': one 'TENANT KEY' pair per line, '#' comments."
+                    + " Each tenant's cache entries are its own. Without it the mesh serves anyone.")
+    Path apiKeys;
+
     @Override
     public Integer call() throws InterruptedException, IOException {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
+        }
+        if (apiKeys != null) {
+            ApiKeys.load(apiKeys); // a malformed file is one 'error:' line here, not a gateway's failed start
         }
         MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(
                 model.source.model,
@@ -91,6 +102,7 @@ final class ServeCommand implements Callable<Integer> {
                 grpcPort,
                 maxPromptTokens,
                 maxTokensCap,
+                apiKeys,
                 extra()));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

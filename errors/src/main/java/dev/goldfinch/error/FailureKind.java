@@ -8,6 +8,8 @@ package dev.goldfinch.error;
 public enum FailureKind {
     /** The request is wrong: a field out of range, missing or malformed. The caller must change it. */
     INVALID_ARGUMENT,
+    /** The caller did not prove who it is: no API key, or one the server does not know. */
+    UNAUTHENTICATED,
     /** What the request names does not exist (any more): an evicted cache entry. */
     NOT_FOUND,
     /** Intact, but made for another model or format version (gRPC FAILED_PRECONDITION). */

@@ -7,16 +7,24 @@ import io.grpc.ManagedChannel;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
+import org.springframework.core.Ordered;
+import org.springframework.grpc.server.GlobalServerInterceptor;
+import tools.jackson.databind.json.JsonMapper;
 
 /** The gateway: public gRPC {@code Generation} and the OpenAI-compatible HTTP API. */
 @SpringBootApplication
 @EnableConfigurationProperties(GatewayProperties.class)
 public class GatewayApplication {
+    private static final Logger LOG = LoggerFactory.getLogger(GatewayApplication.class);
+
     public static void main(String[] args) {
         SpringApplication app = new SpringApplication(GatewayApplication.class);
         app.setAdditionalProfiles("gateway");
@@ -30,6 +38,32 @@ public class GatewayApplication {
                     "goldfinch.gateway.vocab (the World vocabulary file) is required");
         }
         return WorldTokenizer.load(java.nio.file.Path.of(p.vocab()));
+    }
+
+    @Bean
+    ApiKeys apiKeys(GatewayProperties p) {
+        if (p.apiKeysFile() == null) {
+            LOG.warn("no API keys file (goldfinch.gateway.api-keys-file): the gateway serves anyone, as one tenant");
+            return ApiKeys.open();
+        }
+        ApiKeys keys = ApiKeys.load(java.nio.file.Path.of(p.apiKeysFile()));
+        LOG.info("API keys required: {} keys from {}", keys.size(), p.apiKeysFile());
+        return keys;
+    }
+
+    /** On every gRPC service of the gateway (health excepted inside): no call reaches a service unauthenticated. */
+    @Bean
+    @GlobalServerInterceptor
+    ApiKeyGrpcInterceptor apiKeyGrpcInterceptor(ApiKeys keys) {
+        return new ApiKeyGrpcInterceptor(keys);
+    }
+
+    @Bean
+    FilterRegistrationBean<ApiKeyHttpFilter> apiKeyHttpFilter(ApiKeys keys, JsonMapper json) {
+        FilterRegistrationBean<ApiKeyHttpFilter> registration =
+                new FilterRegistrationBean<>(new ApiKeyHttpFilter(keys, json));
+        registration.setOrder(Ordered.HIGHEST_PRECEDENCE);
+        return registration;
     }
 
     @Bean
@@ -74,7 +108,14 @@ public class GatewayApplication {
             GatewayProperties p,
             MeterRegistry meters) {
         return new GenerationPipeline(
-                tokenizer, prefillChannel, router, gatewayExecutor, p.maxInflight(), p.requestTimeout(), meters);
+                tokenizer,
+                prefillChannel,
+                router,
+                gatewayExecutor,
+                p.maxInflight(),
+                p.maxInflightPerTenant(),
+                p.requestTimeout(),
+                meters);
     }
 
     @Bean

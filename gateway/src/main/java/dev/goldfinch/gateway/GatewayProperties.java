@@ -14,6 +14,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param requestTimeout  deadline of a whole generation
  * @param healthInterval  how often replicas' health and DNS names are refreshed
  * @param affinitySlack   how many more live sequences a replica holding the entry may have and still be preferred
+ * @param apiKeysFile     {@code TENANT KEY} lines ({@link ApiKeys}); absent: the gateway serves anyone, as one anonymous tenant
+ * @param maxInflightPerTenant requests one tenant may have in progress; default: half of {@code maxInflight} (at
+ *                        least 1) with API keys, all of it without (one anonymous tenant)
  */
 @ConfigurationProperties("goldfinch.gateway")
 public record GatewayProperties(
@@ -23,7 +26,9 @@ public record GatewayProperties(
         Integer maxInflight,
         Duration requestTimeout,
         Duration healthInterval,
-        Integer affinitySlack) {
+        Integer affinitySlack,
+        String apiKeysFile,
+        Integer maxInflightPerTenant) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
         decodeTargets = decodeTargets == null || decodeTargets.isEmpty()
@@ -33,5 +38,9 @@ public record GatewayProperties(
         requestTimeout = requestTimeout == null ? Duration.ofMinutes(10) : requestTimeout;
         healthInterval = healthInterval == null ? Duration.ofSeconds(2) : healthInterval;
         affinitySlack = affinitySlack == null ? 2 : affinitySlack;
+        apiKeysFile = apiKeysFile == null || apiKeysFile.isBlank() ? null : apiKeysFile;
+        if (maxInflightPerTenant == null) {
+            maxInflightPerTenant = apiKeysFile == null ? maxInflight : Math.max(1, maxInflight / 2);
+        }
     }
 }

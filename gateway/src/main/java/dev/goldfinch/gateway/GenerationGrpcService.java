@@ -1,5 +1,7 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.v1.ChatMessage;
@@ -51,6 +53,15 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
         return chat ? prompts.chat(messages(messages)) : prompts.completion(PromptBuilder.utf8(text, "prompt_utf8"));
     }
 
+    /** The caller's tenant, which {@link ApiKeyGrpcInterceptor} put in the call's context; none: refused. */
+    private static String tenant() {
+        String tenant = ApiKeys.GRPC_TENANT.get();
+        if (tenant == null) {
+            throw new TypedFailure(FailureKind.UNAUTHENTICATED, "the call was not authenticated");
+        }
+        return tenant;
+    }
+
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
         ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) response;
@@ -73,7 +84,8 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
             String salt = GenerationPipeline.effectiveSalt(request.getCacheSalt(), request.getSkipPrefixCache());
             handle = pipeline.start(
-                    new GenerationPipeline.Job(tokens, params, wire, salt, chat), new GenerationPipeline.Listener() {
+                    new GenerationPipeline.Job(tokens, params, wire, tenant(), salt, chat),
+                    new GenerationPipeline.Listener() {
                         @Override
                         public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
                             GenerateResponse.Builder b = GenerateResponse.newBuilder()

@@ -1,5 +1,6 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.sampling.SamplingParams;
@@ -28,6 +29,7 @@ import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -41,13 +43,22 @@ import java.util.concurrent.atomic.AtomicInteger;
  * elsewhere, after prefilling again.
  */
 public final class GenerationPipeline {
-    /** A validated request. */
+    /**
+     * A validated request of an authenticated {@code tenant}; {@code salt} is the client's (effective) cache
+     * salt, which partitions the cache only inside the tenant's own namespace.
+     */
     public record Job(
             int[] tokens,
             SamplingParams params,
             dev.goldfinch.proto.v1.SamplingParams wireParams,
+            String tenant,
             String salt,
-            boolean chat) {}
+            boolean chat) {
+        /** What prefill and decode key every cache entry, GOLD K/V donor and local entry by. */
+        String namespace() {
+            return PrefixHasher.namespace(tenant, salt);
+        }
+    }
 
     /** Receives one generation's events, from one thread at a time. */
     public interface Listener {
@@ -68,6 +79,10 @@ public final class GenerationPipeline {
     private final DecodeRouter router;
     private final ExecutorService executor;
     private final Semaphore admission;
+    private final int maxInflightPerTenant;
+    /** Requests in progress per tenant; a tenant's entry goes when its last request ends. */
+    private final ConcurrentHashMap<String, Integer> inflightByTenant = new ConcurrentHashMap<>();
+
     private final Duration timeout;
     private final AtomicInteger running = new AtomicInteger();
     private final Timer ttft;
@@ -83,6 +98,7 @@ public final class GenerationPipeline {
             DecodeRouter router,
             ExecutorService executor,
             int maxInflight,
+            int maxInflightPerTenant,
             Duration timeout,
             MeterRegistry meters) {
         this.tokenizer = tokenizer;
@@ -90,6 +106,7 @@ public final class GenerationPipeline {
         this.router = router;
         this.executor = executor;
         this.admission = new Semaphore(maxInflight);
+        this.maxInflightPerTenant = maxInflightPerTenant;
         this.timeout = timeout;
         this.ttft = Timer.builder("goldfinch.time_to_first_token")
                 .description("Time to first token")
@@ -123,9 +140,18 @@ public final class GenerationPipeline {
         return skipPrefixCache ? salt + "\u0000uncached:" + java.util.UUID.randomUUID() : salt;
     }
 
-    /** Starts a generation; throws a RESOURCE_EXHAUSTED failure at once when the gateway is full. */
+    /**
+     * Starts a generation; throws a RESOURCE_EXHAUSTED failure at once when the gateway is full or the
+     * job's tenant already has its quota of requests in progress (one tenant cannot take every slot).
+     */
     public Handle start(Job job, Listener listener) {
+        if (!admitTenant(job.tenant())) {
+            throw new TypedFailure(
+                    FailureKind.RESOURCE_EXHAUSTED,
+                    "your concurrent requests are at this server's limit per tenant; retry later");
+        }
         if (!admission.tryAcquire()) {
+            releaseTenant(job.tenant());
             throw new TypedFailure(
                     FailureKind.RESOURCE_EXHAUSTED, "the server is at its limit of concurrent requests; retry later");
         }
@@ -135,10 +161,32 @@ public final class GenerationPipeline {
             executor.execute(() -> run.prefillThenDecode(null));
         } catch (RuntimeException e) {
             running.decrementAndGet();
-            admission.release();
+            release(job);
             throw e;
         }
         return run::cancel;
+    }
+
+    private boolean admitTenant(String tenant) {
+        boolean[] admitted = {false};
+        inflightByTenant.compute(tenant, (t, n) -> {
+            int current = n == null ? 0 : n;
+            if (current >= maxInflightPerTenant) {
+                return n;
+            }
+            admitted[0] = true;
+            return current + 1;
+        });
+        return admitted[0];
+    }
+
+    private void releaseTenant(String tenant) {
+        inflightByTenant.computeIfPresent(tenant, (t, n) -> n <= 1 ? null : n - 1);
+    }
+
+    private void release(Job job) {
+        admission.release();
+        releaseTenant(job.tenant());
     }
 
     private final class Run {
@@ -181,7 +229,7 @@ public final class GenerationPipeline {
                                 .addAllTokens(java.util.Arrays.stream(job.tokens())
                                         .boxed()
                                         .toList())
-                                .setCacheSalt(job.salt())
+                                .setCacheSalt(job.namespace())
                                 .build());
                 decode(avoid);
             } catch (RuntimeException e) {
@@ -208,7 +256,7 @@ public final class GenerationPipeline {
                     .setEntry(prefilled.getEntry())
                     .setLastPromptToken(job.tokens()[job.tokens().length - 1])
                     .setSampling(job.wireParams())
-                    .setCacheSalt(job.salt())
+                    .setCacheSalt(job.namespace())
                     .setCheckpointAtEnd(job.chat())
                     .build();
             DecodeRouter.Replica used = replica;
@@ -337,7 +385,7 @@ public final class GenerationPipeline {
             }
             done = true;
             running.decrementAndGet();
-            admission.release();
+            release(job);
             e2e.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
             if (reason == null) {
                 return; // cancelled by the client: nobody to tell
@@ -361,7 +409,7 @@ public final class GenerationPipeline {
             }
             done = true;
             running.decrementAndGet();
-            admission.release();
+            release(job);
             if (!cancelled) {
                 listener.onError(e);
             }

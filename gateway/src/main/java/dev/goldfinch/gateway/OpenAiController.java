@@ -26,6 +26,7 @@ import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestAttribute;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
 import tools.jackson.core.JacksonException;
@@ -65,14 +66,21 @@ public class OpenAiController {
     }
 
     @PostMapping(value = "/v1/completions", consumes = MediaType.ALL_VALUE)
-    public ResponseEntity<?> completions(@RequestBody byte[] body, HttpServletResponse response) throws IOException {
-        return handle(body, false, response);
+    public ResponseEntity<?> completions(
+            @RequestBody byte[] body,
+            @RequestAttribute(ApiKeys.HTTP_TENANT) String tenant,
+            HttpServletResponse response)
+            throws IOException {
+        return handle(body, false, tenant, response);
     }
 
     @PostMapping(value = "/v1/chat/completions", consumes = MediaType.ALL_VALUE)
-    public ResponseEntity<?> chatCompletions(@RequestBody byte[] body, HttpServletResponse response)
+    public ResponseEntity<?> chatCompletions(
+            @RequestBody byte[] body,
+            @RequestAttribute(ApiKeys.HTTP_TENANT) String tenant,
+            HttpServletResponse response)
             throws IOException {
-        return handle(body, true, response);
+        return handle(body, true, tenant, response);
     }
 
     /** One event of a generation, passed from the pipeline to the writing thread. */
@@ -88,12 +96,13 @@ public class OpenAiController {
      * Streams are written straight to the response from this (virtual) request thread, which blocks on the
      * generation's events; nothing here runs on an event loop.
      */
-    private ResponseEntity<?> handle(byte[] body, boolean chat, HttpServletResponse response) throws IOException {
+    private ResponseEntity<?> handle(byte[] body, boolean chat, String tenant, HttpServletResponse response)
+            throws IOException {
         Request r;
         BlockingQueue<Event> events = new LinkedBlockingQueue<>();
         GenerationPipeline.Handle handle;
         try {
-            r = parse(body, chat);
+            r = parse(body, chat, tenant);
             handle = pipeline.start(r.job, new GenerationPipeline.Listener() {
                 @Override
                 public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
@@ -312,7 +321,7 @@ public class OpenAiController {
             boolean returnTokenIds,
             GenerationPipeline.Job job) {}
 
-    private Request parse(byte[] body, boolean chat) {
+    private Request parse(byte[] body, boolean chat, String tenant) {
         PromptBuilder.utf8(body, null);
         JsonNode root;
         try {
@@ -454,7 +463,7 @@ public class OpenAiController {
         String salt = text(root, "cache_salt", true);
         String effectiveSalt =
                 GenerationPipeline.effectiveSalt(salt == null ? "" : salt, bool(root, "skip_prefix_cache"));
-        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, effectiveSalt, chat);
+        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, tenant, effectiveSalt, chat);
         String id =
                 (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         return new Request(

@@ -146,11 +146,27 @@ final class GatewayFixture implements AutoCloseable {
     record Reply(int status, JsonNode body) {}
 
     Reply post(String path, Object body) throws IOException, InterruptedException {
+        return send(request(path), body);
+    }
+
+    /** A POST with {@code Authorization: Bearer apiKey}. */
+    Reply post(String path, Object body, String apiKey) throws IOException, InterruptedException {
+        return send(request(path).header("Authorization", "Bearer " + apiKey), body);
+    }
+
+    Reply get(String path, String apiKey) throws IOException, InterruptedException {
+        HttpRequest.Builder b = request(path).GET();
+        if (apiKey != null) {
+            b.header("Authorization", "Bearer " + apiKey);
+        }
+        HttpResponse<byte[]> r = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+        return new Reply(r.statusCode(), JSON.readTree(r.body()));
+    }
+
+    private Reply send(HttpRequest.Builder request, Object body) throws IOException, InterruptedException {
         byte[] bytes = body instanceof byte[] b ? b : JSON.writeValueAsBytes(body);
         HttpResponse<byte[]> r = http.send(
-                request(path)
-                        .POST(HttpRequest.BodyPublishers.ofByteArray(bytes))
-                        .build(),
+                request.POST(HttpRequest.BodyPublishers.ofByteArray(bytes)).build(),
                 HttpResponse.BodyHandlers.ofByteArray());
         return new Reply(r.statusCode(), JSON.readTree(r.body()));
     }
@@ -158,9 +174,19 @@ final class GatewayFixture implements AutoCloseable {
     /** The server-sent events of a streamed completion, as they arrive. */
     HttpResponse<java.util.stream.Stream<String>> stream(String path, Object body)
             throws IOException, InterruptedException {
+        return stream(request(path), body);
+    }
+
+    /** A streamed completion with {@code Authorization: Bearer apiKey}. */
+    HttpResponse<java.util.stream.Stream<String>> stream(String path, Object body, String apiKey)
+            throws IOException, InterruptedException {
+        return stream(request(path).header("Authorization", "Bearer " + apiKey), body);
+    }
+
+    private HttpResponse<java.util.stream.Stream<String>> stream(HttpRequest.Builder request, Object body)
+            throws IOException, InterruptedException {
         return http.send(
-                request(path)
-                        .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
+                request.POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
                         .build(),
                 HttpResponse.BodyHandlers.ofLines());
     }

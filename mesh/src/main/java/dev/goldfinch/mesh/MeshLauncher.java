@@ -29,7 +29,10 @@ import org.springframework.context.ConfigurableApplicationContext;
  * JVM), nothing else.
  */
 public final class MeshLauncher implements AutoCloseable {
-    /** What to run. {@code redisUrl} null: the embedded store. Ports 0: free ones. */
+    /**
+     * What to run. {@code redisUrl} null: the embedded store. Ports 0: free ones. {@code apiKeys} null: the
+     * gateway serves anyone; else its {@code TENANT KEY} file.
+     */
     public record Options(
             Path modelPath,
             String shape,
@@ -42,6 +45,7 @@ public final class MeshLauncher implements AutoCloseable {
             int grpcPort,
             int maxPromptTokens,
             int maxTokensCap,
+            Path apiKeys,
             Map<String, String> extra) {}
 
     private final List<ConfigurableApplicationContext> contexts = new ArrayList<>();
@@ -107,6 +111,11 @@ public final class MeshLauncher implements AutoCloseable {
                 o.vocab().toAbsolutePath().normalize().toString());
         gateway.put("goldfinch.gateway.prefill", prefillTarget);
         gateway.put("goldfinch.gateway.decode-targets", String.join(",", decodeTargets));
+        if (o.apiKeys() != null) {
+            gateway.put(
+                    "goldfinch.gateway.api-keys-file",
+                    o.apiKeys().toAbsolutePath().normalize().toString());
+        }
         run("gateway", GatewayApplication.class, "gateway", o.httpPort(), o.grpcPort(), gateway, o.extra());
         awaitHealthy();
     }

@@ -38,14 +38,27 @@ final class MeshClient implements AutoCloseable {
     final String base;
     final ManagedChannel grpc;
 
+    /** Sent as {@code Authorization: Bearer} on HTTP requests; null: none. */
+    final String apiKey;
+
     MeshClient(int httpPort, int grpcPort) {
+        this(httpPort, grpcPort, null);
+    }
+
+    MeshClient(int httpPort, int grpcPort, String apiKey) {
         this.base = "http://127.0.0.1:" + httpPort;
         this.grpc = Channels.open("127.0.0.1:" + grpcPort);
+        this.apiKey = apiKey;
+    }
+
+    private HttpRequest.Builder request(String path) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path));
+        return apiKey == null ? b : b.header("Authorization", "Bearer " + apiKey);
     }
 
     Reply post(String path, byte[] body) throws Exception {
         HttpResponse<byte[]> r = http.send(
-                HttpRequest.newBuilder(URI.create(base + path))
+                request(path)
                         .timeout(Duration.ofSeconds(120))
                         .header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofByteArray(body))
@@ -59,8 +72,7 @@ final class MeshClient implements AutoCloseable {
     }
 
     Reply get(String path) throws Exception {
-        HttpResponse<byte[]> r = http.send(
-                HttpRequest.newBuilder(URI.create(base + path)).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<byte[]> r = http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
         return new Reply(r.statusCode(), JSON.readTree(r.body()));
     }
 
@@ -88,7 +100,7 @@ final class MeshClient implements AutoCloseable {
     /** A streaming request: every SSE line checked against OpenAI's framing, chunks joined. */
     Generation stream(String path, Object body, List<String> rawEvents) throws Exception {
         HttpResponse<java.io.InputStream> r = http.send(
-                HttpRequest.newBuilder(URI.create(base + path))
+                request(path)
                         .timeout(Duration.ofSeconds(120))
                         .header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))

@@ -87,6 +87,7 @@ abstract class MeshEndToEndTest {
                 0,
                 MAX_PROMPT,
                 CAP,
+                null,
                 Map.of("logging.level.root", "WARN")));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
     }

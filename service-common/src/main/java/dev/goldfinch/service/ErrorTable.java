@@ -27,6 +27,8 @@ public final class ErrorTable {
         return switch (kind) {
             case INVALID_ARGUMENT ->
                 new Row(kind, Status.Code.INVALID_ARGUMENT, 400, "invalid_request_error", "invalid_value");
+            case UNAUTHENTICATED ->
+                new Row(kind, Status.Code.UNAUTHENTICATED, 401, "invalid_request_error", "invalid_api_key");
             case NOT_FOUND -> new Row(kind, Status.Code.NOT_FOUND, 404, "invalid_request_error", "not_found");
             case MODEL_MISMATCH ->
                 new Row(kind, Status.Code.FAILED_PRECONDITION, 409, "invalid_request_error", "model_mismatch");
@@ -44,6 +46,7 @@ public final class ErrorTable {
     public static FailureKind kindOf(Status.Code code) {
         return switch (code) {
             case INVALID_ARGUMENT, OUT_OF_RANGE -> FailureKind.INVALID_ARGUMENT;
+            case UNAUTHENTICATED -> FailureKind.UNAUTHENTICATED;
             case NOT_FOUND -> FailureKind.NOT_FOUND;
             case FAILED_PRECONDITION -> FailureKind.MODEL_MISMATCH;
             case RESOURCE_EXHAUSTED -> FailureKind.RESOURCE_EXHAUSTED;

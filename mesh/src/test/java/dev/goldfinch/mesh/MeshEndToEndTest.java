@@ -12,6 +12,7 @@ import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.cache.client.RemotePrefixCacheStore;
 import dev.goldfinch.cache.client.StateCache;
+import dev.goldfinch.gateway.ApiKeys;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.state.StateCodec;
@@ -393,7 +394,8 @@ abstract class MeshEndToEndTest {
         PrefixHasher hasher = mesh.bean("prefill", CacheClientProperties.class).hasher();
         int b = hasher.blockSize();
         int planted = 2 * b;
-        byte[][] chain = hasher.chain(modelId, salt, tokens, planted);
+        // The gateway hands the services its tenant's namespace, not the client's salt: plant where they look.
+        byte[][] chain = hasher.chain(modelId, PrefixHasher.namespace(ApiKeys.ANONYMOUS, salt), tokens, planted);
         // The attacker reaches the store first: the prompt's key blocks and a checkpoint after them, well
         // formed (the right tokens, a poisoned recurrent state), each with a valid CRC and no MAC.
         SequenceState poisoned = model.newState();

@@ -113,6 +113,7 @@ public final class FuzzRun {
         Mutator mutator = new Mutator(seed() ^ name.hashCode());
         long thread = Thread.currentThread().threadId();
         int total = corpus.size() + inputs();
+        int valid = Math.max(1, Math.min(corpus.size(), validSeeds(name)));
         int accepted = 0;
         int seedsAccepted = 0;
         long maxAllocated = 0;
@@ -120,7 +121,7 @@ public final class FuzzRun {
         for (int i = 0; i < total; i++) {
             byte[] input = i < corpus.size()
                     ? corpus.get(i)
-                    : mutate.apply(mutator, corpus.get(mutator.random().nextInt(corpus.size())));
+                    : mutate.apply(mutator, corpus.get(base(mutator, corpus.size(), valid)));
             long before = THREADS.getThreadAllocatedBytes(thread);
             try {
                 target.run(input);
@@ -149,6 +150,13 @@ public final class FuzzRun {
                 "fuzz %s: %d inputs (%d accepted) in %.2f s, %.0f inputs/s, at most %d bytes allocated per input%n",
                 name, total, accepted, seconds, r.inputsPerSecond(), maxAllocated);
         return r;
+    }
+
+    /** Mostly a well-formed seed (they come first), so mutations reach past the outer checks. */
+    private static int base(Mutator m, int seeds, int valid) {
+        return m.random().nextInt(4) != 0
+                ? m.random().nextInt(valid)
+                : m.random().nextInt(seeds);
     }
 
     private static Path save(String name, int i, byte[] input) {

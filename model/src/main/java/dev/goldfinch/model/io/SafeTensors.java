@@ -61,7 +61,8 @@ public final class SafeTensors implements AutoCloseable {
         }
     }
 
-    private static SafeTensors parse(Path path, Arena arena, MemorySegment file) {
+    /** Parses a mapped (or, in tests, heap) file; {@code path} only names it in errors. */
+    static SafeTensors parse(Path path, Arena arena, MemorySegment file) {
         long size = file.byteSize();
         if (size < 8) {
             throw bad(path, "file is " + size + " bytes, shorter than the 8-byte header length");
@@ -91,11 +92,21 @@ public final class SafeTensors implements AutoCloseable {
             String name = field.getKey();
             JsonNode info = field.getValue();
             if (name.equals("__metadata__")) {
-                info.properties()
-                        .forEach(e -> metadata.put(e.getKey(), e.getValue().asString()));
+                if (!info.isObject()) {
+                    throw bad(path, "__metadata__ is not an object");
+                }
+                for (Map.Entry<String, JsonNode> e : info.properties()) {
+                    if (!e.getValue().isString()) {
+                        throw bad(path, "metadata " + e.getKey() + " is not a string");
+                    }
+                    metadata.put(e.getKey(), e.getValue().asString());
+                }
                 continue;
             }
-            DType dtype = DType.parse(info.path("dtype").asString(""));
+            if (!info.isObject() || !info.path("dtype").isString()) {
+                throw bad(path, "tensor " + name + " is not an object with a dtype");
+            }
+            DType dtype = DType.parse(info.path("dtype").asString());
             if (dtype == null) {
                 throw bad(path, "tensor " + name + " has unsupported dtype " + info.path("dtype"));
             }
@@ -106,13 +117,13 @@ public final class SafeTensors implements AutoCloseable {
             }
             long[] shape = new long[shapeNode.size()];
             for (int i = 0; i < shape.length; i++) {
-                shape[i] = shapeNode.get(i).asLong(-1);
+                shape[i] = nonNegativeLong(shapeNode.get(i));
                 if (shape[i] < 0) {
-                    throw bad(path, "tensor " + name + " has a negative dimension");
+                    throw bad(path, "tensor " + name + " has a dimension that is not a non-negative integer");
                 }
             }
-            long begin = offsets.get(0).asLong(-1);
-            long end = offsets.get(1).asLong(-1);
+            long begin = nonNegativeLong(offsets.get(0));
+            long end = nonNegativeLong(offsets.get(1));
             long expected;
             try {
                 expected = Math.multiplyExact(Tensor.numel(shape), dtype.bytes());
@@ -135,6 +146,11 @@ public final class SafeTensors implements AutoCloseable {
         }
         return new SafeTensors(
                 path, arena, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+    }
+
+    /** The value of a JSON integer that fits a non-negative long; -1 for anything else (text, 1.5, 2^64, -3). */
+    private static long nonNegativeLong(JsonNode n) {
+        return n.isIntegralNumber() && n.canConvertToLong() && n.longValue() >= 0 ? n.longValue() : -1;
     }
 
     private static GoldFinchException.BadModel bad(Path path, String what) {

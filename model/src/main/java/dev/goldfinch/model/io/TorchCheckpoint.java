@@ -47,9 +47,19 @@ public final class TorchCheckpoint implements AutoCloseable {
 
     public static TorchCheckpoint open(Path path) {
         Arena arena = Arena.ofShared();
+        MemorySegment file;
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            MemorySegment file =
-                    ch.size() == 0 ? arena.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            file = ch.size() == 0 ? arena.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        } catch (IOException e) {
+            arena.close();
+            throw new GoldFinchException.BadModel("cannot read " + path + ": " + e.getMessage(), e);
+        }
+        return read(path, arena, file);
+    }
+
+    /** Reads a mapped (or, in tests, heap) archive owned by {@code arena}; {@code path} only names it in errors. */
+    static TorchCheckpoint read(Path path, Arena arena, MemorySegment file) {
+        try {
             Map<String, MemorySegment> entries = readZip(path, file);
             String pickleName = entries.keySet().stream()
                     .filter(n -> n.endsWith("/data.pkl") || n.equals("data.pkl"))
@@ -64,19 +74,20 @@ public final class TorchCheckpoint implements AutoCloseable {
             Map<String, Tensor> out = new LinkedHashMap<>();
             for (var e : dict.items.entrySet()) {
                 if (!(e.getKey() instanceof String name) || !(e.getValue() instanceof Tensor t)) {
-                    throw bad(path, "entry " + e.getKey() + " is a " + describe(e.getValue()) + ", not a named tensor");
+                    throw bad(
+                            path,
+                            "entry " + describe(e.getKey()) + " is a " + describe(e.getValue())
+                                    + ", not a named tensor");
                 }
                 out.put(name, new Tensor(name, t.dtype(), t.shape(), t.data()));
             }
             return new TorchCheckpoint(path, arena, Collections.unmodifiableMap(out));
-        } catch (IOException e) {
-            arena.close();
-            throw new GoldFinchException.BadModel("cannot read " + path + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             arena.close();
             if (e instanceof GoldFinchException) {
                 throw e;
             }
+            // A safety net only: every check above names what is wrong; the fuzz test fails on this path.
             throw new GoldFinchException.BadModel(path + ": malformed checkpoint (" + e + ")", e);
         }
     }
@@ -121,7 +132,7 @@ public final class TorchCheckpoint implements AutoCloseable {
         long cdOffset = Integer.toUnsignedLong(f.get(U32, eocd + 16));
         if ((count == 0xffff || cdOffset == 0xffffffffL) && eocd >= 20 && f.get(U32, eocd - 20) == 0x07064b50) {
             long z64 = f.get(U64, eocd - 20 + 8);
-            if (z64 < 0 || z64 + 56 > size || f.get(U32, z64) != 0x06064b50) {
+            if (!fits(z64, 56, size) || f.get(U32, z64) != 0x06064b50) {
                 throw bad(path, "corrupt zip64 end record");
             }
             count = f.get(U64, z64 + 32);
@@ -130,7 +141,7 @@ public final class TorchCheckpoint implements AutoCloseable {
         Map<String, MemorySegment> entries = new HashMap<>();
         long p = cdOffset;
         for (long i = 0; i < count; i++) {
-            if (p < 0 || p + 46 > size || f.get(U32, p) != 0x02014b50) {
+            if (!fits(p, 46, size) || f.get(U32, p) != 0x02014b50) {
                 throw bad(path, "corrupt zip central directory");
             }
             int method = Short.toUnsignedInt(f.get(U16, p + 10));
@@ -140,7 +151,7 @@ public final class TorchCheckpoint implements AutoCloseable {
             int extraLen = Short.toUnsignedInt(f.get(U16, p + 30));
             int commentLen = Short.toUnsignedInt(f.get(U16, p + 32));
             long local = Integer.toUnsignedLong(f.get(U32, p + 42));
-            if (p + 46 + nameLen + extraLen > size) {
+            if (!fits(p, 46L + nameLen + extraLen, size)) {
                 throw bad(path, "corrupt zip central directory");
             }
             String name = new String(f.asSlice(p + 46, nameLen).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
@@ -150,23 +161,27 @@ public final class TorchCheckpoint implements AutoCloseable {
             while (e + 4 <= end) {
                 int id = Short.toUnsignedInt(f.get(U16, e));
                 int len = Short.toUnsignedInt(f.get(U16, e + 2));
+                if (e + 4 + len > end) {
+                    throw bad(path, "entry " + name + ": extra field runs past its record");
+                }
                 if (id == 1) {
                     long q = e + 4;
+                    long fieldEnd = q + len;
                     if (usize == 0xffffffffL) {
-                        usize = f.get(U64, q);
+                        usize = zip64Value(path, f, q, fieldEnd);
                         q += 8;
                     }
                     if (csize == 0xffffffffL) {
-                        csize = f.get(U64, q);
+                        csize = zip64Value(path, f, q, fieldEnd);
                         q += 8;
                     }
                     if (local == 0xffffffffL) {
-                        local = f.get(U64, q);
+                        local = zip64Value(path, f, q, fieldEnd);
                     }
                 }
                 e += 4 + len;
             }
-            if (local < 0 || local + 30 > size || f.get(U32, local) != 0x04034b50) {
+            if (!fits(local, 30, size) || f.get(U32, local) != 0x04034b50) {
                 throw bad(path, "entry " + name + ": bad local header");
             }
             long data = local
@@ -178,13 +193,25 @@ public final class TorchCheckpoint implements AutoCloseable {
                         path,
                         "entry " + name + " is compressed (method " + method + "); torch.save writes stored entries");
             }
-            if (csize != usize || data + usize > size || usize < 0) {
+            if (csize != usize || !fits(data, usize, size)) {
                 throw bad(path, "entry " + name + " runs past the end of the file (truncated?)");
             }
             entries.put(name, f.asSlice(data, usize));
             p += 46 + nameLen + extraLen + commentLen;
         }
         return entries;
+    }
+
+    /** Whether {@code [offset, offset + length)} lies inside {@code [0, size)}, without overflowing. */
+    private static boolean fits(long offset, long length, long size) {
+        return offset >= 0 && length >= 0 && offset <= size && length <= size - offset;
+    }
+
+    private static long zip64Value(Path path, MemorySegment f, long at, long fieldEnd) {
+        if (at + 8 > fieldEnd) {
+            throw bad(path, "zip64 extra field is shorter than the values it replaces");
+        }
+        return f.get(U64, at);
     }
 
     // ---- restricted unpickler ----
@@ -231,7 +258,7 @@ public final class TorchCheckpoint implements AutoCloseable {
         }
 
         private String text(int n, boolean utf8) {
-            if (n < 0 || pos + n > b.length) {
+            if (n < 0 || n > b.length - pos) {
                 throw bad(path, "pickle string runs past its end");
             }
             String s = new String(b, pos, n, utf8 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
@@ -244,6 +271,9 @@ public final class TorchCheckpoint implements AutoCloseable {
             while (pos < b.length && b[pos] != '\n') {
                 pos++;
             }
+            if (pos >= b.length) {
+                throw bad(path, "pickle ends inside a GLOBAL name");
+            }
             String s = new String(b, start, pos - start, StandardCharsets.UTF_8);
             pos++;
             return s;
@@ -254,6 +284,13 @@ public final class TorchCheckpoint implements AutoCloseable {
                 throw bad(path, "pickle stack underflow");
             }
             return stack.removeLast();
+        }
+
+        private Object top() {
+            if (stack.isEmpty()) {
+                throw bad(path, "pickle stack underflow");
+            }
+            return stack.getLast();
         }
 
         private List<Object> popToMark() {
@@ -297,6 +334,9 @@ public final class TorchCheckpoint implements AutoCloseable {
                     case 'M' -> stack.add((long) u16());
                     case 0x8a -> { // LONG1
                         int n = u8();
+                        if (n > 8) {
+                            throw bad(path, "pickle integer of " + n + " bytes does not fit 64 bits");
+                        }
                         long v = 0;
                         for (int i = 0; i < n; i++) {
                             v |= (long) u8() << (8 * i);
@@ -318,9 +358,9 @@ public final class TorchCheckpoint implements AutoCloseable {
                         for (int i = 0; i < 8; i++) bits = bits << 8 | u8();
                         stack.add(Double.longBitsToDouble(bits));
                     }
-                    case 'q' -> memo.put(u8(), stack.getLast());
-                    case 'r' -> memo.put(i32(), stack.getLast());
-                    case 0x94 -> memo.put(memo.size(), stack.getLast());
+                    case 'q' -> memo.put(u8(), top());
+                    case 'r' -> memo.put(i32(), top());
+                    case 0x94 -> memo.put(memo.size(), top());
                     case 'h' -> stack.add(memoGet(u8()));
                     case 'j' -> stack.add(memoGet(i32()));
                     case 'c' -> { // GLOBAL: checked against the allow-list right here
@@ -343,27 +383,27 @@ public final class TorchCheckpoint implements AutoCloseable {
                     case 's' -> {
                         Object v = pop();
                         Object k = pop();
-                        dict(stack.getLast()).items.put(k, v);
+                        dict(top()).items.put(key(k), v);
                     }
                     case 'u' -> {
                         List<Object> kv = popToMark();
-                        PyDict d = dict(stack.getLast());
+                        PyDict d = dict(top());
                         if (kv.size() % 2 != 0) {
                             throw bad(path, "odd SETITEMS");
                         }
                         for (int i = 0; i < kv.size(); i += 2) {
-                            if (d.items.put(kv.get(i), kv.get(i + 1)) != null) {
+                            if (d.items.put(key(kv.get(i)), kv.get(i + 1)) != null) {
                                 throw bad(path, "duplicate key " + kv.get(i));
                             }
                         }
                     }
                     case 'a' -> {
                         Object v = pop();
-                        list(stack.getLast()).add(v);
+                        list(top()).add(v);
                     }
                     case 'e' -> {
                         List<Object> items = popToMark();
-                        list(stack.getLast()).addAll(items);
+                        list(top()).addAll(items);
                     }
                     default ->
                         throw bad(path, String.format("unsupported pickle opcode 0x%02x at byte %d", op, pos - 1));
@@ -376,6 +416,14 @@ public final class TorchCheckpoint implements AutoCloseable {
                 throw bad(path, "pickle refers to an unknown memo entry " + key);
             }
             return memo.get(key);
+        }
+
+        /** Dict keys are names: anything else (a list could even contain itself) has no place in a state_dict. */
+        private Object key(Object k) {
+            if (k instanceof String) {
+                return k;
+            }
+            throw bad(path, "pickle uses a " + describe(k) + " as a dict key");
         }
 
         private PyDict dict(Object o) {
@@ -401,7 +449,7 @@ public final class TorchCheckpoint implements AutoCloseable {
                     || !(t.get(1) instanceof Global g)
                     || !(t.get(2) instanceof String key)
                     || !(t.get(4) instanceof Long numel)) {
-                throw bad(path, "unsupported persistent id " + pid);
+                throw bad(path, "unsupported persistent id (a " + describe(pid) + ")");
             }
             DType dtype = STORAGES.get(g.name());
             if (dtype == null) {
@@ -411,7 +459,7 @@ public final class TorchCheckpoint implements AutoCloseable {
             if (bytes == null) {
                 throw bad(path, "storage " + key + " is missing from the archive");
             }
-            if (numel < 0 || bytes.byteSize() < numel * dtype.bytes()) {
+            if (numel < 0 || numel > bytes.byteSize() / dtype.bytes()) {
                 throw bad(
                         path,
                         "storage " + key + " holds " + bytes.byteSize() + " bytes, fewer than its " + numel
@@ -444,29 +492,39 @@ public final class TorchCheckpoint implements AutoCloseable {
                 throw bad(path, "malformed tensor record");
             }
             long[] shape = new long[size.size()];
-            long expectStride = 1;
-            for (int i = shape.length - 1; i >= 0; i--) {
-                if (!(size.get(i) instanceof Long d) || d < 0 || !(stride.get(i) instanceof Long st)) {
-                    throw bad(path, "malformed tensor shape in storage " + s.key());
+            long numel;
+            try {
+                long expectStride = 1;
+                for (int i = shape.length - 1; i >= 0; i--) {
+                    if (!(size.get(i) instanceof Long d) || d < 0 || !(stride.get(i) instanceof Long st)) {
+                        throw bad(path, "malformed tensor shape in storage " + s.key());
+                    }
+                    shape[i] = d;
+                    if (d > 1 && st != expectStride) {
+                        throw bad(
+                                path,
+                                "tensor in storage " + s.key() + " is not contiguous (stride " + st + " in dimension "
+                                        + i + " of a " + shape.length + "-d tensor)");
+                    }
+                    expectStride = Math.multiplyExact(expectStride, d);
                 }
-                shape[i] = d;
-                if (d > 1 && st != expectStride) {
-                    throw bad(
-                            path,
-                            "tensor in storage " + s.key() + " is not contiguous (stride " + stride + " for size "
-                                    + size + ")");
-                }
-                expectStride *= d;
+                numel = Tensor.numel(shape);
+            } catch (ArithmeticException e) {
+                throw bad(path, "tensor shape in storage " + s.key() + " overflows");
             }
-            long bytes = Tensor.numel(shape) * s.dtype().bytes();
-            long start = offset * s.dtype().bytes();
-            if (offset < 0 || start + bytes > s.bytes().byteSize()) {
+            long elements = s.bytes().byteSize() / s.dtype().bytes();
+            if (offset < 0 || numel > elements || offset > elements - numel) {
                 throw bad(
                         path,
                         "tensor in storage " + s.key() + " reaches past the storage's "
                                 + s.bytes().byteSize() + " bytes");
             }
-            return new Tensor("storage" + s.key(), s.dtype(), shape, s.bytes().asSlice(start, bytes));
+            long bytes = numel * s.dtype().bytes();
+            return new Tensor(
+                    "storage" + s.key(),
+                    s.dtype(),
+                    shape,
+                    s.bytes().asSlice(offset * s.dtype().bytes(), bytes));
         }
     }
 }

@@ -176,13 +176,19 @@ public final class StateCodec {
             throw new GoldFinchException.CorruptState(
                     "state blob has an invalid length " + length + " / keysFrom " + keysFrom);
         }
-        return new Header(
-                FloatType.values()[typeCode],
-                Architecture.values()[archCode],
-                b.getLong(8),
-                b.getLong(16),
-                length,
-                keysFrom);
+        // The counts a caller acts on (token ids read, leading keys allocated) must be backed by payload
+        // bytes: a forged header with a valid checksum must not make anyone read or reserve past the blob.
+        FloatType type = FloatType.values()[typeCode];
+        int keyWidth = b.getInt(40);
+        long tokenBytes = (long) length * Integer.BYTES;
+        if (keyWidth < 0
+                || tokenBytes > payload
+                || (long) (length - keysFrom) * keyWidth * type.bytes > payload - tokenBytes) {
+            throw new GoldFinchException.CorruptState("state blob announces " + length + " tokens and "
+                    + (length - keysFrom) + " key rows of width " + keyWidth + ", more than its " + payload
+                    + " payload bytes hold");
+        }
+        return new Header(type, Architecture.values()[archCode], b.getLong(8), b.getLong(16), length, keysFrom);
     }
 
     /** Decodes a self-contained blob (all keys included) for the given model. */

@@ -107,6 +107,16 @@ final class GatewayFixture implements AutoCloseable {
         httpPort = Integer.parseInt(gateway.getEnvironment().getProperty("local.server.port"));
     }
 
+    /** A request body; a salt of its own unless given, so no entry (and no replica affinity) carries over from another test. */
+    static Map<String, Object> body(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("cache_salt", java.util.UUID.randomUUID().toString());
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
     static Path vocab() {
         try {
             return Path.of(GatewayFixture.class.getResource("/test-vocab.txt").toURI());

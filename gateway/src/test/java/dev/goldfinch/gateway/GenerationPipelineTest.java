@@ -18,7 +18,6 @@ import io.grpc.stub.ClientResponseObserver;
 import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -49,16 +48,6 @@ class GenerationPipelineTest {
         mesh.reset();
     }
 
-    /** A request body; a salt of its own unless given, so no entry (and no replica affinity) carries over from another test. */
-    private static Map<String, Object> body(Object... kv) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("cache_salt", java.util.UUID.randomUUID().toString());
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
-    }
-
     private static String text(GatewayFixture.Reply r) {
         assertEquals(200, r.status(), r.body().toString());
         return r.body().get("choices").get(0).get("text").asString();
@@ -83,11 +72,11 @@ class GenerationPipelineTest {
     @Test
     void aSecondRequestGoesToTheLessLoadedReplica() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
-        HttpResponse<Stream<String>> held =
-                mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
+        HttpResponse<Stream<String>> held = mesh.stream(
+                "/v1/completions", GatewayFixture.body("prompt", "Hello", "stream", true, "max_tokens", 16));
         try {
             GatewayFixture.await(() -> mesh.decodeA.requests.size() == 1, "the first request on A (a tie goes to A)");
-            assertEquals("Hello", text(mesh.post("/v1/completions", body("prompt", "Hi"))));
+            assertEquals("Hello", text(mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hi"))));
             assertEquals(1, mesh.decodeB.requests.size(), "A holds a live sequence: B is less loaded");
             assertEquals(1, mesh.decodeA.requests.size());
         } finally {
@@ -97,12 +86,12 @@ class GenerationPipelineTest {
 
     @Test
     void anEntryGoesBackToTheReplicaThatServedItWhileWithinTheSlack() throws Exception {
-        Map<String, Object> request = body("prompt", "Hello world");
+        Map<String, Object> request = GatewayFixture.body("prompt", "Hello world");
         text(mesh.post("/v1/completions", request));
         assertEquals(1, mesh.decodeA.requests.size());
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
-        HttpResponse<Stream<String>> held =
-                mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
+        HttpResponse<Stream<String>> held = mesh.stream(
+                "/v1/completions", GatewayFixture.body("prompt", "Hello", "stream", true, "max_tokens", 16));
         try {
             GatewayFixture.await(() -> mesh.decodeA.requests.size() == 2, "the held request on A");
             text(mesh.post("/v1/completions", request));
@@ -123,7 +112,7 @@ class GenerationPipelineTest {
         GatewayFixture.await(
                 () -> mesh.router().replicas().stream().anyMatch(r -> !r.healthy), "the gateway sees A down");
         for (int i = 0; i < 3; i++) {
-            assertEquals("Hello", text(mesh.post("/v1/completions", body("prompt", "Hello " + i))));
+            assertEquals("Hello", text(mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello " + i))));
         }
         assertTrue(mesh.decodeA.requests.isEmpty());
         assertEquals(3, mesh.decodeB.requests.size());
@@ -134,7 +123,7 @@ class GenerationPipelineTest {
     @Test
     void aReplicaThatGoesAwayBeforeTheFirstTokenIsRetriedElsewhere() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.fail(Status.UNAVAILABLE.withDescription("going away")));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello"));
+        GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
         assertEquals("Hello", text(r));
         assertEquals(1, mesh.decodeA.requests.size());
         assertEquals(1, mesh.decodeB.requests.size());
@@ -145,7 +134,7 @@ class GenerationPipelineTest {
     @Test
     void aReplicaThatLostTheEntryIsRetriedElsewhereAfterPrefillingAgain() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.fail(Status.NOT_FOUND.withDescription("entry evicted")));
-        assertEquals("Hello", text(mesh.post("/v1/completions", body("prompt", "Hello"))));
+        assertEquals("Hello", text(mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"))));
         assertEquals(2, mesh.prefill.requests.size(), "prefilled again: the entry was gone");
         assertEquals(1, mesh.decodeA.requests.size());
         assertEquals(1, mesh.decodeB.requests.size());
@@ -155,7 +144,7 @@ class GenerationPipelineTest {
     void theRetryHappensOnce() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.fail(Status.UNAVAILABLE.withDescription("A going away")));
         mesh.decodeB.scripts.add(FakeDecode.fail(Status.UNAVAILABLE.withDescription("B going away")));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello"));
+        GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
         assertEquals(503, r.status(), r.body().toString());
         assertEquals("B going away", r.body().get("error").get("message").asString());
         assertEquals(2, mesh.decodeA.requests.size() + mesh.decodeB.requests.size());
@@ -165,7 +154,8 @@ class GenerationPipelineTest {
     void afterTheFirstTokenAFailureIsNotRetried() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.fail(
                 Status.UNAVAILABLE.withDescription("gone mid-stream"), TestVocab.HELLO, TestVocab.WORLD));
-        List<JsonNode> events = events(mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true)));
+        List<JsonNode> events =
+                events(mesh.stream("/v1/completions", GatewayFixture.body("prompt", "Hello", "stream", true)));
         StringBuilder text = new StringBuilder();
         events.stream()
                 .filter(e -> e.has("choices"))
@@ -186,7 +176,7 @@ class GenerationPipelineTest {
         mesh.decodeA.scripts.add(
                 FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO, TestVocab.XX_S, TestVocab.T, TestVocab.OP_YY));
         GatewayFixture.Reply r =
-                mesh.post("/v1/completions", body("prompt", "Hello", "stop", "STOP", "max_tokens", 16));
+                mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello", "stop", "STOP", "max_tokens", 16));
         assertEquals("Helloxx", text(r));
         assertEquals("stop", finish(r));
         assertNotNull(mesh.decodeA.cancelled.poll(10, TimeUnit.SECONDS), "the gateway cancels the decode at the stop");
@@ -197,7 +187,8 @@ class GenerationPipelineTest {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.XX_S, TestVocab.T, TestVocab.OP_YY));
         List<JsonNode> events = events(mesh.stream(
                 "/v1/completions",
-                body("prompt", "Hello", "stop", List.of("nope", "STOP"), "stream", true, "max_tokens", 16)));
+                GatewayFixture.body(
+                        "prompt", "Hello", "stop", List.of("nope", "STOP"), "stream", true, "max_tokens", 16)));
         StringBuilder text = new StringBuilder();
         String finish = null;
         for (JsonNode e : events) {
@@ -222,8 +213,8 @@ class GenerationPipelineTest {
                 TestVocab.ofByte(eAcute[1]),
                 TestVocab.ofByte('!'),
                 TestVocab.WORLD));
-        GatewayFixture.Reply r =
-                mesh.post("/v1/completions", body("prompt", "Hello", "stop", "\u00e9!", "max_tokens", 16));
+        GatewayFixture.Reply r = mesh.post(
+                "/v1/completions", GatewayFixture.body("prompt", "Hello", "stop", "\u00e9!", "max_tokens", 16));
         assertEquals("Hello", text(r));
         assertEquals("stop", finish(r));
     }
@@ -232,7 +223,8 @@ class GenerationPipelineTest {
     void aPartialStopThatDoesNotCompleteIsReleased() throws Exception {
         mesh.decodeA.scripts.add(
                 FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.XX_S, TestVocab.T, TestVocab.MORE));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "stop", "STOP", "max_tokens", 3));
+        GatewayFixture.Reply r =
+                mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello", "stop", "STOP", "max_tokens", 3));
         assertEquals("xxST more", text(r));
         assertEquals("length", finish(r));
     }
@@ -247,8 +239,9 @@ class GenerationPipelineTest {
                 TestVocab.USER,
                 TestVocab.COLON,
                 TestVocab.WORLD));
-        GatewayFixture.Reply r =
-                mesh.post("/v1/chat/completions", body("messages", List.of(Map.of("role", "user", "content", "Hi"))));
+        GatewayFixture.Reply r = mesh.post(
+                "/v1/chat/completions",
+                GatewayFixture.body("messages", List.of(Map.of("role", "user", "content", "Hi"))));
         assertEquals(200, r.status(), r.body().toString());
         JsonNode choice = r.body().get("choices").get(0);
         assertEquals(" Hello", choice.get("message").get("content").asString());
@@ -305,8 +298,8 @@ class GenerationPipelineTest {
     @Test
     void anHttpClientThatGoesAwayCancelsTheDecode() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
-        HttpResponse<Stream<String>> r =
-                mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true, "max_tokens", 16));
+        HttpResponse<Stream<String>> r = mesh.stream(
+                "/v1/completions", GatewayFixture.body("prompt", "Hello", "stream", true, "max_tokens", 16));
         assertEquals(200, r.statusCode());
         Iterator<String> lines = r.body().iterator();
         String first = lines.next();
@@ -324,7 +317,7 @@ class GenerationPipelineTest {
                 TestVocab.HELLO,
                 TestVocab.WORLD,
                 dev.goldfinch.model.tokenizer.WorldTokenizer.END_OF_TEXT));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "max_tokens", 16));
+        GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello", "max_tokens", 16));
         assertEquals("Hello world", text(r));
         assertEquals("stop", finish(r));
         List<GenerateResponse> viaGrpc = new ArrayList<>();

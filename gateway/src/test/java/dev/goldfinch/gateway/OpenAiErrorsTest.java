@@ -43,16 +43,6 @@ class OpenAiErrorsTest {
         mesh.reset();
     }
 
-    /** A request body; a salt of its own unless given, so no entry (and no replica affinity) carries over from another test. */
-    private static Map<String, Object> body(Object... kv) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("cache_salt", java.util.UUID.randomUUID().toString());
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
-    }
-
     private static void assertError(GatewayFixture.Reply r, int status, String type, String param, String what) {
         assertEquals(status, r.status(), what + ": " + r.body());
         JsonNode error = r.body().get("error");
@@ -70,18 +60,18 @@ class OpenAiErrorsTest {
     @Test
     void eachBadFieldIsA400NamingItAsParam() throws Exception {
         List<Map.Entry<String, Map<String, Object>>> completions = new java.util.ArrayList<>();
-        completions.add(Map.entry("prompt", body("max_tokens", 4)));
-        completions.add(Map.entry("max_tokens", body("prompt", "Hello", "max_tokens", 0)));
-        completions.add(Map.entry("temperature", body("prompt", "Hello", "temperature", -0.5)));
-        completions.add(Map.entry("top_p", body("prompt", "Hello", "top_p", 1.5)));
-        completions.add(Map.entry("n", body("prompt", "Hello", "n", 2)));
-        completions.add(Map.entry("n", body("prompt", "Hello", "n", (1L << 32) + 1)));
-        completions.add(Map.entry("logprobs", body("prompt", "Hello", "logprobs", (1L << 32) + 1)));
-        completions.add(Map.entry("stop", body("prompt", "Hello", "stop", 5)));
-        completions.add(Map.entry("stream", body("prompt", "Hello", "stream", "yes")));
-        completions.add(Map.entry("top_k", body("prompt", "Hello", "top_k", -3)));
-        completions.add(Map.entry("model", body("prompt", "Hello", "model", "gpt-17")));
-        completions.add(Map.entry("prompt[1]", body("prompt", List.of(1, 999_999))));
+        completions.add(Map.entry("prompt", GatewayFixture.body("max_tokens", 4)));
+        completions.add(Map.entry("max_tokens", GatewayFixture.body("prompt", "Hello", "max_tokens", 0)));
+        completions.add(Map.entry("temperature", GatewayFixture.body("prompt", "Hello", "temperature", -0.5)));
+        completions.add(Map.entry("top_p", GatewayFixture.body("prompt", "Hello", "top_p", 1.5)));
+        completions.add(Map.entry("n", GatewayFixture.body("prompt", "Hello", "n", 2)));
+        completions.add(Map.entry("n", GatewayFixture.body("prompt", "Hello", "n", (1L << 32) + 1)));
+        completions.add(Map.entry("logprobs", GatewayFixture.body("prompt", "Hello", "logprobs", (1L << 32) + 1)));
+        completions.add(Map.entry("stop", GatewayFixture.body("prompt", "Hello", "stop", 5)));
+        completions.add(Map.entry("stream", GatewayFixture.body("prompt", "Hello", "stream", "yes")));
+        completions.add(Map.entry("top_k", GatewayFixture.body("prompt", "Hello", "top_k", -3)));
+        completions.add(Map.entry("model", GatewayFixture.body("prompt", "Hello", "model", "gpt-17")));
+        completions.add(Map.entry("prompt[1]", GatewayFixture.body("prompt", List.of(1, 999_999))));
         for (Map.Entry<String, Map<String, Object>> c : completions) {
             GatewayFixture.Reply r = mesh.post("/v1/completions", c.getValue());
             assertError(r, 400, "invalid_request_error", c.getKey(), c.getKey());
@@ -89,28 +79,34 @@ class OpenAiErrorsTest {
         }
         // Over the limits the model describes (24 prompt tokens, 16 new tokens).
         assertError(
-                mesh.post("/v1/completions", body("prompt", "Hello", "max_tokens", 17)),
+                mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello", "max_tokens", 17)),
                 400,
                 "invalid_request_error",
                 "max_tokens",
                 "cap");
         assertError(
-                mesh.post("/v1/completions", body("prompt", Collections.nCopies(25, 5))),
+                mesh.post("/v1/completions", GatewayFixture.body("prompt", Collections.nCopies(25, 5))),
                 400,
                 "invalid_request_error",
                 "prompt",
                 "long");
 
         Map<String, Map<String, Object>> chat = new LinkedHashMap<>();
-        chat.put("messages", body("messages", "Hello"));
-        chat.put("messages[0].role", body("messages", List.of(Map.of("role", "robot", "content", "Hello"))));
+        chat.put("messages", GatewayFixture.body("messages", "Hello"));
+        chat.put(
+                "messages[0].role",
+                GatewayFixture.body("messages", List.of(Map.of("role", "robot", "content", "Hello"))));
         chat.put(
                 "messages[0].content",
-                body("messages", List.of(Map.of("role", "user", "content", List.of(Map.of("type", "image_url"))))));
+                GatewayFixture.body(
+                        "messages", List.of(Map.of("role", "user", "content", List.of(Map.of("type", "image_url"))))));
         chat.put(
                 "max_completion_tokens",
-                body("messages", List.of(Map.of("role", "user", "content", "Hi")), "max_completion_tokens", 0));
-        chat.put("logprobs", body("messages", List.of(Map.of("role", "user", "content", "Hi")), "logprobs", 3));
+                GatewayFixture.body(
+                        "messages", List.of(Map.of("role", "user", "content", "Hi")), "max_completion_tokens", 0));
+        chat.put(
+                "logprobs",
+                GatewayFixture.body("messages", List.of(Map.of("role", "user", "content", "Hi")), "logprobs", 3));
         for (Map.Entry<String, Map<String, Object>> c : chat.entrySet()) {
             assertError(
                     mesh.post("/v1/chat/completions", c.getValue()),
@@ -149,7 +145,7 @@ class OpenAiErrorsTest {
         mesh.prefill.failures.add(Status.INVALID_ARGUMENT
                 .withDescription("tokens[0] = 7 is outside the vocabulary")
                 .asRuntimeException(trailers));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello"));
+        GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
         assertError(r, 400, "invalid_request_error", "tokens[0]", "prefill's field");
         assertEquals(
                 "tokens[0] = 7 is outside the vocabulary",
@@ -159,10 +155,16 @@ class OpenAiErrorsTest {
     @Test
     void aFullGatewayIs429() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
-        HttpResponse<Stream<String>> held = mesh.stream("/v1/completions", body("prompt", "Hello", "stream", true));
+        HttpResponse<Stream<String>> held =
+                mesh.stream("/v1/completions", GatewayFixture.body("prompt", "Hello", "stream", true));
         try {
             assertEquals(200, held.statusCode());
-            assertError(mesh.post("/v1/completions", body("prompt", "Hello")), 429, "rate_limit_error", null, "full");
+            assertError(
+                    mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello")),
+                    429,
+                    "rate_limit_error",
+                    null,
+                    "full");
         } finally {
             held.body().close();
         }
@@ -188,7 +190,7 @@ class OpenAiErrorsTest {
         for (Case c : cases) {
             mesh.reset();
             mesh.decodeA.scripts.add(FakeDecode.fail(c.status(), TestVocab.HELLO));
-            GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello"));
+            GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
             assertError(r, c.http(), c.type(), null, c.status().toString());
             assertEquals(
                     c.status().getDescription(),
@@ -203,13 +205,13 @@ class OpenAiErrorsTest {
         mesh.healthB.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.NOT_SERVING);
         GatewayFixture.await(
                 () -> mesh.router().replicas().stream().noneMatch(r -> r.healthy), "both replicas unhealthy");
-        GatewayFixture.Reply down = mesh.post("/v1/completions", body("prompt", "Hello"));
+        GatewayFixture.Reply down = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
         assertError(down, 503, "server_error", null, "no replica");
         assertEquals("service_unavailable", down.body().get("error").get("code").asString());
 
         mesh.reset();
         mesh.decodeA.scripts.add(call -> Thread.sleep(5000)); // says nothing until after the 2 s deadline
-        GatewayFixture.Reply late = mesh.post("/v1/completions", body("prompt", "Hello"));
+        GatewayFixture.Reply late = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
         assertError(late, 504, "server_error", null, "deadline");
         assertEquals("timeout", late.body().get("error").get("code").asString());
     }
@@ -218,7 +220,7 @@ class OpenAiErrorsTest {
     void aGoodRequestStillSucceeds() throws Exception {
         mesh.decodeA.scripts.add(
                 FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.HELLO, TestVocab.WORLD));
-        GatewayFixture.Reply r = mesh.post("/v1/completions", body("prompt", "Hello", "max_tokens", 2));
+        GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello", "max_tokens", 2));
         assertEquals(200, r.status(), r.body().toString());
         assertEquals("Hello world", r.body().get("choices").get(0).get("text").asString());
         assertEquals(

@@ -11,7 +11,10 @@ import picocli.CommandLine.Option;
         name = "detokenize",
         description = "Print the text of token ids (raw bytes, exactly as the tokens spell them).")
 final class DetokenizeCommand implements Callable<Integer> {
-    @Option(names = "--vocab", required = true, paramLabel = "FILE", description = "RWKV World vocabulary.")
+    @Option(
+            names = "--vocab",
+            paramLabel = "FILE",
+            description = "A World-format vocabulary file instead of the bundled RWKV World vocabulary.")
     Path vocab;
 
     @Option(
@@ -23,7 +26,7 @@ final class DetokenizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        WorldTokenizer tok = WorldTokenizer.load(vocab);
+        WorldTokenizer tok = WorldTokenizer.forModel(vocab, null);
         System.out.write(tok.decodeBytes(LogitsCommand.parseIds(ids)));
         System.out.println();
         System.out.flush();

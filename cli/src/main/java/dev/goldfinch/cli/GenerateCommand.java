@@ -26,9 +26,9 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(
             names = "--vocab",
-            required = true,
             paramLabel = "FILE",
-            description = "RWKV World vocabulary (its ids must fit the model's vocabulary).")
+            description =
+                    "A World-format vocabulary file instead of the bundled RWKV World vocabulary (default: the file beside --model if there is one, else the bundled one).")
     Path vocab;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
@@ -99,7 +99,7 @@ final class GenerateCommand implements Callable<Integer> {
                 maxTokens,
                 stop,
                 0);
-        WorldTokenizer tok = WorldTokenizer.load(vocab);
+        WorldTokenizer tok = WorldTokenizer.forModel(vocab, model.source.model);
         int[] ids = tok.encode(prompt);
         if (ids.length == 0) {
             throw new GoldFinchException.InvalidInput("the prompt is empty");

@@ -5,6 +5,7 @@ import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.gateway.ApiKeys;
 import dev.goldfinch.mesh.MeshLauncher;
 import dev.goldfinch.model.GoldFinchException;
+import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,8 +28,8 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(
             names = "--vocab",
-            required = true,
-            description = "The RWKV World vocabulary file (rwkv_vocab_v20230424.txt).")
+            description =
+                    "A World-format vocabulary file instead of the bundled RWKV World vocabulary (default: the file beside --model if there is one, else the bundled one).")
     Path vocab;
 
     @Option(
@@ -95,7 +96,7 @@ final class ServeCommand implements Callable<Integer> {
                 model.source.shape,
                 model.seed,
                 model.dtype,
-                vocab,
+                vocab != null ? vocab : WorldTokenizer.vocabularyBeside(model.source.model),
                 redis,
                 decodeReplicas,
                 port,

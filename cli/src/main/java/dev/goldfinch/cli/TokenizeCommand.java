@@ -17,9 +17,8 @@ import picocli.CommandLine.Option;
 final class TokenizeCommand implements Callable<Integer> {
     @Option(
             names = "--vocab",
-            required = true,
             paramLabel = "FILE",
-            description = "RWKV World vocabulary (rwkv_vocab_v20230424.txt).")
+            description = "A World-format vocabulary file instead of the bundled RWKV World vocabulary.")
     Path vocab;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -38,7 +37,7 @@ final class TokenizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        WorldTokenizer tok = WorldTokenizer.load(vocab);
+        WorldTokenizer tok = WorldTokenizer.forModel(vocab, null);
         byte[] bytes;
         if (input.file != null) {
             if (!Files.isRegularFile(input.file)) {

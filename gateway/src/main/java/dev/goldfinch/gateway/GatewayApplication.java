@@ -1,6 +1,5 @@
 package dev.goldfinch.gateway;
 
-import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.service.Channels;
 import io.grpc.ManagedChannel;
@@ -33,11 +32,9 @@ public class GatewayApplication {
 
     @Bean
     WorldTokenizer tokenizer(GatewayProperties p) {
-        if (p.vocab() == null || p.vocab().isBlank()) {
-            throw new GoldFinchException.InvalidInput(
-                    "goldfinch.gateway.vocab (the World vocabulary file) is required");
-        }
-        return WorldTokenizer.load(java.nio.file.Path.of(p.vocab()));
+        return p.vocab() == null || p.vocab().isBlank()
+                ? WorldTokenizer.world()
+                : WorldTokenizer.load(java.nio.file.Path.of(p.vocab()));
     }
 
     @Bean

@@ -7,7 +7,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 /**
  * {@code goldfinch.gateway.*}.
  *
- * @param vocab           the RWKV World vocabulary file (rwkv_vocab_v20230424.txt); a plain file path
+ * @param vocab           a World-format vocabulary file; absent: the RWKV World vocabulary bundled in the jar
  * @param prefill         gRPC target of the prefill service ({@code host:port} or {@code dns:///name:port})
  * @param decodeTargets   decode replicas: {@code host:port} entries, or {@code dns:NAME:PORT} for every address NAME resolves to
  * @param maxInflight     requests in progress at once; beyond it, RESOURCE_EXHAUSTED / HTTP 429

@@ -30,7 +30,7 @@ import org.springframework.context.ConfigurableApplicationContext;
  */
 public final class MeshLauncher implements AutoCloseable {
     /**
-     * What to run. {@code redisUrl} null: the embedded store. Ports 0: free ones. {@code apiKeys} null: the
+     * What to run. {@code redisUrl} null: the embedded store. {@code vocab} null: the bundled World vocabulary. Ports 0: free ones. {@code apiKeys} null: the
      * gateway serves anyone; else its {@code TENANT KEY} file.
      */
     public record Options(
@@ -106,9 +106,11 @@ public final class MeshLauncher implements AutoCloseable {
         }
 
         Map<String, String> gateway = new LinkedHashMap<>();
-        gateway.put(
-                "goldfinch.gateway.vocab",
-                o.vocab().toAbsolutePath().normalize().toString());
+        if (o.vocab() != null) { // else the gateway's bundled World vocabulary
+            gateway.put(
+                    "goldfinch.gateway.vocab",
+                    o.vocab().toAbsolutePath().normalize().toString());
+        }
         gateway.put("goldfinch.gateway.prefill", prefillTarget);
         gateway.put("goldfinch.gateway.decode-targets", String.join(",", decodeTargets));
         if (o.apiKeys() != null) {

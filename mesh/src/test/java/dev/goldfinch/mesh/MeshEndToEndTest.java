@@ -3,7 +3,6 @@ package dev.goldfinch.mesh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
 import dev.goldfinch.cache.PrefixCacheStore;
@@ -36,8 +35,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -70,18 +67,12 @@ abstract class MeshEndToEndTest {
 
     @BeforeAll
     void startMesh() {
-        Path vocab = Path.of(
-                System.getProperty("goldfinch.shared.dir", "../../shared"),
-                "golden",
-                "tokenizer",
-                "rwkv_vocab_v20230424.txt");
-        assumeTrue(Files.isRegularFile(vocab), "the World vocabulary is in ../shared/golden/tokenizer");
         mesh = MeshLauncher.start(new MeshLauncher.Options(
                 null,
                 SHAPE,
                 7,
                 "f32",
-                vocab,
+                null, // the bundled World vocabulary
                 redisUrl(),
                 2,
                 0,

@@ -3,7 +3,6 @@ package dev.goldfinch.mesh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
 import dev.goldfinch.proto.v1.GenerateRequest;
@@ -49,12 +48,6 @@ class TenantMeshEndToEndTest {
 
     @BeforeAll
     void startMesh() throws Exception {
-        Path vocab = Path.of(
-                System.getProperty("goldfinch.shared.dir", "../../shared"),
-                "golden",
-                "tokenizer",
-                "rwkv_vocab_v20230424.txt");
-        assumeTrue(Files.isRegularFile(vocab), "the World vocabulary is in ../shared/golden/tokenizer");
         Path keys = dir.resolve("api-keys");
         Files.writeString(
                 keys,
@@ -65,7 +58,7 @@ class TenantMeshEndToEndTest {
                 MeshEndToEndTest.SHAPE,
                 7,
                 "f32",
-                vocab,
+                null, // the bundled World vocabulary
                 null,
                 1,
                 0,

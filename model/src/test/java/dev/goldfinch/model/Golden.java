@@ -14,7 +14,7 @@ import java.util.Arrays;
 
 /**
  * Where the golden test vectors are. The project's own tiny models ({@code goldfinch/}, {@code finch/})
- * are test resources; other projects' files (rwkv.cpp's tiny models, the World vocabulary) are read
+ * are test resources; other projects' test data (rwkv.cpp's tiny models, tokenizer cases) are read
  * from {@code ../shared/golden} and their tests are skipped, saying why, where it is absent.
  */
 public final class Golden {
@@ -42,11 +42,6 @@ public final class Golden {
                 "shared golden data not found at " + p.toAbsolutePath()
                         + " (clone the project beside its shared/ folder to run this test)");
         return p;
-    }
-
-    /** The RWKV World vocabulary, which is not ours to ship. */
-    public static Path worldVocab() {
-        return shared("tokenizer").resolve("rwkv_vocab_v20230424.txt");
     }
 
     /** Relative tolerance on hidden states and states (golden README): 1e-4 of the value, at least 1e-4. */

@@ -62,6 +62,53 @@ public final class WorldTokenizer {
         tokenAt = Arrays.copyOf(at, used);
     }
 
+    /** The World vocabulary's file name, as the released models ship it. */
+    public static final String WORLD_VOCABULARY_FILE = "rwkv_vocab_v20230424.txt";
+
+    /** The World vocabulary bundled in this jar (Apache-2.0, see NOTICE), parsed once per JVM. */
+    public static WorldTokenizer world() {
+        return Bundled.WORLD;
+    }
+
+    /**
+     * The tokenizer for a model: {@code override} when given; else a {@value #WORLD_VOCABULARY_FILE} in the
+     * model's folder (a model that brings its own vocabulary); else the bundled World vocabulary.
+     */
+    public static WorldTokenizer forModel(Path override, Path model) {
+        if (override != null) {
+            return load(override);
+        }
+        Path beside = vocabularyBeside(model);
+        return beside != null ? load(beside) : world();
+    }
+
+    /** The {@value #WORLD_VOCABULARY_FILE} in a model's folder (or the folder given), or null. */
+    public static Path vocabularyBeside(Path model) {
+        if (model == null) {
+            return null;
+        }
+        Path folder = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
+        Path beside = folder == null ? null : folder.resolve(WORLD_VOCABULARY_FILE);
+        return beside != null && Files.isRegularFile(beside) ? beside : null;
+    }
+
+    private static final class Bundled { // a holder: parsed on first use, not when the class loads
+        static final WorldTokenizer WORLD = loadBundled();
+
+        private static WorldTokenizer loadBundled() {
+            String resource = WORLD_VOCABULARY_FILE;
+            try (var in = WorldTokenizer.class.getResourceAsStream(resource)) {
+                if (in == null) {
+                    throw new GoldFinchException.BadModel("the bundled vocabulary " + resource + " is missing");
+                }
+                String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                return parse(text.lines().toList(), "(bundled) " + resource);
+            } catch (IOException e) {
+                throw new GoldFinchException.BadModel("cannot read the bundled vocabulary: " + e.getMessage(), e);
+            }
+        }
+    }
+
     public static WorldTokenizer load(Path vocabFile) {
         List<String> lines;
         try {
@@ -69,6 +116,11 @@ public final class WorldTokenizer {
         } catch (IOException e) {
             throw new GoldFinchException.BadModel("cannot read vocabulary " + vocabFile + ": " + e.getMessage(), e);
         }
+        return parse(lines, vocabFile.toString());
+    }
+
+    /** Parses vocabulary lines; {@code vocabFile} names their source in errors. */
+    private static WorldTokenizer parse(List<String> lines, String vocabFile) {
         byte[][] byId = new byte[1][];
         int lineNo = 0;
         for (String line : lines) {
@@ -123,7 +175,7 @@ public final class WorldTokenizer {
         return new WorldTokenizer(Arrays.copyOf(byId, size));
     }
 
-    private static GoldFinchException.BadModel bad(Path file, int line, String why) {
+    private static GoldFinchException.BadModel bad(String file, int line, String why) {
         return new GoldFinchException.BadModel("vocabulary " + file + " line " + line + ": " + why);
     }
 

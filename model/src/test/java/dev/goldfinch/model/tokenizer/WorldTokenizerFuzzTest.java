@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.goldfinch.model.GoldFinchException;
-import dev.goldfinch.model.Golden;
 import dev.goldfinch.model.fuzz.FuzzRun;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -28,7 +27,7 @@ class WorldTokenizerFuzzTest {
 
     @BeforeAll
     static void load() {
-        tok = WorldTokenizer.load(Golden.worldVocab());
+        tok = WorldTokenizer.world();
     }
 
     private static boolean inVocabulary(int id) {

@@ -21,12 +21,33 @@ import tools.jackson.databind.ObjectMapper;
 
 class WorldTokenizerTest {
     static WorldTokenizer tok;
-    static Path dir;
 
     @BeforeAll
     static void load() {
-        dir = Golden.shared("tokenizer");
-        tok = WorldTokenizer.load(Golden.worldVocab());
+        tok = WorldTokenizer.world();
+    }
+
+    /** The bundled file is byte for byte the standard World vocabulary (its sha256 as the golden README gives it). */
+    @Test
+    void bundledVocabularyIsTheStandardFile() throws Exception {
+        try (var in = WorldTokenizer.class.getResourceAsStream(WorldTokenizer.WORLD_VOCABULARY_FILE)) {
+            byte[] digest = java.security.MessageDigest.getInstance("SHA-256").digest(in.readAllBytes());
+            assertEquals(
+                    "e6dee3d4e31b4d5c40ac99508ac6c701ceef4bed681bf2167ce9a908552bca89",
+                    HexFormat.of().formatHex(digest));
+        }
+    }
+
+    @Test
+    void aVocabularyBesideTheModelWinsOverTheBundledOne(@TempDir Path folder) throws IOException {
+        Path model = folder.resolve("model.safetensors");
+        Files.writeString(model, "");
+        assertEquals(tok, WorldTokenizer.forModel(null, model), "no file beside the model: the bundled one");
+        Files.writeString(folder.resolve(WorldTokenizer.WORLD_VOCABULARY_FILE), "1 'a' 1\n2 'bc' 2\n");
+        assertEquals(3, WorldTokenizer.forModel(null, model).vocabSize());
+        Path override = folder.resolve("other.txt");
+        Files.writeString(override, "1 'x' 1\n");
+        assertEquals(2, WorldTokenizer.forModel(override, model).vocabSize());
     }
 
     static int[] ints(JsonNode array) {
@@ -35,8 +56,10 @@ class WorldTokenizerTest {
 
     @Test
     void casesFromOtherProjectsEncodeExactly() throws IOException {
-        JsonNode cases =
-                new ObjectMapper().readTree(dir.resolve("tokenizer_cases.json").toFile());
+        JsonNode cases = new ObjectMapper()
+                .readTree(Golden.shared("tokenizer")
+                        .resolve("tokenizer_cases.json")
+                        .toFile());
         assertEquals(2, cases.size());
         for (JsonNode c : cases) {
             String input = c.get("input").asString();
@@ -50,8 +73,10 @@ class WorldTokenizerTest {
 
     @Test
     void referenceTrieTokenizerCasesEncodeExactly() throws IOException {
-        JsonNode root =
-                new ObjectMapper().readTree(dir.resolve("reference_cases.json").toFile());
+        JsonNode root = new ObjectMapper()
+                .readTree(Golden.shared("tokenizer")
+                        .resolve("reference_cases.json")
+                        .toFile());
         int n = 0;
         for (JsonNode c : root.get("text_cases")) {
             String text = c.get("text").asString();

@@ -13,7 +13,7 @@ import org.springframework.web.filter.OncePerRequestFilter;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Authenticates every HTTP request but health by its {@code Authorization: Bearer KEY} header before any
+ * Authenticates every HTTP request but health and the playground page by its {@code Authorization: Bearer KEY} header before any
  * controller runs: an unknown or missing key is answered 401 with OpenAI's error object. The tenant
  * travels on as the request attribute {@link ApiKeys#HTTP_TENANT}.
  */
@@ -29,7 +29,11 @@ public final class ApiKeyHttpFilter extends OncePerRequestFilter {
     @Override
     protected boolean shouldNotFilter(HttpServletRequest request) {
         String path = request.getRequestURI().substring(request.getContextPath().length());
-        return path.equals("/actuator/health") || path.startsWith("/actuator/health/");
+        // The playground page itself is public; every call it makes carries the key typed into it.
+        return path.equals("/actuator/health")
+                || path.startsWith("/actuator/health/")
+                || path.equals("/")
+                || path.equals("/index.html");
     }
 
     @Override

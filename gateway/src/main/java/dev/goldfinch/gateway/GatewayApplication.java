@@ -11,6 +11,7 @@ import org.slf4j.LoggerFactory;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
@@ -78,6 +79,13 @@ public class GatewayApplication {
     @Bean(destroyMethod = "shutdownNow")
     ManagedChannel prefillChannel(GatewayProperties p, ChannelOpener channels) {
         return channels.open(p.prefill());
+    }
+
+    /** Only the playground's mesh view reads it (the cache store's bytes); the gateway never reads entries. */
+    @Bean
+    @ConditionalOnProperty("goldfinch.gateway.cache-store")
+    MeshStatusController.CacheStoreChannel cacheStoreChannel(GatewayProperties p, ChannelOpener channels) {
+        return new MeshStatusController.CacheStoreChannel(channels.open(p.cacheStore()));
     }
 
     @Bean

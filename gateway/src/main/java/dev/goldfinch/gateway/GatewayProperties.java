@@ -15,6 +15,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param healthInterval  how often replicas' health and DNS names are refreshed
  * @param affinitySlack   how many more live sequences a replica holding the entry may have and still be preferred
  * @param apiKeysFile     {@code TENANT KEY} lines ({@link ApiKeys}); absent: the gateway serves anyone, as one anonymous tenant
+ * @param cacheStore      gRPC target of the cache store, read only for the playground's mesh view (its bytes); optional
  * @param maxInflightPerTenant requests one tenant may have in progress; default: half of {@code maxInflight} (at
  *                        least 1) with API keys, all of it without (one anonymous tenant)
  */
@@ -28,7 +29,8 @@ public record GatewayProperties(
         Duration healthInterval,
         Integer affinitySlack,
         String apiKeysFile,
-        Integer maxInflightPerTenant) {
+        Integer maxInflightPerTenant,
+        String cacheStore) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
         decodeTargets = decodeTargets == null || decodeTargets.isEmpty()

@@ -112,6 +112,7 @@ public final class MeshLauncher implements AutoCloseable {
                     o.vocab().toAbsolutePath().normalize().toString());
         }
         gateway.put("goldfinch.gateway.prefill", prefillTarget);
+        gateway.put("goldfinch.gateway.cache-store", storeTarget); // the playground's mesh view shows its bytes
         gateway.put("goldfinch.gateway.decode-targets", String.join(",", decodeTargets));
         if (o.apiKeys() != null) {
             gateway.put(

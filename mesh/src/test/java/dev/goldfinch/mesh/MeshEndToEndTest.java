@@ -539,4 +539,35 @@ abstract class MeshEndToEndTest {
             assertTrue(prom.body().contains(expected), service + " exposes " + expected);
         }
     }
+
+    /** Every metric the Grafana dashboard (deploy/grafana) queries is one some service of this mesh exports. */
+    @Test
+    void theDashboardQueriesOnlyMetricsTheServicesExport() throws Exception {
+        client.complete("/v1/completions", body("prompt", "Dashboards, please.", "max_tokens", 3));
+        java.util.Set<String> exported = new java.util.TreeSet<>();
+        var http = java.net.http.HttpClient.newHttpClient();
+        for (String service : List.of("gateway", "prefill", "decode-0", "cache-store")) {
+            var prom = http.send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+                                    "http://127.0.0.1:" + mesh.httpPort(service) + "/actuator/prometheus"))
+                            .build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            prom.body()
+                    .lines()
+                    .filter(l -> !l.startsWith("#") && !l.isBlank())
+                    .map(l -> l.split("[{ ]", 2)[0])
+                    .forEach(exported::add);
+        }
+        String dashboard = java.nio.file.Files.readString(
+                DockerComposeConfigTest.projectFile("deploy/grafana/goldfinch-mesh.json"));
+        var queried = java.util.regex.Pattern.compile("\\b((?:goldfinch|http_server|grpc_server)_[a-z0-9_]+)")
+                .matcher(dashboard)
+                .results()
+                .map(m -> m.group(1))
+                .collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new));
+        assertTrue(queried.size() > 15, "the dashboard queries the mesh's metrics: " + queried);
+        java.util.Set<String> missing = new java.util.TreeSet<>(queried);
+        missing.removeAll(exported);
+        assertTrue(missing.isEmpty(), "the dashboard queries metrics no service exports: " + missing);
+    }
 }

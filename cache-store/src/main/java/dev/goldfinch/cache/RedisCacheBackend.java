@@ -2,12 +2,15 @@ package dev.goldfinch.cache;
 
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
+import io.lettuce.core.ClientOptions;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.SetArgs;
+import io.lettuce.core.SslOptions;
 import io.lettuce.core.api.StatefulConnection;
+import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
@@ -16,6 +19,7 @@ import io.lettuce.core.codec.StringCodec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -26,9 +30,11 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.CRC32C;
+import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,11 +83,38 @@ public final class RedisCacheBackend implements CacheBackend {
     }
 
     /**
+     * How to log in to Redis, beyond what its URL says. TLS is the URL's {@code rediss://} scheme.
+     *
+     * @param username an ACL user; null: {@code default} (or the URL's)
+     * @param password the user's password ({@code requirepass} for {@code default}); null: the URL's, if any
+     * @param ca       PEM file of the CA that issued Redis's TLS certificate; null: the JVM's trust store
+     */
+    public record Access(String username, String password, Path ca) {
+        public static final Access NONE = new Access(null, null, null);
+
+        @Override
+        public String toString() { // never the password
+            return "Access[username=" + username + ", password=" + (password == null ? "none" : "******") + ", ca=" + ca
+                    + "]";
+        }
+    }
+
+    /**
      * Connects to {@code urls}: one {@code redis://host:port} URL for a standalone server, or with
      * {@code cluster} true, one or more seed nodes of a Redis Cluster (comma-separated).
      */
     public static RedisCacheBackend connect(
             String urls, boolean cluster, int chunkBytes, Duration ttl, Duration timeout) {
+        return connect(urls, Access.NONE, cluster, chunkBytes, ttl, timeout);
+    }
+
+    /**
+     * As {@link #connect(String, boolean, int, Duration, Duration)}, logging in with {@code access}. No
+     * password, whether from {@code access} or a URL's user info, reaches a log line, an error or
+     * {@link #describe()}.
+     */
+    public static RedisCacheBackend connect(
+            String urls, Access access, boolean cluster, int chunkBytes, Duration ttl, Duration timeout) {
         if (chunkBytes < 1024) {
             throw new IllegalArgumentException("chunk size must be at least 1 KiB, got " + chunkBytes);
         }
@@ -89,34 +122,90 @@ public final class RedisCacheBackend implements CacheBackend {
         List<RedisURI> uris = Arrays.stream(urls.split(","))
                 .map(String::trim)
                 .filter(s -> !s.isEmpty())
-                .map(u -> {
-                    RedisURI uri = RedisURI.create(u);
-                    uri.setTimeout(timeout);
-                    return uri;
-                })
+                .map(u -> uri(u, access, timeout))
                 .toList();
         if (uris.isEmpty()) {
             throw new IllegalArgumentException("no Redis URL given");
         }
+        String where =
+                String.join(",", uris.stream().map(RedisCacheBackend::redacted).toList());
+        SslOptions ssl = access.ca() == null
+                ? SslOptions.create()
+                : SslOptions.builder()
+                        .jdkSslProvider()
+                        .trustManager(access.ca().toFile())
+                        .build();
         if (cluster) {
             RedisClusterClient client = RedisClusterClient.create(uris);
-            var connection = client.connect(codec);
+            client.setOptions(ClusterClientOptions.builder().sslOptions(ssl).build());
+            var connection = connectOrExplain(() -> client.connect(codec), where, client::shutdown);
             return new RedisCacheBackend(
                     client::shutdown,
                     connection,
                     connection.async(),
-                    "redis-cluster " + urls,
+                    "redis-cluster " + where,
                     chunkBytes,
                     ttl,
                     timeout);
         }
         if (uris.size() > 1) {
-            throw new IllegalArgumentException("several Redis URLs need cluster mode: " + urls);
+            throw new IllegalArgumentException("several Redis URLs need cluster mode: " + where);
         }
         RedisClient client = RedisClient.create(uris.getFirst());
-        var connection = client.connect(codec);
+        client.setOptions(ClientOptions.builder().sslOptions(ssl).build());
+        var connection = connectOrExplain(() -> client.connect(codec), where, client::shutdown);
         return new RedisCacheBackend(
-                client::shutdown, connection, connection.async(), "redis " + urls, chunkBytes, ttl, timeout);
+                client::shutdown, connection, connection.async(), "redis " + where, chunkBytes, ttl, timeout);
+    }
+
+    private static RedisURI uri(String url, Access access, Duration timeout) {
+        RedisURI uri;
+        try {
+            uri = RedisURI.create(url);
+        } catch (RuntimeException e) { // its message may quote the URL, password and all
+            throw new IllegalArgumentException("not a Redis URL (redis://host:port or rediss://host:port)");
+        }
+        uri.setTimeout(timeout);
+        if (access.password() != null) {
+            if (access.username() != null) {
+                uri.setAuthentication(access.username(), access.password());
+            } else {
+                uri.setAuthentication(access.password());
+            }
+        }
+        return uri;
+    }
+
+    /** Scheme, host and port: what a log line, an error or {@code Stats} may say about where Redis is. */
+    private static String redacted(RedisURI uri) {
+        return (uri.isSsl() ? "rediss://" : "redis://") + uri.getHost() + ":" + uri.getPort();
+    }
+
+    /**
+     * Lettuce's connect errors name host and port only, but a server's reply (e.g. WRONGPASS) comes in its
+     * cause chain; this says what failed without carrying anything the caller sent.
+     */
+    private static <T> T connectOrExplain(Supplier<T> connect, String where, Runnable shutdown) {
+        try {
+            return connect.get();
+        } catch (RuntimeException e) {
+            shutdown.run();
+            throw new IllegalStateException("cannot connect to " + where + ": " + reason(e));
+        }
+    }
+
+    private static String reason(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            if (m.contains("WRONGPASS") || m.contains("NOAUTH") || m.contains("invalid password")) {
+                return "authentication failed (check goldfinch.cache.redis-username and redis-password)";
+            }
+            if (t instanceof SSLException) {
+                return "TLS handshake failed (check goldfinch.cache.redis-ca): "
+                        + t.getClass().getSimpleName();
+            }
+        }
+        return e.getClass().getSimpleName();
     }
 
     @Override

@@ -83,8 +83,31 @@ final class ServeCommand implements Callable<Integer> {
                     + " Each tenant's cache entries are its own. Without it the mesh serves anyone.")
     Path apiKeys;
 
+    @Option(
+            names = "--tls-cert",
+            paramLabel = "FILE",
+            description = "Serve the public HTTP and gRPC ports over TLS with this certificate chain (PEM);"
+                    + " needs --tls-key. Inside, the mesh always speaks mutual TLS with a throwaway CA.")
+    Path tlsCert;
+
+    @Option(
+            names = "--tls-key",
+            paramLabel = "FILE",
+            description = "The private key of --tls-cert (PKCS#8 PEM, unencrypted).")
+    Path tlsKey;
+
+    @Option(
+            names = "--redis-ca",
+            paramLabel = "FILE",
+            description = "With --redis rediss://...: the CA (PEM) that issued Redis's certificate. Redis's user and"
+                    + " password: in the URL, or GOLDFINCH_CACHE_REDISUSERNAME / GOLDFINCH_CACHE_REDISPASSWORD.")
+    Path redisCa;
+
     @Override
     public Integer call() throws InterruptedException, IOException {
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new GoldFinchException.InvalidInput("--tls-cert and --tls-key go together");
+        }
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
         }
@@ -110,7 +133,10 @@ final class ServeCommand implements Callable<Integer> {
             mesh.close();
             stopped.countDown();
         }));
-        System.out.println("ready: http://127.0.0.1:" + port + " grpc://127.0.0.1:" + grpcPort);
+        System.out.println(
+                tlsCert == null
+                        ? "ready: http://127.0.0.1:" + port + " grpc://127.0.0.1:" + grpcPort
+                        : "ready: https://127.0.0.1:" + port + " grpcs://127.0.0.1:" + grpcPort);
         System.out.flush();
         stopped.await();
         return 0;
@@ -124,6 +150,15 @@ final class ServeCommand implements Callable<Integer> {
                 "INFO",
                 "goldfinch.model.quantize",
                 model.quantize));
+        if (tlsCert != null) {
+            extra.put(
+                    "goldfinch.tls.public.certificate", tlsCert.toAbsolutePath().toString());
+            extra.put(
+                    "goldfinch.tls.public.private-key", tlsKey.toAbsolutePath().toString());
+        }
+        if (redisCa != null) {
+            extra.put("goldfinch.cache.redis-ca", redisCa.toAbsolutePath().toString());
+        }
         if (signingKeyFile != null) {
             String key = Files.readString(signingKeyFile).strip();
             try {

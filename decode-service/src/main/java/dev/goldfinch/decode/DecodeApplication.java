@@ -5,7 +5,7 @@ import dev.goldfinch.cache.client.RemotePrefixCacheStore;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.StateCodec;
-import dev.goldfinch.service.Channels;
+import dev.goldfinch.service.MeshChannels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.concurrent.ExecutorService;
@@ -32,8 +32,8 @@ public class DecodeApplication {
     }
 
     @Bean(destroyMethod = "close")
-    RemotePrefixCacheStore cacheStoreClient(DecodeProperties p) {
-        return new RemotePrefixCacheStore(Channels.open(p.cacheStore()), true, p.storeTimeout());
+    RemotePrefixCacheStore cacheStoreClient(DecodeProperties p, MeshChannels mesh) {
+        return new RemotePrefixCacheStore(mesh.open(p.cacheStore()), true, p.storeTimeout());
     }
 
     /** Entry loads and checkpoint writes: blocking I/O, kept off the scheduler and transport threads. */

@@ -1,7 +1,7 @@
 package dev.goldfinch.gateway;
 
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
-import dev.goldfinch.service.Channels;
+import dev.goldfinch.service.MeshChannels;
 import io.grpc.ManagedChannel;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.concurrent.ExecutorService;
@@ -69,11 +69,11 @@ public class GatewayApplication {
         return new PromptBuilder(tokenizer);
     }
 
-    /** Netty channels; a test supplies its own opener before the context starts. */
+    /** Netty channels with the mesh identity; a test supplies its own opener before the context starts. */
     @Bean
     @ConditionalOnMissingBean
-    ChannelOpener channelOpener() {
-        return Channels::open;
+    ChannelOpener channelOpener(MeshChannels mesh) {
+        return mesh::open;
     }
 
     @Bean(destroyMethod = "shutdownNow")

@@ -7,10 +7,16 @@ import dev.goldfinch.decode.DecodeApplication;
 import dev.goldfinch.gateway.GatewayApplication;
 import dev.goldfinch.prefill.PrefillApplication;
 import dev.goldfinch.service.Channels;
+import dev.goldfinch.service.tls.MeshCertificates;
+import dev.goldfinch.service.tls.TlsProperties;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -26,7 +32,9 @@ import org.springframework.context.ConfigurableApplicationContext;
  * The whole mesh in one JVM: cache store, prefill, N decode replicas and the gateway, each its own Spring
  * Boot application with its own loopback ports, talking real gRPC to each other. Used by
  * {@code goldfinch serve} and the end-to-end tests. The services share the model's weights (one copy per
- * JVM), nothing else.
+ * JVM), nothing else. Inside, they speak mutual TLS: each run makes a throwaway CA and one certificate per
+ * service ({@link MeshCertificates}), so an internal port refuses any client the mesh did not issue a
+ * certificate to. The gateway's public ports serve TLS only when {@code goldfinch.tls.public.*} is given.
  */
 public final class MeshLauncher implements AutoCloseable {
     /**
@@ -51,6 +59,13 @@ public final class MeshLauncher implements AutoCloseable {
     private final List<ConfigurableApplicationContext> contexts = new ArrayList<>();
     private final Map<String, Integer> grpcPorts = new LinkedHashMap<>();
     private final Map<String, Integer> httpPorts = new LinkedHashMap<>();
+    private final MeshCertificates certificates = MeshCertificates.create("goldfinch-mesh-ca");
+    /** The launcher's own mesh identity: its health probes and {@link #internalChannel} present it. */
+    private final ChannelCredentials launcherCredentials =
+            certificates.issue("launcher").channelCredentials();
+
+    /** Extra properties under this prefix go to the gateway only. */
+    private static final String PUBLIC_TLS = "goldfinch.tls.public.";
 
     private MeshLauncher() {}
 
@@ -120,7 +135,7 @@ public final class MeshLauncher implements AutoCloseable {
                     o.apiKeys().toAbsolutePath().normalize().toString());
         }
         run("gateway", GatewayApplication.class, "gateway", o.httpPort(), o.grpcPort(), gateway, o.extra());
-        awaitHealthy();
+        awaitHealthy(o.extra().containsKey(PUBLIC_TLS + "certificate"));
     }
 
     private int run(
@@ -139,11 +154,19 @@ public final class MeshLauncher implements AutoCloseable {
         args.add("--spring.grpc.server.port=" + grpc);
         args.add(
                 "--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
+        TlsProperties.Mesh identity = certificates.issue(name);
+        args.add("--goldfinch.tls.mesh.certificate=" + identity.certificate());
+        args.add("--goldfinch.tls.mesh.private-key=" + identity.privateKey());
+        args.add("--goldfinch.tls.mesh.ca=" + identity.ca());
         props.forEach((k, v) -> args.add("--" + k + "=" + v));
         extra.forEach((k, v) -> {
-            if (!k.equals(CacheClientProperties.SIGNING_KEY)) { // only prefill and decode get the key, via props
-                args.add("--" + k + "=" + v);
+            if (k.equals(CacheClientProperties.SIGNING_KEY)) {
+                return; // only prefill and decode get the key, via props
             }
+            if (k.startsWith(PUBLIC_TLS) && !name.equals("gateway")) {
+                return; // the public certificate is the gateway's; the others serve their ports with the mesh's
+            }
+            args.add("--" + k + "=" + v);
         });
         // The logging system is one per JVM: the first context's application name would label every line.
         args.add("--logging.include-application-name=false");
@@ -159,10 +182,12 @@ public final class MeshLauncher implements AutoCloseable {
     }
 
     /** Every service answers gRPC health SERVING. */
-    private void awaitHealthy() {
+    private void awaitHealthy(boolean publicTls) {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         for (Map.Entry<String, Integer> service : grpcPorts.entrySet()) {
-            ManagedChannel channel = Channels.open("127.0.0.1:" + service.getValue());
+            ManagedChannel channel = service.getKey().equals("gateway")
+                    ? Channels.open("127.0.0.1:" + service.getValue(), gatewayProbeCredentials(publicTls))
+                    : internalChannel(service.getKey());
             try {
                 while (true) {
                     try {
@@ -186,6 +211,28 @@ public final class MeshLauncher implements AutoCloseable {
                 Channels.close(channel);
             }
         }
+    }
+
+    /**
+     * The gateway's public certificate may name any host, not 127.0.0.1: the liveness probe (no request data)
+     * does not check it. Clients of the gateway do.
+     */
+    private static ChannelCredentials gatewayProbeCredentials(boolean publicTls) {
+        return publicTls
+                ? TlsChannelCredentials.newBuilder()
+                        .trustManager(InsecureTrustManagerFactory.INSTANCE.getTrustManagers())
+                        .build()
+                : InsecureChannelCredentials.create();
+    }
+
+    /** A channel to an internal service's gRPC port, presenting a certificate of this mesh's CA. */
+    public ManagedChannel internalChannel(String service) {
+        return Channels.open("127.0.0.1:" + grpcPort(service), launcherCredentials);
+    }
+
+    /** The throwaway CA of this run (PEM), e.g. to test that a port refuses other certificates. */
+    public Path meshCa() {
+        return certificates.caFile();
     }
 
     public int grpcPort(String service) {
@@ -219,5 +266,6 @@ public final class MeshLauncher implements AutoCloseable {
             contexts.get(i).close();
         }
         contexts.clear();
+        certificates.close();
     }
 }

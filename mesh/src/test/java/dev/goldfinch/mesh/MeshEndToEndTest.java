@@ -238,7 +238,7 @@ abstract class MeshEndToEndTest {
 
     @Test
     void theSameSeededRequestGivesTheSameTokensOnEitherReplica() {
-        ManagedChannel prefill = Channels.open("127.0.0.1:" + mesh.grpcPort("prefill"));
+        ManagedChannel prefill = mesh.internalChannel("prefill");
         try {
             int[] prompt = new Random(3).ints(90, 1, 65000).toArray();
             PrefillRequest.Builder req = PrefillRequest.newBuilder().setCacheSalt("replicas");
@@ -251,7 +251,7 @@ abstract class MeshEndToEndTest {
             assertEquals(89, entry.getEntry().getLength());
             List<List<Integer>> outputs = new ArrayList<>();
             for (String replica : List.of("decode-0", "decode-1")) {
-                ManagedChannel decode = Channels.open("127.0.0.1:" + mesh.grpcPort(replica));
+                ManagedChannel decode = mesh.internalChannel(replica);
                 try {
                     Iterator<DecodeResponse> it = DecodeGrpc.newBlockingStub(decode)
                             .withDeadlineAfter(60, TimeUnit.SECONDS)
@@ -280,7 +280,7 @@ abstract class MeshEndToEndTest {
 
     @Test
     void anInterruptedWriteIsNeverVisible() throws Exception {
-        ManagedChannel store = Channels.open("127.0.0.1:" + mesh.grpcPort("cache-store"));
+        ManagedChannel store = mesh.internalChannel("cache-store");
         try {
             String hash = "0123456789abcdef0123456789abcdef";
             EntryRef ref = EntryRef.newBuilder()
@@ -404,7 +404,7 @@ abstract class MeshEndToEndTest {
         byte[] checkpoint = StateCodec.encode(poisoned, StateCodec.FloatType.F32, 0, planted);
         forged.add(new PrefixCacheStore.Entry(EntryKind.ENTRY_KIND_CHECKPOINT, chain[2], planted, null, checkpoint));
         try (RemotePrefixCacheStore store = new RemotePrefixCacheStore(
-                Channels.open("127.0.0.1:" + mesh.grpcPort("cache-store")), true, java.time.Duration.ofSeconds(10))) {
+                mesh.internalChannel("cache-store"), true, java.time.Duration.ofSeconds(10))) {
             assertEquals(3, store.putAll(modelId, forged));
 
             Map<String, Object> request =

@@ -5,7 +5,7 @@ import dev.goldfinch.cache.client.RemotePrefixCacheStore;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.StateCodec;
-import dev.goldfinch.service.Channels;
+import dev.goldfinch.service.MeshChannels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -33,8 +33,8 @@ public class PrefillApplication {
     }
 
     @Bean(destroyMethod = "close")
-    RemotePrefixCacheStore cacheStoreClient(PrefillProperties p) {
-        return new RemotePrefixCacheStore(Channels.open(p.cacheStore()), true, p.storeTimeout());
+    RemotePrefixCacheStore cacheStoreClient(PrefillProperties p, MeshChannels mesh) {
+        return new RemotePrefixCacheStore(mesh.open(p.cacheStore()), true, p.storeTimeout());
     }
 
     @Bean(destroyMethod = "shutdown")

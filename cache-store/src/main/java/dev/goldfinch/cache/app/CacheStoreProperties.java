@@ -1,6 +1,8 @@
 package dev.goldfinch.cache.app;
 
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.RedisCacheBackend;
+import java.nio.file.Path;
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -8,7 +10,12 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * {@code goldfinch.cache.*}: the cache store's backend.
  *
  * @param backend       {@code memory} (embedded, one machine) or {@code redis}
- * @param redisUrl      {@code redis://host:6379}; with {@code redisCluster}, comma-separated seed nodes
+ * @param redisUrl      {@code redis://host:6379} ({@code rediss://} for TLS); with {@code redisCluster},
+ *                      comma-separated seed nodes
+ * @param redisUsername Redis ACL user; unset: {@code default}
+ * @param redisPassword that user's password (for {@code default}: {@code requirepass}); never logged or shown
+ * @param redisCa       PEM file of the CA that issued the Redis server's certificate ({@code rediss://});
+ *                      unset: the JVM's trust store
  * @param maxBytes      embedded backend: LRU bound in bytes (Redis: set {@code maxmemory} and {@code allkeys-lru})
  * @param ttl           lifetime of an entry since its last hit
  * @param chunkBytes    Redis: values above this are split into chunks
@@ -19,6 +26,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 public record CacheStoreProperties(
         String backend,
         String redisUrl,
+        String redisUsername,
+        String redisPassword,
+        Path redisCa,
         Boolean redisCluster,
         Long maxBytes,
         Duration ttl,
@@ -35,5 +45,14 @@ public record CacheStoreProperties(
         maxValueBytes = maxValueBytes == null ? 1L << 30 : maxValueBytes;
         blockSize = blockSize == null ? PrefixHasher.DEFAULT_BLOCK_SIZE : blockSize;
         redisTimeout = redisTimeout == null ? Duration.ofSeconds(5) : redisTimeout;
+    }
+
+    public RedisCacheBackend.Access redisAccess() {
+        return new RedisCacheBackend.Access(redisUsername, redisPassword, redisCa);
+    }
+
+    @Override
+    public String toString() { // never the password
+        return "CacheStoreProperties[backend=" + backend + ", redis=" + redisAccess() + "]";
     }
 }

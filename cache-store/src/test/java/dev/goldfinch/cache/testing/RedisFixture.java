@@ -72,6 +72,36 @@ public final class RedisFixture {
         return Optional.empty();
     }
 
+    /** A redis-server of a test's own on a free loopback port, with {@code args} added; empty when none is installed. */
+    public static Optional<Server> startServer(String... args) {
+        Optional<Path> binary = findOnPath("redis-server");
+        if (binary.isEmpty()) {
+            return Optional.empty();
+        }
+        int port = freePort();
+        List<String> command = new java.util.ArrayList<>(List.of(
+                binary.get().toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1", "--save", ""));
+        command.addAll(List.of(args));
+        try {
+            Process p = new ProcessBuilder(command)
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            Runtime.getRuntime().addShutdownHook(new Thread(p::destroy));
+            return Optional.of(new Server(port, p));
+        } catch (IOException e) {
+            throw new IllegalStateException("could not start redis-server", e);
+        }
+    }
+
+    /** A redis-server process on {@code port} (plaintext; a TLS port comes from its arguments). */
+    public record Server(int port, Process process) implements AutoCloseable {
+        @Override
+        public void close() {
+            process.destroy();
+        }
+    }
+
     private static void awaitPing(String u) {
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         RedisClient client = RedisClient.create(u);

@@ -28,6 +28,7 @@ import tools.jackson.databind.json.JsonMapper;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
+        footer = {"", "Example:", "  goldfinch bench engine --shape L12-D768 --quick"},
         description = "Reproducible benchmarks.",
         subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class, BenchPlotCommand.class})
 final class BenchCommand {

@@ -11,8 +11,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "convert",
-        description = "Convert a released PyTorch checkpoint (.pth) to safetensors + config.json, in Java.")
+        description = "Convert a released PyTorch checkpoint (.pth) to safetensors + config.json, in Java.",
+        footer = {"", "Example:", "  goldfinch convert rwkv-goldfinch.pth models/goldfinch --quantize q8_0"})
 final class ConvertCommand implements Callable<Integer> {
     @Parameters(
             index = "0",

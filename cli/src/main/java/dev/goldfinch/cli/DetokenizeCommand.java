@@ -8,8 +8,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "detokenize",
-        description = "Print the text of token ids (raw bytes, exactly as the tokens spell them).")
+        description = "Print the text of token ids (raw bytes, exactly as the tokens spell them).",
+        footer = {"", "Example:", "  goldfinch detokenize --ids \"33520 4600 332 59219 21509\""})
 final class DetokenizeCommand implements Callable<Integer> {
     @Option(
             names = "--vocab",

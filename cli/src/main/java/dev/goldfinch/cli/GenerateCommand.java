@@ -19,7 +19,15 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Prefill the prompt in one pass, then sample and stream tokens to stdout as they are produced. */
-@Command(name = "generate", description = "Generate text from a prompt, streaming it to stdout.")
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "generate",
+        description = "Generate text from a prompt, streaming it to stdout.",
+        footer = {
+            "",
+            "Example:",
+            "  goldfinch generate --shape L12-D768 --prompt \"The goldfinch\" --max-tokens 32 --temperature 0.8 --sample-seed 7"
+        })
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
@@ -69,8 +77,9 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(
             names = "--penalty-decay",
-            defaultValue = "0.996",
-            description = "RWKV's decay of penalty counts per token (default: ${DEFAULT-VALUE}).")
+            defaultValue = "1.0",
+            description = "RWKV's decay of penalty counts per token; 1 = none, as the server's default"
+                    + " (default: ${DEFAULT-VALUE}; ChatRWKV uses 0.996).")
     double penaltyDecay;
 
     @Option(names = "--stop", description = "A stop sequence (repeatable); not printed.")

@@ -10,7 +10,11 @@ import tools.jackson.databind.ObjectMapper;
 import tools.jackson.databind.node.ObjectNode;
 
 /** Sizes of a model and of its cache next to a transformer's KV cache, as JSON. */
-@Command(name = "inspect", description = "Print a model's architecture, parameter count and cache sizes as JSON.")
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "inspect",
+        description = "Print a model's architecture, parameter count and cache sizes as JSON.",
+        footer = {"", "Example:", "  goldfinch inspect --shape L24-D2048"})
 final class InspectCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;

@@ -18,7 +18,11 @@ import picocli.CommandLine.Option;
  * With {@code --prefill N} the state after N tokens crosses a byte boundary into a fresh object
  * before the rest is fed in chunks, so the cache format is checked along with the math.
  */
-@Command(name = "logits", description = "Write the logits of every position of a token sequence to a .npy file.")
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "logits",
+        description = "Write the logits of every position of a token sequence to a .npy file.",
+        footer = {"", "Example:", "  goldfinch logits --model models/goldfinch --tokens 510,444,12 --out logits.npy"})
 final class LogitsCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;

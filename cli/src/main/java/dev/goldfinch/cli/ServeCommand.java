@@ -20,6 +20,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "serve",
         mixinStandardHelpOptions = true,
+        footer = {"", "Example:", "  goldfinch serve --shape L12-D768 --decode-replicas 2 --api-keys keys.txt"},
         description =
                 "Run the whole mesh on this machine: cache store, prefill, decode replicas and the gateway, each on its own loopback port with real gRPC between them.")
 final class ServeCommand implements Callable<Integer> {
@@ -111,6 +112,8 @@ final class ServeCommand implements Callable<Integer> {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
         }
+        requireFree(port, "--port");
+        requireFree(grpcPort, "--grpc-port");
         if (apiKeys != null) {
             ApiKeys.load(apiKeys); // a malformed file is one 'error:' line here, not a gateway's failed start
         }
@@ -169,5 +172,16 @@ final class ServeCommand implements Callable<Integer> {
             extra.put(CacheClientProperties.SIGNING_KEY, key);
         }
         return extra;
+    }
+
+    /** Before anything starts: a busy public port is one line with its fix, not a half-started mesh. */
+    private static void requireFree(int port, String option) {
+        try (var socket = new java.net.ServerSocket()) {
+            socket.setReuseAddress(true);
+            socket.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+        } catch (IOException e) {
+            throw new GoldFinchException.InvalidInput("port " + port + " (" + option + ") is already in use: stop what"
+                    + " listens there, or choose another with " + option);
+        }
     }
 }

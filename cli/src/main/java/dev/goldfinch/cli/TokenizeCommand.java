@@ -13,7 +13,11 @@ import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "tokenize", description = "Print the token ids of a text, space-separated on one line.")
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "tokenize",
+        description = "Print the token ids of a text, space-separated on one line.",
+        footer = {"", "Example:", "  goldfinch tokenize --text \"Today is a beautiful day.\""})
 final class TokenizeCommand implements Callable<Integer> {
     @Option(
             names = "--vocab",

@@ -1,6 +1,7 @@
 package dev.goldfinch.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -11,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -196,5 +198,33 @@ class GoldfinchCliTest {
                         GOLD.resolve("weights.safetensors").toString(),
                         tmp.resolve("o").toString()),
                 "zip");
+    }
+
+    @Test
+    void everySubcommandHasHelpWithAnExample() {
+        for (String command :
+                List.of("generate", "tokenize", "detokenize", "logits", "convert", "inspect", "serve", "bench")) {
+            Run r = run(command, "--help");
+            assertEquals(0, r.exit(), command + " --help: " + r.err());
+            assertTrue(r.out().startsWith("Usage: goldfinch " + command), r.out());
+            assertTrue(r.out().contains("Example:\n  goldfinch " + command), command + " shows an example: " + r.out());
+        }
+    }
+
+    @Test
+    void environmentTroubleIsOneLineWithItsFixAndAStackOnlyWhenVerbose() throws Exception {
+        try (var busy = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            int port = busy.getLocalPort();
+            Run r = run("serve", "--shape", "layers=2,width=64,head=32,vocab=65536", "--port", Integer.toString(port));
+            assertBadInput(r, "port " + port + " (--port) is already in use");
+            assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
+        }
+        Path missing = tmp.resolve("absent.safetensors");
+        Run quiet = run("inspect", "--model", missing.toString());
+        assertEquals(GoldfinchCli.EXIT_BAD_INPUT, quiet.exit(), quiet.err());
+        assertTrue(quiet.err().startsWith("error: ") && quiet.err().contains("absent.safetensors"), quiet.err());
+        assertFalse(quiet.err().contains("\tat "), quiet.err());
+        Run verbose = run("inspect", "--model", missing.toString(), "--verbose");
+        assertTrue(verbose.err().contains("\tat "), "--verbose prints the stack: " + verbose.err());
     }
 }

@@ -116,6 +116,31 @@ class RwkvFamilyTinyTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void greedyGenerationFromTheTinyRwkv7IsEnglishWordsThroughTheByteTokenizer() throws IOException {
+        Path dir = Golden.shared("rwkv-family-tiny");
+        Path file = dir.resolve("tiny-rwkv-7v0-834K.safetensors");
+        try (GoldFinchModel m = ModelLoader.load(file)) {
+            var tok = dev.goldfinch.model.tokenizer.WorldTokenizer.forModel(
+                    null, file, m.config().vocabSize());
+            assertEquals(256, tok.vocabSize());
+            SequenceState s = m.newState();
+            float[] logits = m.prefill(s, tok.encode("In the beginning"));
+            int[] out = new int[120];
+            for (int i = 0; i < out.length; i++) {
+                int best = 0;
+                for (int t = 1; t < logits.length; t++) {
+                    best = logits[t] > logits[best] ? t : best;
+                }
+                out[i] = best;
+                logits = m.step(s, best);
+            }
+            String text = tok.decode(out);
+            assertTrue(text.matches("[a-z ]+"), "greedy text is lower-case words: " + text);
+            assertTrue(text.contains(" the "), text);
+        }
+    }
+
     /**
      * rwkv.cpp's state: per layer {@code [ffn shift C][att shift C][wkv heads × N × N]}, the WKV as ours ({@code [head][key
      * j][value i]}) for RWKV-5, transposed ({@code [head][value i][key j]}) for RWKV-7.

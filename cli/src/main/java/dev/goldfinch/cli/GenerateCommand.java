@@ -36,7 +36,7 @@ final class GenerateCommand implements Callable<Integer> {
             names = "--vocab",
             paramLabel = "FILE",
             description =
-                    "A World-format vocabulary file instead of the bundled RWKV World vocabulary (default: the file beside --model if there is one, else the bundled one).")
+                    "A World-format vocabulary file instead of the bundled RWKV World vocabulary (default: the file beside --model if there is one, else bytes for a model of 256 tokens, else the bundled one).")
     Path vocab;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
@@ -108,13 +108,15 @@ final class GenerateCommand implements Callable<Integer> {
                 maxTokens,
                 stop,
                 0);
-        WorldTokenizer tok = WorldTokenizer.forModel(vocab, model.source.model);
-        int[] ids = tok.encode(prompt);
-        if (ids.length == 0) {
-            throw new GoldFinchException.InvalidInput("the prompt is empty");
-        }
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (GoldFinchModel m = model.load()) {
+            // A byte-level model (vocabulary 256) reads bytes unless a vocabulary is given or lies beside it.
+            WorldTokenizer tok = WorldTokenizer.forModel(
+                    vocab, model.source.model, m.config().vocabSize());
+            int[] ids = tok.encode(prompt);
+            if (ids.length == 0) {
+                throw new GoldFinchException.InvalidInput("the prompt is empty");
+            }
             tok.checkFits(m.config().vocabSize());
             SequenceState state = m.newState();
             Sampler sampler = new Sampler(params, m.config().vocabSize());

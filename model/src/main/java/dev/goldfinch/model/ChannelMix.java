@@ -21,6 +21,9 @@ final class ChannelMix {
             k[i] = v * v;
         }
         float[] out = matmul(f.value(), k, rows, scratch); // [T, C]  W_v relu(W_k xk)^2
+        if (f.receptance() == null) { // RWKV-7: no receptance gate
+            return out;
+        }
         float[] xr = lerp(x, dx, f.maaR(), null, c, scratch); // [T, C]  xr = x_t + dx*maa_r
         float[] r = matmul(f.receptance(), xr, rows, scratch); // [T, C]  W_r xr
         Parallel.forEach(

@@ -19,7 +19,6 @@ final class FinchTimeMix {
     static float[] apply(FinchWeights a, Batch b, int l, float[] x, ModelConfig cfg, ForwardScratch scratch) {
         int rows = b.rows();
         int c = cfg.nEmbd();
-        int hs = cfg.headSize();
         float[] dx = b.tokenShift(x, c, l, true, scratch); // [T, C]  dx = sx - x_t ; sx <- x_t
         float[][] mixed = ddlerp(a, x, dx, rows, c, scratch); // 5 x [T, C]  x_t + dx*(maa_* + m*): w, k, v, r, g
         float[] r = matmul(a.receptance(), mixed[ModelWeights.X060_R], rows, scratch); // [T, A]  r = W_r xr
@@ -28,14 +27,21 @@ final class FinchTimeMix {
         float[] dec = decay(a, mixed[ModelWeights.X060_W], rows, c, scratch); // [T, A]  dec = exp(-exp(w))
         float[] y = wkv(b, l, r, k, v, dec, a.bonus(), cfg, scratch); // [T, A]  WKV-6 with the bonus u
         float[] g = matmul(a.gate(), mixed[ModelWeights.X060_G], rows, scratch); // [T, A]  W_g xg
-        for (int t = 0; t < rows; t++) { // [T, A]  GroupNorm(H groups; ln_x)
-            for (int h = 0; h < cfg.nHead(); h++) {
-                Kernels.layerNormSlice(
-                        y, t * c + h * hs, hs, a.lnXWeight(), a.lnXBias(), h * hs, ModelConfig.GROUP_NORM_EPS, y);
-            }
-        }
+        groupNorm(y, rows, a.lnXWeight(), a.lnXBias(), cfg); // [T, A]  GroupNorm(H groups; ln_x)
         Parallel.forEach(rows, t -> Kernels.mulSilu(y, g, t * c, (t + 1) * c)); // [T, A]  y * silu(g)
         return matmul(a.output(), y, rows, scratch); // [T, C]  out = W_o y
+    }
+
+    /** The per-head GroupNorm {@code ln_x} of every row, in place, with the family's eps. */
+    static void groupNorm(float[] y, int rows, float[] weight, float[] bias, ModelConfig cfg) {
+        int c = cfg.nEmbd();
+        int hs = cfg.headSize();
+        float eps = cfg.architecture().groupNormEps();
+        for (int t = 0; t < rows; t++) {
+            for (int h = 0; h < cfg.nHead(); h++) {
+                Kernels.layerNormSlice(y, t * c + h * hs, hs, weight, bias, h * hs, eps, y);
+            }
+        }
     }
 
     /**

@@ -169,8 +169,10 @@ public final class GoldFinchModel implements AutoCloseable {
         if (tap != null) {
             tap.embedded(x, rows);
         }
+        // RWKV-7: layer 0's value of every row, mixed into every later layer's.
+        float[] vFirst = cfg.architecture() == Architecture.RWKV7 ? scratch.take(rows * c) : null;
         for (int l = 0; l < cfg.finchLayers(); l++) {
-            block(l, all, x, scratch);
+            block(l, all, x, scratch, vFirst);
             if (tap != null) {
                 tap.afterBlock(l, x, rows);
             }
@@ -187,7 +189,7 @@ public final class GoldFinchModel implements AutoCloseable {
         float[] h = scratch.take(top.rows() * c);
         top.gather(all, x, h, c); // [T', C]
         for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
-            block(l, top, h, scratch);
+            block(l, top, h, scratch, null);
             if (tap != null) {
                 tap.afterBlock(l, h, top.rows());
             }
@@ -196,7 +198,7 @@ public final class GoldFinchModel implements AutoCloseable {
     }
 
     /** Spec §0, one layer: {@code x += TimeMix_l(LN1_l(x)); x += ChanMix_l(LN2_l(x))}, over the batch's rows. */
-    private void block(int l, Batch b, float[] x, ForwardScratch scratch) {
+    private void block(int l, Batch b, float[] x, ForwardScratch scratch, float[] vFirst) {
         Layer layer = w.layers[l];
         int rows = b.rows();
         int c = cfg.nEmbd();
@@ -205,6 +207,10 @@ public final class GoldFinchModel implements AutoCloseable {
         float[] att;
         if (layer.gold() != null) {
             att = GoldAttention.apply(layer.gold(), b, l, xn, cfg, scratch); // [T, C]  GOLD (§3)
+        } else if (layer.eagle() != null) {
+            att = EagleTimeMix.apply(layer.eagle(), b, l, xn, cfg, scratch); // [T, C]  RWKV-5
+        } else if (layer.goose() != null) {
+            att = GooseTimeMix.apply(layer.goose(), b, l, xn, cfg, scratch, vFirst); // [T, C]  RWKV-7
         } else if (layer.finch().isC2()) {
             att = FinchC2TimeMix.apply(layer.finch(), b, l, xn, cfg, scratch); // [T, C]  Finch-C2 (§1)
         } else {

@@ -9,6 +9,10 @@ import java.util.Map;
  *
  * @param finchLayers the number of recurrent (Finch or Finch-C2) layers at the bottom; equals nLayer without GOLD
  * @param compressedDim width of one compressed key (C/16 in the released models); 0 without GOLD
+ * @param decayLoraRank Finch's decay LoRA; RWKV-7's {@code w1}/{@code w2}
+ * @param valueLoraRank Finch-C2's second value LoRA; RWKV-7's value-residual {@code v1}/{@code v2}
+ * @param aLoraRank RWKV-7's in-context learning rate LoRA {@code a1}/{@code a2}; 0 in the other families
+ * @param gateLoraRank RWKV-7's gate LoRA {@code g1}/{@code g2}; 0 in the other families
  */
 public record ModelConfig(
         Architecture architecture,
@@ -25,7 +29,9 @@ public record ModelConfig(
         int goldQueryLoraRank,
         int goldKvLoraRank,
         int goldKeyLoraRank,
-        int goldValueLoraRank) {
+        int goldValueLoraRank,
+        int aLoraRank,
+        int gateLoraRank) {
 
     /** LayerNorm eps everywhere but plain Finch's per-head GroupNorm. */
     public static final float LAYER_NORM_EPS = 1e-5f;
@@ -60,8 +66,36 @@ public record ModelConfig(
         }
     }
 
-    /** The reference's defaults for a width: dim_ffn = int(C*3.5)//32*32, LoRA ranks 32/64, GOLD LoRA max(C/16, 64). */
+    /**
+     * The reference's defaults for a width: dim_ffn = int(C*3.5)//32*32 (RWKV-5 and 7: 4C), LoRA ranks 32/64, GOLD
+     * LoRA max(C/16, 64); RWKV-7's LoRA ranks as its {@code rwkv_v7_demo.py} sizes them.
+     */
     public static ModelConfig standard(Architecture arch, int nLayer, int nEmbd, int headSize, int vocabSize) {
+        if (arch == Architecture.RWKV7) {
+            double root = Math.sqrt(nEmbd);
+            return new ModelConfig(
+                    arch,
+                    nLayer,
+                    nEmbd,
+                    4 * nEmbd,
+                    headSize,
+                    vocabSize,
+                    nLayer,
+                    0,
+                    0,
+                    loraRank(1.8 * root),
+                    loraRank(1.3 * root),
+                    0,
+                    0,
+                    0,
+                    0,
+                    loraRank(1.8 * root),
+                    loraRank(0.6 * Math.pow(nEmbd, 0.8)));
+        }
+        if (arch.isEagle()) {
+            return new ModelConfig(
+                    arch, nLayer, nEmbd, 4 * nEmbd, headSize, vocabSize, nLayer, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        }
         int ffn = (int) (nEmbd * 3.5) / 32 * 32;
         int finch = arch.hasGold() ? nLayer * 2 / 3 : nLayer; // inv_other_layer_ratio = 3: int(L*(r-1)/r)
         int goldLora = Math.max(nEmbd / 16, 64);
@@ -80,7 +114,14 @@ public record ModelConfig(
                 32,
                 32,
                 goldLora,
-                goldLora);
+                goldLora,
+                0,
+                0);
+    }
+
+    /** RWKV-7's LoRA sizing: {@code max(32, round(x / 32) * 32)}. */
+    private static int loraRank(double x) {
+        return Math.max(32, (int) Math.round(x / 32) * 32);
     }
 
     public int nHead() {
@@ -119,7 +160,11 @@ public record ModelConfig(
             t.put(n.ln1Bias(), new long[] {c});
             t.put(n.ln2Weight(), new long[] {c});
             t.put(n.ln2Bias(), new long[] {c});
-            if (isGold(l)) {
+            if (architecture.isEagle()) {
+                eagleTensors(t, n);
+            } else if (architecture == Architecture.RWKV7) {
+                gooseTensors(t, n, l);
+            } else if (isGold(l)) {
                 for (String m : TensorNames.GOLD_MAA) {
                     t.put(n.att(m), new long[] {1, 1, c});
                 }
@@ -162,10 +207,17 @@ public record ModelConfig(
                 t.put(n.attNormWeight(TensorNames.LN_X), new long[] {a});
                 t.put(n.attNormBias(TensorNames.LN_X), new long[] {a});
             }
-            t.put(n.ffn(TensorNames.MAA_K), new long[] {1, 1, c});
-            t.put(n.ffn(TensorNames.MAA_R), new long[] {1, 1, c});
+            if (architecture == Architecture.RWKV7) {
+                t.put(n.ffn(TensorNames.X_K), new long[] {1, 1, c});
+            } else {
+                boolean eagle = architecture.isEagle();
+                t.put(n.ffn(eagle ? TensorNames.MIX_K : TensorNames.MAA_K), new long[] {1, 1, c});
+                t.put(n.ffn(eagle ? TensorNames.MIX_R : TensorNames.MAA_R), new long[] {1, 1, c});
+            }
             t.put(n.ffn(TensorNames.KEY), new long[] {dimFfn, c});
-            t.put(n.ffn(TensorNames.RECEPTANCE), new long[] {c, c});
+            if (architecture != Architecture.RWKV7) {
+                t.put(n.ffn(TensorNames.RECEPTANCE), new long[] {c, c});
+            }
             t.put(n.ffn(TensorNames.VALUE), new long[] {c, dimFfn});
         }
         t.put(TensorNames.LN_OUT_WEIGHT, new long[] {c});
@@ -176,6 +228,60 @@ public record ModelConfig(
             t.put(TensorNames.KV_CACHE_B, new long[] {a, c + compressedDim});
         }
         return t;
+    }
+
+    /** RWKV-5's time mix (5.1: decay and bonus per head, no gate; 5.2: both per channel, a gate). */
+    private void eagleTensors(Map<String, long[]> t, TensorNames n) {
+        int c = nEmbd;
+        boolean v51 = architecture == Architecture.RWKV5_1;
+        for (String m : TensorNames.EAGLE_MIX) {
+            if (!(v51 && m.equals(TensorNames.MIX_G))) {
+                t.put(n.att(m), new long[] {1, 1, c});
+            }
+        }
+        t.put(n.att(TensorNames.DECAY), v51 ? new long[] {nHead()} : new long[] {nHead(), headSize});
+        t.put(
+                n.att(v51 ? TensorNames.FIRST : TensorNames.BONUS),
+                v51 ? new long[] {nHead()} : new long[] {nHead(), headSize});
+        t.put(n.att(TensorNames.RECEPTANCE), new long[] {c, c});
+        t.put(n.att(TensorNames.KEY), new long[] {c, c});
+        t.put(n.att(TensorNames.VALUE), new long[] {c, c});
+        if (!v51) {
+            t.put(n.att(TensorNames.GATE), new long[] {c, c});
+        }
+        t.put(n.att(TensorNames.OUTPUT), new long[] {c, c});
+        t.put(n.attNormWeight(TensorNames.LN_X), new long[] {c});
+        t.put(n.attNormBias(TensorNames.LN_X), new long[] {c});
+    }
+
+    /** RWKV-7's time mix; layer 0 has no value-residual LoRA (its value is the residual). */
+    private void gooseTensors(Map<String, long[]> t, TensorNames n, int layer) {
+        int c = nEmbd;
+        for (String m : TensorNames.GOOSE_MIX) {
+            t.put(n.att(m), new long[] {1, 1, c});
+        }
+        t.put(n.att(TensorNames.W0), new long[] {1, 1, c});
+        t.put(n.att(TensorNames.W1), new long[] {c, decayLoraRank});
+        t.put(n.att(TensorNames.W2), new long[] {decayLoraRank, c});
+        t.put(n.att(TensorNames.A0), new long[] {1, 1, c});
+        t.put(n.att(TensorNames.A1), new long[] {c, aLoraRank});
+        t.put(n.att(TensorNames.A2), new long[] {aLoraRank, c});
+        if (layer > 0) {
+            t.put(n.att(TensorNames.V0), new long[] {1, 1, c});
+            t.put(n.att(TensorNames.V1), new long[] {c, valueLoraRank});
+            t.put(n.att(TensorNames.V2), new long[] {valueLoraRank, c});
+        }
+        t.put(n.att(TensorNames.G1), new long[] {c, gateLoraRank});
+        t.put(n.att(TensorNames.G2), new long[] {gateLoraRank, c});
+        t.put(n.att(TensorNames.K_K), new long[] {1, 1, c});
+        t.put(n.att(TensorNames.K_A), new long[] {1, 1, c});
+        t.put(n.att(TensorNames.R_K), new long[] {nHead(), headSize});
+        t.put(n.att(TensorNames.RECEPTANCE), new long[] {c, c});
+        t.put(n.att(TensorNames.KEY), new long[] {c, c});
+        t.put(n.att(TensorNames.VALUE), new long[] {c, c});
+        t.put(n.att(TensorNames.OUTPUT), new long[] {c, c});
+        t.put(n.attNormWeight(TensorNames.LN_X), new long[] {c});
+        t.put(n.attNormBias(TensorNames.LN_X), new long[] {c});
     }
 
     public long parameterCount() {
@@ -196,6 +302,9 @@ public record ModelConfig(
                 + vocabSize
                 + ":Lf" + finchLayers + ":c" + compressedDim + ":r" + maaLoraRank + "," + decayLoraRank + ","
                 + valueLoraRank
-                + "," + goldQueryLoraRank + "," + goldKvLoraRank + "," + goldKeyLoraRank + "," + goldValueLoraRank;
+                + "," + goldQueryLoraRank + "," + goldKvLoraRank + "," + goldKeyLoraRank + "," + goldValueLoraRank
+                // Only RWKV-7 has these: the older families' fingerprints (and so their cached states) stay as they
+                // were.
+                + (architecture == Architecture.RWKV7 ? ":a" + aLoraRank + ",g" + gateLoraRank : "");
     }
 }

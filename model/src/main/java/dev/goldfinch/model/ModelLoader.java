@@ -79,6 +79,14 @@ public final class ModelLoader {
             throw new GoldFinchException.BadModel(
                     source + ": missing tensor " + new TensorNames(0).ln1Weight() + " (no layers found)");
         }
+        TensorNames first = new TensorNames(0);
+        int ffnWidth = (int) shape(t, first.ffn(TensorNames.KEY), 2, source)[0];
+        if (t.containsKey(first.att(TensorNames.W0))) {
+            return gooseConfig(t, source, nLayer, embd, ffnWidth, vocab);
+        }
+        if (t.containsKey(first.att(TensorNames.MIX_K))) {
+            return eagleConfig(t, source, nLayer, embd, ffnWidth, vocab);
+        }
         int firstGold = nLayer;
         boolean plainFinch = false;
         for (int l = 0; l < nLayer; l++) {
@@ -100,9 +108,8 @@ public final class ModelLoader {
             throw new GoldFinchException.BadModel(
                     source + ": GOLD layers on top of plain Finch layers are not a released architecture");
         }
-        TensorNames first = new TensorNames(0);
         int headSize = (int) shape(t, first.att(TensorNames.BONUS), 2, source)[1];
-        int ffn = (int) shape(t, first.ffn(TensorNames.KEY), 2, source)[0];
+        int ffn = ffnWidth;
         int maaRank = (int) shape(t, first.att(TensorNames.MAA_W1), 2, source)[1] / 5;
         int decayRank = (int) shape(t, first.att(TensorNames.DECAY_W1), 2, source)[1];
         int valueRank =
@@ -131,7 +138,61 @@ public final class ModelLoader {
                 qRank,
                 kvRank,
                 keyRank,
-                valRank);
+                valRank,
+                0,
+                0);
+    }
+
+    /**
+     * RWKV-5: a time mix with static mixes ({@code time_mix_k}); 5.1 has {@code time_first} and a decay per head,
+     * 5.2 {@code time_faaaa} and a decay per channel. The head count is the decay's first dimension.
+     */
+    private static ModelConfig eagleConfig(
+            Map<String, Tensor> t, String source, int nLayer, int embd, int ffn, int vocab) {
+        TensorNames first = new TensorNames(0);
+        boolean v51 = t.containsKey(first.att(TensorNames.FIRST));
+        long[] decay = shape(t, first.att(TensorNames.DECAY), v51 ? 1 : 2, source);
+        int heads = (int) decay[0];
+        if (heads <= 0 || embd % heads != 0) {
+            throw new GoldFinchException.BadModel(source + ": tensor " + first.att(TensorNames.DECAY) + " has shape "
+                    + Arrays.toString(decay) + ", whose " + heads + " heads do not divide the width " + embd);
+        }
+        Architecture arch = v51 ? Architecture.RWKV5_1 : Architecture.RWKV5_2;
+        return new ModelConfig(arch, nLayer, embd, ffn, embd / heads, vocab, nLayer, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    }
+
+    /** RWKV-7: {@code w0} in the time mix; the head size is {@code r_k}'s second dimension, the LoRA ranks their widths. */
+    private static ModelConfig gooseConfig(
+            Map<String, Tensor> t, String source, int nLayer, int embd, int ffn, int vocab) {
+        TensorNames first = new TensorNames(0);
+        int headSize = (int) shape(t, first.att(TensorNames.R_K), 2, source)[1];
+        int decayRank = (int) shape(t, first.att(TensorNames.W1), 2, source)[1];
+        int aRank = (int) shape(t, first.att(TensorNames.A1), 2, source)[1];
+        int gateRank = (int) shape(t, first.att(TensorNames.G1), 2, source)[1];
+        // Layer 0's value is the residual the others mix in, so the value LoRA starts at layer 1.
+        int valueRank = nLayer > 1 ? (int) shape(t, new TensorNames(1).att(TensorNames.V1), 2, source)[1] : 32;
+        if (headSize <= 0 || embd % headSize != 0) {
+            throw new GoldFinchException.BadModel(source + ": tensor " + first.att(TensorNames.R_K)
+                    + " gives head size " + headSize + ", which does not divide the width " + embd);
+        }
+        return new ModelConfig(
+                Architecture.RWKV7,
+                nLayer,
+                embd,
+                ffn,
+                headSize,
+                vocab,
+                nLayer,
+                0,
+                0,
+                decayRank,
+                valueRank,
+                0,
+                0,
+                0,
+                0,
+                aRank,
+                gateRank);
     }
 
     private static Architecture failArch(String source) {
@@ -258,7 +319,11 @@ public final class ModelLoader {
         var node = JSON.createObjectNode();
         node.put("tmix", c.architecture().tmix());
         node.put("tmix2", c.architecture().tmix2());
-        node.put("cmix", "x060");
+        node.put(
+                "cmix",
+                c.architecture().isEagle() || c.architecture() == Architecture.RWKV7
+                        ? c.architecture().tmix()
+                        : "x060");
         node.put("n_layer", c.nLayer());
         node.put("n_embd", c.nEmbd());
         node.put("dim_att", c.dimAtt());

@@ -9,12 +9,13 @@ import java.util.regex.Pattern;
 /**
  * Named model shapes for random-weight models (tests, benchmarks, demos). {@code L24-D2048} is the
  * released 1.45B GoldFinch, {@code L12-D768} the 187M one; an architecture prefix
- * ({@code finch-L12-D768}) picks another family; {@code layers=..,width=..,head=..,vocab=..[,arch=..]}
+ * ({@code finch-L12-D768}, {@code rwkv7-L12-D768}, {@code rwkv5-L24-D2048} for 5.2) picks another family; {@code layers=..,width=..,head=..,vocab=..[,arch=..]}
  * spells a custom one.
  */
 public final class ModelShapes {
-    private static final Pattern NAMED =
-            Pattern.compile("(?:(goldfinch|finchc2|finch)-)?L(\\d+)-D(\\d+)", Pattern.CASE_INSENSITIVE);
+    private static final Pattern NAMED = Pattern.compile(
+            "(?:(goldfinch|finchc2|finch|rwkv6|rwkv5\\.1|rwkv5\\.2|rwkv5|rwkv7)-)?L(\\d+)-D(\\d+)",
+            Pattern.CASE_INSENSITIVE);
 
     private ModelShapes() {}
 

@@ -75,6 +75,54 @@ public final class ModelWeights {
             float[] lnXWeight,
             float[] lnXBias) {}
 
+    /**
+     * One RWKV-5 time mix. The stored mixes ({@code x*mix + sx*(1-mix)}) are kept as {@code 1 - mix}, the engine's
+     * {@code x + dx*maa} form; the decay and bonus are expanded to one value per channel, the decay as {@code
+     * exp(-exp(w))} and 5.1's bonus as {@code exp(time_first)}.
+     */
+    record EagleWeights(
+            float[][] mix, // [4][C] k, v, r, g ({@link TensorNames#EAGLE_MIX}; g null in 5.1)
+            float[] decay, // [A]
+            float[] bonus, // [A]
+            Matrix receptance, // [A, C]
+            Matrix key,
+            Matrix value,
+            Matrix gate, // [A, C], null in 5.1
+            Matrix output, // [C, A]
+            float[] lnXWeight,
+            float[] lnXBias) {}
+
+    /** Eagle's mix slots. */
+    static final int EAGLE_K = 0, EAGLE_V = 1, EAGLE_R = 2, EAGLE_G = 3;
+
+    /** One RWKV-7 time mix; LoRA factors transposed ({@code W x}). */
+    record GooseWeights(
+            float[][] mix, // [6][C] r, w, k, v, a, g ({@link TensorNames#GOOSE_MIX})
+            float[] w0,
+            Matrix w1, // [Dw, C]
+            Matrix w2, // [A, Dw]
+            float[] a0,
+            Matrix a1,
+            Matrix a2,
+            float[] v0, // null in layer 0 (so v1, v2)
+            Matrix v1,
+            Matrix v2,
+            Matrix g1,
+            Matrix g2,
+            float[] kK, // [A]
+            float[] kA, // [A]
+            float[] rK, // [A] (stored [H, N])
+            Matrix receptance,
+            Matrix key,
+            Matrix value,
+            Matrix output,
+            float[] lnXWeight,
+            float[] lnXBias) {}
+
+    /** Goose's mix slots. */
+    static final int GOOSE_R = 0, GOOSE_W = 1, GOOSE_K = 2, GOOSE_V = 3, GOOSE_A = 4, GOOSE_G = 5;
+
+    /** The channel mix; RWKV-7's has no receptance ({@code maaR} and {@code receptance} null). */
     record ChannelMixWeights(
             float[] maaK,
             float[] maaR,
@@ -82,6 +130,7 @@ public final class ModelWeights {
             Matrix receptance /* [C, C] */,
             Matrix value /* [C, F] */) {}
 
+    /** One layer: exactly one of the time mixes is set. */
     record Layer(
             float[] ln1Weight,
             float[] ln1Bias,
@@ -89,6 +138,8 @@ public final class ModelWeights {
             float[] ln2Bias,
             FinchWeights finch,
             GoldWeights gold,
+            EagleWeights eagle,
+            GooseWeights goose,
             ChannelMixWeights ffn) {}
 
     final ModelConfig config;
@@ -122,15 +173,33 @@ public final class ModelWeights {
         layers = new Layer[config.nLayer()];
         for (int l = 0; l < layers.length; l++) {
             TensorNames n = new TensorNames(l);
-            ChannelMixWeights ffn = new ChannelMixWeights(
-                    vec(tensors, n.ffn(TensorNames.MAA_K)),
-                    vec(tensors, n.ffn(TensorNames.MAA_R)),
-                    mat(tensors, n.ffn(TensorNames.KEY)),
-                    mat(tensors, n.ffn(TensorNames.RECEPTANCE)),
-                    mat(tensors, n.ffn(TensorNames.VALUE)));
+            Architecture arch = config.architecture();
+            ChannelMixWeights ffn = arch == Architecture.RWKV7
+                    ? new ChannelMixWeights(
+                            vec(tensors, n.ffn(TensorNames.X_K)),
+                            null,
+                            mat(tensors, n.ffn(TensorNames.KEY)),
+                            null,
+                            mat(tensors, n.ffn(TensorNames.VALUE)))
+                    : new ChannelMixWeights(
+                            arch.isEagle()
+                                    ? oneMinus(vec(tensors, n.ffn(TensorNames.MIX_K)))
+                                    : vec(tensors, n.ffn(TensorNames.MAA_K)),
+                            arch.isEagle()
+                                    ? oneMinus(vec(tensors, n.ffn(TensorNames.MIX_R)))
+                                    : vec(tensors, n.ffn(TensorNames.MAA_R)),
+                            mat(tensors, n.ffn(TensorNames.KEY)),
+                            mat(tensors, n.ffn(TensorNames.RECEPTANCE)),
+                            mat(tensors, n.ffn(TensorNames.VALUE)));
             FinchWeights finch = null;
             GoldWeights gold = null;
-            if (config.isGold(l)) {
+            EagleWeights eagle = null;
+            GooseWeights goose = null;
+            if (arch.isEagle()) {
+                eagle = eagle(tensors, n, config);
+            } else if (arch == Architecture.RWKV7) {
+                goose = goose(tensors, n, l);
+            } else if (config.isGold(l)) {
                 gold = new GoldWeights(
                         vec(tensors, n.att(TensorNames.MAA_X)),
                         vec(tensors, n.att(TensorNames.MAA_Q)),
@@ -188,6 +257,8 @@ public final class ModelWeights {
                     vec(tensors, n.ln2Bias()),
                     finch,
                     gold,
+                    eagle,
+                    goose,
                     ffn);
         }
         long bytes = quantizedSavings;
@@ -202,6 +273,83 @@ public final class ModelWeights {
 
     private static float[] vec(Map<String, Tensor> t, String name) {
         return t.get(name).toFloats();
+    }
+
+    private static float[] oneMinus(float[] mix) {
+        for (int i = 0; i < mix.length; i++) {
+            mix[i] = 1f - mix[i];
+        }
+        return mix;
+    }
+
+    private EagleWeights eagle(Map<String, Tensor> t, TensorNames n, ModelConfig config) {
+        boolean v51 = config.architecture() == Architecture.RWKV5_1;
+        float[][] mix = new float[TensorNames.EAGLE_MIX.length][];
+        for (int i = 0; i < mix.length; i++) {
+            String name = n.att(TensorNames.EAGLE_MIX[i]);
+            mix[i] = t.containsKey(name) ? oneMinus(vec(t, name)) : null;
+        }
+        float[] decay = perChannel(vec(t, n.att(TensorNames.DECAY)), config);
+        float[] bonus = perChannel(vec(t, n.att(v51 ? TensorNames.FIRST : TensorNames.BONUS)), config);
+        for (int i = 0; i < decay.length; i++) {
+            decay[i] = (float) Math.exp(-Math.exp(decay[i]));
+            if (v51) {
+                bonus[i] = (float) Math.exp(bonus[i]);
+            }
+        }
+        return new EagleWeights(
+                mix,
+                decay,
+                bonus,
+                mat(t, n.att(TensorNames.RECEPTANCE)),
+                mat(t, n.att(TensorNames.KEY)),
+                mat(t, n.att(TensorNames.VALUE)),
+                v51 ? null : mat(t, n.att(TensorNames.GATE)),
+                mat(t, n.att(TensorNames.OUTPUT)),
+                vec(t, n.attNormWeight(TensorNames.LN_X)),
+                vec(t, n.attNormBias(TensorNames.LN_X)));
+    }
+
+    /** A value per head ({@code [H]}, RWKV-5.1) repeated over its channels; per-channel values ({@code [H, N]}) as they are. */
+    private static float[] perChannel(float[] v, ModelConfig config) {
+        if (v.length == config.dimAtt()) {
+            return v;
+        }
+        float[] out = new float[config.dimAtt()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = v[i / config.headSize()];
+        }
+        return out;
+    }
+
+    private GooseWeights goose(Map<String, Tensor> t, TensorNames n, int layer) {
+        float[][] mix = new float[TensorNames.GOOSE_MIX.length][];
+        for (int i = 0; i < mix.length; i++) {
+            mix[i] = vec(t, n.att(TensorNames.GOOSE_MIX[i]));
+        }
+        boolean residual = layer > 0;
+        return new GooseWeights(
+                mix,
+                vec(t, n.att(TensorNames.W0)),
+                transposed(t, n.att(TensorNames.W1)),
+                transposed(t, n.att(TensorNames.W2)),
+                vec(t, n.att(TensorNames.A0)),
+                transposed(t, n.att(TensorNames.A1)),
+                transposed(t, n.att(TensorNames.A2)),
+                residual ? vec(t, n.att(TensorNames.V0)) : null,
+                residual ? transposed(t, n.att(TensorNames.V1)) : null,
+                residual ? transposed(t, n.att(TensorNames.V2)) : null,
+                transposed(t, n.att(TensorNames.G1)),
+                transposed(t, n.att(TensorNames.G2)),
+                vec(t, n.att(TensorNames.K_K)),
+                vec(t, n.att(TensorNames.K_A)),
+                vec(t, n.att(TensorNames.R_K)),
+                mat(t, n.att(TensorNames.RECEPTANCE)),
+                mat(t, n.att(TensorNames.KEY)),
+                mat(t, n.att(TensorNames.VALUE)),
+                mat(t, n.att(TensorNames.OUTPUT)),
+                vec(t, n.attNormWeight(TensorNames.LN_X)),
+                vec(t, n.attNormBias(TensorNames.LN_X)));
     }
 
     /** Beside a matrix stored as Q8_0 bytes (I8, by {@code goldfinch convert --quantize q8_0}): its F16 block scales. */

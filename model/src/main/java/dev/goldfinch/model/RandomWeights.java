@@ -63,6 +63,7 @@ public final class RandomWeights {
         MemorySegment seg = t.data();
         int last = (int) shape[shape.length - 1];
         String leaf = name.substring(name.lastIndexOf('.') + 1);
+        boolean gooseBias = leaf.matches("[wav]0|r_k"); // RWKV-7's LoRA biases and bonus scale
         boolean norm = name.matches(".*\\.(ln\\d|ln_\\w+|ln0|ln_out)\\.(weight|bias)|ln_out\\.(weight|bias)");
         for (long i = 0; i < n; i++) {
             double r = (rnd.nextDouble() * 2 - 1) * SQRT3; // unit variance
@@ -73,9 +74,13 @@ public final class RandomWeights {
                 v = r;
             } else if (leaf.equals(TensorNames.DECAY)) {
                 v = -6 + 5.0 * (i % last) / Math.max(1, last - 1) + 0.3 * r;
-            } else if (leaf.startsWith("time_maa_") && shape.length == 3 && shape[0] == 1) {
+            } else if ((leaf.startsWith("time_maa_") || leaf.startsWith("time_mix_") || leaf.startsWith("x_"))
+                    && shape.length == 3
+                    && shape[0] == 1) {
                 v = (double) (i % last) / last + 0.1 * r; // static mixes in [0, 1)
-            } else if (leaf.startsWith("time_")) {
+            } else if (leaf.equals(TensorNames.K_K) || leaf.equals(TensorNames.K_A)) {
+                v = 0.85 + 0.1 * r; // RWKV-7's key scales, near their trained values
+            } else if (leaf.startsWith("time_") || gooseBias) {
                 v = 0.1 * r; // LoRA factors and the bonus
             } else {
                 v = r / Math.sqrt(shape[shape.length - 1]); // projections: 1/sqrt(fan_in)

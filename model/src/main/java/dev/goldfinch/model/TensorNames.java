@@ -37,6 +37,38 @@ public record TensorNames(int layer) {
     public static final String BONUS = "time_faaaa";
     public static final String GATE = "gate.weight";
 
+    // RWKV-5 (Eagle): static token-shift mixes ([1,1,C], x*mix + sx*(1-mix), att: K, V, R, G; ffn: K, R) and the
+    // 5.1 bonus ([H], used as exp(time_first)); 5.2's bonus is BONUS ([H, N]) and both decays are DECAY.
+    public static final String MIX_K = "time_mix_k";
+    public static final String MIX_V = "time_mix_v";
+    public static final String MIX_R = "time_mix_r";
+    public static final String MIX_G = "time_mix_g";
+    public static final String FIRST = "time_first";
+
+    // RWKV-7 (Goose): token-shift mixes ([1,1,C], x + dx*mix; X_K is also the channel mix's), the LoRA pairs
+    // ([C, D] then [D, C]) of the decay (w), in-context rate (a), value residual (v) and gate (g) with their biases
+    // ([1,1,C]), and k_k, k_a ([1,1,C]) and r_k ([H, N]).
+    public static final String X_R = "x_r";
+    public static final String X_W = "x_w";
+    public static final String X_K = "x_k";
+    public static final String X_V = "x_v";
+    public static final String X_A = "x_a";
+    public static final String X_G = "x_g";
+    public static final String W0 = "w0";
+    public static final String W1 = "w1";
+    public static final String W2 = "w2";
+    public static final String A0 = "a0";
+    public static final String A1 = "a1";
+    public static final String A2 = "a2";
+    public static final String V0 = "v0";
+    public static final String V1 = "v1";
+    public static final String V2 = "v2";
+    public static final String G1 = "g1";
+    public static final String G2 = "g2";
+    public static final String K_K = "k_k";
+    public static final String K_A = "k_a";
+    public static final String R_K = "r_k";
+
     // GOLD time mix (spec §3).
     public static final String Q_W1 = "time_maa_q_w1";
     public static final String Q_W2 = "time_maa_q_w2";
@@ -64,6 +96,11 @@ public record TensorNames(int layer) {
     static final String[] FINCH_MAA = {MAA_X, MAA_W, MAA_K, MAA_V, MAA_R, MAA_G};
     /** Finch-C2's. */
     static final String[] FINCH_C2_MAA = {MAA_X, MAA_R, MAA_K, MAA_V, MAA_W, MAA_V2};
+
+    /** RWKV-5's time-mix mixes, in {@link ModelWeights.EagleWeights#mix} order (5.1 has no G). */
+    static final String[] EAGLE_MIX = {MIX_K, MIX_V, MIX_R, MIX_G};
+    /** RWKV-7's, in {@link ModelWeights.GooseWeights#mix} order. */
+    static final String[] GOOSE_MIX = {X_R, X_W, X_K, X_V, X_A, X_G};
 
     static final String[] GOLD_MAA = {MAA_X, MAA_Q, MAA_V_CACHE, MAA_K, MAA_V};
     /** The ddlerp LoRA outputs of plain Finch ({@code time_maa_w2}'s order): w, k, v, r, g. */

@@ -98,7 +98,9 @@ class DecodeAllocationTest {
                 g.goldQueryLoraRank() / 2,
                 g.goldKvLoraRank() / 2,
                 g.goldKeyLoraRank() / 2,
-                g.goldValueLoraRank() / 2);
+                g.goldValueLoraRank() / 2,
+                0,
+                0);
         return RandomWeights.model(half, 7, DType.F32);
     }
 

@@ -16,7 +16,7 @@ import java.util.zip.CRC32C;
  *  0      4    magic "GFST"
  *  4      2    format version (1)
  *  6      1    float type: 0 = f32, 1 = bf16
- *  7      1    architecture: 0 goldfinch, 1 finchc2, 2 finch
+ *  7      1    architecture: 0 goldfinch, 1 finchc2, 2 finch, 3 rwkv5.1, 4 rwkv5.2, 5 rwkv7 ({@link Architecture}'s order)
  *  8      8    model fingerprint (config + weights)
  * 16      8    namespace (tenant salt id; 0 = none), opaque to the engine
  * 24      4    n_layer        28  4  n_embd      32  4  head_size

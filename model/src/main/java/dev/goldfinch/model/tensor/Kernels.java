@@ -475,6 +475,17 @@ public final class Kernels {
         }
     }
 
+    /** {@code a[i] = 1 / (1 + e^-a[i])} for {@code from <= i < to}. */
+    public static void sigmoidInPlace(float[] a, int from, int to) {
+        for (int i = from; i < to; i++) {
+            a[i] = -a[i];
+        }
+        expInPlace(a, from, to);
+        for (int i = from; i < to; i++) {
+            a[i] = 1f / (a[i] + 1f);
+        }
+    }
+
     /** {@code y[i] = y[i] * g[i] * sigmoid(g[i])} (the SiLU gate) for {@code from <= i < to}; {@code g} is used up. */
     public static void mulSilu(float[] y, float[] g, int from, int to) {
         for (int i = from; i < to; i++) {

@@ -82,6 +82,28 @@ public final class WorldTokenizer {
         return beside != null ? load(beside) : world();
     }
 
+    /**
+     * As {@link #forModel(Path, Path)}, but a model whose vocabulary is the 256 byte values (rwkv.cpp's tiny models,
+     * byte-level research models) gets {@link #bytes()} when neither an override nor a file beside it says otherwise.
+     */
+    public static WorldTokenizer forModel(Path override, Path model, int modelVocabSize) {
+        if (override == null && vocabularyBeside(model) == null && modelVocabSize == BYTE_VOCABULARY_SIZE) {
+            return bytes();
+        }
+        return forModel(override, model);
+    }
+
+    /** A model of this vocabulary size reads bytes: token id = byte value. */
+    public static final int BYTE_VOCABULARY_SIZE = 256;
+
+    /**
+     * The byte-level vocabulary as a degenerate World vocabulary: token i is the one byte i. Id 0 (the NUL byte) is
+     * also {@link #END_OF_TEXT}, as in the World vocabulary: generation stops there and it decodes to nothing.
+     */
+    public static WorldTokenizer bytes() {
+        return Bundled.BYTES;
+    }
+
     /** The {@value #WORLD_VOCABULARY_FILE} in a model's folder (or the folder given), or null. */
     public static Path vocabularyBeside(Path model) {
         if (model == null) {
@@ -94,6 +116,15 @@ public final class WorldTokenizer {
 
     private static final class Bundled { // a holder: parsed on first use, not when the class loads
         static final WorldTokenizer WORLD = loadBundled();
+        static final WorldTokenizer BYTES = byteVocabulary();
+
+        private static WorldTokenizer byteVocabulary() {
+            byte[][] byId = new byte[BYTE_VOCABULARY_SIZE][];
+            for (int b = 0; b < byId.length; b++) {
+                byId[b] = new byte[] {(byte) b};
+            }
+            return new WorldTokenizer(byId);
+        }
 
         private static WorldTokenizer loadBundled() {
             String resource = WORLD_VOCABULARY_FILE;

@@ -168,4 +168,19 @@ class WorldTokenizerTest {
         WorldTokenizer small = WorldTokenizer.load(p);
         assertArrayEquals(new int[] {3, 2, 1}, small.encode(new byte[] {(byte) 0xC3, (byte) 0xA9, 'x', (byte) 0xFF}));
     }
+
+    @Test
+    void aModelOfTheByteVocabularyReadsBytes() {
+        WorldTokenizer bytes = WorldTokenizer.forModel(null, null, 256);
+        assertEquals(256, bytes.vocabSize());
+        String text = "caf\u00e9 \u2192 ok";
+        int[] ids = bytes.encode(text);
+        byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+        assertEquals(utf8.length, ids.length);
+        for (int i = 0; i < ids.length; i++) {
+            assertEquals(utf8[i] & 0xff, ids[i]);
+        }
+        assertEquals(text, bytes.decode(ids));
+        assertEquals(WorldTokenizer.world(), WorldTokenizer.forModel(null, null, 65536));
+    }
 }

@@ -13,11 +13,14 @@ import org.springframework.web.filter.OncePerRequestFilter;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Authenticates every HTTP request but health by its {@code Authorization: Bearer KEY} header before any
+ * Authenticates every HTTP request but {@code /health} and {@code /metrics} by its {@code Authorization: Bearer KEY} header before any
  * controller runs: an unknown or missing key is answered 401 with OpenAI's error object. The tenant
  * travels on as the request attribute {@link ApiKeys#HTTP_TENANT}.
  */
 public final class ApiKeyHttpFilter extends OncePerRequestFilter {
+    /** What a load balancer and a Prometheus scraper read without a key (PublicEndpoints; no secret is in them). */
+    static final java.util.Set<String> OPEN_PATHS = java.util.Set.of("/health", "/metrics");
+
     private final ApiKeys keys;
     private final JsonMapper json;
 
@@ -29,7 +32,7 @@ public final class ApiKeyHttpFilter extends OncePerRequestFilter {
     @Override
     protected boolean shouldNotFilter(HttpServletRequest request) {
         String path = request.getRequestURI().substring(request.getContextPath().length());
-        return path.equals("/actuator/health") || path.startsWith("/actuator/health/");
+        return OPEN_PATHS.contains(path);
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.goldfinch.gateway;
 import java.time.Duration;
 import java.util.List;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.util.unit.DataSize;
 
 /**
  * {@code goldfinch.gateway.*}.
@@ -17,6 +18,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param apiKeysFile     {@code TENANT KEY} lines ({@link ApiKeys}); absent: the gateway serves anyone, as one anonymous tenant
  * @param maxInflightPerTenant requests one tenant may have in progress; default: half of {@code maxInflight} (at
  *                        least 1) with API keys, all of it without (one anonymous tenant)
+ * @param maxRequestBody  largest HTTP request body; beyond it, 413 (default 8 MB: a prompt of the longest
+ *                        tokens at the default prompt limit, with room for JSON escapes)
  */
 @ConfigurationProperties("goldfinch.gateway")
 public record GatewayProperties(
@@ -28,7 +31,8 @@ public record GatewayProperties(
         Duration healthInterval,
         Integer affinitySlack,
         String apiKeysFile,
-        Integer maxInflightPerTenant) {
+        Integer maxInflightPerTenant,
+        DataSize maxRequestBody) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
         decodeTargets = decodeTargets == null || decodeTargets.isEmpty()
@@ -39,6 +43,7 @@ public record GatewayProperties(
         healthInterval = healthInterval == null ? Duration.ofSeconds(2) : healthInterval;
         affinitySlack = affinitySlack == null ? 2 : affinitySlack;
         apiKeysFile = apiKeysFile == null || apiKeysFile.isBlank() ? null : apiKeysFile;
+        maxRequestBody = maxRequestBody == null ? DataSize.ofMegabytes(8) : maxRequestBody;
         if (maxInflightPerTenant == null) {
             maxInflightPerTenant = apiKeysFile == null ? maxInflight : Math.max(1, maxInflight / 2);
         }

@@ -554,9 +554,11 @@ public class OpenAiController {
     /** An integer field within {@code [min, max]}, compared as sent (a cast would let 2^32 + 1 pass as 1). */
     private static int bounded(JsonNode root, String field, int min, int max) {
         long v = integer(root, field, min);
-        if (v < min || v > max) {
-            throw new GoldFinchException.InvalidInput(
-                    field, field + " must be in [" + min + ", " + max + "], got " + v);
+        if (v < min) {
+            throw new GoldFinchException.InvalidInput(field, field + " must be >= " + min + ", got " + v);
+        }
+        if (v > max) {
+            throw new GoldFinchException.InvalidInput(field, field + " must be <= " + max + ", got " + v);
         }
         return (int) v;
     }

@@ -51,6 +51,7 @@ public final class MeshLauncher implements AutoCloseable {
     private final List<ConfigurableApplicationContext> contexts = new ArrayList<>();
     private final Map<String, Integer> grpcPorts = new LinkedHashMap<>();
     private final Map<String, Integer> httpPorts = new LinkedHashMap<>();
+    private final Map<String, Integer> managementPorts = new LinkedHashMap<>();
 
     private MeshLauncher() {}
 
@@ -133,6 +134,8 @@ public final class MeshLauncher implements AutoCloseable {
         List<String> args = new ArrayList<>();
         args.add("--server.port=" + http);
         args.add("--server.address=127.0.0.1");
+        int management = freePort(); // Actuator, apart from the public port
+        args.add("--management.server.port=" + management);
         args.add("--spring.grpc.server.port=" + grpc);
         args.add(
                 "--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
@@ -152,6 +155,7 @@ public final class MeshLauncher implements AutoCloseable {
         contexts.add(ctx);
         grpcPorts.put(name, grpc);
         httpPorts.put(name, http);
+        managementPorts.put(name, management);
         return grpc;
     }
 
@@ -189,8 +193,14 @@ public final class MeshLauncher implements AutoCloseable {
         return grpcPorts.get(service);
     }
 
+    /** The public HTTP port: the API (gateway), {@code /health} and {@code /metrics}. */
     public int httpPort(String service) {
         return httpPorts.get(service);
+    }
+
+    /** Actuator's port (loopback): {@code /actuator/health}, {@code /actuator/prometheus} and the rest. */
+    public int managementPort(String service) {
+        return managementPorts.get(service);
     }
 
     public Map<String, Integer> grpcPorts() {

@@ -62,6 +62,7 @@ public final class RedisCacheBackend implements CacheBackend {
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final String description;
     private final int chunkBytes;
+    private final long maxValueBytes;
     private final long ttlSeconds;
     private final Duration timeout;
 
@@ -71,6 +72,7 @@ public final class RedisCacheBackend implements CacheBackend {
             RedisClusterAsyncCommands<String, byte[]> redis,
             String description,
             int chunkBytes,
+            long maxValueBytes,
             Duration ttl,
             Duration timeout) {
         this.client = client;
@@ -78,6 +80,7 @@ public final class RedisCacheBackend implements CacheBackend {
         this.redis = redis;
         this.description = description;
         this.chunkBytes = chunkBytes;
+        this.maxValueBytes = maxValueBytes;
         this.ttlSeconds = Math.max(1, ttl.toSeconds());
         this.timeout = timeout;
     }
@@ -101,20 +104,27 @@ public final class RedisCacheBackend implements CacheBackend {
 
     /**
      * Connects to {@code urls}: one {@code redis://host:port} URL for a standalone server, or with
-     * {@code cluster} true, one or more seed nodes of a Redis Cluster (comma-separated).
+     * {@code cluster} true, one or more seed nodes of a Redis Cluster (comma-separated). A stored header
+     * announcing more than {@code maxValueBytes} is a miss.
      */
     public static RedisCacheBackend connect(
-            String urls, boolean cluster, int chunkBytes, Duration ttl, Duration timeout) {
-        return connect(urls, Access.NONE, cluster, chunkBytes, ttl, timeout);
+            String urls, boolean cluster, int chunkBytes, long maxValueBytes, Duration ttl, Duration timeout) {
+        return connect(urls, Access.NONE, cluster, chunkBytes, maxValueBytes, ttl, timeout);
     }
 
     /**
-     * As {@link #connect(String, boolean, int, Duration, Duration)}, logging in with {@code access}. No
+     * As {@link #connect(String, boolean, int, long, Duration, Duration)}, logging in with {@code access}. No
      * password, whether from {@code access} or a URL's user info, reaches a log line, an error or
      * {@link #describe()}.
      */
     public static RedisCacheBackend connect(
-            String urls, Access access, boolean cluster, int chunkBytes, Duration ttl, Duration timeout) {
+            String urls,
+            Access access,
+            boolean cluster,
+            int chunkBytes,
+            long maxValueBytes,
+            Duration ttl,
+            Duration timeout) {
         if (chunkBytes < 1024) {
             throw new IllegalArgumentException("chunk size must be at least 1 KiB, got " + chunkBytes);
         }
@@ -145,6 +155,7 @@ public final class RedisCacheBackend implements CacheBackend {
                     connection.async(),
                     "redis-cluster " + where,
                     chunkBytes,
+                    maxValueBytes,
                     ttl,
                     timeout);
         }
@@ -155,7 +166,14 @@ public final class RedisCacheBackend implements CacheBackend {
         client.setOptions(ClientOptions.builder().sslOptions(ssl).build());
         var connection = connectOrExplain(() -> client.connect(codec), where, client::shutdown);
         return new RedisCacheBackend(
-                client::shutdown, connection, connection.async(), "redis " + where, chunkBytes, ttl, timeout);
+                client::shutdown,
+                connection,
+                connection.async(),
+                "redis " + where,
+                chunkBytes,
+                maxValueBytes,
+                ttl,
+                timeout);
     }
 
     private static RedisURI uri(String url, Access access, Duration timeout) {
@@ -362,32 +380,20 @@ public final class RedisCacheBackend implements CacheBackend {
                     continue;
                 }
                 String key = keys.get(i);
-                byte[] header = kv.getValue();
-                ByteBuffer h = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
                 sizes[i] = -1;
-                if (header.length < HEADER || h.getInt(0) != MAGIC || h.get(4) != 1) {
-                    discard(key, "bad header");
+                Header h;
+                try {
+                    h = Header.parse(kv.getValue(), chunkBytes, maxValueBytes);
+                } catch (TypedFailure unusable) {
+                    discard(key, unusable.getMessage());
                     continue;
                 }
-                long nonce = h.getLong(8);
-                long size = h.getLong(16);
-                int chunks = h.getInt(24);
-                crcs[i] = h.getInt(28);
-                if (h.get(5) == INLINE) {
-                    if (size != header.length - HEADER || chunks != 0) {
-                        discard(key, "inline size mismatch");
-                        continue;
-                    }
-                    inline[i] = Arrays.copyOfRange(header, HEADER, header.length);
+                long size = h.size();
+                crcs[i] = h.crc();
+                if (h.inline()) {
+                    inline[i] = Arrays.copyOfRange(kv.getValue(), HEADER, kv.getValue().length);
                 } else {
-                    if (chunks <= 0
-                            || size <= 0
-                            || size > (long) chunks * chunkBytes
-                            || size > Integer.MAX_VALUE - 16) {
-                        discard(key, "chunk count mismatch");
-                        continue;
-                    }
-                    chunkKeys.addAll(Arrays.asList(chunkKeys(key, nonce, chunks)));
+                    chunkKeys.addAll(Arrays.asList(chunkKeys(key, h.nonce(), h.chunks())));
                 }
                 sizes[i] = size;
             }
@@ -421,6 +427,40 @@ public final class RedisCacheBackend implements CacheBackend {
             return new ArrayList<>(Collections.nCopies(keys.size(), Optional.empty()));
         }
         return values;
+    }
+
+    /**
+     * A stored header, every count checked against the value-size limit before anything is read or reserved
+     * for it: a chunked value names exactly the chunks its size needs at this store's chunk size, so a forged
+     * count cannot make a reader build two billion chunk keys.
+     */
+    record Header(long nonce, long size, int chunks, int crc, boolean inline) {
+        static Header parse(byte[] raw, int chunkBytes, long maxValueBytes) {
+            if (raw.length < HEADER) {
+                throw unusable("header of " + raw.length + " bytes");
+            }
+            ByteBuffer h = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+            if (h.getInt(0) != MAGIC || h.get(4) != 1) {
+                throw unusable("bad magic or version");
+            }
+            boolean inline = h.get(5) == INLINE;
+            long size = h.getLong(16);
+            int chunks = h.getInt(24);
+            long limit = Math.min(maxValueBytes, Integer.MAX_VALUE - 16);
+            if (size < 0 || size > limit) {
+                throw unusable("size " + size + " outside [0, " + limit + "]");
+            }
+            if (inline
+                    ? size != raw.length - HEADER || chunks != 0
+                    : raw.length != HEADER || size <= chunkBytes || chunks != (size + chunkBytes - 1) / chunkBytes) {
+                throw unusable("size " + size + " does not match " + chunks + " chunks of " + chunkBytes + " bytes");
+            }
+            return new Header(h.getLong(8), size, chunks, h.getInt(28), inline);
+        }
+
+        private static TypedFailure unusable(String why) {
+            return new TypedFailure(FailureKind.NOT_FOUND, "unusable cache entry header: " + why);
+        }
     }
 
     /** An entry's chunks joined, or null (and the header dropped) when one is missing or the sizes disagree. */

@@ -40,6 +40,7 @@ import org.slf4j.LoggerFactory;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class RedisAccessTest {
+    static final long MAX_VALUE_BYTES = 4L << 20;
     static final String ADMIN_PASSWORD = "requirepass-9f2c61d0e4";
     static final String USER = "goldfinch";
     static final String USER_PASSWORD = "acl-user-pw-5b7e03a8c2";
@@ -127,6 +128,7 @@ class RedisAccessTest {
                 new RedisCacheBackend.Access(USER, USER_PASSWORD, null),
                 false,
                 4096,
+                MAX_VALUE_BYTES,
                 Duration.ofMinutes(5),
                 TIMEOUT)) {
             roundTrip(backend);
@@ -142,6 +144,7 @@ class RedisAccessTest {
                 new RedisCacheBackend.Access(null, ADMIN_PASSWORD, null),
                 false,
                 4096,
+                MAX_VALUE_BYTES,
                 Duration.ofMinutes(5),
                 TIMEOUT)) {
             roundTrip(backend);
@@ -152,7 +155,7 @@ class RedisAccessTest {
     void aPasswordInTheUrlWorksAndIsNeverShown() {
         String withSecret = "redis://" + USER + ":" + USER_PASSWORD + "@127.0.0.1:" + server.port();
         try (RedisCacheBackend backend =
-                RedisCacheBackend.connect(withSecret, false, 4096, Duration.ofMinutes(5), TIMEOUT)) {
+                RedisCacheBackend.connect(withSecret, false, 4096, MAX_VALUE_BYTES, Duration.ofMinutes(5), TIMEOUT)) {
             roundTrip(backend);
             assertNoSecret(backend.describe());
             PrefixCache cache = new PrefixCache(backend, new PrefixHasher(16));
@@ -167,7 +170,8 @@ class RedisAccessTest {
                 new RedisCacheBackend.Access(null, WRONG_PASSWORD, null))) {
             IllegalStateException e = assertThrows(
                     IllegalStateException.class,
-                    () -> RedisCacheBackend.connect(url(), wrong, false, 4096, Duration.ofMinutes(5), TIMEOUT));
+                    () -> RedisCacheBackend.connect(
+                            url(), wrong, false, 4096, MAX_VALUE_BYTES, Duration.ofMinutes(5), TIMEOUT));
             assertTrue(e.getMessage().contains("authentication failed"), e.getMessage());
             for (Throwable t = e; t != null; t = t.getCause()) {
                 assertNoSecret(String.valueOf(t.getMessage()));
@@ -179,7 +183,8 @@ class RedisAccessTest {
                 "http://" + USER + ":" + USER_PASSWORD + "@127.0.0.1:1")) {
             RuntimeException bad = assertThrows(
                     RuntimeException.class,
-                    () -> RedisCacheBackend.connect(malformed, false, 4096, Duration.ofMinutes(5), TIMEOUT),
+                    () -> RedisCacheBackend.connect(
+                            malformed, false, 4096, MAX_VALUE_BYTES, Duration.ofMinutes(5), TIMEOUT),
                     malformed);
             for (Throwable t = bad; t != null; t = t.getCause()) {
                 assertNoSecret(String.valueOf(t.getMessage()));
@@ -214,8 +219,8 @@ class RedisAccessTest {
                 assumeTrue(waitAlive(tls), "this redis-server is built without TLS");
                 String url = "rediss://127.0.0.1:" + tlsPort;
                 RedisCacheBackend.Access access = new RedisCacheBackend.Access(null, ADMIN_PASSWORD, cert.ca());
-                RedisCacheBackend backend = awaitReady(
-                        () -> RedisCacheBackend.connect(url, access, false, 4096, Duration.ofMinutes(5), TIMEOUT));
+                RedisCacheBackend backend = awaitReady(() -> RedisCacheBackend.connect(
+                        url, access, false, 4096, MAX_VALUE_BYTES, Duration.ofMinutes(5), TIMEOUT));
                 try (backend) {
                     roundTrip(backend);
                     assertEquals("redis rediss://127.0.0.1:" + tlsPort, backend.describe());
@@ -227,6 +232,7 @@ class RedisAccessTest {
                                 new RedisCacheBackend.Access(null, ADMIN_PASSWORD, null),
                                 false,
                                 4096,
+                                MAX_VALUE_BYTES,
                                 Duration.ofMinutes(5),
                                 TIMEOUT));
                 assertTrue(untrusted.getMessage().contains("TLS handshake failed"), untrusted.getMessage());

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
 /** The contract against a real Redis, plus the failure modes only a networked store has. */
 class RedisPrefixCacheTest extends PrefixCacheContractTest {
     static final int CHUNK = 4096;
+    static final long MAX_VALUE = 8L << 20;
 
     @BeforeAll
     static void needRedis() {
@@ -31,12 +32,65 @@ class RedisPrefixCacheTest extends PrefixCacheContractTest {
     @Override
     CacheBackend backend() {
         return RedisCacheBackend.connect(
-                RedisFixture.url().orElseThrow(), false, CHUNK, Duration.ofMinutes(5), Duration.ofSeconds(5));
+                RedisFixture.url().orElseThrow(),
+                false,
+                CHUNK,
+                MAX_VALUE,
+                Duration.ofMinutes(5),
+                Duration.ofSeconds(5));
     }
 
     StatefulRedisConnection<String, byte[]> raw() {
         return RedisClient.create(RedisFixture.url().orElseThrow())
                 .connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE));
+    }
+
+    /** A header as the backend writes it, with every field the caller's to forge. */
+    static byte[] header(boolean inline, long size, int chunks, int extra) {
+        return java.nio.ByteBuffer.allocate(32 + extra)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(0x48434647)
+                .put((byte) 1)
+                .put((byte) (inline ? 1 : 0))
+                .putShort((short) 0)
+                .putLong(77)
+                .putLong(size)
+                .putInt(chunks)
+                .putInt(0)
+                .array();
+    }
+
+    /**
+     * A forged header's chunk count and size are checked against the maximum value size before a chunk key
+     * is built or a byte reserved: each is a miss, deleted, and reading it allocates next to nothing.
+     */
+    @Test
+    void aForgedHeaderCountIsCheckedBeforeReading() {
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        List<byte[]> forged = List.of(
+                header(false, 2 * CHUNK, Integer.MAX_VALUE, 0), // two billion chunk keys for an 8 KiB value
+                header(false, MAX_VALUE + 1, (int) ((MAX_VALUE + 1 + CHUNK - 1) / CHUNK), 0), // over the limit
+                header(false, 1L << 31, (int) ((1L << 31) / CHUNK), 0), // 2^31 bytes
+                header(false, -1, 1, 0),
+                header(false, 3 * CHUNK, 2, 0), // too few chunks for its size
+                header(true, 1L << 40, 0, 5), // inline, announcing more than it holds
+                header(false, 100, 1, 0)); // small enough to be inline: no writer makes this
+        try (var redis = raw();
+                CacheBackend backend = backend()) {
+            for (int i = 0; i < forged.size(); i++) {
+                String key = "forged:" + i;
+                redis.sync().set(key, forged.get(i));
+                long before = threads.getCurrentThreadAllocatedBytes();
+                assertTrue(backend.read(key).isEmpty(), "forged header " + i + " is a miss");
+                long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+                assertTrue(allocated < 1 << 20, "forged header " + i + " made the reader allocate " + allocated);
+                long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+                while (redis.sync().exists(key) != 0 && System.nanoTime() < deadline) {
+                    Thread.onSpinWait(); // the reader's DEL is pipelined on its own connection
+                }
+                assertEquals(0L, redis.sync().exists(key), "forged header " + i + " is deleted");
+            }
+        }
     }
 
     @Test

@@ -16,6 +16,8 @@ public enum FailureKind {
     MODEL_MISMATCH,
     /** The server is at a limit (queue, concurrent sequences): retry later. */
     RESOURCE_EXHAUSTED,
+    /** The request or message is larger than the server accepts (HTTP 413): the caller must send less. */
+    TOO_LARGE,
     /** A service this one needs is down or unreachable: retry, perhaps elsewhere. */
     UNAVAILABLE,
     /** The request's deadline passed before it finished. */

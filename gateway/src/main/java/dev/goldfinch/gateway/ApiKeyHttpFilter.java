@@ -13,11 +13,15 @@ import org.springframework.web.filter.OncePerRequestFilter;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Authenticates every HTTP request but health and the playground page by its {@code Authorization: Bearer KEY} header before any
+ * Authenticates every HTTP request but {@code /health}, {@code /metrics} and the playground page by its {@code Authorization: Bearer KEY} header before any
  * controller runs: an unknown or missing key is answered 401 with OpenAI's error object. The tenant
  * travels on as the request attribute {@link ApiKeys#HTTP_TENANT}.
  */
 public final class ApiKeyHttpFilter extends OncePerRequestFilter {
+    /** What a load balancer and a Prometheus scraper read without a key (PublicEndpoints; no secret is in them). */
+    static final java.util.Set<String> OPEN_PATHS = java.util.Set.of(
+            "/health", "/metrics", "/", "/index.html"); // the playground page: its calls carry the key typed into it
+
     private final ApiKeys keys;
     private final JsonMapper json;
 
@@ -29,11 +33,7 @@ public final class ApiKeyHttpFilter extends OncePerRequestFilter {
     @Override
     protected boolean shouldNotFilter(HttpServletRequest request) {
         String path = request.getRequestURI().substring(request.getContextPath().length());
-        // The playground page itself is public; every call it makes carries the key typed into it.
-        return path.equals("/actuator/health")
-                || path.startsWith("/actuator/health/")
-                || path.equals("/")
-                || path.equals("/index.html");
+        return OPEN_PATHS.contains(path);
     }
 
     @Override

@@ -64,6 +64,15 @@ public class GatewayApplication {
         return registration;
     }
 
+    /** Right after authentication: an unauthenticated body is never read, an oversized one never parsed. */
+    @Bean
+    FilterRegistrationBean<RequestBodyLimitFilter> requestBodyLimitFilter(GatewayProperties p, JsonMapper json) {
+        FilterRegistrationBean<RequestBodyLimitFilter> registration = new FilterRegistrationBean<>(
+                new RequestBodyLimitFilter(p.maxRequestBody().toBytes(), json));
+        registration.setOrder(Ordered.HIGHEST_PRECEDENCE + 1);
+        return registration;
+    }
+
     @Bean
     PromptBuilder promptBuilder(WorldTokenizer tokenizer) {
         return new PromptBuilder(tokenizer);

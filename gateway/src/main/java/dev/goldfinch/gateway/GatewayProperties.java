@@ -3,6 +3,7 @@ package dev.goldfinch.gateway;
 import java.time.Duration;
 import java.util.List;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.util.unit.DataSize;
 
 /**
  * {@code goldfinch.gateway.*}.
@@ -18,6 +19,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param cacheStore      gRPC target of the cache store, read only for the playground's mesh view (its bytes); optional
  * @param maxInflightPerTenant requests one tenant may have in progress; default: half of {@code maxInflight} (at
  *                        least 1) with API keys, all of it without (one anonymous tenant)
+ * @param maxRequestBody  largest HTTP request body; beyond it, 413 (default 8 MB: a prompt of the longest
+ *                        tokens at the default prompt limit, with room for JSON escapes)
  */
 @ConfigurationProperties("goldfinch.gateway")
 public record GatewayProperties(
@@ -30,6 +33,7 @@ public record GatewayProperties(
         Integer affinitySlack,
         String apiKeysFile,
         Integer maxInflightPerTenant,
+        DataSize maxRequestBody,
         String cacheStore) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
@@ -41,6 +45,7 @@ public record GatewayProperties(
         healthInterval = healthInterval == null ? Duration.ofSeconds(2) : healthInterval;
         affinitySlack = affinitySlack == null ? 2 : affinitySlack;
         apiKeysFile = apiKeysFile == null || apiKeysFile.isBlank() ? null : apiKeysFile;
+        maxRequestBody = maxRequestBody == null ? DataSize.ofMegabytes(8) : maxRequestBody;
         if (maxInflightPerTenant == null) {
             maxInflightPerTenant = apiKeysFile == null ? maxInflight : Math.max(1, maxInflight / 2);
         }

@@ -49,6 +49,13 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
         return out;
     }
 
+    /** The prompt's bytes as sent, for the bound checked before tokenizing. */
+    private static long promptBytes(boolean chat, List<ChatMessage> messages, com.google.protobuf.ByteString text) {
+        return chat
+                ? messages.stream().mapToLong(m -> m.getContentUtf8().size()).sum()
+                : text.size();
+    }
+
     private int[] tokens(boolean chat, List<ChatMessage> messages, byte[] text) {
         return chat ? prompts.chat(messages(messages)) : prompts.completion(PromptBuilder.utf8(text, "prompt_utf8"));
     }
@@ -72,45 +79,57 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             if (!chat && !request.hasPromptUtf8()) {
                 throw new GoldFinchException.InvalidInput("prompt_utf8", "prompt_utf8 or chat is required");
             }
-            int[] tokens = tokens(
-                    chat,
-                    request.getChat().getMessagesList(),
-                    request.getPromptUtf8().toByteArray());
-            models.checkPrompt(tokens, chat ? "chat" : "prompt_utf8");
+            String promptField = chat ? "chat" : "prompt_utf8";
+            prompts.checkBytes(
+                    promptBytes(chat, request.getChat().getMessagesList(), request.getPromptUtf8()),
+                    model.getMaxPromptTokens(),
+                    promptField);
             dev.goldfinch.proto.v1.SamplingParams wire = request.getSampling();
             if (chat && wire.getStopCount() == 0) {
                 wire = wire.toBuilder().addStop(PromptBuilder.CHAT_STOP).build();
             }
             SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
             String salt = GenerationPipeline.effectiveSalt(request.getCacheSalt(), request.getSkipPrefixCache());
-            handle = pipeline.start(
-                    new GenerationPipeline.Job(tokens, params, wire, tenant(), salt, chat),
-                    new GenerationPipeline.Listener() {
-                        @Override
-                        public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
-                            GenerateResponse.Builder b = GenerateResponse.newBuilder()
-                                    .setText(text)
-                                    .addAllTokenIds(Arrays.stream(ids).boxed().toList());
-                            if (params.logprobs() > 0) {
-                                b.addAllChosenLogprobs(chosen).addAllTopLogprobs(top);
+            String tenant = tenant();
+            // Authenticated by the interceptor; the slot is taken before the prompt is tokenized.
+            try (GenerationPipeline.Admission admitted = pipeline.admit(tenant)) {
+                int[] tokens = tokens(
+                        chat,
+                        request.getChat().getMessagesList(),
+                        request.getPromptUtf8().toByteArray());
+                models.checkPrompt(tokens, promptField);
+                handle = pipeline.start(
+                        admitted,
+                        new GenerationPipeline.Job(tokens, params, wire, tenant, salt, chat),
+                        new GenerationPipeline.Listener() {
+                            @Override
+                            public void onText(
+                                    String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+                                GenerateResponse.Builder b = GenerateResponse.newBuilder()
+                                        .setText(text)
+                                        .addAllTokenIds(
+                                                Arrays.stream(ids).boxed().toList());
+                                if (params.logprobs() > 0) {
+                                    b.addAllChosenLogprobs(chosen).addAllTopLogprobs(top);
+                                }
+                                call.onNext(b.build());
                             }
-                            call.onNext(b.build());
-                        }
 
-                        @Override
-                        public void onFinish(FinishReason reason, Usage usage) {
-                            call.onNext(GenerateResponse.newBuilder()
-                                    .setFinishReason(reason)
-                                    .setUsage(usage)
-                                    .build());
-                            call.onCompleted();
-                        }
+                            @Override
+                            public void onFinish(FinishReason reason, Usage usage) {
+                                call.onNext(GenerateResponse.newBuilder()
+                                        .setFinishReason(reason)
+                                        .setUsage(usage)
+                                        .build());
+                                call.onCompleted();
+                            }
 
-                        @Override
-                        public void onError(StatusRuntimeException error) {
-                            call.onError(error);
-                        }
-                    });
+                            @Override
+                            public void onError(StatusRuntimeException error) {
+                                call.onError(error);
+                            }
+                        });
+            }
         } catch (RuntimeException e) {
             response.onError(GrpcErrors.toStatus(e));
             return;
@@ -121,7 +140,11 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     @Override
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
         try {
-            models.resolve(request.getModel());
+            ModelInfo model = models.resolve(request.getModel());
+            prompts.checkBytes(
+                    promptBytes(request.hasChat(), request.getChat().getMessagesList(), request.getTextUtf8()),
+                    model.getMaxPromptTokens(),
+                    request.hasChat() ? "chat" : "text_utf8");
             int[] ids = tokens(
                     request.hasChat(),
                     request.getChat().getMessagesList(),
@@ -138,7 +161,11 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     @Override
     public void countTokens(TokenizeRequest request, StreamObserver<CountTokensResponse> response) {
         try {
-            models.resolve(request.getModel());
+            ModelInfo model = models.resolve(request.getModel());
+            prompts.checkBytes(
+                    promptBytes(request.hasChat(), request.getChat().getMessagesList(), request.getTextUtf8()),
+                    model.getMaxPromptTokens(),
+                    request.hasChat() ? "chat" : "text_utf8");
             int[] ids = tokens(
                     request.hasChat(),
                     request.getChat().getMessagesList(),

@@ -141,20 +141,57 @@ public final class GenerationPipeline {
     }
 
     /**
-     * Starts a generation; throws a RESOURCE_EXHAUSTED failure at once when the gateway is full or the
-     * job's tenant already has its quota of requests in progress (one tenant cannot take every slot).
+     * A slot taken by {@link #admit}: handed to {@link #start(Admission, Job, Listener)}, or closed to give it
+     * back when the request fails before it starts (closing after the start does nothing).
      */
-    public Handle start(Job job, Listener listener) {
-        if (!admitTenant(job.tenant())) {
+    public final class Admission implements AutoCloseable {
+        private final String tenant;
+        private boolean held = true;
+
+        private Admission(String tenant) {
+            this.tenant = tenant;
+        }
+
+        @Override
+        public void close() {
+            if (held) {
+                held = false;
+                admission.release();
+                releaseTenant(tenant);
+            }
+        }
+    }
+
+    /**
+     * Takes a slot for {@code tenant} before any costly work (tokenizing) is done for its request; throws a
+     * RESOURCE_EXHAUSTED failure at once when the gateway is full or the tenant already has its quota of
+     * requests in progress (one tenant cannot take every slot).
+     */
+    public Admission admit(String tenant) {
+        if (!admitTenant(tenant)) {
             throw new TypedFailure(
                     FailureKind.RESOURCE_EXHAUSTED,
                     "your concurrent requests are at this server's limit per tenant; retry later");
         }
         if (!admission.tryAcquire()) {
-            releaseTenant(job.tenant());
+            releaseTenant(tenant);
             throw new TypedFailure(
                     FailureKind.RESOURCE_EXHAUSTED, "the server is at its limit of concurrent requests; retry later");
         }
+        return new Admission(tenant);
+    }
+
+    /** Admits and starts a generation (see {@link #admit}). */
+    public Handle start(Job job, Listener listener) {
+        return start(admit(job.tenant()), job, listener);
+    }
+
+    /** Starts a generation in the slot {@code admitted} holds for the job's tenant; the slot is the run's now. */
+    public Handle start(Admission admitted, Job job, Listener listener) {
+        if (!admitted.held || !admitted.tenant.equals(job.tenant())) {
+            throw new IllegalStateException("an admission is used once, for its own tenant");
+        }
+        admitted.held = false; // released by the run when it ends
         Run run = new Run(job, listener);
         running.incrementAndGet();
         try {

@@ -102,23 +102,30 @@ public class OpenAiController {
         BlockingQueue<Event> events = new LinkedBlockingQueue<>();
         GenerationPipeline.Handle handle;
         try {
-            r = parse(body, chat, tenant);
-            handle = pipeline.start(r.job, new GenerationPipeline.Listener() {
-                @Override
-                public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
-                    events.add(new Text(text, ids, chosen, top));
-                }
+            r = parse(body, chat);
+            // Auth ran in ApiKeyHttpFilter; the slot is taken before the prompt is tokenized.
+            try (GenerationPipeline.Admission admitted = pipeline.admit(tenant)) {
+                int[] tokens = r.prompt().get();
+                models.checkPrompt(tokens, r.promptField());
+                GenerationPipeline.Job job =
+                        new GenerationPipeline.Job(tokens, r.params(), r.wire(), tenant, r.salt(), chat);
+                handle = pipeline.start(admitted, job, new GenerationPipeline.Listener() {
+                    @Override
+                    public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+                        events.add(new Text(text, ids, chosen, top));
+                    }
 
-                @Override
-                public void onFinish(FinishReason reason, Usage usage) {
-                    events.add(new Done(reason, usage));
-                }
+                    @Override
+                    public void onFinish(FinishReason reason, Usage usage) {
+                        events.add(new Done(reason, usage));
+                    }
 
-                @Override
-                public void onError(StatusRuntimeException error) {
-                    events.add(new Failed(error));
-                }
-            });
+                    @Override
+                    public void onError(StatusRuntimeException error) {
+                        events.add(new Failed(error));
+                    }
+                });
+            }
         } catch (RuntimeException e) {
             return error(GrpcErrors.toStatus(e));
         }
@@ -208,7 +215,7 @@ public class OpenAiController {
         choice.put(r.chat ? "delta" : "text", delta);
         choice.put(
                 "logprobs",
-                tokens != null && r.job.params().logprobs() > 0 ? logprobs(r, tokens.chosen(), tokens.top()) : null);
+                tokens != null && r.params().logprobs() > 0 ? logprobs(r, tokens.chosen(), tokens.top()) : null);
         choice.put("finish_reason", finish);
         if (r.returnTokenIds && tokens != null) {
             choice.put("token_ids", tokens.ids());
@@ -279,7 +286,7 @@ public class OpenAiController {
                         } else {
                             choice.put("text", text.toString());
                         }
-                        choice.put("logprobs", r.job.params().logprobs() > 0 ? logprobs(r, chosen, top) : null);
+                        choice.put("logprobs", r.params().logprobs() > 0 ? logprobs(r, chosen, top) : null);
                         choice.put("finish_reason", finishReason(d.reason()));
                         if (r.returnTokenIds) {
                             choice.put("token_ids", ids);
@@ -310,8 +317,11 @@ public class OpenAiController {
                 .body(ErrorTable.openAiError(e));
     }
 
-    /** A parsed and validated HTTP request. */
-    private record Request(
+    /**
+     * A parsed and validated HTTP request, its prompt not yet tokenized: {@code prompt} does that, once the
+     * request holds a slot.
+     */
+    record Request(
             String id,
             long created,
             String model,
@@ -319,9 +329,13 @@ public class OpenAiController {
             boolean stream,
             boolean includeUsage,
             boolean returnTokenIds,
-            GenerationPipeline.Job job) {}
+            SamplingParams params,
+            dev.goldfinch.proto.v1.SamplingParams wire,
+            String salt,
+            String promptField,
+            java.util.function.Supplier<int[]> prompt) {}
 
-    private Request parse(byte[] body, boolean chat, String tenant) {
+    Request parse(byte[] body, boolean chat) {
         PromptBuilder.utf8(body, null);
         JsonNode root;
         try {
@@ -338,32 +352,39 @@ public class OpenAiController {
         if (n != 1) {
             throw new GoldFinchException.InvalidInput("n", "n must be 1 (one choice per request), got " + n);
         }
-        int[] tokens;
+        java.util.function.Supplier<int[]> prompt;
+        String promptField = chat ? "messages" : "prompt";
         if (chat) {
             JsonNode messages = root.get("messages");
             if (messages == null || !messages.isArray()) {
                 throw new GoldFinchException.InvalidInput("messages", "messages is required and must be an array");
             }
             List<PromptBuilder.Message> list = new ArrayList<>();
+            long bytes = 0;
             for (int i = 0; i < messages.size(); i++) {
                 JsonNode m = messages.get(i);
                 list.add(new PromptBuilder.Message(m.path("role").asString(""), content(m.get("content"), i)));
+                bytes += PromptBuilder.utf8Length(list.getLast().content());
             }
-            tokens = prompts.chat(list);
+            prompts.checkBytes(bytes, model.getMaxPromptTokens(), "messages");
+            prompt = () -> prompts.chat(list);
         } else {
-            JsonNode prompt = root.get("prompt");
-            if (prompt == null || prompt.isNull()) {
+            JsonNode given = root.get("prompt");
+            if (given == null || given.isNull()) {
                 throw new GoldFinchException.InvalidInput("prompt", "prompt is required");
             }
-            if (prompt.isArray() && prompt.size() == 1 && prompt.get(0).isString()) {
-                prompt = prompt.get(0);
+            if (given.isArray() && given.size() == 1 && given.get(0).isString()) {
+                given = given.get(0);
             }
-            if (prompt.isString()) {
-                tokens = prompts.completion(prompt.asString());
-            } else if (prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isNumber()) {
-                tokens = new int[prompt.size()];
+            if (given.isString()) {
+                String text = given.asString();
+                prompts.checkBytes(PromptBuilder.utf8Length(text), model.getMaxPromptTokens(), "prompt");
+                prompt = () -> prompts.completion(text);
+            } else if (given.isArray() && !given.isEmpty() && given.get(0).isNumber()) {
+                int[] tokens = new int[given.size()];
+                models.checkPrompt(tokens, "prompt"); // the count, before reading ids
                 for (int i = 0; i < tokens.length; i++) {
-                    JsonNode t = prompt.get(i);
+                    JsonNode t = given.get(i);
                     if (!t.canConvertToInt() || t.asInt() < 0 || t.asInt() >= model.getVocabSize()) {
                         throw new GoldFinchException.InvalidInput(
                                 "prompt[" + i + "]",
@@ -371,12 +392,12 @@ public class OpenAiController {
                     }
                     tokens[i] = t.asInt();
                 }
+                prompt = () -> tokens;
             } else {
                 throw new GoldFinchException.InvalidInput(
                         "prompt", "prompt must be a non-empty string or an array of token ids");
             }
         }
-        models.checkPrompt(tokens, chat ? "messages" : "prompt");
         dev.goldfinch.proto.v1.SamplingParams.Builder s = dev.goldfinch.proto.v1.SamplingParams.newBuilder();
         if (root.has("temperature") && !root.get("temperature").isNull()) {
             s.setTemperature(number(root, "temperature"));
@@ -408,15 +429,7 @@ public class OpenAiController {
         }
         String maxField = chat && root.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         if (root.has(maxField) && !root.get(maxField).isNull()) {
-            long max = integer(root, maxField, 16);
-            if (max <= 0) {
-                throw new GoldFinchException.InvalidInput(maxField, maxField + " must be > 0, got " + max);
-            }
-            if (max > model.getMaxTokensCap()) {
-                throw new GoldFinchException.InvalidInput(
-                        maxField, maxField + " must be <= " + model.getMaxTokensCap() + ", got " + max);
-            }
-            s.setMaxTokens((int) max);
+            s.setMaxTokens(bounded(root, maxField, 1, model.getMaxTokensCap()));
         } else if (chat) {
             s.setMaxTokens(Math.min(model.getMaxTokensCap(), 256)); // chat has no OpenAI default of 16
         }
@@ -446,13 +459,14 @@ public class OpenAiController {
                             "logprobs", "logprobs must be a boolean for chat completions");
                 }
                 if (logprobs.asBoolean()) {
-                    s.setLogprobs(Math.clamp(integer(root, "top_logprobs", 0), 1, Integer.MAX_VALUE));
+                    int top = root.has("top_logprobs")
+                                    && !root.get("top_logprobs").isNull()
+                            ? bounded(root, "top_logprobs", 0, SamplingParams.MAX_LOGPROBS)
+                            : 0;
+                    s.setLogprobs(Math.max(1, top)); // the chosen token's own logprob needs one
                 }
             } else {
-                s.setLogprobs(Math.clamp(
-                        integer(root, "logprobs", 0),
-                        Integer.MIN_VALUE,
-                        Integer.MAX_VALUE)); // out of range stays out of range
+                s.setLogprobs(bounded(root, "logprobs", 0, SamplingParams.MAX_LOGPROBS));
             }
         }
         dev.goldfinch.proto.v1.SamplingParams wire = s.build();
@@ -463,7 +477,6 @@ public class OpenAiController {
         String salt = text(root, "cache_salt", true);
         String effectiveSalt =
                 GenerationPipeline.effectiveSalt(salt == null ? "" : salt, bool(root, "skip_prefix_cache"));
-        GenerationPipeline.Job job = new GenerationPipeline.Job(tokens, params, wire, tenant, effectiveSalt, chat);
         String id =
                 (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         return new Request(
@@ -474,7 +487,11 @@ public class OpenAiController {
                 stream,
                 includeUsage,
                 bool(root, "return_token_ids"),
-                job);
+                params,
+                wire,
+                effectiveSalt,
+                promptField,
+                prompt);
     }
 
     private static String content(JsonNode c, int i) {
@@ -532,6 +549,18 @@ public class OpenAiController {
             throw new GoldFinchException.InvalidInput(field, field + " must be an integer");
         }
         return v.asLong();
+    }
+
+    /** An integer field within {@code [min, max]}, compared as sent (a cast would let 2^32 + 1 pass as 1). */
+    private static int bounded(JsonNode root, String field, int min, int max) {
+        long v = integer(root, field, min);
+        if (v < min) {
+            throw new GoldFinchException.InvalidInput(field, field + " must be >= " + min + ", got " + v);
+        }
+        if (v > max) {
+            throw new GoldFinchException.InvalidInput(field, field + " must be <= " + max + ", got " + v);
+        }
+        return (int) v;
     }
 
     private static boolean bool(JsonNode root, String field) {

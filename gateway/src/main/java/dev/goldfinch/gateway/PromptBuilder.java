@@ -42,6 +42,42 @@ public final class PromptBuilder {
         }
     }
 
+    /**
+     * Refuses, before any tokenizing, a prompt of more UTF-8 bytes than {@code maxPromptTokens} tokens can
+     * cover (no token is longer than {@link WorldTokenizer#maxTokenBytes()}): such a prompt could only end
+     * in "too many tokens" after the work of tokenizing it. {@code field} is where the caller put it.
+     */
+    public void checkBytes(long utf8Bytes, int maxPromptTokens, String field) {
+        long max = (long) maxPromptTokens * tokenizer.maxTokenBytes();
+        if (utf8Bytes > max) {
+            throw new GoldFinchException.InvalidInput(
+                    field,
+                    field + " is " + utf8Bytes + " bytes, more than the " + max + " bytes that fit in the maximum of "
+                            + maxPromptTokens + " tokens");
+        }
+    }
+
+    /** The UTF-8 length of {@code s}, without encoding it (an unpaired surrogate counts as its 3-byte replacement). */
+    public static long utf8Length(CharSequence s) {
+        long n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                n += 1;
+            } else if (c < 0x800) {
+                n += 2;
+            } else if (Character.isHighSurrogate(c)
+                    && i + 1 < s.length()
+                    && Character.isLowSurrogate(s.charAt(i + 1))) {
+                n += 4;
+                i++;
+            } else {
+                n += 3;
+            }
+        }
+        return n;
+    }
+
     public int[] completion(String prompt) {
         if (prompt.isEmpty()) {
             throw new GoldFinchException.InvalidInput("prompt", "prompt must not be empty");

@@ -103,7 +103,26 @@ class ApiKeysTest {
         assertUnauthorized(mesh.get("/v1/models", null), "models without a key");
         assertTrue(mesh.prefill.requests.isEmpty(), "no prefill call");
         assertTrue(mesh.decodeA.requests.isEmpty() && mesh.decodeB.requests.isEmpty(), "no decode call");
-        assertEquals(200, mesh.get("/actuator/health", null).status(), "health stays open");
+        assertEquals(200, mesh.get("/health", null).status(), "health stays open");
+    }
+
+    @Test
+    void thePublicPortServesHealthAndMetricsWithoutAKeyAndNoOtherActuator() throws Exception {
+        assertEquals(200, mesh.post("/v1/completions", body(), KEY_A).status());
+        GatewayFixture.TextReply metrics = mesh.getText(0, "/metrics", null);
+        assertEquals(200, metrics.status(), metrics.body());
+        assertTrue(metrics.contentType().startsWith("text/plain"), metrics.contentType());
+        assertTrue(metrics.body().contains("goldfinch_time_to_first_token_seconds"), "Prometheus text");
+        for (String secret : List.of(KEY_A, KEY_B, "sk-", dir.toString())) {
+            assertFalse(metrics.body().contains(secret), "no key (nor the key file's path) in /metrics: " + secret);
+        }
+        assertEquals(200, mesh.getText(0, "/health", null).status());
+        for (String actuator : List.of("/actuator/prometheus", "/actuator/env", "/actuator/health", "/actuator")) {
+            assertEquals(404, mesh.getText(0, actuator, KEY_A).status(), actuator + " is not on the public port");
+        }
+        GatewayFixture.TextReply managed = mesh.getText(mesh.managementPort(), "/actuator/prometheus", null);
+        assertEquals(200, managed.status(), "Actuator answers on the management port");
+        assertFalse(managed.body().contains(KEY_A) || managed.body().contains(KEY_B));
     }
 
     @Test

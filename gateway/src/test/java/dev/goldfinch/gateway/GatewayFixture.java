@@ -48,6 +48,7 @@ final class GatewayFixture implements AutoCloseable {
     private final String gatewayGrpcName;
     private final HttpClient http = HttpClient.newHttpClient();
     private final int httpPort;
+    private volatile int nettyGrpcPort = -1;
 
     /** {@code properties}: more gateway properties; {@code extraServices}: more gRPC services for the gateway's own server. */
     GatewayFixture(Map<String, String> properties, BindableService... extraServices) throws IOException {
@@ -78,6 +79,7 @@ final class GatewayFixture implements AutoCloseable {
         // The Netty server starts too: on a free loopback port, never the profile's fixed one.
         props.put("spring.grpc.server.port", "0");
         props.put("spring.grpc.server.address", "127.0.0.1:0");
+        props.put("management.server.port", "0"); // Actuator on a port of its own, as in production
         props.put("spring.application.name", "goldfinch-gateway-test");
         props.put("goldfinch.gateway.vocab", vocab().toString());
         props.put("goldfinch.gateway.prefill", prefillName);
@@ -103,6 +105,9 @@ final class GatewayFixture implements AutoCloseable {
                         ctx.getBeanFactory().registerSingleton("extraGrpcService" + i, extraServices[i]);
                     }
                 })
+                .listeners((org.springframework.context.ApplicationListener<
+                                org.springframework.grpc.server.lifecycle.GrpcServerStartedEvent>)
+                        started -> nettyGrpcPort = Math.max(nettyGrpcPort, started.getPort()))
                 .run(args);
         httpPort = Integer.parseInt(gateway.getEnvironment().getProperty("local.server.port"));
     }
@@ -138,6 +143,42 @@ final class GatewayFixture implements AutoCloseable {
 
     DecodeRouter router() {
         return gateway.getBean(DecodeRouter.class);
+    }
+
+    /** The loopback port of the gateway's Netty gRPC server (beside its in-process one). */
+    int nettyGrpcPort() {
+        return nettyGrpcPort;
+    }
+
+    /** The port Actuator answers on, apart from the public one. */
+    int managementPort() {
+        return Integer.parseInt(gateway.getEnvironment().getProperty("local.management.port"));
+    }
+
+    record TextReply(int status, String contentType, String body) {}
+
+    /** A GET to {@code port} (the public one: 0) whose answer need not be JSON. */
+    TextReply getText(int port, String path, String apiKey) throws IOException, InterruptedException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + (port == 0 ? httpPort : port) + path))
+                .timeout(Duration.ofSeconds(20))
+                .GET();
+        if (apiKey != null) {
+            b.header("Authorization", "Bearer " + apiKey);
+        }
+        HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        return new TextReply(
+                r.statusCode(), r.headers().firstValue("Content-Type").orElse(""), r.body());
+    }
+
+    /** A POST of {@code body} without a Content-Length (chunked), as a streaming client sends it. */
+    Reply postChunked(String path, byte[] body) throws IOException, InterruptedException {
+        HttpResponse<byte[]> r = http.send(
+                request(path)
+                        .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(body)))
+                        .build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+        return new Reply(r.statusCode(), JSON.readTree(r.body()));
     }
 
     /** A channel to the gateway's own gRPC server. */

@@ -67,6 +67,8 @@ public final class MeshLauncher implements AutoCloseable {
     /** Extra properties under this prefix go to the gateway only. */
     private static final String PUBLIC_TLS = "goldfinch.tls.public.";
 
+    private final Map<String, Integer> managementPorts = new LinkedHashMap<>();
+
     private MeshLauncher() {}
 
     public static MeshLauncher start(Options o) {
@@ -151,6 +153,8 @@ public final class MeshLauncher implements AutoCloseable {
         List<String> args = new ArrayList<>();
         args.add("--server.port=" + http);
         args.add("--server.address=127.0.0.1");
+        int management = freePort(); // Actuator, apart from the public port
+        args.add("--management.server.port=" + management);
         args.add("--spring.grpc.server.port=" + grpc);
         args.add(
                 "--spring.grpc.server.address=127.0.0.1:" + grpc); // host:port; a bare host would bind the default port
@@ -178,6 +182,7 @@ public final class MeshLauncher implements AutoCloseable {
         contexts.add(ctx);
         grpcPorts.put(name, grpc);
         httpPorts.put(name, http);
+        managementPorts.put(name, management);
         return grpc;
     }
 
@@ -239,8 +244,14 @@ public final class MeshLauncher implements AutoCloseable {
         return grpcPorts.get(service);
     }
 
+    /** The public HTTP port: the API (gateway), {@code /health} and {@code /metrics}. */
     public int httpPort(String service) {
         return httpPorts.get(service);
+    }
+
+    /** Actuator's port (loopback): {@code /actuator/health}, {@code /actuator/prometheus} and the rest. */
+    public int managementPort(String service) {
+        return managementPorts.get(service);
     }
 
     public Map<String, Integer> grpcPorts() {

@@ -60,6 +60,25 @@ class DockerComposeConfigTest {
     }
 
     @Test
+    void theImageRunsAsANonRootUser() throws Exception {
+        List<String> lines = Files.readAllLines(projectFile("Dockerfile"));
+        int lastFrom = 0;
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).startsWith("FROM ")) {
+                lastFrom = i;
+            }
+        }
+        String user = null;
+        for (String line : lines.subList(lastFrom, lines.size())) {
+            if (line.startsWith("USER ")) {
+                user = line.substring(5).trim();
+            }
+        }
+        assertTrue(user != null, "the runtime stage sets a USER");
+        assertTrue(!user.equals("root") && !user.equals("0") && !user.startsWith("0:"), "USER " + user);
+    }
+
+    @Test
     void theImageIsTheMeshAssemblyWithoutPlotting() throws Exception {
         String dockerfile = Files.readString(projectFile("Dockerfile"));
         assertTrue(
@@ -116,10 +135,18 @@ class DockerComposeConfigTest {
                     env.containsKey("SERVER_PORT") && env.containsKey("SPRING_GRPC_SERVER_PORT"),
                     s.getKey() + " sets its ports");
             List<String> ports = (List<String>) s.getValue().get("ports");
-            assertTrue(
-                    ports.stream().anyMatch(p -> p.endsWith(":" + env.get("SPRING_GRPC_SERVER_PORT"))),
-                    s.getKey() + " publishes its gRPC port");
+            if (s.getKey().equals("gateway")) {
+                assertEquals(
+                        Set.of(
+                                env.get("SERVER_PORT") + ":" + env.get("SERVER_PORT"),
+                                env.get("SPRING_GRPC_SERVER_PORT") + ":" + env.get("SPRING_GRPC_SERVER_PORT")),
+                        Set.copyOf(ports),
+                        "the gateway publishes its public HTTP and gRPC ports, nothing else");
+            } else {
+                assertEquals(null, ports, s.getKey() + " publishes no port: only the gateway is exposed");
+            }
         }
+        assertEquals(null, services.get("redis").get("ports"), "Redis publishes no port");
         assertEquals(
                 Map.of(
                         "cache-store",

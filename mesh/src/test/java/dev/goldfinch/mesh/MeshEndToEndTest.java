@@ -511,6 +511,50 @@ abstract class MeshEndToEndTest {
                 .build();
     }
 
+    /** Every service's gRPC server (over Netty) refuses a message over its inbound limit, whatever the method. */
+    @Test
+    void everyServiceRefusesAMessageOverItsLimit() {
+        io.grpc.MethodDescriptor.Marshaller<byte[]> raw = new io.grpc.MethodDescriptor.Marshaller<>() {
+            @Override
+            public java.io.InputStream stream(byte[] value) {
+                return new java.io.ByteArrayInputStream(value);
+            }
+
+            @Override
+            public byte[] parse(java.io.InputStream stream) {
+                try {
+                    return stream.readAllBytes();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        };
+        io.grpc.MethodDescriptor<byte[], byte[]> check = io.grpc.MethodDescriptor.<byte[], byte[]>newBuilder()
+                .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+                .setFullMethodName(io.grpc.health.v1.HealthGrpc.getCheckMethod().getFullMethodName())
+                .setRequestMarshaller(raw)
+                .setResponseMarshaller(raw)
+                .build();
+        byte[] tooLarge = new byte[Channels.MAX_MESSAGE_BYTES + 1];
+        for (Map.Entry<String, Integer> service : mesh.grpcPorts().entrySet()) {
+            ManagedChannel channel = Channels.open("127.0.0.1:" + service.getValue());
+            try {
+                StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        StatusRuntimeException.class,
+                        () -> io.grpc.stub.ClientCalls.blockingUnaryCall(
+                                channel,
+                                check,
+                                io.grpc.CallOptions.DEFAULT.withDeadlineAfter(
+                                        30, java.util.concurrent.TimeUnit.SECONDS),
+                                tooLarge),
+                        service.getKey());
+                assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode(), service.getKey() + ": " + e);
+            } finally {
+                Channels.close(channel);
+            }
+        }
+    }
+
     @Test
     void modelsHealthAndMetricsAreServed() throws Exception {
         MeshClient.Reply models = client.get("/v1/models");
@@ -520,13 +564,24 @@ abstract class MeshEndToEndTest {
         for (String service : List.of("gateway", "prefill", "decode-0", "cache-store")) {
             var http = java.net.http.HttpClient.newHttpClient();
             String base = "http://127.0.0.1:" + mesh.httpPort(service);
+            String management = "http://127.0.0.1:" + mesh.managementPort(service);
             var health = http.send(
-                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/actuator/health"))
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/health"))
                             .build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
             assertEquals(200, health.statusCode(), service + " health: " + health.body());
-            var prom = http.send(
+            var actuatorHealth = http.send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(management + "/actuator/health"))
+                            .build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, actuatorHealth.statusCode(), service + " actuator health: " + actuatorHealth.body());
+            var publicActuator = http.send(
                     java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/actuator/prometheus"))
+                            .build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(404, publicActuator.statusCode(), service + ": Actuator is not on the public port");
+            var prom = http.send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/metrics"))
                             .build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
             assertEquals(200, prom.statusCode(), service);
@@ -548,8 +603,8 @@ abstract class MeshEndToEndTest {
         var http = java.net.http.HttpClient.newHttpClient();
         for (String service : List.of("gateway", "prefill", "decode-0", "cache-store")) {
             var prom = http.send(
-                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(
-                                    "http://127.0.0.1:" + mesh.httpPort(service) + "/actuator/prometheus"))
+                    java.net.http.HttpRequest.newBuilder(
+                                    java.net.URI.create("http://127.0.0.1:" + mesh.httpPort(service) + "/metrics"))
                             .build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
             prom.body()

@@ -34,6 +34,9 @@ public final class ErrorTable {
                 new Row(kind, Status.Code.FAILED_PRECONDITION, 409, "invalid_request_error", "model_mismatch");
             case RESOURCE_EXHAUSTED ->
                 new Row(kind, Status.Code.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded");
+            // gRPC's own message-size limit answers RESOURCE_EXHAUSTED too.
+            case TOO_LARGE ->
+                new Row(kind, Status.Code.RESOURCE_EXHAUSTED, 413, "invalid_request_error", "request_too_large");
             case UNAVAILABLE -> new Row(kind, Status.Code.UNAVAILABLE, 503, "server_error", "service_unavailable");
             case DEADLINE_EXCEEDED -> new Row(kind, Status.Code.DEADLINE_EXCEEDED, 504, "server_error", "timeout");
             // 499: nginx's "client closed request"; nobody may be listening, but a log or a proxy reads it.
@@ -73,12 +76,20 @@ public final class ErrorTable {
 
     /** OpenAI's error object for a gRPC error: {@code {"error": {"message", "type", "param", "code"}}}. */
     public static Map<String, Object> openAiError(StatusRuntimeException e) {
-        Row row = row(kindOf(e.getStatus().getCode()));
         String description = e.getStatus().getDescription();
+        return openAiError(
+                kindOf(e.getStatus().getCode()),
+                description == null ? e.getStatus().getCode().name() : description,
+                e.getTrailers() == null ? null : e.getTrailers().get(PARAM));
+    }
+
+    /** OpenAI's error object for a failure of {@code kind} that never went through gRPC. */
+    public static Map<String, Object> openAiError(FailureKind kind, String message, String param) {
+        Row row = row(kind);
         Map<String, Object> error = new LinkedHashMap<>();
-        error.put("message", description == null ? e.getStatus().getCode().name() : description);
+        error.put("message", message);
         error.put("type", row.openAiType());
-        error.put("param", e.getTrailers() == null ? null : e.getTrailers().get(PARAM));
+        error.put("param", param);
         error.put("code", row.openAiCode());
         return Map.of("error", error);
     }

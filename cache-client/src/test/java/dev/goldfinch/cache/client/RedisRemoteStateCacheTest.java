@@ -28,7 +28,7 @@ class RedisRemoteStateCacheTest extends RemoteStateCacheTest {
     @Override
     CacheBackend backend() {
         return RedisCacheBackend.connect(
-                RedisFixture.url().orElseThrow(), false, CHUNK, Duration.ofMinutes(5), Duration.ofSeconds(5));
+                RedisFixture.url().orElseThrow(), false, CHUNK, 1L << 30, Duration.ofMinutes(5), Duration.ofSeconds(5));
     }
 
     <T> T withRedis(java.util.function.Function<StatefulRedisConnection<String, byte[]>, T> work) {

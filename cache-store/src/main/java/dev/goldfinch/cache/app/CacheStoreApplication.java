@@ -34,7 +34,13 @@ public class CacheStoreApplication {
                     throw new IllegalArgumentException("goldfinch.cache.backend=redis needs goldfinch.cache.redis-url");
                 }
                 yield RedisCacheBackend.connect(
-                        p.redisUrl(), p.redisAccess(), p.redisCluster(), p.chunkBytes(), p.ttl(), p.redisTimeout());
+                        p.redisUrl(),
+                        p.redisAccess(),
+                        p.redisCluster(),
+                        p.chunkBytes(),
+                        p.maxValueBytes(),
+                        p.ttl(),
+                        p.redisTimeout());
             }
             default ->
                 throw new IllegalArgumentException(

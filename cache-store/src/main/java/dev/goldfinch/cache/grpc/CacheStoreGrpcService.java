@@ -21,6 +21,7 @@ import dev.goldfinch.proto.internal.v1.PutRequest;
 import dev.goldfinch.proto.internal.v1.PutResponse;
 import dev.goldfinch.proto.internal.v1.StatsRequest;
 import dev.goldfinch.proto.internal.v1.StatsResponse;
+import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -41,6 +42,9 @@ import java.util.zip.CRC32C;
  * their own executor, never on a transport thread.
  */
 public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBase {
+    /** One entry is one Java array whatever the configured limit: below 2^31 with the JVM's headroom. */
+    public static final long MAX_ENTRY_BYTES = Integer.MAX_VALUE - 16;
+
     private final PrefixCacheStore store;
     private final long maxValueBytes;
     private final ExecutorService executor;
@@ -105,8 +109,10 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
             private final List<PrefixCacheStore.Entry> complete = new ArrayList<>();
             private String firstModel;
             private PutHeader header;
-            private byte[] value;
-            private int received;
+            /** The current entry's chunks as they arrived: memory grows with bytes received, never announced. */
+            private final List<ByteString> chunks = new ArrayList<>();
+
+            private long received;
             private long streamBytes;
             private boolean failed;
 
@@ -129,16 +135,21 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     if (problem == null && complete.size() >= PrefixCacheStore.MAX_BATCH_ENTRIES) {
                         problem = "at most " + PrefixCacheStore.MAX_BATCH_ENTRIES + " entries per Put";
                     }
-                    if (problem == null && streamBytes + header.getSize() > maxValueBytes) {
-                        problem = "a Put of more than " + maxValueBytes + " bytes";
-                    }
                     if (problem != null) {
                         fail(GrpcErrors.invalid(problem));
                         return;
                     }
+                    String tooLarge = checkSize(header.getSize());
+                    if (tooLarge == null && streamBytes + header.getSize() > maxValueBytes) {
+                        tooLarge = "a Put of more than " + maxValueBytes + " bytes";
+                    }
+                    if (tooLarge != null) {
+                        fail(ErrorTable.status(FailureKind.INVALID_ARGUMENT, tooLarge, "size"));
+                        return;
+                    }
                     firstModel = firstModel == null ? header.getEntry().getModel() : firstModel;
                     streamBytes += header.getSize();
-                    value = new byte[(int) header.getSize()];
+                    chunks.clear();
                     received = 0;
                     return;
                 }
@@ -147,21 +158,24 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     return;
                 }
                 ByteString chunk = part.getChunk();
-                if (chunk.size() > PrefixCacheStore.WIRE_CHUNK_BYTES || received + (long) chunk.size() > value.length) {
-                    fail(GrpcErrors.invalid("Put chunks exceed the announced size " + value.length
+                if (chunk.size() > PrefixCacheStore.WIRE_CHUNK_BYTES || received + chunk.size() > header.getSize()) {
+                    fail(GrpcErrors.invalid("Put chunks exceed the announced size " + header.getSize()
                             + " (or a chunk exceeds " + PrefixCacheStore.WIRE_CHUNK_BYTES + " bytes)"));
                     return;
                 }
-                chunk.copyTo(value, received);
+                chunks.add(chunk);
                 received += chunk.size();
             }
 
             /** The current entry has all its bytes and they match its checksum; else the stream fails. */
             private boolean finishEntry() {
-                if (received != value.length) {
-                    fail(GrpcErrors.invalid("Put received " + received + " of " + value.length + " announced bytes"));
+                if (received != header.getSize()) {
+                    fail(GrpcErrors.invalid(
+                            "Put received " + received + " of " + header.getSize() + " announced bytes"));
                     return false;
                 }
+                byte[] value = ByteString.copyFrom(chunks).toByteArray();
+                chunks.clear();
                 CRC32C crc = new CRC32C();
                 crc.update(value);
                 if ((int) crc.getValue() != header.getCrc32C()) {
@@ -176,20 +190,19 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                         header.getBlockHash().isEmpty() ? null : HexFormat.of().parseHex(header.getBlockHash()),
                         value));
                 header = null;
-                value = null;
                 return true;
             }
 
             private void fail(RuntimeException e) {
                 failed = true;
-                value = null;
+                chunks.clear();
                 complete.clear();
                 response.onError(e);
             }
 
             @Override
             public void onError(Throwable t) {
-                value = null; // cancelled or broken midway: nothing is published
+                chunks.clear(); // cancelled or broken midway: nothing is published
                 complete.clear();
             }
 
@@ -225,11 +238,18 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
         if (entry != null) {
             return entry;
         }
-        if (h.getSize() > maxValueBytes) {
-            return "entry of " + h.getSize() + " bytes exceeds the store's limit of " + maxValueBytes;
-        }
         if (!h.getBlockHash().isEmpty() && !PrefixHasher.isHex(h.getBlockHash())) {
             return "block_hash must be 32 hex digits";
+        }
+        return null;
+    }
+
+    /** An announced size within the store's limit and one array's; checked before anything is reserved. */
+    private String checkSize(long size) {
+        // uint64 on the wire: a size of 2^63 or more reads negative here.
+        if (size < 0 || size > maxValueBytes || size > MAX_ENTRY_BYTES) {
+            return "entry of " + Long.toUnsignedString(size) + " bytes exceeds the store's limit of "
+                    + Math.min(maxValueBytes, MAX_ENTRY_BYTES);
         }
         return null;
     }

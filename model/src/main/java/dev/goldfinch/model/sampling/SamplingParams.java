@@ -17,7 +17,8 @@ import java.util.List;
  * @param penaltyDecay      RWKV's occurrence decay per generated token (ChatRWKV uses 0.996); 1 = none; in (0, 1]
  * @param seed              makes sampling reproducible; null = random
  * @param maxTokens         generated tokens at most; > 0
- * @param stop              stop sequences (text), at most {@value #MAX_STOP}, none empty; not included in the output
+ * @param stop              stop sequences (text), at most {@value #MAX_STOP}, none empty nor longer than
+ *                          {@value #MAX_STOP_LENGTH} characters; not included in the output
  * @param logprobs          how many top alternatives to report per token; 0..{@value #MAX_LOGPROBS}
  */
 public record SamplingParams(
@@ -34,6 +35,9 @@ public record SamplingParams(
         List<String> stop,
         int logprobs) {
     public static final int MAX_STOP = 16;
+    /** Bounds what a client can make the stop matcher hold back and compare per token. */
+    public static final int MAX_STOP_LENGTH = 1024;
+
     public static final int MAX_LOGPROBS = 20;
 
     public SamplingParams {
@@ -64,6 +68,10 @@ public record SamplingParams(
         check(maxTokens > 0, "max_tokens", "max_tokens must be > 0, got " + maxTokens);
         check(stop.size() <= MAX_STOP, "stop", "stop allows at most " + MAX_STOP + " sequences, got " + stop.size());
         check(stop.stream().noneMatch(String::isEmpty), "stop", "stop sequences must not be empty");
+        check(
+                stop.stream().allMatch(x -> x.length() <= MAX_STOP_LENGTH),
+                "stop",
+                "stop sequences must be at most " + MAX_STOP_LENGTH + " characters long");
         check(
                 logprobs >= 0 && logprobs <= MAX_LOGPROBS,
                 "logprobs",

@@ -210,6 +210,11 @@ public final class WorldTokenizer {
         return new GoldFinchException.BadModel("vocabulary " + file + " line " + line + ": " + why);
     }
 
+    /** The longest token's bytes (128 for the World vocabulary): no token covers more of a text. */
+    public int maxTokenBytes() {
+        return maxTokenLength;
+    }
+
     /** Largest id + 1 (65530 for the World vocabulary). */
     public int vocabSize() {
         return tokenBytes.length;

@@ -157,6 +157,7 @@ class SamplerTest {
         assertField("penalty_decay", () -> d.withPenalties(0, 0, 1, 0));
         assertField("stop", () -> d.withStop(List.of("")));
         assertField("stop", () -> d.withStop(Collections.nCopies(17, "x")));
+        assertField("stop", () -> d.withStop(List.of("x".repeat(SamplingParams.MAX_STOP_LENGTH + 1))));
         assertField("logprobs", () -> d.withLogprobs(21));
     }
 

@@ -537,7 +537,10 @@ abstract class MeshEndToEndTest {
                 .build();
         byte[] tooLarge = new byte[Channels.MAX_MESSAGE_BYTES + 1];
         for (Map.Entry<String, Integer> service : mesh.grpcPorts().entrySet()) {
-            ManagedChannel channel = Channels.open("127.0.0.1:" + service.getValue());
+            // Internal ports speak mTLS (a plaintext client never gets as far as a message); the gateway's is public.
+            ManagedChannel channel = service.getKey().equals("gateway")
+                    ? Channels.open("127.0.0.1:" + service.getValue())
+                    : mesh.internalChannel(service.getKey());
             try {
                 StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
                         StatusRuntimeException.class,
@@ -624,5 +627,16 @@ abstract class MeshEndToEndTest {
         java.util.Set<String> missing = new java.util.TreeSet<>(queried);
         missing.removeAll(exported);
         assertTrue(missing.isEmpty(), "the dashboard queries metrics no service exports: " + missing);
+    }
+
+    /** The container healthcheck's probe: SERVING from a live service, a failure from a closed port. */
+    @Test
+    void theHealthProbeTellsServingFromDown() throws Exception {
+        assertTrue(dev.goldfinch.service.HealthProbe.serving("127.0.0.1:" + mesh.grpcPort("gateway")));
+        int closed;
+        try (var socket = new java.net.ServerSocket(0)) {
+            closed = socket.getLocalPort();
+        }
+        assertFalse(dev.goldfinch.service.HealthProbe.serving("127.0.0.1:" + closed));
     }
 }

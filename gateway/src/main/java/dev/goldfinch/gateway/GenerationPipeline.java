@@ -18,6 +18,7 @@ import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.proto.v1.Usage;
 import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
+import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -212,6 +213,9 @@ public final class GenerationPipeline {
         final StreamingDecoder decoder = new StreamingDecoder(tokenizer);
         final StopSequenceMatcher stops;
         volatile ClientCallStreamObserver<DecodeRequest> call;
+        /** The running prefill call's scope: cancelling it cancels the call, and prefill stops between chunks. */
+        volatile Context.CancellableContext prefillCall;
+
         volatile boolean cancelled;
         boolean done;
         long lastTokenAt;
@@ -235,6 +239,10 @@ public final class GenerationPipeline {
 
         void cancel() {
             cancelled = true;
+            Context.CancellableContext p = prefillCall;
+            if (p != null) {
+                p.cancel(null);
+            }
             ClientCallStreamObserver<DecodeRequest> c = call;
             if (c != null) {
                 c.cancel("client cancelled", null);
@@ -243,15 +251,32 @@ public final class GenerationPipeline {
 
         /** Prefills, then decodes on a replica that has not failed this request. */
         void prefillThenDecode() {
+            Context.CancellableContext scope = Context.current().withCancellation();
+            prefillCall = scope;
+            if (cancelled) {
+                scope.cancel(null); // cancelled before the call existed
+            }
             try {
-                prefilled = PrefillGrpc.newBlockingStub(prefill)
+                prefilled = scope.call(() -> PrefillGrpc.newBlockingStub(prefill)
                         .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                         .prefill(PrefillRequest.newBuilder()
                                 .addAllTokens(java.util.Arrays.stream(job.tokens())
                                         .boxed()
                                         .toList())
                                 .setCacheSalt(job.namespace())
-                                .build());
+                                .build()));
+            } catch (Exception e) {
+                if (cancelled) {
+                    finish(null);
+                } else {
+                    fail(GrpcErrors.toStatus(e));
+                }
+                return;
+            } finally {
+                prefillCall = null;
+                scope.close();
+            }
+            try {
                 decode();
             } catch (RuntimeException e) {
                 fail(GrpcErrors.toStatus(e));

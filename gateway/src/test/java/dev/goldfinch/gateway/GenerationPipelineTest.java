@@ -342,6 +342,45 @@ class GenerationPipelineTest {
     }
 
     @Test
+    void aGrpcClientThatCancelsDuringPrefillCancelsThePrefill() throws Exception {
+        mesh.prefill.holdNext.set(true);
+        CompletableFuture<ClientCallStreamObserver<GenerateRequest>> call = new CompletableFuture<>();
+        CompletableFuture<Throwable> ended = new CompletableFuture<>();
+        GenerationGrpc.newStub(mesh.gatewayChannel())
+                .generate(
+                        GenerateRequest.newBuilder()
+                                .setPromptUtf8(ByteString.copyFromUtf8("Hello"))
+                                .setCacheSalt(java.util.UUID.randomUUID().toString())
+                                .build(),
+                        new ClientResponseObserver<GenerateRequest, GenerateResponse>() {
+                            @Override
+                            public void beforeStart(ClientCallStreamObserver<GenerateRequest> requestStream) {
+                                call.complete(requestStream);
+                            }
+
+                            @Override
+                            public void onNext(GenerateResponse r) {}
+
+                            @Override
+                            public void onError(Throwable t) {
+                                ended.complete(t);
+                            }
+
+                            @Override
+                            public void onCompleted() {
+                                ended.complete(null);
+                            }
+                        });
+        GatewayFixture.await(() -> mesh.prefill.requests.size() == 1, "the prefill call is running");
+        assertTrue(mesh.prefill.cancelled.isEmpty());
+        call.get().cancel("the user gave up waiting", null);
+        assertNotNull(mesh.prefill.cancelled.poll(10, TimeUnit.SECONDS), "the prefill service saw the cancellation");
+        assertTrue(mesh.decodeA.requests.isEmpty() && mesh.decodeB.requests.isEmpty(), "no decode was started");
+        // Its admission slot is back: the next request runs.
+        assertEquals("Hello", text(mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"))));
+    }
+
+    @Test
     void anHttpClientThatGoesAwayCancelsTheDecode() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
         HttpResponse<Stream<String>> r = mesh.stream(

@@ -4,6 +4,7 @@ import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.gateway.ApiKeys;
 import dev.goldfinch.mesh.MeshLauncher;
+import dev.goldfinch.mesh.ProcessMeshLauncher;
 import dev.goldfinch.model.GoldFinchException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -82,6 +83,13 @@ final class ServeCommand implements Callable<Integer> {
                     + " Each tenant's cache entries are its own. Without it the mesh serves anyone.")
     Path apiKeys;
 
+    @Option(
+            names = "--separate-processes",
+            description = "Run each service as its own child JVM (real loopback gRPC between processes), print"
+                    + " 'service NAME pid PID grpc PORT http PORT' for each, and stop them all on exit. Their"
+                    + " logs go to the directory printed as 'logs DIR'.")
+    boolean separateProcesses;
+
     @Override
     public Integer call() throws InterruptedException, IOException {
         if (decodeReplicas < 1) {
@@ -90,7 +98,7 @@ final class ServeCommand implements Callable<Integer> {
         if (apiKeys != null) {
             ApiKeys.load(apiKeys); // a malformed file is one 'error:' line here, not a gateway's failed start
         }
-        MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(
+        MeshLauncher.Options options = new MeshLauncher.Options(
                 model.source.model,
                 model.source.shape,
                 model.seed,
@@ -103,10 +111,24 @@ final class ServeCommand implements Callable<Integer> {
                 maxPromptTokens,
                 maxTokensCap,
                 apiKeys,
-                extra()));
+                extra());
+        AutoCloseable mesh;
+        if (separateProcesses) {
+            ProcessMeshLauncher processes =
+                    ProcessMeshLauncher.start(options, Files.createTempDirectory("goldfinch-mesh-logs"));
+            processes.children().forEach(c -> System.out.println(c.describe()));
+            System.out.println("logs " + processes.logDir());
+            mesh = processes;
+        } else {
+            mesh = MeshLauncher.start(options);
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            mesh.close();
+            try {
+                mesh.close();
+            } catch (Exception e) {
+                System.err.println("error: stopping the mesh: " + e.getMessage());
+            }
             stopped.countDown();
         }));
         System.out.println("ready: http://127.0.0.1:" + port + " grpc://127.0.0.1:" + grpcPort);

@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * that lost the entry (NOT_FOUND) or went away (UNAVAILABLE, or ended the call itself, as a draining one
  * does) is replaced by another, before or after tokens were sent: the next replica gets the tokens the
  * client already has and continues the sequence exactly where the first left it (failover), after
- * prefilling again when the entry was lost. Each replica is tried once per request.
+ * prefilling again when the entry was lost. A replica that went away gets no second try of the request.
  */
 public final class GenerationPipeline {
     private static final Logger log = LoggerFactory.getLogger(GenerationPipeline.class);
@@ -222,8 +222,12 @@ public final class GenerationPipeline {
         int generated;
         PrefillResponse prefilled;
         DecodeRouter.Replica replica;
-        /** Replicas whose call failed; none gets the request again. */
+        /** Replicas that went away during this request; none gets it again. */
         final Set<DecodeRouter.Replica> failed = new HashSet<>();
+        /** The replica that last answered NOT_FOUND (lost the entry): elsewhere if possible, else it again. */
+        DecodeRouter.Replica lostEntry;
+        /** Decode calls made. */
+        int attempts;
         /** The tokens the client has (end of text aside): what a replacement replica resumes from. */
         final List<Integer> sent = new ArrayList<>();
         /** When the stream was moved to another replica and has not yet produced a token there; else 0. */
@@ -294,7 +298,13 @@ public final class GenerationPipeline {
                 return;
             }
             String entry = prefilled.getEntry().getPrefixHash();
-            replica = router.pickAvoiding(entry, failed).orElse(null);
+            Set<DecodeRouter.Replica> avoid = new HashSet<>(failed);
+            if (lostEntry != null) {
+                avoid.add(lostEntry);
+            }
+            replica = router.pickAvoiding(entry, avoid)
+                    .or(() -> router.pickAvoiding(entry, failed))
+                    .orElse(null);
             if (replica == null) {
                 fail(
                         lastError != null
@@ -303,6 +313,7 @@ public final class GenerationPipeline {
                 return;
             }
             replica.live.incrementAndGet();
+            attempts++;
             DecodeRequest request = DecodeRequest.newBuilder()
                     .setEntry(prefilled.getEntry())
                     .setLastPromptToken(job.tokens()[job.tokens().length - 1])
@@ -334,11 +345,14 @@ public final class GenerationPipeline {
                             Status s = Status.fromThrowable(t);
                             StatusRuntimeException error = s.asRuntimeException(Status.trailersFromThrowable(t));
                             if (!cancelled && !done && pendingFinish == null && replaceable(s.getCode())) {
-                                failed.add(used);
-                                if (s.getCode() != Status.Code.NOT_FOUND) {
+                                // A replica that only lost the entry may serve it once prefill has written it again.
+                                if (s.getCode() == Status.Code.NOT_FOUND) {
+                                    lostEntry = used;
+                                } else {
+                                    failed.add(used);
                                     router.markUnavailable(used);
                                 }
-                                if (failed.size() < MAX_DECODE_ATTEMPTS) {
+                                if (attempts < MAX_DECODE_ATTEMPTS) {
                                     failedOverAt = System.nanoTime();
                                     log.info(
                                             "decode replica {} ended a sequence after {} tokens ({}); resuming it on"

@@ -4,6 +4,7 @@ import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.gateway.ApiKeys;
 import dev.goldfinch.mesh.MeshLauncher;
+import dev.goldfinch.mesh.ProcessMeshLauncher;
 import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import java.io.IOException;
@@ -58,6 +59,14 @@ final class ServeCommand implements Callable<Integer> {
     int grpcPort;
 
     @Option(
+            names = "--host",
+            defaultValue = "127.0.0.1",
+            paramLabel = "ADDR",
+            description = "Address the gateway's public ports listen on, e.g. 0.0.0.0 for every interface; the"
+                    + " other services stay on loopback (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(
             names = "--max-prompt-tokens",
             defaultValue = "16384",
             description = "Longest prompt accepted (default: ${DEFAULT-VALUE}).")
@@ -104,6 +113,13 @@ final class ServeCommand implements Callable<Integer> {
                     + " password: in the URL, or GOLDFINCH_CACHE_REDISUSERNAME / GOLDFINCH_CACHE_REDISPASSWORD.")
     Path redisCa;
 
+    @Option(
+            names = "--separate-processes",
+            description = "Run each service as its own child JVM (real loopback gRPC between processes), print"
+                    + " 'service NAME pid PID grpc PORT http PORT' for each, and stop them all on exit. Their"
+                    + " logs go to the directory printed as 'logs DIR'.")
+    boolean separateProcesses;
+
     @Override
     public Integer call() throws InterruptedException, IOException {
         if ((tlsCert == null) != (tlsKey == null)) {
@@ -112,12 +128,12 @@ final class ServeCommand implements Callable<Integer> {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
         }
-        requireFree(port, "--port");
-        requireFree(grpcPort, "--grpc-port");
+        requireFree(host, port, "--port");
+        requireFree(host, grpcPort, "--grpc-port");
         if (apiKeys != null) {
             ApiKeys.load(apiKeys); // a malformed file is one 'error:' line here, not a gateway's failed start
         }
-        MeshLauncher mesh = MeshLauncher.start(new MeshLauncher.Options(
+        MeshLauncher.Options options = new MeshLauncher.Options(
                 model.source.model,
                 model.source.shape,
                 model.seed,
@@ -130,16 +146,31 @@ final class ServeCommand implements Callable<Integer> {
                 maxPromptTokens,
                 maxTokensCap,
                 apiKeys,
-                extra()));
+                extra(),
+                host);
+        AutoCloseable mesh;
+        if (separateProcesses) {
+            ProcessMeshLauncher processes =
+                    ProcessMeshLauncher.start(options, Files.createTempDirectory("goldfinch-mesh-logs"));
+            processes.children().forEach(c -> System.out.println(c.describe()));
+            System.out.println("logs " + processes.logDir());
+            mesh = processes;
+        } else {
+            mesh = MeshLauncher.start(options);
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            mesh.close();
+            try {
+                mesh.close();
+            } catch (Exception e) {
+                System.err.println("error: stopping the mesh: " + e.getMessage());
+            }
             stopped.countDown();
         }));
         System.out.println(
                 tlsCert == null
-                        ? "ready: http://127.0.0.1:" + port + " grpc://127.0.0.1:" + grpcPort
-                        : "ready: https://127.0.0.1:" + port + " grpcs://127.0.0.1:" + grpcPort);
+                        ? "ready: http://" + host + ":" + port + " grpc://" + host + ":" + grpcPort
+                        : "ready: https://" + host + ":" + port + " grpcs://" + host + ":" + grpcPort);
         System.out.flush();
         stopped.await();
         return 0;
@@ -175,10 +206,10 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     /** Before anything starts: a busy public port is one line with its fix, not a half-started mesh. */
-    private static void requireFree(int port, String option) {
+    private static void requireFree(String host, int port, String option) {
         try (var socket = new java.net.ServerSocket()) {
             socket.setReuseAddress(true);
-            socket.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+            socket.bind(new java.net.InetSocketAddress(host, port));
         } catch (IOException e) {
             throw new GoldFinchException.InvalidInput("port " + port + " (" + option + ") is already in use: stop what"
                     + " listens there, or choose another with " + option);

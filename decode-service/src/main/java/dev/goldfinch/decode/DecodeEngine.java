@@ -39,14 +39,28 @@ import org.slf4j.LoggerFactory;
 public final class DecodeEngine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DecodeEngine.class);
 
-    /** One generation request: the entry (prompt minus its last token) and what to do after it. */
+    /**
+     * One generation request: the entry (prompt minus its last token) and what to do after it. {@code
+     * resumeTokens}: what an earlier replica already generated for it (failover), replayed before sampling.
+     */
     public record Request(
             byte[] entryHash,
             int entryLength,
             int lastPromptToken,
             SamplingParams params,
             String salt,
-            boolean checkpointAtEnd) {}
+            boolean checkpointAtEnd,
+            int[] resumeTokens) {
+        public Request(
+                byte[] entryHash,
+                int entryLength,
+                int lastPromptToken,
+                SamplingParams params,
+                String salt,
+                boolean checkpointAtEnd) {
+            this(entryHash, entryLength, lastPromptToken, params, salt, checkpointAtEnd, new int[0]);
+        }
+    }
 
     private static final class Sequence {
         final Request request;
@@ -58,6 +72,9 @@ public final class DecodeEngine implements AutoCloseable {
 
         int pending;
         int generated;
+        /** Resume tokens already stepped; while fewer than all, a step only feeds {@code pending} (no sampling). */
+        int replayed;
+
         boolean finalStep;
         FinishReason finish;
         CompletableFuture<Void> writes = CompletableFuture.completedFuture(null);
@@ -69,6 +86,15 @@ public final class DecodeEngine implements AutoCloseable {
             this.sampler = sampler;
             this.logits = new float[state.config().vocabSize()];
             this.pending = request.lastPromptToken();
+            this.generated = request.resumeTokens().length;
+        }
+
+        /**
+         * Still stepping the tokens another replica already sent: one token per step, as that replica did, so
+         * the state (and so every later logit) is bit for bit the one of an undisturbed run.
+         */
+        boolean replaying() {
+            return replayed < request.resumeTokens().length;
         }
     }
 
@@ -166,6 +192,7 @@ public final class DecodeEngine implements AutoCloseable {
                                 int[] prompt = Arrays.copyOf(state.tokens(), state.length() + 1);
                                 prompt[state.length()] = request.lastPromptToken();
                                 sampler.observePrompt(prompt);
+                                sampler.replay(request.resumeTokens());
                                 joining.add(new Sequence(request, sink, state, sampler));
                                 wake();
                             },
@@ -270,8 +297,9 @@ public final class DecodeEngine implements AutoCloseable {
         List<GoldFinchModel.Segment> segments = new ArrayList<>(batch.size());
         float[][] logits = new float[batch.size()][];
         for (Sequence s : batch) {
-            logits[segments.size()] = s.finalStep ? NO_LOGITS : s.logits;
-            segments.add(new GoldFinchModel.Segment(s.state, new int[] {s.pending}, s.finalStep ? 1 : 0));
+            boolean noLogits = s.finalStep || s.replaying();
+            logits[segments.size()] = noLogits ? NO_LOGITS : s.logits;
+            segments.add(new GoldFinchModel.Segment(s.state, new int[] {s.pending}, noLogits ? 1 : 0));
         }
         model.forward(segments, logits);
         batchSizes.record(batch.size());
@@ -280,6 +308,10 @@ public final class DecodeEngine implements AutoCloseable {
             if (s.finalStep) {
                 live.remove(s);
                 end(s);
+                continue;
+            }
+            if (s.replaying()) {
+                s.pending = s.request.resumeTokens()[s.replayed++];
                 continue;
             }
             SequenceState afterPrompt = s.generated == 0 && s.request.checkpointAtEnd() ? s.state.fork() : null;

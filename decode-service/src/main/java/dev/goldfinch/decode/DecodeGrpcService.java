@@ -114,12 +114,30 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
                             + " is outside the vocabulary [0, " + vocab + ")");
         }
         SamplingParams params = SamplingMapper.fromProto(request.getSampling(), props.maxTokensCap());
+        if (request.getResumeTokensCount() >= params.maxTokens()) {
+            throw TypedFailure.invalidArgument(
+                    "resume_tokens",
+                    request.getResumeTokensCount() + " resume_tokens leave nothing to generate under max_tokens "
+                            + params.maxTokens());
+        }
+        int[] resume = new int[request.getResumeTokensCount()];
+        for (int i = 0; i < resume.length; i++) {
+            int token = request.getResumeTokens(i);
+            if (Integer.toUnsignedLong(token) >= vocab) {
+                throw TypedFailure.invalidArgument(
+                        "resume_tokens",
+                        "resume_tokens[" + i + "] " + Integer.toUnsignedString(token)
+                                + " is outside the vocabulary [0, " + vocab + ")");
+            }
+            resume[i] = token;
+        }
         return new DecodeEngine.Request(
                 HexFormat.of().parseHex(e.getPrefixHash()),
                 e.getLength(),
                 request.getLastPromptToken(),
                 params,
                 request.getCacheSalt(),
-                request.getCheckpointAtEnd());
+                request.getCheckpointAtEnd(),
+                resume);
     }
 }

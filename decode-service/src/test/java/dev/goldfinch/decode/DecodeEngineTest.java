@@ -150,6 +150,33 @@ class DecodeEngineTest {
     }
 
     @Test
+    void aResumedSequenceContinuesWithTheTokensOfAnUndisturbedRun() throws Exception {
+        engine = new DecodeEngine(MODEL, cache, io, 8, 8, 4, meters);
+        Random random = new Random(2);
+        int resumed = 0;
+        for (int i = 0; i < 6; i++) {
+            DecodeEngine.Request r = entry(random.ints(30, 1, 400).toArray(), 200 + i, 40);
+            Collector solo = alone(r);
+            if (solo.tokens.size() < 4) {
+                continue; // ended at once: nothing to resume in between
+            }
+            int cut = solo.tokens.size() / 2;
+            int[] sent = solo.tokens.subList(0, cut).stream()
+                    .mapToInt(Integer::intValue)
+                    .toArray();
+            Collector rest = alone(new DecodeEngine.Request(
+                    r.entryHash(), r.entryLength(), r.lastPromptToken(), r.params(), r.salt(), false, sent));
+            List<Integer> joined = new ArrayList<>(solo.tokens.subList(0, cut));
+            joined.addAll(rest.tokens);
+            assertEquals(solo.tokens, joined, "sequence " + i + " resumed after " + cut + " tokens");
+            assertEquals(solo.finish, rest.finish);
+            resumed++;
+        }
+        assertTrue(resumed >= 3, "only " + resumed + " runs were long enough to resume");
+        assertEquals(0, engine.load());
+    }
+
+    @Test
     void aMissingEntryFailsAndAFullReplicaRefuses() throws Exception {
         engine = new DecodeEngine(MODEL, cache, io, 1, 8, 4, meters);
         DecodeEngine.Request missing =

@@ -10,11 +10,13 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -78,9 +80,14 @@ public final class DecodeRouter implements AutoCloseable {
 
     /** The replica for an entry; empty when none is healthy. */
     public Optional<Replica> pick(String entryHash, Replica exclude) {
+        return pickAvoiding(entryHash, exclude == null ? Set.of() : Set.of(exclude));
+    }
+
+    /** The replica for an entry, none of {@code exclude}; empty when no other is healthy. */
+    public Optional<Replica> pickAvoiding(String entryHash, Collection<Replica> exclude) {
         List<Replica> healthy = new ArrayList<>();
         for (Replica r : replicas.values()) {
-            if (r.healthy && r != exclude) {
+            if (r.healthy && !exclude.contains(r)) {
                 healthy.add(r);
             }
         }
@@ -97,7 +104,7 @@ public final class DecodeRouter implements AutoCloseable {
         Replica chosen = least;
         if (preferred != null) {
             Replica p = replicas.get(preferred);
-            if (p != null && p.healthy && p != exclude && p.live() <= least.live() + slack) {
+            if (p != null && p.healthy && !exclude.contains(p) && p.live() <= least.live() + slack) {
                 chosen = p;
             }
         }

@@ -18,6 +18,7 @@ import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.proto.v1.Usage;
 import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
+import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -27,22 +28,33 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
-import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One generation, for the gRPC and HTTP front ends alike: admission, prefill (the prefill service looks up
  * and resumes from the deepest cached checkpoint), replica choice, the decode stream, detokenization and
  * stop sequences (the decode call is cancelled at a stop), usage and latency metrics. A decode replica
- * that lost the entry (NOT_FOUND) or went away (UNAVAILABLE) before its first token is retried once
- * elsewhere, after prefilling again.
+ * that lost the entry (NOT_FOUND) or went away (UNAVAILABLE, or ended the call itself, as a draining one
+ * does) is replaced by another, before or after tokens were sent: the next replica gets the tokens the
+ * client already has and continues the sequence exactly where the first left it (failover), after
+ * prefilling again when the entry was lost. A replica that went away gets no second try of the request.
  */
 public final class GenerationPipeline {
+    private static final Logger log = LoggerFactory.getLogger(GenerationPipeline.class);
+
+    /** Decode calls one request may make: the first and its failovers. */
+    static final int MAX_DECODE_ATTEMPTS = 4;
+
     /**
      * A validated request of an authenticated {@code tenant}; {@code salt} is the client's (effective) cache
      * salt, which partitions the cache only inside the tenant's own namespace.
@@ -91,6 +103,7 @@ public final class GenerationPipeline {
     private final Counter promptTokens;
     private final Counter cachedTokens;
     private final Counter generationTokens;
+    private final Timer failoverGap;
 
     public GenerationPipeline(
             WorldTokenizer tokenizer,
@@ -128,6 +141,10 @@ public final class GenerationPipeline {
                 .register(meters);
         this.generationTokens = Counter.builder("goldfinch.generation_tokens")
                 .description("Tokens generated")
+                .register(meters);
+        this.failoverGap = Timer.builder("goldfinch.decode.failover_gap")
+                .description("Client-visible pause of a stream moved to another decode replica: last token before"
+                        + " the failure to the first after")
                 .register(meters);
         meters.gauge("goldfinch.requests_running", running);
     }
@@ -195,7 +212,7 @@ public final class GenerationPipeline {
         Run run = new Run(job, listener);
         running.incrementAndGet();
         try {
-            executor.execute(() -> run.prefillThenDecode(null));
+            executor.execute(run::prefillThenDecode);
         } catch (RuntimeException e) {
             running.decrementAndGet();
             release(job);
@@ -233,13 +250,25 @@ public final class GenerationPipeline {
         final StreamingDecoder decoder = new StreamingDecoder(tokenizer);
         final StopSequenceMatcher stops;
         volatile ClientCallStreamObserver<DecodeRequest> call;
+        /** The running prefill call's scope: cancelling it cancels the call, and prefill stops between chunks. */
+        volatile Context.CancellableContext prefillCall;
+
         volatile boolean cancelled;
         boolean done;
         long lastTokenAt;
         int generated;
         PrefillResponse prefilled;
         DecodeRouter.Replica replica;
-        boolean retried;
+        /** Replicas that went away during this request; none gets it again. */
+        final Set<DecodeRouter.Replica> failed = new HashSet<>();
+        /** The replica that last answered NOT_FOUND (lost the entry): elsewhere if possible, else it again. */
+        DecodeRouter.Replica lostEntry;
+        /** Decode calls made. */
+        int attempts;
+        /** The tokens the client has (end of text aside): what a replacement replica resumes from. */
+        final List<Integer> sent = new ArrayList<>();
+        /** When the stream was moved to another replica and has not yet produced a token there; else 0. */
+        long failedOverAt;
         /** The decode's final reason, applied when its stream completes (after its checkpoints are written). */
         FinishReason pendingFinish;
 
@@ -251,50 +280,84 @@ public final class GenerationPipeline {
 
         void cancel() {
             cancelled = true;
+            Context.CancellableContext p = prefillCall;
+            if (p != null) {
+                p.cancel(null);
+            }
             ClientCallStreamObserver<DecodeRequest> c = call;
             if (c != null) {
                 c.cancel("client cancelled", null);
             }
         }
 
-        /** Prefills, then decodes on a replica other than {@code avoid} when there is one. */
-        void prefillThenDecode(DecodeRouter.Replica avoid) {
+        /** Prefills, then decodes on a replica that has not failed this request. */
+        void prefillThenDecode() {
+            Context.CancellableContext scope = Context.current().withCancellation();
+            prefillCall = scope;
+            if (cancelled) {
+                scope.cancel(null); // cancelled before the call existed
+            }
             try {
-                prefilled = PrefillGrpc.newBlockingStub(prefill)
+                prefilled = scope.call(() -> PrefillGrpc.newBlockingStub(prefill)
                         .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                         .prefill(PrefillRequest.newBuilder()
                                 .addAllTokens(java.util.Arrays.stream(job.tokens())
                                         .boxed()
                                         .toList())
                                 .setCacheSalt(job.namespace())
-                                .build());
-                decode(avoid);
+                                .build()));
+            } catch (Exception e) {
+                if (cancelled) {
+                    finish(null);
+                } else {
+                    fail(GrpcErrors.toStatus(e));
+                }
+                return;
+            } finally {
+                prefillCall = null;
+                scope.close();
+            }
+            try {
+                decode();
             } catch (RuntimeException e) {
                 fail(GrpcErrors.toStatus(e));
             }
         }
 
-        void decode(DecodeRouter.Replica exclude) {
+        void decode() {
+            decode(null);
+        }
+
+        /** Decodes on a replica that has not failed this request; {@code lastError}: why the previous one ended. */
+        void decode(StatusRuntimeException lastError) {
             if (cancelled) {
                 finish(null);
                 return;
             }
             String entry = prefilled.getEntry().getPrefixHash();
-            // Elsewhere if possible; a replica that lost the entry may still serve it once prefill wrote it again.
-            replica = router.pick(entry, exclude)
-                    .or(() -> exclude == null ? Optional.empty() : router.pick(entry, null))
+            Set<DecodeRouter.Replica> avoid = new HashSet<>(failed);
+            if (lostEntry != null) {
+                avoid.add(lostEntry);
+            }
+            replica = router.pickAvoiding(entry, avoid)
+                    .or(() -> router.pickAvoiding(entry, failed))
                     .orElse(null);
             if (replica == null) {
-                fail(ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy decode replica", null));
+                fail(
+                        lastError != null
+                                ? lastError
+                                : ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy decode replica", null));
                 return;
             }
             replica.live.incrementAndGet();
+            attempts++;
             DecodeRequest request = DecodeRequest.newBuilder()
                     .setEntry(prefilled.getEntry())
                     .setLastPromptToken(job.tokens()[job.tokens().length - 1])
                     .setSampling(job.wireParams())
                     .setCacheSalt(job.namespace())
                     .setCheckpointAtEnd(job.chat())
+                    .addAllResumeTokens(sent)
                     .build();
             DecodeRouter.Replica used = replica;
             DecodeGrpc.newStub(used.channel())
@@ -317,28 +380,39 @@ public final class GenerationPipeline {
                         public void onError(Throwable t) {
                             used.live.decrementAndGet();
                             Status s = Status.fromThrowable(t);
-                            boolean retryable =
-                                    s.getCode() == Status.Code.NOT_FOUND || s.getCode() == Status.Code.UNAVAILABLE;
-                            if (generated == 0 && !retried && !cancelled && !done && retryable) {
-                                retried = true;
-                                if (s.getCode() == Status.Code.UNAVAILABLE) {
+                            StatusRuntimeException error = s.asRuntimeException(Status.trailersFromThrowable(t));
+                            if (!cancelled && !done && pendingFinish == null && replaceable(s.getCode())) {
+                                // A replica that only lost the entry may serve it once prefill has written it again.
+                                if (s.getCode() == Status.Code.NOT_FOUND) {
+                                    lostEntry = used;
+                                } else {
+                                    failed.add(used);
                                     router.markUnavailable(used);
                                 }
-                                executor.execute(() -> {
-                                    if (s.getCode() == Status.Code.NOT_FOUND) {
-                                        prefillThenDecode(used); // the entry was evicted between prefill and decode
-                                    } else {
-                                        decode(used);
-                                    }
-                                });
-                                return;
+                                if (attempts < MAX_DECODE_ATTEMPTS) {
+                                    failedOverAt = System.nanoTime();
+                                    log.info(
+                                            "decode replica {} ended a sequence after {} tokens ({}); resuming it on"
+                                                    + " another",
+                                            used.target(),
+                                            sent.size(),
+                                            s.getCode());
+                                    executor.execute(() -> {
+                                        if (s.getCode() == Status.Code.NOT_FOUND) {
+                                            prefillThenDecode(); // the entry was evicted between prefill and decode
+                                        } else {
+                                            decode(error);
+                                        }
+                                    });
+                                    return;
+                                }
                             }
                             if (pendingFinish != null) {
                                 finish(pendingFinish);
                             } else if (done || cancelled) {
                                 finish(null);
                             } else {
-                                fail(s.asRuntimeException(Status.trailersFromThrowable(t))); // keeps the field at fault
+                                fail(error); // keeps the field at fault
                             }
                         }
 
@@ -352,11 +426,36 @@ public final class GenerationPipeline {
                     });
         }
 
+        /**
+         * The replica went away (UNAVAILABLE), lost the entry (NOT_FOUND), or ended the call itself
+         * (CANCELLED or ABORTED without our asking, as a replica shutting down does): another can take over.
+         */
+        private boolean replaceable(Status.Code code) {
+            return code == Status.Code.UNAVAILABLE
+                    || code == Status.Code.NOT_FOUND
+                    || code == Status.Code.CANCELLED
+                    || code == Status.Code.ABORTED;
+        }
+
         void token(DecodeResponse r) {
             if (done) {
                 return;
             }
             long now = System.nanoTime();
+            if (failedOverAt != 0) {
+                long gap = now - lastTokenAt;
+                if (generated > 0) {
+                    failoverGap.record(gap, TimeUnit.NANOSECONDS);
+                }
+                log.info(
+                        "sequence resumed on decode replica {} after {} tokens: failover gap {} ms (failure seen to"
+                                + " next token {} ms)",
+                        replica.target(),
+                        sent.size(),
+                        generated > 0 ? TimeUnit.NANOSECONDS.toMillis(gap) : -1,
+                        TimeUnit.NANOSECONDS.toMillis(now - failedOverAt));
+                failedOverAt = 0;
+            }
             if (generated == 0) {
                 ttft.record(now - start, TimeUnit.NANOSECONDS);
             } else {
@@ -379,6 +478,7 @@ public final class GenerationPipeline {
                 }
                 return;
             }
+            sent.add(r.getToken());
             StopSequenceMatcher.Result text = stops.push(decoder.push(r.getToken()));
             emit(text, new int[] {r.getToken()}, chosen, r.getTopLogprobsList());
             if (text.stopped()) {

@@ -6,6 +6,7 @@ import dev.goldfinch.proto.internal.v1.PrefillGrpc;
 import dev.goldfinch.proto.internal.v1.PrefillRequest;
 import dev.goldfinch.proto.internal.v1.PrefillResponse;
 import dev.goldfinch.proto.v1.ModelInfo;
+import io.grpc.Context;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import java.nio.ByteBuffer;
@@ -14,8 +15,11 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Queue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A Prefill service without a model: it describes a small model and answers every prompt with an entry
@@ -34,10 +38,16 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
 
     final List<PrefillRequest> requests = new CopyOnWriteArrayList<>();
     final Queue<StatusRuntimeException> failures = new ConcurrentLinkedQueue<>();
+    /** Set: the next call never answers (a long prompt), so only its caller's cancellation ends it. */
+    final AtomicBoolean holdNext = new AtomicBoolean();
+    /** Calls their caller cancelled. */
+    final BlockingQueue<PrefillRequest> cancelled = new LinkedBlockingQueue<>();
 
     void reset() {
         requests.clear();
         failures.clear();
+        holdNext.set(false);
+        cancelled.clear();
     }
 
     @Override
@@ -49,6 +59,10 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
     @Override
     public void prefill(PrefillRequest request, StreamObserver<PrefillResponse> response) {
         requests.add(request);
+        if (holdNext.getAndSet(false)) {
+            Context.current().addListener(context -> cancelled.add(request), Runnable::run);
+            return;
+        }
         StatusRuntimeException failure = failures.poll();
         if (failure != null) {
             response.onError(failure);

@@ -141,7 +141,7 @@ class GenerationPipelineTest {
     }
 
     @Test
-    void theRetryHappensOnce() throws Exception {
+    void eachReplicaIsTriedOnceAndTheLastErrorIsReported() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.fail(Status.UNAVAILABLE.withDescription("A going away")));
         mesh.decodeB.scripts.add(FakeDecode.fail(Status.UNAVAILABLE.withDescription("B going away")));
         GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
@@ -150,10 +150,56 @@ class GenerationPipelineTest {
         assertEquals(2, mesh.decodeA.requests.size() + mesh.decodeB.requests.size());
     }
 
+    // --- failover mid-stream ---
+
     @Test
-    void afterTheFirstTokenAFailureIsNotRetried() throws Exception {
+    void aReplicaThatDiesMidStreamIsReplacedByOneResumingAfterTheSentTokens() throws Exception {
         mesh.decodeA.scripts.add(FakeDecode.fail(
                 Status.UNAVAILABLE.withDescription("gone mid-stream"), TestVocab.HELLO, TestVocab.WORLD));
+        mesh.decodeB.scripts.add(FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.MORE));
+        List<JsonNode> events = events(mesh.stream(
+                "/v1/completions",
+                GatewayFixture.body(
+                        "prompt",
+                        "Hello",
+                        "stream",
+                        true,
+                        "max_tokens",
+                        3,
+                        "stream_options",
+                        Map.of("include_usage", true))));
+        StringBuilder text = new StringBuilder();
+        events.stream()
+                .filter(e -> e.has("choices") && !e.get("choices").isEmpty())
+                .forEach(e -> text.append(e.get("choices").get(0).get("text").asString()));
+        assertEquals("Hello world more", text.toString(), "none lost, none repeated");
+        JsonNode usage = events.getLast().get("usage");
+        assertNotNull(usage, events.getLast().toString());
+        assertEquals(3, usage.get("completion_tokens").asInt(), "each token counted once");
+        assertEquals(1, mesh.decodeB.requests.size());
+        DecodeRequest resumed = mesh.decodeB.requests.getFirst();
+        assertEquals(List.of(TestVocab.HELLO, TestVocab.WORLD), resumed.getResumeTokensList());
+        assertEquals(mesh.decodeA.requests.getFirst().getEntry(), resumed.getEntry(), "the same prompt entry");
+        assertEquals(mesh.decodeA.requests.getFirst().getSampling(), resumed.getSampling(), "the same seed and params");
+        assertEquals(1, mesh.prefill.requests.size(), "the entry is still cached: no second prefill");
+    }
+
+    @Test
+    void aReplicaThatEndsTheCallItselfMidStreamIsReplacedToo() throws Exception {
+        // What a draining replica does to a call it will not finish.
+        mesh.decodeA.scripts.add(
+                FakeDecode.fail(Status.CANCELLED.withDescription("server shutting down"), TestVocab.HELLO));
+        mesh.decodeB.scripts.add(FakeDecode.finish(FinishReason.FINISH_REASON_LENGTH, TestVocab.WORLD));
+        GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello", "max_tokens", 2));
+        assertEquals("Hello world", text(r));
+        assertEquals(2, r.body().get("usage").get("completion_tokens").asInt());
+        assertEquals(List.of(TestVocab.HELLO), mesh.decodeB.requests.getFirst().getResumeTokensList());
+    }
+
+    @Test
+    void aFailureNoOtherReplicaCanFixIsNotRetried() throws Exception {
+        mesh.decodeA.scripts.add(
+                FakeDecode.fail(Status.INTERNAL.withDescription("gone mid-stream"), TestVocab.HELLO, TestVocab.WORLD));
         List<JsonNode> events =
                 events(mesh.stream("/v1/completions", GatewayFixture.body("prompt", "Hello", "stream", true)));
         StringBuilder text = new StringBuilder();
@@ -165,7 +211,7 @@ class GenerationPipelineTest {
         assertNotNull(error, events.getLast().toString());
         assertEquals("gone mid-stream", error.get("message").asString());
         assertEquals("server_error", error.get("type").asString());
-        assertTrue(mesh.decodeB.requests.isEmpty(), "no retry after the first token");
+        assertTrue(mesh.decodeB.requests.isEmpty(), "no retry of an internal failure");
         assertEquals(1, mesh.prefill.requests.size());
     }
 
@@ -293,6 +339,45 @@ class GenerationPipelineTest {
         GatewayFixture.await(
                 () -> mesh.router().replicas().stream().allMatch(r -> r.live() == 0),
                 "the sequence is no longer counted");
+    }
+
+    @Test
+    void aGrpcClientThatCancelsDuringPrefillCancelsThePrefill() throws Exception {
+        mesh.prefill.holdNext.set(true);
+        CompletableFuture<ClientCallStreamObserver<GenerateRequest>> call = new CompletableFuture<>();
+        CompletableFuture<Throwable> ended = new CompletableFuture<>();
+        GenerationGrpc.newStub(mesh.gatewayChannel())
+                .generate(
+                        GenerateRequest.newBuilder()
+                                .setPromptUtf8(ByteString.copyFromUtf8("Hello"))
+                                .setCacheSalt(java.util.UUID.randomUUID().toString())
+                                .build(),
+                        new ClientResponseObserver<GenerateRequest, GenerateResponse>() {
+                            @Override
+                            public void beforeStart(ClientCallStreamObserver<GenerateRequest> requestStream) {
+                                call.complete(requestStream);
+                            }
+
+                            @Override
+                            public void onNext(GenerateResponse r) {}
+
+                            @Override
+                            public void onError(Throwable t) {
+                                ended.complete(t);
+                            }
+
+                            @Override
+                            public void onCompleted() {
+                                ended.complete(null);
+                            }
+                        });
+        GatewayFixture.await(() -> mesh.prefill.requests.size() == 1, "the prefill call is running");
+        assertTrue(mesh.prefill.cancelled.isEmpty());
+        call.get().cancel("the user gave up waiting", null);
+        assertNotNull(mesh.prefill.cancelled.poll(10, TimeUnit.SECONDS), "the prefill service saw the cancellation");
+        assertTrue(mesh.decodeA.requests.isEmpty() && mesh.decodeB.requests.isEmpty(), "no decode was started");
+        // Its admission slot is back: the next request runs.
+        assertEquals("Hello", text(mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"))));
     }
 
     @Test

@@ -173,7 +173,8 @@ class OpenAiErrorsTest {
 
     @Test
     void statusesFromTheDecodeReplicaMapThroughTheTable() throws Exception {
-        // Failures after the first token are not retried: each one reaches the client as it came.
+        // After the first token, each reaches the client as it came: at once, or — UNAVAILABLE, which another
+        // replica can fix — once every replica has failed the same way.
         record Case(Status status, int http, String type) {}
         List<Case> cases = List.of(
                 new Case(
@@ -190,12 +191,18 @@ class OpenAiErrorsTest {
         for (Case c : cases) {
             mesh.reset();
             mesh.decodeA.scripts.add(FakeDecode.fail(c.status(), TestVocab.HELLO));
+            mesh.decodeB.scripts.add(FakeDecode.fail(c.status()));
             GatewayFixture.Reply r = mesh.post("/v1/completions", GatewayFixture.body("prompt", "Hello"));
             assertError(r, c.http(), c.type(), null, c.status().toString());
             assertEquals(
                     c.status().getDescription(),
                     r.body().get("error").get("message").asString());
-            assertTrue(mesh.decodeB.requests.isEmpty(), "no retry after the first token");
+            boolean failsOver = c.status().getCode() == Status.Code.UNAVAILABLE;
+            assertEquals(
+                    failsOver ? 1 : 0, mesh.decodeB.requests.size(), "B resumes only what another replica can fix");
+            // Both replicas were marked down by the failures: let the next round of health checks restore them.
+            GatewayFixture.await(
+                    () -> mesh.router().replicas().stream().allMatch(rep -> rep.healthy), "both replicas healthy");
         }
     }
 

@@ -250,7 +250,7 @@ abstract class MeshEndToEndTest {
                     .prefill(req.build());
             assertEquals(89, entry.getEntry().getLength());
             List<List<Integer>> outputs = new ArrayList<>();
-            for (String replica : List.of("decode-0", "decode-1")) {
+            for (String replica : List.of("decode-1", "decode-2")) {
                 ManagedChannel decode = mesh.internalChannel(replica);
                 try {
                     Iterator<DecodeResponse> it = DecodeGrpc.newBlockingStub(decode)
@@ -564,7 +564,7 @@ abstract class MeshEndToEndTest {
         assertEquals(200, models.status());
         assertEquals("goldfinch", models.body().get("data").get(0).get("id").asString());
         client.complete("/v1/completions", body("prompt", "Metrics, please.", "max_tokens", 3));
-        for (String service : List.of("gateway", "prefill", "decode-0", "cache-store")) {
+        for (String service : List.of("gateway", "prefill", "decode-1", "cache-store")) {
             var http = java.net.http.HttpClient.newHttpClient();
             String base = "http://127.0.0.1:" + mesh.httpPort(service);
             String management = "http://127.0.0.1:" + mesh.managementPort(service);
@@ -591,7 +591,7 @@ abstract class MeshEndToEndTest {
             String expected = switch (service) {
                 case "gateway" -> "goldfinch_time_to_first_token_seconds";
                 case "prefill" -> "goldfinch_prefix_cache_queries_total";
-                case "decode-0" -> "goldfinch_decode_live_sequences";
+                case "decode-1" -> "goldfinch_decode_live_sequences";
                 default -> "goldfinch_cache_store_bytes";
             };
             assertTrue(prom.body().contains(expected), service + " exposes " + expected);
@@ -604,7 +604,7 @@ abstract class MeshEndToEndTest {
         client.complete("/v1/completions", body("prompt", "Dashboards, please.", "max_tokens", 3));
         java.util.Set<String> exported = new java.util.TreeSet<>();
         var http = java.net.http.HttpClient.newHttpClient();
-        for (String service : List.of("gateway", "prefill", "decode-0", "cache-store")) {
+        for (String service : List.of("gateway", "prefill", "decode-1", "cache-store")) {
             var prom = http.send(
                     java.net.http.HttpRequest.newBuilder(
                                     java.net.URI.create("http://127.0.0.1:" + mesh.httpPort(service) + "/metrics"))

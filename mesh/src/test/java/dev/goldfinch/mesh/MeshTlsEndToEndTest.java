@@ -53,7 +53,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MeshTlsEndToEndTest {
-    private static final List<String> INTERNAL = List.of("cache-store", "prefill", "decode-0");
+    private static final List<String> INTERNAL = List.of("cache-store", "prefill", "decode-1");
 
     @TempDir
     static Path dir;

@@ -3,6 +3,8 @@ package dev.goldfinch.prefill;
 import dev.goldfinch.cache.PrefixCacheStore;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.client.StateCache;
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.SequenceState;
 import java.util.Arrays;
@@ -13,6 +15,9 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 
 /**
  * Prefill: the state after all of a prompt but its last token, resumed from the deepest usable cached
@@ -27,10 +32,20 @@ public final class PrefillEngine {
 
     public record Result(byte[] hash, int length, int cachedTokens, int computedTokens) {}
 
+    /**
+     * One caller's claim on a prefill, shared with identical ones: its result, and {@code abandon}, for a
+     * caller that went away. Once every caller of a prefill has abandoned it, it stops at the next chunk
+     * (the checkpoints written so far stay) and fails with a CANCELLED {@link TypedFailure}.
+     */
+    public record Ticket(CompletableFuture<Result> result, Runnable abandon) {}
+
+    /** A prefill in progress and how many callers still want it. */
+    private record Flight(CompletableFuture<Result> result, AtomicInteger wanted) {}
+
     private final GoldFinchModel model;
     private final StateCache cache;
     private final ExecutorService executor;
-    private final Map<String, CompletableFuture<Result>> inFlight = new ConcurrentHashMap<>();
+    private final Map<String, Flight> inFlight = new ConcurrentHashMap<>();
 
     public PrefillEngine(GoldFinchModel model, StateCache cache, ExecutorService executor) {
         this.model = model;
@@ -48,23 +63,31 @@ public final class PrefillEngine {
 
     /** Prefills {@code tokens[0..n-1)}; joins an identical prefill already running. */
     public CompletableFuture<Result> submit(int[] tokens, String salt, boolean reuseCache) {
+        return join(tokens, salt, reuseCache).result();
+    }
+
+    /** As {@link #submit}, for a caller that may go away before the result. */
+    public Ticket join(int[] tokens, String salt, boolean reuseCache) {
         String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":"
                 + reuseCache;
-        CompletableFuture<Result> mine = new CompletableFuture<>();
-        CompletableFuture<Result> running = inFlight.putIfAbsent(key, mine);
+        Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1));
+        Flight running = inFlight.putIfAbsent(key, flight);
         if (running != null) {
-            return running;
+            running.wanted().incrementAndGet();
+            return ticket(running);
         }
+        CompletableFuture<Result> mine = flight.result();
         try {
             executor.execute(() -> {
                 Result result = null;
                 Throwable failure = null;
                 try {
-                    result = prefill(tokens, salt, reuseCache);
+                    result = prefill(
+                            tokens, salt, reuseCache, () -> flight.wanted().get() <= 0);
                 } catch (Throwable t) {
                     failure = t;
                 }
-                inFlight.remove(key, mine); // before completing: a caller woken by it must not join a finished run
+                inFlight.remove(key, flight); // before completing: a caller woken by it must not join a finished run
                 if (failure != null) {
                     mine.completeExceptionally(failure);
                 } else {
@@ -72,13 +95,26 @@ public final class PrefillEngine {
                 }
             });
         } catch (RuntimeException e) { // rejected: queue full
-            inFlight.remove(key, mine);
+            inFlight.remove(key, flight);
             mine.completeExceptionally(e);
         }
-        return mine;
+        return ticket(flight);
+    }
+
+    private static Ticket ticket(Flight flight) {
+        AtomicBoolean abandoned = new AtomicBoolean();
+        return new Ticket(flight.result(), () -> {
+            if (abandoned.compareAndSet(false, true)) {
+                flight.wanted().decrementAndGet();
+            }
+        });
     }
 
     Result prefill(int[] tokens, String salt, boolean reuseCache) {
+        return prefill(tokens, salt, reuseCache, () -> false);
+    }
+
+    private Result prefill(int[] tokens, String salt, boolean reuseCache, BooleanSupplier abandoned) {
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
         PrefixCacheStore.Lookup hit = reuseCache ? cache.lookup(salt, tokens, target) : PrefixCacheStore.Lookup.MISS;
@@ -113,6 +149,10 @@ public final class PrefillEngine {
         int at = cached;
         for (int stop : checkpoints.subSet(cached, false, target, true)) {
             while (at < stop) {
+                if (abandoned.getAsBoolean()) {
+                    throw new TypedFailure(
+                            FailureKind.CANCELLED, "prefill abandoned by its callers after " + at + " tokens");
+                }
                 int to = Math.min(stop, at + CHUNK_TOKENS);
                 int[] chunk = Arrays.copyOfRange(tokens, at, to);
                 model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));

@@ -109,7 +109,10 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
         }
         long start = System.nanoTime();
         Context context = Context.current();
-        engine.submit(tokens, request.getCacheSalt(), !request.getBypassCache()).whenComplete((r, error) -> {
+        PrefillEngine.Ticket ticket = engine.join(tokens, request.getCacheSalt(), !request.getBypassCache());
+        // The call's context ends with it; only a cancellation (or deadline) ends it before the result.
+        context.addListener(ended -> ticket.abandon().run(), Runnable::run);
+        ticket.result().whenComplete((r, error) -> {
             if (error != null) {
                 response.onError(GrpcErrors.toStatus(error));
                 return;

@@ -3,7 +3,9 @@ package dev.goldfinch.prefill;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.goldfinch.cache.InMemoryCacheBackend;
@@ -11,6 +13,8 @@ import dev.goldfinch.cache.PrefixCache;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.cache.client.StateCache;
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelShapes;
 import dev.goldfinch.model.RandomWeights;
@@ -25,6 +29,7 @@ import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterAll;
@@ -153,5 +158,36 @@ class PrefillEngineTest {
         gate.countDown();
         assertEquals(89, a.get().computedTokens());
         assertEquals(89, engine.submit(tokens, "s", true).join().cachedTokens(), "afterwards, a full hit");
+    }
+
+    @Test
+    void aPrefillEveryCallerAbandonedStopsAndOneStillWantedRuns() throws Exception {
+        CountDownLatch gate = new CountDownLatch(1);
+        executor.execute(() -> {
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        PrefillEngine engine = new PrefillEngine(MODEL, cache, executor);
+        int[] abandonedPrompt = prompt(2000, 7);
+        PrefillEngine.Ticket a = engine.join(abandonedPrompt, "s", true);
+        PrefillEngine.Ticket b = engine.join(abandonedPrompt.clone(), "s", true);
+        int[] wantedPrompt = prompt(600, 8);
+        PrefillEngine.Ticket kept = engine.join(wantedPrompt, "s", true);
+        PrefillEngine.Ticket left = engine.join(wantedPrompt, "s", true);
+        a.abandon().run();
+        b.abandon().run();
+        b.abandon().run(); // twice by one caller counts once
+        left.abandon().run();
+        gate.countDown();
+        ExecutionException stopped =
+                assertThrows(ExecutionException.class, () -> a.result().get());
+        TypedFailure failure = assertInstanceOf(TypedFailure.class, stopped.getCause());
+        assertEquals(FailureKind.CANCELLED, failure.kind());
+        assertEquals(599, kept.result().get().computedTokens(), "one caller still wanted it");
+        // Nothing of the abandoned prompt was computed: a later prefill of it starts from scratch.
+        assertEquals(0, engine.submit(abandonedPrompt, "s", true).join().cachedTokens());
     }
 }

@@ -60,6 +60,20 @@ public final class Sampler {
         counts[token] += (float) scale;
     }
 
+    /**
+     * Brings a fresh sampler (prompt observed) to where the one that chose {@code generated} stood after them:
+     * one draw per token when sampling (greedy draws none) and every token counted for the penalties. A
+     * replica resuming another's sequence then makes exactly the draws the first would have made.
+     */
+    public void replay(int[] generated) {
+        for (int token : generated) {
+            if (!p.isGreedy()) {
+                random.nextDouble(); // sampleWithLogprobs draws exactly one number per token
+            }
+            accept(token);
+        }
+    }
+
     public int sample(float[] logits) {
         return sampleWithLogprobs(logits).token();
     }

@@ -125,6 +125,58 @@ class SamplerTest {
     }
 
     @Test
+    void aReplayedSamplerContinuesExactlyWhereTheFirstStopped() {
+        for (SamplingParams params : List.of(
+                SamplingParams.defaults()
+                        .withTopP(0.9)
+                        .withPenalties(0.3, 0.2, 1.1, 0.95)
+                        .withSeed(42L),
+                SamplingParams.defaults().withTemperature(1).withSeed(7L),
+                SamplingParams.greedy(100).withPenalties(0.5, 0.5, 1.3, 0.9))) {
+            // Steps that look alike, so the penalty counts decide what greedy picks, not just the logits.
+            Random r = new Random(3);
+            float[] base = new float[1000];
+            for (int j = 0; j < base.length; j++) {
+                base[j] = (float) r.nextGaussian() * 2;
+            }
+            float[][] logits = new float[80][1000];
+            for (float[] row : logits) {
+                for (int j = 0; j < row.length; j++) {
+                    row[j] = base[j] + (float) r.nextGaussian() * 0.05f;
+                }
+            }
+            int[] prompt = {5, 17, 99};
+            Sampler first = new Sampler(params, 1000);
+            first.observePrompt(prompt);
+            int[] undisturbed = new int[logits.length];
+            for (int i = 0; i < logits.length; i++) {
+                undisturbed[i] = first.sample(logits[i]);
+                first.accept(undisturbed[i]);
+            }
+            int cut = 31;
+            Sampler resumed = new Sampler(params, 1000);
+            resumed.observePrompt(prompt);
+            resumed.replay(java.util.Arrays.copyOf(undisturbed, cut));
+            int[] continued = undisturbed.clone();
+            for (int i = cut; i < logits.length; i++) {
+                continued[i] = resumed.sample(logits[i]);
+                resumed.accept(continued[i]);
+            }
+            assertArrayEquals(undisturbed, continued, params.toString());
+            // Without the replay the seeded draws start over, so a resumed run would differ: the test can fail.
+            Sampler fresh = new Sampler(params, 1000);
+            fresh.observePrompt(prompt);
+            int differs = 0;
+            for (int i = cut; i < logits.length; i++) {
+                int t = fresh.sample(logits[i]);
+                fresh.accept(t);
+                differs += t != undisturbed[i] ? 1 : 0;
+            }
+            assertTrue(differs > 0, "a sampler without the replay gave the same tokens: " + params);
+        }
+    }
+
+    @Test
     void callerLogitsAreUntouchedAndLogprobsReported() {
         float[] copy = LOGITS.clone();
         Sampler s = new Sampler(

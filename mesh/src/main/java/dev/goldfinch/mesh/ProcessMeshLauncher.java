@@ -1,0 +1,151 @@
+package dev.goldfinch.mesh;
+
+import dev.goldfinch.service.tls.MeshCertificates;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The mesh as real processes: the services of {@link MeshPlan} each in a child JVM (the same java binary
+ * and class path as this one), talking gRPC over loopback. Each child's output goes to {@code NAME.log} in
+ * the log directory. Children stop when {@link #close} is called or this JVM ends, however it ends: each
+ * watches its standard input, which is this process's pipe (see {@link ServiceProcess}).
+ */
+public final class ProcessMeshLauncher implements AutoCloseable {
+    /** One running service. */
+    public record Child(MeshPlan.Service service, Process process, Path log) {
+        public String name() {
+            return service.name();
+        }
+
+        public long pid() {
+            return process.pid();
+        }
+
+        /** The line {@code serve --separate-processes} prints for it. */
+        public String describe() {
+            return "service " + name() + " pid " + pid() + " grpc " + service.grpcPort() + " http "
+                    + service.httpPort();
+        }
+    }
+
+    /** What the children's JVMs need beyond the class path (as the Docker image runs them). */
+    static final List<String> JVM_OPTIONS = List.of(
+            "--add-modules=jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED",
+            "--sun-misc-unsafe-memory-access=allow",
+            "-Xss4m");
+
+    private final Map<String, Child> children = new LinkedHashMap<>();
+    // The children read their certificates at start; the files go when this launcher closes.
+    private final MeshCertificates certificates = MeshCertificates.create("goldfinch-mesh-ca");
+    private final Path logDir;
+
+    private ProcessMeshLauncher(Path logDir) {
+        this.logDir = logDir;
+    }
+
+    /** Starts every service of {@code o} and waits until each answers gRPC health SERVING. */
+    public static ProcessMeshLauncher start(MeshLauncher.Options o, Path logDir) {
+        ProcessMeshLauncher mesh = new ProcessMeshLauncher(logDir);
+        try {
+            Files.createDirectories(logDir);
+            List<MeshPlan.Service> services = MeshPlan.of(o, mesh.certificates);
+            for (MeshPlan.Service s : services) {
+                mesh.spawn(s);
+            }
+            // Generous: a loaded machine starting several JVMs at once takes minutes, not seconds.
+            MeshPlan.awaitServing(
+                    services,
+                    Duration.ofMinutes(10),
+                    mesh.certificates.issue("launcher").channelCredentials());
+            return mesh;
+        } catch (IOException e) {
+            mesh.close();
+            throw new UncheckedIOException(e);
+        } catch (RuntimeException e) {
+            mesh.close();
+            throw e;
+        }
+    }
+
+    private void spawn(MeshPlan.Service service) throws IOException {
+        String java = ProcessHandle.current()
+                .info()
+                .command()
+                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> command = new ArrayList<>();
+        command.add(java);
+        command.addAll(JVM_OPTIONS);
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(ServiceProcess.class.getName());
+        command.add(service.app().getName());
+        command.add(service.profile());
+        Path log = logDir.resolve(service.name() + ".log");
+        Process process = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
+        children.put(service.name(), new Child(service, process, log));
+        OutputStream stdin = process.getOutputStream();
+        ServiceProcess.writeProperties(service.properties(), stdin); // and left open: its end stops the child
+    }
+
+    public List<Child> children() {
+        return List.copyOf(children.values());
+    }
+
+    public Child child(String name) {
+        Child c = children.get(name);
+        if (c == null) {
+            throw new IllegalArgumentException("no service " + name + " in this mesh");
+        }
+        return c;
+    }
+
+    public int grpcPort(String service) {
+        return child(service).service().grpcPort();
+    }
+
+    public int httpPort(String service) {
+        return child(service).service().httpPort();
+    }
+
+    public Path logDir() {
+        return logDir;
+    }
+
+    /** Stops every child, the gateway first: closes its standard input, then destroys what is left after a grace period. */
+    @Override
+    public void close() {
+        List<Child> reversed = new ArrayList<>(children.values()).reversed();
+        for (Child c : reversed) {
+            try {
+                c.process().getOutputStream().close();
+            } catch (IOException e) {
+                c.process().destroy();
+            }
+        }
+        for (Child c : reversed) {
+            try {
+                if (!c.process().waitFor(10, TimeUnit.SECONDS)) {
+                    c.process().destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                c.process().destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
+        }
+        children.clear();
+        certificates.close();
+    }
+}

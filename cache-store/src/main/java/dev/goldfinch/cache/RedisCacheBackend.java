@@ -5,17 +5,23 @@ import dev.goldfinch.error.TypedFailure;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisCommandTimeoutException;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.SetArgs;
+import io.lettuce.core.SocketOptions;
 import io.lettuce.core.SslOptions;
+import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.Delay;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -28,8 +34,10 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -48,7 +56,15 @@ import org.slf4j.LoggerFactory;
  * chunks apart. A reader checks sizes and the CRC and treats any missing or corrupt piece as a miss (and
  * deletes the header so the entry can be written again). Every key of one entry shares the entry's hash
  * tag, so Cluster keeps them in one slot. Expiry: a TTL on every key, refreshed on a hit; deploy Redis with
- * {@code maxmemory-policy allkeys-lru}. Redis failures are logged and answered as misses.
+ * {@code maxmemory-policy allkeys-lru}.
+ *
+ * <p>Trouble is bounded by Lettuce's own options: every command times out after {@code timeout}
+ * ({@link TimeoutOptions}); while the connection is down commands are rejected at once rather than queued
+ * ({@link ClientOptions.DisconnectedBehavior#REJECT_COMMANDS}), and Lettuce reconnects by itself within a
+ * second of Redis coming back. A call that fails throws a {@link TypedFailure} of kind UNAVAILABLE
+ * ({@link ResilientCacheBackend} turns that into misses and a circuit breaker). On a Cluster one dead master
+ * must not cost the others' keys: reads and probes go key by key, and a key whose node failed is a miss; the
+ * call fails only when every key failed or any timed out.
  */
 public final class RedisCacheBackend implements CacheBackend {
     private static final Logger log = LoggerFactory.getLogger(RedisCacheBackend.class);
@@ -65,9 +81,11 @@ public final class RedisCacheBackend implements CacheBackend {
     private final long maxValueBytes;
     private final long ttlSeconds;
     private final Duration timeout;
+    private final boolean cluster;
 
     private RedisCacheBackend(
             AutoCloseable client,
+            boolean cluster,
             StatefulConnection<String, byte[]> connection,
             RedisClusterAsyncCommands<String, byte[]> redis,
             String description,
@@ -76,6 +94,7 @@ public final class RedisCacheBackend implements CacheBackend {
             Duration ttl,
             Duration timeout) {
         this.client = client;
+        this.cluster = cluster;
         this.connection = connection;
         this.redis = redis;
         this.description = description;
@@ -145,12 +164,35 @@ public final class RedisCacheBackend implements CacheBackend {
                         .jdkSslProvider()
                         .trustManager(access.ca().toFile())
                         .build();
+        // Reconnect soon after Redis returns (Lettuce's default backs off to 30 s).
+        ClientResources resources = ClientResources.builder()
+                .reconnectDelay(
+                        Delay.exponential(Duration.ofMillis(10), Duration.ofSeconds(1), 2, TimeUnit.MILLISECONDS))
+                .build();
+        Runnable release = () -> resources.shutdown(0, 2, TimeUnit.SECONDS);
+        SocketOptions socket = SocketOptions.builder().connectTimeout(timeout).build();
+        TimeoutOptions timeouts = TimeoutOptions.enabled(timeout);
         if (cluster) {
-            RedisClusterClient client = RedisClusterClient.create(uris);
-            client.setOptions(ClusterClientOptions.builder().sslOptions(ssl).build());
-            var connection = connectOrExplain(() -> client.connect(codec), where, client::shutdown);
+            RedisClusterClient client = RedisClusterClient.create(resources, uris);
+            client.setOptions(ClusterClientOptions.builder()
+                    .sslOptions(ssl)
+                    .socketOptions(socket)
+                    .timeoutOptions(timeouts)
+                    .autoReconnect(true)
+                    .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                    .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
+                            .enableAllAdaptiveRefreshTriggers()
+                            .enablePeriodicRefresh(Duration.ofSeconds(30))
+                            .build())
+                    .build());
+            Runnable shutdown = () -> {
+                client.shutdown();
+                release.run();
+            };
+            var connection = connectOrExplain(() -> client.connect(codec), where, shutdown);
             return new RedisCacheBackend(
-                    client::shutdown,
+                    shutdown::run,
+                    true,
                     connection,
                     connection.async(),
                     "redis-cluster " + where,
@@ -162,11 +204,22 @@ public final class RedisCacheBackend implements CacheBackend {
         if (uris.size() > 1) {
             throw new IllegalArgumentException("several Redis URLs need cluster mode: " + where);
         }
-        RedisClient client = RedisClient.create(uris.getFirst());
-        client.setOptions(ClientOptions.builder().sslOptions(ssl).build());
-        var connection = connectOrExplain(() -> client.connect(codec), where, client::shutdown);
+        RedisClient client = RedisClient.create(resources, uris.getFirst());
+        client.setOptions(ClientOptions.builder()
+                .sslOptions(ssl)
+                .socketOptions(socket)
+                .timeoutOptions(timeouts)
+                .autoReconnect(true)
+                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                .build());
+        Runnable shutdown = () -> {
+            client.shutdown();
+            release.run();
+        };
+        var connection = connectOrExplain(() -> client.connect(codec), where, shutdown);
         return new RedisCacheBackend(
-                client::shutdown,
+                shutdown::run,
+                false,
                 connection,
                 connection.async(),
                 "redis " + where,
@@ -238,24 +291,64 @@ public final class RedisCacheBackend implements CacheBackend {
         }
         boolean[] published = new boolean[entryKeys.size()];
         List<Set<String>> sets = new ArrayList<>(indexKeys.size());
-        try {
-            for (int i = 0; i < published.length; i++) {
-                published[i] = await(exists.get(i)) > 0;
-            }
-            for (RedisFuture<Set<byte[]>> f : members) {
-                Set<String> m = new HashSet<>();
-                for (byte[] b : await(f)) {
-                    m.add(new String(b, StandardCharsets.UTF_8));
-                }
-                sets.add(m);
-            }
-        } catch (RuntimeException e) {
-            log.warn("Redis probe failed, answering a miss: {}", e.toString());
-            return new Probe(
-                    new boolean[entryKeys.size()],
-                    indexKeys.stream().<Set<String>>map(k -> Set.of()).toList());
+        Replies replies = new Replies();
+        for (int i = 0; i < published.length; i++) {
+            published[i] = replies.get(exists.get(i), 0L) > 0;
         }
+        for (RedisFuture<Set<byte[]>> f : members) {
+            Set<String> m = new HashSet<>();
+            for (byte[] b : replies.get(f, Set.<byte[]>of())) {
+                m.add(new String(b, StandardCharsets.UTF_8));
+            }
+            sets.add(m);
+        }
+        replies.check("probe");
         return new Probe(published, sets);
+    }
+
+    /**
+     * The replies of one call's commands. Standalone, the first failure fails the call. On a Cluster a key
+     * whose node failed is answered as missing, so one dead master costs only its slots; the call still
+     * fails when nothing answered or a command timed out (a timeout is what the circuit breaker counts).
+     */
+    private final class Replies {
+        private int answered;
+        private TypedFailure failure;
+        private boolean timedOut;
+
+        <T> T get(RedisFuture<T> future, T ifFailed) {
+            try {
+                T value = await(future);
+                answered++;
+                return value;
+            } catch (TypedFailure e) {
+                if (!cluster) {
+                    throw e;
+                }
+                failure = e;
+                timedOut |= costsATimeout(e);
+                return ifFailed;
+            }
+        }
+
+        void check(String what) {
+            if (failure != null && (answered == 0 || timedOut)) {
+                throw failure;
+            }
+            if (failure != null) {
+                log.debug("Redis {}: some keys' nodes failed, answered as misses: {}", what, failure.getCause());
+            }
+        }
+    }
+
+    /** Whether a failure waited out a timeout (rather than being refused at once): what the breaker counts. */
+    public static boolean costsATimeout(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof RedisCommandTimeoutException || t instanceof TimeoutException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** A value on its way out: its header (with the value inline when it fits one chunk) and its chunks. */
@@ -293,6 +386,7 @@ public final class RedisCacheBackend implements CacheBackend {
     public boolean[] publishAll(List<Write> writes) {
         boolean[] written = new boolean[writes.size()];
         try {
+            // Any failure fails the call, on a Cluster too: the caller must know what was not written.
             List<RedisFuture<Long>> exists = new ArrayList<>(writes.size());
             for (Write w : writes) {
                 exists.add(redis.exists(w.key()));
@@ -346,11 +440,10 @@ public final class RedisCacheBackend implements CacheBackend {
                     redis.expire(o.write().indexKey(), ttlSeconds);
                 }
             }
-        } catch (RuntimeException e) {
-            log.warn(
-                    "Redis write of {} entries failed; those not yet published stay so: {}",
-                    writes.size(),
-                    e.toString());
+        } catch (TypedFailure e) {
+            throw e;
+        } catch (RuntimeException e) { // refused before a future existed
+            throw unavailable(e);
         }
         return written;
     }
@@ -365,8 +458,9 @@ public final class RedisCacheBackend implements CacheBackend {
         if (keys.isEmpty()) {
             return values;
         }
+        Replies replies = new Replies();
         try {
-            List<KeyValue<String, byte[]>> headers = await(redis.mget(keys.toArray(String[]::new)));
+            List<KeyValue<String, byte[]>> headers = fetch(keys, replies);
             long[] sizes = new long[keys.size()];
             int[] crcs = new int[keys.size()];
             List<String> chunkKeys = new ArrayList<>();
@@ -398,8 +492,7 @@ public final class RedisCacheBackend implements CacheBackend {
                 sizes[i] = size;
             }
             firstChunk[keys.size()] = chunkKeys.size();
-            List<KeyValue<String, byte[]>> parts =
-                    chunkKeys.isEmpty() ? List.of() : await(redis.mget(chunkKeys.toArray(String[]::new)));
+            List<KeyValue<String, byte[]>> parts = chunkKeys.isEmpty() ? List.of() : fetch(chunkKeys, replies);
             for (int i = 0; i < keys.size(); i++) {
                 if (sizes[i] < 0) {
                     continue;
@@ -422,9 +515,28 @@ public final class RedisCacheBackend implements CacheBackend {
                     redis.expire(k, ttlSeconds);
                 }
             }
+        } catch (TypedFailure e) {
+            throw e;
         } catch (RuntimeException e) {
-            log.warn("Redis read of {} entries failed, answering misses: {}", keys.size(), e.toString());
-            return new ArrayList<>(Collections.nCopies(keys.size(), Optional.empty()));
+            throw unavailable(e);
+        }
+        replies.check("read");
+        return values;
+    }
+
+    /** The values of {@code keys}: one MGET standalone; on a Cluster one GET each, so a dead node loses only its keys. */
+    private List<KeyValue<String, byte[]>> fetch(List<String> keys, Replies replies) {
+        if (!cluster) {
+            return replies.get(redis.mget(keys.toArray(String[]::new)), null);
+        }
+        List<RedisFuture<byte[]>> gets = new ArrayList<>(keys.size());
+        for (String k : keys) {
+            gets.add(redis.get(k));
+        }
+        List<KeyValue<String, byte[]>> values = new ArrayList<>(keys.size());
+        for (int i = 0; i < keys.size(); i++) {
+            byte[] v = replies.get(gets.get(i), null);
+            values.add(v == null ? KeyValue.empty(keys.get(i)) : KeyValue.just(keys.get(i), v));
         }
         return values;
     }
@@ -486,9 +598,10 @@ public final class RedisCacheBackend implements CacheBackend {
     public boolean delete(String key) {
         try {
             return await(redis.del(key)) > 0; // chunks, if any, go with their TTL, as on any discard
+        } catch (TypedFailure e) {
+            throw e;
         } catch (RuntimeException e) {
-            log.warn("Redis delete of {} failed; it stays until it expires: {}", key, e.toString());
-            return false;
+            throw unavailable(e);
         }
     }
 
@@ -530,10 +643,16 @@ public final class RedisCacheBackend implements CacheBackend {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new TypedFailure(FailureKind.UNAVAILABLE, "interrupted waiting for the cache backend", e);
+        } catch (ExecutionException e) {
+            throw unavailable(e.getCause());
         } catch (Exception e) {
-            // Lettuce's text may name hosts: it stays in the cause, for the log.
-            throw new TypedFailure(FailureKind.UNAVAILABLE, "the cache backend did not answer", e);
+            throw unavailable(e);
         }
+    }
+
+    /** Lettuce's text may name hosts: it stays in the cause, for the log. */
+    private static TypedFailure unavailable(Throwable cause) {
+        return new TypedFailure(FailureKind.UNAVAILABLE, "the cache backend did not answer", cause);
     }
 
     @Override

@@ -195,7 +195,7 @@ class RedisAccessTest {
     @Test
     void thePropertiesNeverPrintThePassword() {
         CacheStoreProperties p = new CacheStoreProperties(
-                "redis", url(), USER, USER_PASSWORD, null, null, null, null, null, null, null, null);
+                "redis", url(), USER, USER_PASSWORD, null, null, null, null, null, null, null, null, null, null);
         assertNoSecret(p.toString());
         assertNoSecret(p.redisAccess().toString());
         assertTrue(p.toString().contains(USER), p.toString());

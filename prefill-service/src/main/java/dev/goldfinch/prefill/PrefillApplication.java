@@ -1,5 +1,6 @@
 package dev.goldfinch.prefill;
 
+import dev.goldfinch.cache.client.BackgroundWrites;
 import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.cache.client.RemotePrefixCacheStore;
 import dev.goldfinch.cache.client.StateCache;
@@ -55,10 +56,19 @@ public class PrefillApplication {
             PrefillProperties p,
             CacheClientProperties c,
             ThreadPoolExecutor prefillExecutor,
+            BackgroundWrites checkpointWrites,
             MeterRegistry meters) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         return new PrefillEngine(
-                model, new StateCache(store, c.hasher(), model, type, c.signer(meters)), prefillExecutor);
+                model,
+                new StateCache(store, c.hasher(), model, type, c.signer(meters)),
+                prefillExecutor,
+                checkpointWrites);
+    }
+
+    @Bean(destroyMethod = "close")
+    BackgroundWrites checkpointWrites(PrefillProperties p, MeterRegistry meters) {
+        return new BackgroundWrites("prefill", p.writeQueue(), meters);
     }
 
     @Bean

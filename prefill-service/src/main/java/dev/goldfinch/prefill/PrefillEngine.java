@@ -2,6 +2,7 @@ package dev.goldfinch.prefill;
 
 import dev.goldfinch.cache.PrefixCacheStore;
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.client.BackgroundWrites;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
@@ -25,6 +26,10 @@ import java.util.function.BooleanSupplier;
  * blocks 1, 2, 4, 8, 16, then every 16 blocks; at the branch point (where the cached key chain ends, when
  * it reaches past the deepest checkpoint); and at the end. Identical prefills in flight at once are
  * computed once. Work runs on {@code executor}; the model splits each matrix over its own pool.
+ *
+ * <p>Only the entry decode pulls, the state after the whole prompt, is written before the answer (with every
+ * key block it needs); the checkpoints on the way go to {@code writes}, off the request path, and may be
+ * dropped when they pile up.
  */
 public final class PrefillEngine {
     /** Tokens per forward pass: bounds activation memory on long prompts without hurting throughput. */
@@ -46,11 +51,18 @@ public final class PrefillEngine {
     private final StateCache cache;
     private final ExecutorService executor;
     private final Map<String, Flight> inFlight = new ConcurrentHashMap<>();
+    private final BackgroundWrites writes;
 
-    public PrefillEngine(GoldFinchModel model, StateCache cache, ExecutorService executor) {
+    public PrefillEngine(GoldFinchModel model, StateCache cache, ExecutorService executor, BackgroundWrites writes) {
         this.model = model;
         this.cache = cache;
         this.executor = executor;
+        this.writes = writes;
+    }
+
+    /** Waits until the checkpoint writes queued so far have run (tests). */
+    void awaitCheckpointWrites() {
+        writes.awaitIdle();
     }
 
     public GoldFinchModel model() {
@@ -133,6 +145,7 @@ public final class PrefillEngine {
         // Key blocks already stored (and so not rewritten): those the lookup saw, when reusing. A failed restore
         // may have deleted some (a forged or corrupt block), so then every block is offered again.
         int blocksStored = reuseCache && (!hit.hit() || cached > 0) ? hit.keyBlocks() : 0;
+        int handOffFrom = blocksStored; // the background writes may not have landed when decode reads
         TreeSet<Integer> checkpoints = new TreeSet<>();
         if (reuseCache) {
             for (int blocks : List.of(1, 2, 4, 8, 16)) {
@@ -158,12 +171,15 @@ public final class PrefillEngine {
                 model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
                 at = to;
             }
-            cache.persist(salt, state, blocksStored);
-            blocksStored = Math.max(blocksStored, stop / b);
+            if (stop < target) {
+                SequenceState snapshot = state.fork(); // the state moves on while the write waits
+                int stored = blocksStored;
+                writes.submit(() -> cache.persist(salt, snapshot, stored));
+                blocksStored = Math.max(blocksStored, stop / b);
+            }
         }
-        if (target == 0 && cached == 0) {
-            cache.persist(salt, state, 0); // a one-token prompt: the entry is the empty state
-        }
+        // The entry decode pulls (for a one-token prompt, the empty state): written before answering.
+        cache.persist(salt, state, handOffFrom);
         return new Result(
                 cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
     }

@@ -11,15 +11,22 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param maxQueue     prefills waiting beyond that before RESOURCE_EXHAUSTED
  * @param stateDtype   checkpoint float type: {@code f32} (lossless: cached and uncached answers are identical) or {@code bf16}
  * @param storeTimeout deadline of one cache-store call
+ * @param writeQueue   checkpoint writes waiting for the background writer before new ones are dropped
  */
 @ConfigurationProperties("goldfinch.prefill")
 public record PrefillProperties(
-        String cacheStore, Integer concurrency, Integer maxQueue, String stateDtype, Duration storeTimeout) {
+        String cacheStore,
+        Integer concurrency,
+        Integer maxQueue,
+        String stateDtype,
+        Duration storeTimeout,
+        Integer writeQueue) {
     public PrefillProperties {
         cacheStore = cacheStore == null ? "127.0.0.1:9093" : cacheStore;
         concurrency = concurrency == null ? 1 : concurrency;
         maxQueue = maxQueue == null ? 64 : maxQueue;
         stateDtype = stateDtype == null ? "f32" : stateDtype;
         storeTimeout = storeTimeout == null ? Duration.ofSeconds(10) : storeTimeout;
+        writeQueue = writeQueue == null ? 8 : writeQueue;
     }
 }

@@ -10,7 +10,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.goldfinch.cache.InMemoryCacheBackend;
 import dev.goldfinch.cache.PrefixCache;
+import dev.goldfinch.cache.PrefixCacheStore;
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.client.BackgroundWrites;
 import dev.goldfinch.cache.client.EntrySigner;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.error.FailureKind;
@@ -26,12 +28,15 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
@@ -48,6 +53,11 @@ class PrefillEngineTest {
             StateCodec.FloatType.F32,
             EntrySigner.withRandomKey(new SimpleMeterRegistry()));
     final ExecutorService executor = Executors.newSingleThreadExecutor();
+    final BackgroundWrites writes = new BackgroundWrites("prefill", 64, new SimpleMeterRegistry());
+
+    PrefillEngine engine(StateCache cache) {
+        return new PrefillEngine(MODEL, cache, executor, writes);
+    }
 
     @AfterAll
     static void close() {
@@ -60,9 +70,10 @@ class PrefillEngineTest {
 
     @Test
     void placesCheckpointsWhereArchitectureSaysAndResumesFromThem() {
-        PrefillEngine engine = new PrefillEngine(MODEL, cache, executor);
+        PrefillEngine engine = engine(cache);
         int[] tokens = prompt(700, 1);
         PrefillEngine.Result cold = engine.submit(tokens, "", true).join();
+        engine.awaitCheckpointWrites();
         assertEquals(0, cold.cachedTokens());
         assertEquals(699, cold.computedTokens());
         // After blocks 1, 2, 4, 8, 16, then every 16 blocks (32: 512 tokens), and at the prompt's end.
@@ -74,6 +85,7 @@ class PrefillEngineTest {
         int[] other = tokens.clone();
         other[300] = (other[300] + 1) % 300; // diverges inside block 19: the key chain matches 18 blocks
         PrefillEngine.Result branch = engine.submit(other, "", true).join();
+        engine.awaitCheckpointWrites();
         assertEquals(256, branch.cachedTokens(), "resumes from the deepest checkpoint before the divergence");
         assertEquals(
                 288,
@@ -96,9 +108,10 @@ class PrefillEngineTest {
         PrefixCache shared = new PrefixCache(
                 new InMemoryCacheBackend(256L << 20, Duration.ofHours(1), Clock.systemUTC()), new PrefixHasher(B));
         StateCache victim = new StateCache(shared, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32, signer);
-        PrefillEngine engine = new PrefillEngine(MODEL, victim, executor);
+        PrefillEngine engine = engine(victim);
         int[] tokens = prompt(200, 9);
         engine.submit(Arrays.copyOf(tokens, 129), "", true).join();
+        engine.awaitCheckpointWrites();
 
         byte[] at128 = victim.hasher().chain(victim.modelId(), "", tokens, 128)[128 / B];
         SequenceState poisoned = MODEL.newState();
@@ -148,7 +161,7 @@ class PrefillEngineTest {
                 Thread.currentThread().interrupt();
             }
         });
-        PrefillEngine engine = new PrefillEngine(MODEL, cache, executor);
+        PrefillEngine engine = engine(cache);
         int[] tokens = prompt(90, 2);
         CompletableFuture<PrefillEngine.Result> a = engine.submit(tokens, "s", true);
         CompletableFuture<PrefillEngine.Result> b = engine.submit(tokens.clone(), "s", true);
@@ -170,7 +183,7 @@ class PrefillEngineTest {
                 Thread.currentThread().interrupt();
             }
         });
-        PrefillEngine engine = new PrefillEngine(MODEL, cache, executor);
+        PrefillEngine engine = engine(cache);
         int[] abandonedPrompt = prompt(2000, 7);
         PrefillEngine.Ticket a = engine.join(abandonedPrompt, "s", true);
         PrefillEngine.Ticket b = engine.join(abandonedPrompt.clone(), "s", true);
@@ -189,5 +202,71 @@ class PrefillEngineTest {
         assertEquals(599, kept.result().get().computedTokens(), "one caller still wanted it");
         // Nothing of the abandoned prompt was computed: a later prefill of it starts from scratch.
         assertEquals(0, engine.submit(abandonedPrompt, "s", true).join().cachedTokens());
+    }
+
+    /**
+     * The checkpoints on the way are written by the background writer; the answer waits only for the entry
+     * decode pulls. With the writer stuck, prefills still answer, and writes beyond its queue are dropped
+     * and counted.
+     */
+    @Test
+    void answersWithoutWaitingForItsCheckpointWritesAndDropsThemUnderPressure() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        PrefixCacheStore stuck = new PrefixCacheStore() {
+            @Override
+            public Lookup lookup(String model, String salt, int[] tokens, int maxLength) {
+                return store.lookup(model, salt, tokens, maxLength);
+            }
+
+            @Override
+            public int putAll(String model, List<Entry> entries) {
+                if (Thread.currentThread().getName().contains("cache-writer")) {
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return store.putAll(model, entries);
+            }
+
+            @Override
+            public List<Optional<byte[]>> getAll(String model, EntryKind kind, List<byte[]> hashes) {
+                return store.getAll(model, kind, hashes);
+            }
+
+            @Override
+            public boolean forget(String model, EntryKind kind, byte[] hash) {
+                return store.forget(model, kind, hash);
+            }
+
+            @Override
+            public StoreStats stats() {
+                return store.stats();
+            }
+
+            @Override
+            public void close() {}
+        };
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        BackgroundWrites small = new BackgroundWrites("prefill", 2, meters);
+        StateCache slowCache = new StateCache(
+                stuck, new PrefixHasher(B), MODEL, StateCodec.FloatType.F32, EntrySigner.unsigned(meters));
+        PrefillEngine engine = new PrefillEngine(MODEL, slowCache, executor, small);
+        int[] tokens = prompt(300, 5); // checkpoints at 16, 32, 64, 128, 256 on the way, then the entry at 299
+        PrefillEngine.Result r = engine.submit(tokens, "slow", true).get(60, TimeUnit.SECONDS);
+        assertEquals(299, r.computedTokens());
+        // One write is stuck in the store, two wait in the queue, two were dropped.
+        assertEquals(2, small.dropped());
+        assertEquals(
+                2.0,
+                meters.counter("goldfinch.cache.writes.dropped", "service", "prefill")
+                        .count());
+        assertEquals(299, slowCache.lookup("slow", tokens, 299).checkpointLength(), "the entry is there at once");
+        assertEquals(0, slowCache.lookup("slow", tokens, 298).checkpointLength(), "none on the way yet");
+        release.countDown();
+        engine.awaitCheckpointWrites();
+        assertEquals(64, slowCache.lookup("slow", tokens, 298).checkpointLength(), "the queued ones landed");
+        small.close();
     }
 }

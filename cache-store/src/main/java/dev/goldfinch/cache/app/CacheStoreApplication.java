@@ -5,6 +5,7 @@ import dev.goldfinch.cache.InMemoryCacheBackend;
 import dev.goldfinch.cache.PrefixCache;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.RedisCacheBackend;
+import dev.goldfinch.cache.ResilientCacheBackend;
 import dev.goldfinch.cache.grpc.CacheStoreGrpcService;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Clock;
@@ -26,21 +27,25 @@ public class CacheStoreApplication {
     }
 
     @Bean(destroyMethod = "close")
-    PrefixCache prefixCache(CacheStoreProperties p) {
+    PrefixCache prefixCache(CacheStoreProperties p, MeterRegistry meters) {
         CacheBackend backend = switch (p.backend()) {
             case "memory" -> new InMemoryCacheBackend(p.maxBytes(), p.ttl(), Clock.systemUTC());
             case "redis" -> {
                 if (p.redisUrl() == null || p.redisUrl().isBlank()) {
                     throw new IllegalArgumentException("goldfinch.cache.backend=redis needs goldfinch.cache.redis-url");
                 }
-                yield RedisCacheBackend.connect(
-                        p.redisUrl(),
-                        p.redisAccess(),
-                        p.redisCluster(),
-                        p.chunkBytes(),
-                        p.maxValueBytes(),
-                        p.ttl(),
-                        p.redisTimeout());
+                yield new ResilientCacheBackend(
+                        RedisCacheBackend.connect(
+                                p.redisUrl(),
+                                p.redisAccess(),
+                                p.redisCluster(),
+                                p.chunkBytes(),
+                                p.maxValueBytes(),
+                                p.ttl(),
+                                p.redisTimeout()),
+                        new InMemoryCacheBackend(p.redisFallbackBytes(), p.ttl(), Clock.systemUTC()),
+                        p.redisBreakerOpen(),
+                        meters);
             }
             default ->
                 throw new IllegalArgumentException(

@@ -21,6 +21,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param chunkBytes    Redis: values above this are split into chunks
  * @param maxValueBytes largest entry accepted by Put
  * @param blockSize     tokens per key block; every service of a mesh must agree
+ * @param redisTimeout  bound on one Redis command (Lettuce's own command timeout) and on connecting
+ * @param redisBreakerOpen how long the circuit breaker keeps calls from Redis after one timed out
+ * @param redisFallbackBytes bound of the store's in-memory tier that answers while Redis cannot
  */
 @ConfigurationProperties("goldfinch.cache")
 public record CacheStoreProperties(
@@ -35,7 +38,9 @@ public record CacheStoreProperties(
         Integer chunkBytes,
         Long maxValueBytes,
         Integer blockSize,
-        Duration redisTimeout) {
+        Duration redisTimeout,
+        Duration redisBreakerOpen,
+        Long redisFallbackBytes) {
     public CacheStoreProperties {
         backend = backend == null ? "memory" : backend;
         redisCluster = redisCluster != null && redisCluster;
@@ -44,7 +49,9 @@ public record CacheStoreProperties(
         chunkBytes = chunkBytes == null ? 512 << 10 : chunkBytes;
         maxValueBytes = maxValueBytes == null ? 1L << 30 : maxValueBytes;
         blockSize = blockSize == null ? PrefixHasher.DEFAULT_BLOCK_SIZE : blockSize;
-        redisTimeout = redisTimeout == null ? Duration.ofSeconds(5) : redisTimeout;
+        redisTimeout = redisTimeout == null ? Duration.ofSeconds(1) : redisTimeout;
+        redisBreakerOpen = redisBreakerOpen == null ? Duration.ofSeconds(5) : redisBreakerOpen;
+        redisFallbackBytes = redisFallbackBytes == null ? 256L << 20 : redisFallbackBytes;
     }
 
     public RedisCacheBackend.Access redisAccess() {

@@ -74,11 +74,15 @@ public final class RedisFixture {
 
     /** A redis-server of a test's own on a free loopback port, with {@code args} added; empty when none is installed. */
     public static Optional<Server> startServer(String... args) {
+        return startServerOn(freePort(), args);
+    }
+
+    /** As {@link #startServer}, on {@code port} (a restart in the same place). */
+    public static Optional<Server> startServerOn(int port, String... args) {
         Optional<Path> binary = findOnPath("redis-server");
         if (binary.isEmpty()) {
             return Optional.empty();
         }
-        int port = freePort();
         List<String> command = new java.util.ArrayList<>(List.of(
                 binary.get().toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1", "--save", ""));
         command.addAll(List.of(args));
@@ -96,13 +100,28 @@ public final class RedisFixture {
 
     /** A redis-server process on {@code port} (plaintext; a TLS port comes from its arguments). */
     public record Server(int port, Process process) implements AutoCloseable {
+        public String url() {
+            return "redis://127.0.0.1:" + port;
+        }
+
+        /** {@code kill -9}, and waits until the process is gone. */
+        public void kill() {
+            process.destroyForcibly();
+            try {
+                process.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
         @Override
         public void close() {
             process.destroy();
         }
     }
 
-    private static void awaitPing(String u) {
+    /** Waits (up to 20 s) until the Redis at {@code u} answers PING. */
+    public static void awaitPing(String u) {
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         RedisClient client = RedisClient.create(u);
         try {
@@ -135,7 +154,7 @@ public final class RedisFixture {
         }
     }
 
-    private static Optional<Path> findOnPath(String name) {
+    public static Optional<Path> findOnPath(String name) {
         String path = System.getenv().getOrDefault("PATH", "");
         for (String dir : List.of(path.split(java.io.File.pathSeparator))) {
             Path p = Path.of(dir, name);

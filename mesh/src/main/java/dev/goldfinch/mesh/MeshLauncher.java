@@ -38,7 +38,7 @@ import org.springframework.context.ConfigurableApplicationContext;
  */
 public final class MeshLauncher implements AutoCloseable {
     /**
-     * What to run. {@code redisUrl} null: the embedded store. {@code vocab} null: the bundled World vocabulary. Ports 0: free ones. {@code apiKeys} null: the
+     * What to run. {@code redisUrl} null: the embedded store. {@code vocab} null: the gateway chooses from the model (bytes for 256 tokens, else the bundled World vocabulary). Ports 0: free ones. {@code apiKeys} null: the
      * gateway serves anyone; else its {@code TENANT KEY} file.
      */
     public record Options(
@@ -121,7 +121,7 @@ public final class MeshLauncher implements AutoCloseable {
         }
 
         Map<String, String> gateway = new LinkedHashMap<>();
-        if (o.vocab() != null) { // else the gateway's bundled World vocabulary
+        if (o.vocab() != null) { // else the gateway chooses from the model's vocabulary size
             gateway.put(
                     "goldfinch.gateway.vocab",
                     o.vocab().toAbsolutePath().normalize().toString());

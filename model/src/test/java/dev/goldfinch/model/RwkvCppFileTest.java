@@ -184,4 +184,29 @@ class RwkvCppFileTest {
         String missing = refusal(renamed);
         assertTrue(missing.contains("missing tensor") || missing.contains("unexpected tensor"), missing);
     }
+
+    /** Random corruptions of a valid file: each loads or is a BadModel, never another exception or a crash. */
+    @Test
+    void corruptedFilesLoadOrFailTyped() throws IOException {
+        byte[] good = Files.readAllBytes(smallFile());
+        java.util.SplittableRandom random = new java.util.SplittableRandom(16);
+        Path bad = dir.resolve("corrupt.bin");
+        int refused = 0;
+        for (int i = 0; i < 150; i++) {
+            byte[] b = random.nextBoolean() ? good.clone() : Arrays.copyOf(good, random.nextInt(good.length));
+            for (int flips = 1 + random.nextInt(4); flips > 0 && b.length > 0; flips--) {
+                // Mostly in the headers and names, where a flip changes what the parser does rather than a value.
+                int at = random.nextInt(4) == 0 ? random.nextInt(b.length) : random.nextInt(Math.min(b.length, 400));
+                b[at] = (byte) random.nextInt(256);
+            }
+            Files.write(bad, b);
+            try (GoldFinchModel m = ModelLoader.load(bad)) {
+                assertEquals(Architecture.RWKV7, m.config().architecture());
+            } catch (GoldFinchException.BadModel e) {
+                assertTrue(e.getMessage().contains("corrupt.bin"), e.getMessage());
+                refused++;
+            }
+        }
+        assertTrue(refused > 0, "some corruptions are refused");
+    }
 }

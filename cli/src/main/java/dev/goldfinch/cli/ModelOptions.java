@@ -22,7 +22,7 @@ final class ModelOptions {
                 names = "--model",
                 paramLabel = "PATH",
                 description =
-                        "A .safetensors file (a config.json beside it is checked) or a directory holding one model.")
+                        "A .safetensors file (a config.json beside it is checked), a directory holding one, or an rwkv.cpp model file (.bin: FP32, FP16 or Q8_0).")
         Path model;
 
         @Option(

@@ -31,7 +31,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(
             names = "--vocab",
             description =
-                    "A World-format vocabulary file instead of the bundled RWKV World vocabulary (default: the file beside --model if there is one, else the bundled one).")
+                    "A World-format vocabulary file instead of the bundled RWKV World vocabulary (default: the file beside --model if there is one, else bytes for a model of 256 tokens, else the bundled one).")
     Path vocab;
 
     @Option(

@@ -1,9 +1,13 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
+import dev.goldfinch.proto.v1.ModelInfo;
 import dev.goldfinch.service.MeshChannels;
 import io.grpc.ManagedChannel;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.slf4j.Logger;
@@ -31,11 +35,45 @@ public class GatewayApplication {
         app.run(args);
     }
 
+    /** How long the gateway waits at start for the prefill service to describe the model (it may still be loading). */
+    static final Duration MODEL_WAIT = Duration.ofMinutes(5);
+
+    /**
+     * The vocabulary, checked against the served model at start: a vocabulary with ids the model has no row
+     * for would make every prompt a wrong one, so the gateway refuses to start with it.
+     */
     @Bean
-    WorldTokenizer tokenizer(GatewayProperties p) {
-        return p.vocab() == null || p.vocab().isBlank()
-                ? WorldTokenizer.world()
-                : WorldTokenizer.load(java.nio.file.Path.of(p.vocab()));
+    WorldTokenizer tokenizer(GatewayProperties p, ModelCatalog models) {
+        ModelInfo model = models.awaitInfo(MODEL_WAIT);
+        WorldTokenizer tokenizer = vocabulary(p.vocab(), model.getVocabSize());
+        if (tokenizer.vocabSize() > model.getVocabSize()) {
+            throw new GoldFinchException.BadModel("goldfinch.gateway.vocab=" + p.vocab() + " has token ids up to "
+                    + (tokenizer.vocabSize() - 1) + " but the served model '" + model.getId() + "' has only "
+                    + model.getVocabSize() + " tokens: give the model's own vocabulary"
+                    + (model.getVocabSize() == WorldTokenizer.BYTE_VOCABULARY_SIZE ? " (bytes)" : ""));
+        }
+        LOG.info(
+                "vocabulary: {} ids ({}) for model '{}' of {} tokens",
+                tokenizer.vocabSize(),
+                p.vocab() == null ? "chosen from the model" : p.vocab(),
+                model.getId(),
+                model.getVocabSize());
+        return tokenizer;
+    }
+
+    /**
+     * {@code goldfinch.gateway.vocab}: {@code world}, {@code bytes} or a World-format file; absent, the model's
+     * vocabulary size chooses (256: the bytes, as rwkv.cpp's tiny models read; else the bundled World one).
+     */
+    static WorldTokenizer vocabulary(String vocab, int modelVocabSize) {
+        String v = vocab == null ? "" : vocab.strip();
+        return switch (v) {
+            case "" ->
+                modelVocabSize == WorldTokenizer.BYTE_VOCABULARY_SIZE ? WorldTokenizer.bytes() : WorldTokenizer.world();
+            case "world" -> WorldTokenizer.world();
+            case "bytes" -> WorldTokenizer.bytes();
+            default -> WorldTokenizer.load(Path.of(v));
+        };
     }
 
     @Bean
@@ -44,7 +82,7 @@ public class GatewayApplication {
             LOG.warn("no API keys file (goldfinch.gateway.api-keys-file): the gateway serves anyone, as one tenant");
             return ApiKeys.open();
         }
-        ApiKeys keys = ApiKeys.load(java.nio.file.Path.of(p.apiKeysFile()));
+        ApiKeys keys = ApiKeys.load(Path.of(p.apiKeysFile()));
         LOG.info("API keys required: {} keys from {}", keys.size(), p.apiKeysFile());
         return keys;
     }

@@ -8,7 +8,9 @@ import org.springframework.util.unit.DataSize;
 /**
  * {@code goldfinch.gateway.*}.
  *
- * @param vocab           a World-format vocabulary file; absent: the RWKV World vocabulary bundled in the jar
+ * @param vocab           {@code world} (the RWKV World vocabulary bundled in the jar), {@code bytes} (token id = byte)
+ *                        or a World-format vocabulary file; absent: chosen from the served model's vocabulary size
+ *                        (256: bytes, else World). It must not hold ids the model lacks: the gateway refuses to start
  * @param prefill         gRPC target of the prefill service ({@code host:port} or {@code dns:///name:port})
  * @param decodeTargets   decode replicas: {@code host:port} entries, or {@code dns:NAME:PORT} for every address NAME resolves to
  * @param maxInflight     requests in progress at once; beyond it, RESOURCE_EXHAUSTED / HTTP 429

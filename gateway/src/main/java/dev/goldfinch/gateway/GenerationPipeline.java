@@ -3,6 +3,7 @@ package dev.goldfinch.gateway;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
+import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.model.sampling.StopSequenceMatcher;
 import dev.goldfinch.model.tokenizer.StreamingDecoder;
@@ -373,7 +374,11 @@ public final class GenerationPipeline {
 
                         @Override
                         public void onNext(DecodeResponse r) {
-                            token(r);
+                            try {
+                                token(r);
+                            } catch (GoldFinchException.InvalidInput e) { // from the vocabulary: an id it lacks
+                                outsideVocabulary(e);
+                            }
                         }
 
                         @Override
@@ -496,6 +501,23 @@ public final class GenerationPipeline {
                     emitRest();
                     pendingFinish = tail.stopped() ? FinishReason.FINISH_REASON_STOP : reason;
                 }
+            }
+        }
+
+        /**
+         * The model sampled (or offered as an alternative) an id the gateway's vocabulary has no bytes for: the
+         * vocabulary does not fit the model. Thrown from the stream's callback, gRPC would report it as a CANCELLED
+         * "Failed to read message".
+         */
+        private void outsideVocabulary(GoldFinchException.InvalidInput e) {
+            fail(ErrorTable.status(
+                    FailureKind.MODEL_MISMATCH,
+                    "the model generated a token the gateway cannot spell (" + e.getMessage()
+                            + "): goldfinch.gateway.vocab does not fit the served model",
+                    null));
+            ClientCallStreamObserver<DecodeRequest> c = call;
+            if (c != null) {
+                c.cancel("token outside the gateway's vocabulary", null);
             }
         }
 

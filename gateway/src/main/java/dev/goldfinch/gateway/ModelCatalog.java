@@ -5,6 +5,7 @@ import dev.goldfinch.proto.internal.v1.DescribeModelRequest;
 import dev.goldfinch.proto.internal.v1.PrefillGrpc;
 import dev.goldfinch.proto.v1.ModelInfo;
 import io.grpc.ManagedChannel;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /** The served model as the prefill service describes it (id, limits, fingerprint); asked once, then kept. */
@@ -17,11 +18,20 @@ public final class ModelCatalog {
     }
 
     public ModelInfo info() {
+        return describe(PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(10, TimeUnit.SECONDS));
+    }
+
+    /** The model, waiting up to {@code wait} for the prefill service to come up (it may be loading the model). */
+    public ModelInfo awaitInfo(Duration wait) {
+        return describe(PrefillGrpc.newBlockingStub(prefill)
+                .withWaitForReady()
+                .withDeadlineAfter(wait.toMillis(), TimeUnit.MILLISECONDS));
+    }
+
+    private ModelInfo describe(PrefillGrpc.PrefillBlockingStub stub) {
         ModelInfo i = info;
         if (i == null) {
-            i = PrefillGrpc.newBlockingStub(prefill)
-                    .withDeadlineAfter(10, TimeUnit.SECONDS)
-                    .describeModel(DescribeModelRequest.getDefaultInstance());
+            i = stub.describeModel(DescribeModelRequest.getDefaultInstance());
             info = i;
         }
         return i;

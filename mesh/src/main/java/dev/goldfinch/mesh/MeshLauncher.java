@@ -21,8 +21,8 @@ import org.springframework.context.ConfigurableApplicationContext;
  */
 public final class MeshLauncher implements AutoCloseable {
     /**
-     * What to run. {@code redisUrl} null: the embedded store. {@code vocab} null: the bundled World
-     * vocabulary. Ports 0: free ones. {@code apiKeys} null: the
+     * What to run. {@code redisUrl} null: the embedded store. {@code vocab} null: the gateway chooses from the
+     * model (bytes for 256 tokens, else the bundled World vocabulary). Ports 0: free ones. {@code apiKeys} null: the
      * gateway serves anyone; else its {@code TENANT KEY} file. {@code publicHost}: the address the gateway's
      * public ports listen on (the other services stay on loopback).
      */

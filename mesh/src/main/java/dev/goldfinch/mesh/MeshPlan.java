@@ -105,7 +105,7 @@ public final class MeshPlan {
         }
 
         Map<String, String> gateway = new LinkedHashMap<>();
-        if (o.vocab() != null) { // else the gateway's bundled World vocabulary
+        if (o.vocab() != null) { // else the gateway chooses from the model's vocabulary size
             gateway.put(
                     "goldfinch.gateway.vocab",
                     o.vocab().toAbsolutePath().normalize().toString());

@@ -1,5 +1,6 @@
 package dev.goldfinch.model;
 
+import dev.goldfinch.model.io.RwkvCppFile;
 import dev.goldfinch.model.io.SafeTensors;
 import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tensor.Q8Matrix;
@@ -16,7 +17,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
 /**
- * Loads a model from safetensors. The released checkpoints carry no config, so every size is read
+ * Loads a model from safetensors, or from rwkv.cpp's model file ({@link RwkvCppFile}). The released checkpoints carry no config, so every size is read
  * off the tensor shapes; the full expected tensor set is then derived from that config and compared
  * name by name, so a missing, extra or mis-shaped tensor is an error that names it. A
  * {@code config.json} beside the weights is optional and, when present, must agree.
@@ -26,7 +27,7 @@ public final class ModelLoader {
 
     private ModelLoader() {}
 
-    /** {@code path} is a {@code .safetensors} file or a directory holding exactly one. */
+    /** {@code path} is a {@code .safetensors} file, a directory holding exactly one, or an rwkv.cpp {@code .bin}. */
     public static GoldFinchModel load(Path path) {
         return load(path, WeightFormat.AS_STORED);
     }
@@ -34,6 +35,9 @@ public final class ModelLoader {
     /** Loads and, for {@link WeightFormat#Q8_0}, quantizes the matrices in memory (the file is untouched). */
     public static GoldFinchModel load(Path path, WeightFormat format) {
         Path file = resolve(path);
+        if (RwkvCppFile.isRwkvCpp(file) || file.getFileName().toString().endsWith(".bin")) {
+            return loadRwkvCpp(file, format);
+        }
         // The weights copy what they keep (packed for the kernels), so the mapped file is closed once they are built.
         try (SafeTensors st = SafeTensors.open(file)) {
             ModelConfig config = inferConfig(st.tensors(), file.toString());
@@ -43,6 +47,16 @@ public final class ModelLoader {
                 checkConfigJson(config, configJson);
             }
             return new GoldFinchModel(new ModelWeights(config, st.tensors(), format));
+        }
+    }
+
+    /** rwkv.cpp's file, read back into RWKV-LM's tensors, then inferred and checked as a safetensors file is. */
+    private static GoldFinchModel loadRwkvCpp(Path file, WeightFormat format) {
+        try (RwkvCppFile bin = RwkvCppFile.open(file)) {
+            ModelConfig config = inferConfig(bin.tensors(), file.toString());
+            Map<String, Tensor> tensors = RwkvCppFile.conform(bin.tensors(), config.expectedTensors());
+            validate(config, tensors, file.toString());
+            return new GoldFinchModel(new ModelWeights(config, tensors, format));
         }
     }
 

@@ -30,7 +30,8 @@ import tools.jackson.databind.json.JsonMapper;
         mixinStandardHelpOptions = true,
         footer = {"", "Example:", "  goldfinch bench engine --shape L12-D768 --quick"},
         description = "Reproducible benchmarks.",
-        subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class, BenchPlotCommand.class})
+        subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class, BenchLoadCommand.class, BenchPlotCommand.class
+        })
 final class BenchCommand {
 
     @Command(

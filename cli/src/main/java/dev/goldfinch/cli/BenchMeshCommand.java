@@ -2,13 +2,7 @@ package dev.goldfinch.cli;
 
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -25,7 +19,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 @Command(
@@ -83,50 +76,11 @@ final class BenchMeshCommand implements Callable<Integer> {
         body.put("stream", true);
         body.put("stream_options", Map.of("include_usage", true));
         body.put("cache_salt", salt);
-        long t0 = System.nanoTime();
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url + "/v1/completions"));
-        if (apiKey != null && !apiKey.isEmpty()) {
-            request.header("Authorization", "Bearer " + apiKey);
+        CompletionStream.Timing t = CompletionStream.send(http, url, apiKey, body);
+        if (t.status() != 200) {
+            throw new IllegalStateException("HTTP " + t.status());
         }
-        HttpResponse<java.io.InputStream> r = http.send(
-                request.header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
-                        .build(),
-                HttpResponse.BodyHandlers.ofInputStream());
-        if (r.statusCode() != 200) {
-            throw new IllegalStateException(
-                    "HTTP " + r.statusCode() + ": " + new String(r.body().readAllBytes(), StandardCharsets.UTF_8));
-        }
-        double ttft = -1;
-        long last = 0;
-        List<Double> gaps = new ArrayList<>();
-        int cached = -1;
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
-            for (String line; (line = in.readLine()) != null; ) {
-                if (!line.startsWith("data: {")) {
-                    continue;
-                }
-                long now = System.nanoTime();
-                JsonNode chunk = JSON.readTree(line.substring(6));
-                if (chunk.hasNonNull("usage")) {
-                    cached = chunk.get("usage")
-                            .get("prompt_tokens_details")
-                            .get("cached_tokens")
-                            .asInt();
-                    continue;
-                }
-                if (chunk.get("choices").get(0).hasNonNull("finish_reason")) {
-                    continue;
-                }
-                if (ttft < 0) {
-                    ttft = (now - t0) / 1e9;
-                } else {
-                    gaps.add((now - last) / 1e6);
-                }
-                last = now;
-            }
-        }
-        return new Timing(ttft, gaps, cached);
+        return new Timing(t.ttft(), t.gaps(), t.cached());
     }
 
     @Override

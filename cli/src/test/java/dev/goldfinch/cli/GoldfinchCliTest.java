@@ -227,4 +227,52 @@ class GoldfinchCliTest {
         Run verbose = run("inspect", "--model", missing.toString(), "--verbose");
         assertTrue(verbose.err().contains("\tat "), "--verbose prints the stack: " + verbose.err());
     }
+
+    /** bench load against a real mesh: open-loop arrivals, every request answered, percentiles printed. */
+    @Test
+    void benchLoadRunsAgainstAMesh() throws Exception {
+        try (dev.goldfinch.mesh.MeshLauncher mesh =
+                dev.goldfinch.mesh.MeshLauncher.start(new dev.goldfinch.mesh.MeshLauncher.Options(
+                        null,
+                        "layers=2,width=64,head=32,vocab=65536",
+                        3,
+                        "f32",
+                        null,
+                        null,
+                        1,
+                        0,
+                        0,
+                        4096,
+                        256,
+                        null,
+                        java.util.Map.of("logging.level.root", "WARN")))) {
+            Run r = run(
+                    "bench",
+                    "load",
+                    "--url",
+                    "http://127.0.0.1:" + mesh.httpPort("gateway"),
+                    "--rate",
+                    "2",
+                    "--duration",
+                    "4",
+                    "--prefix-tokens",
+                    "64",
+                    "--suffix-tokens",
+                    "8",
+                    "--max-tokens",
+                    "4",
+                    "--ttft-slo",
+                    "60",
+                    "--json");
+            assertEquals(0, r.exit(), r.err());
+            var report =
+                    tools.jackson.databind.json.JsonMapper.builder().build().readTree(r.out());
+            int requests = report.get("requests").asInt();
+            assertTrue(requests > 0, r.out());
+            assertEquals(requests, report.get("by_status").get("200").asInt(), "every request answered: " + r.out());
+            assertTrue(report.get("ttft_ms").get("p50").asDouble() > 0, r.out());
+            assertTrue(report.get("goodput_rps").asDouble() > 0, r.out());
+        }
+        assertBadInput(run("bench", "load", "--rate", "0"), "--rate");
+    }
 }

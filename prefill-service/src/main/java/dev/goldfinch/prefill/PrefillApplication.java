@@ -8,6 +8,7 @@ import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.MeshChannels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -55,10 +56,11 @@ public class PrefillApplication {
             PrefillProperties p,
             CacheClientProperties c,
             ThreadPoolExecutor prefillExecutor,
-            MeterRegistry meters) {
+            MeterRegistry meters,
+            ObservationRegistry observations) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         return new PrefillEngine(
-                model, new StateCache(store, c.hasher(), model, type, c.signer(meters)), prefillExecutor);
+                model, new StateCache(store, c.hasher(), model, type, c.signer(meters)), prefillExecutor, observations);
     }
 
     @Bean

@@ -5,6 +5,8 @@ import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.SequenceState;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -30,12 +32,23 @@ public final class PrefillEngine {
     private final GoldFinchModel model;
     private final StateCache cache;
     private final ExecutorService executor;
+    private final ObservationRegistry observations;
     private final Map<String, CompletableFuture<Result>> inFlight = new ConcurrentHashMap<>();
 
     public PrefillEngine(GoldFinchModel model, StateCache cache, ExecutorService executor) {
+        this(model, cache, executor, ObservationRegistry.NOOP);
+    }
+
+    /**
+     * With {@code observations}, a prefill's prefix lookup, compute and entry transfers are spans of the
+     * request that asked for it (the cache store's calls under them).
+     */
+    public PrefillEngine(
+            GoldFinchModel model, StateCache cache, ExecutorService executor, ObservationRegistry observations) {
         this.model = model;
         this.cache = cache;
         this.executor = executor;
+        this.observations = observations;
     }
 
     public GoldFinchModel model() {
@@ -55,8 +68,11 @@ public final class PrefillEngine {
         if (running != null) {
             return running;
         }
+        // The caller's span (the gRPC server's), continued on the prefill thread until the result is handed over.
+        Observation caller =
+                java.util.Objects.requireNonNullElse(observations.getCurrentObservation(), Observation.NOOP);
         try {
-            executor.execute(() -> {
+            executor.execute(() -> caller.scoped(() -> {
                 Result result = null;
                 Throwable failure = null;
                 try {
@@ -70,7 +86,7 @@ public final class PrefillEngine {
                 } else {
                     mine.complete(result);
                 }
-            });
+            }));
         } catch (RuntimeException e) { // rejected: queue full
             inFlight.remove(key, mine);
             mine.completeExceptionally(e);
@@ -81,13 +97,17 @@ public final class PrefillEngine {
     Result prefill(int[] tokens, String salt, boolean reuseCache) {
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
-        PrefixCacheStore.Lookup hit = reuseCache ? cache.lookup(salt, tokens, target) : PrefixCacheStore.Lookup.MISS;
+        PrefixCacheStore.Lookup hit = reuseCache
+                ? span("goldfinch.prefill.prefix_lookup", "prefix lookup")
+                        .observe(() -> cache.lookup(salt, tokens, target))
+                : PrefixCacheStore.Lookup.MISS;
         SequenceState state = null;
         if (hit.hit()) {
             if (hit.checkpointLength() == target) {
                 return new Result(hit.checkpointHash(), target, target, 0);
             }
-            state = cache.restore(salt, hit.checkpointHash(), hit.checkpointLength())
+            state = transfer("read")
+                    .observe(() -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()))
                     .orElse(null);
         }
         int cached = state == null ? 0 : state.length();
@@ -112,20 +132,43 @@ public final class PrefillEngine {
         checkpoints.add(target);
         int at = cached;
         for (int stop : checkpoints.subSet(cached, false, target, true)) {
-            while (at < stop) {
-                int to = Math.min(stop, at + CHUNK_TOKENS);
-                int[] chunk = Arrays.copyOfRange(tokens, at, to);
-                model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
-                at = to;
+            Observation compute = span("goldfinch.prefill.compute", "prefill compute")
+                    .highCardinalityKeyValue("tokens", Integer.toString(stop - at))
+                    .start();
+            try (Observation.Scope scope = compute.openScope()) {
+                while (at < stop) {
+                    int to = Math.min(stop, at + CHUNK_TOKENS);
+                    int[] chunk = Arrays.copyOfRange(tokens, at, to);
+                    model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
+                    at = to;
+                }
+            } catch (RuntimeException e) {
+                compute.error(e);
+                throw e;
+            } finally {
+                compute.stop();
             }
-            cache.persist(salt, state, blocksStored);
+            SequenceState computed = state;
+            int stored = blocksStored;
+            transfer("write").observe(() -> cache.persist(salt, computed, stored));
             blocksStored = Math.max(blocksStored, stop / b);
         }
         if (target == 0 && cached == 0) {
-            cache.persist(salt, state, 0); // a one-token prompt: the entry is the empty state
+            SequenceState empty = state;
+            transfer("write").observe(() -> cache.persist(salt, empty, 0)); // a one-token prompt: the empty state
         }
         return new Result(
                 cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
+    }
+
+    private Observation span(String name, String spanName) {
+        return Observation.createNotStarted(name, observations).contextualName(spanName);
+    }
+
+    /** An entry moving between this service and the cache store: {@code read} restores, {@code write} persists. */
+    private Observation transfer(String direction) {
+        return span("goldfinch.prefill.entry_transfer", "entry transfer " + direction)
+                .lowCardinalityKeyValue("direction", direction);
     }
 
     /** The checkpoint after {@code length} tokens, for tests and tools. */

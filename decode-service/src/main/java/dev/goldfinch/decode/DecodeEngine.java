@@ -185,7 +185,7 @@ public final class DecodeEngine implements AutoCloseable {
         Observation caller = Objects.requireNonNullElse(observations.getCurrentObservation(), Observation.NOOP);
         Observation queued = Observation.createNotStarted("goldfinch.decode.queue", observations)
                 .contextualName("queueing")
-                .parentObservation(caller)
+                .parentObservation(caller.isNoop() ? null : caller)
                 .start();
         try {
             return CompletableFuture.runAsync(
@@ -318,7 +318,7 @@ public final class DecodeEngine implements AutoCloseable {
                 s.queued.stop();
                 s.firstToken = Observation.createNotStarted("goldfinch.decode.first_token", observations)
                         .contextualName("first token")
-                        .parentObservation(s.caller)
+                        .parentObservation(s.caller.isNoop() ? null : s.caller)
                         .start();
             }
             logits[segments.size()] = s.finalStep ? NO_LOGITS : s.logits;

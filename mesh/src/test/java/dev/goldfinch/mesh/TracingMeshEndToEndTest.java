@@ -3,10 +3,6 @@ package dev.goldfinch.mesh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.AppenderBase;
 import com.sun.net.httpserver.HttpServer;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
@@ -31,7 +27,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
 
 /**
@@ -45,22 +40,11 @@ class TracingMeshEndToEndTest {
     /** One exported span, as the collector received it. */
     record ReceivedSpan(String service, String traceId, String spanId, String parentSpanId, String name) {}
 
-    /** One log line of any service, with the log context it was written in. */
-    record LogLine(String logger, String message, Map<String, String> context) {}
-
-    /** The classes that log a line per request, one per service. */
-    static final Map<String, String> REQUEST_LOGGERS = Map.of(
-            "goldfinch-gateway", "dev.goldfinch.gateway.GenerationPipeline",
-            "goldfinch-prefill", "dev.goldfinch.prefill.PrefillGrpcService",
-            "goldfinch-cache-store", "dev.goldfinch.cache.grpc.CacheStoreGrpcService",
-            "goldfinch-decode", "dev.goldfinch.decode.DecodeGrpcService");
-
     final List<ReceivedSpan> spans = new CopyOnWriteArrayList<>();
-    final List<LogLine> logLines = new CopyOnWriteArrayList<>();
     HttpServer collector;
     MeshLauncher mesh;
     MeshClient client;
-    AppenderBase<ILoggingEvent> appender;
+    LogCapture logs;
 
     @BeforeAll
     void start() throws Exception {
@@ -83,7 +67,7 @@ class TracingMeshEndToEndTest {
                 "http://127.0.0.1:" + collector.getAddress().getPort() + "/v1/traces");
         extra.put("management.opentelemetry.tracing.export.schedule-delay", "100ms");
         extra.put("logging.level.root", "WARN");
-        REQUEST_LOGGERS.values().forEach(logger -> extra.put("logging.level." + logger, "DEBUG"));
+        LogCapture.logRequests(extra);
         mesh = MeshLauncher.start(new MeshLauncher.Options(
                 null,
                 MeshEndToEndTest.SHAPE,
@@ -99,23 +83,13 @@ class TracingMeshEndToEndTest {
                 null,
                 extra));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
-        // After the mesh started: Boot sets the logging system up as the first service starts.
-        appender = new AppenderBase<>() {
-            @Override
-            protected void append(ILoggingEvent e) {
-                logLines.add(
-                        new LogLine(e.getLoggerName(), e.getFormattedMessage(), Map.copyOf(e.getMDCPropertyMap())));
-            }
-        };
-        appender.setContext((LoggerContext) LoggerFactory.getILoggerFactory());
-        appender.start();
-        rootLogger().addAppender(appender);
+        logs = new LogCapture();
     }
 
     @AfterAll
     void stop() {
-        if (appender != null) {
-            rootLogger().detachAppender(appender);
+        if (logs != null) {
+            logs.close();
         }
         if (client != null) {
             client.close();
@@ -126,10 +100,6 @@ class TracingMeshEndToEndTest {
         if (collector != null) {
             collector.stop(0);
         }
-    }
-
-    private static Logger rootLogger() {
-        return (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
     }
 
     private void receive(ExportTraceServiceRequest request) {
@@ -167,7 +137,7 @@ class TracingMeshEndToEndTest {
         assertTrue(requestId.startsWith("chatcmpl-"), requestId);
 
         // The gateway's own line for the request names the trace every other span must be in.
-        String traceId = awaitLogLine(REQUEST_LOGGERS.get("goldfinch-gateway"), requestId)
+        String traceId = logs.await(LogCapture.REQUEST_LOGGERS.get("goldfinch-gateway"), requestId)
                 .context()
                 .get("traceId");
         assertTrue(traceId != null && traceId.length() == 32, "gateway log line has no trace id: " + traceId);
@@ -210,8 +180,8 @@ class TracingMeshEndToEndTest {
                     service + " has no span whose parent is in another service: " + trace);
         }
 
-        for (var e : REQUEST_LOGGERS.entrySet()) {
-            LogLine line = awaitLogLine(e.getValue(), requestId);
+        for (var e : LogCapture.REQUEST_LOGGERS.entrySet()) {
+            LogCapture.Line line = logs.await(e.getValue(), requestId);
             assertEquals(traceId, line.context().get("traceId"), e.getKey() + ": " + line);
         }
     }
@@ -243,8 +213,8 @@ class TracingMeshEndToEndTest {
                         .build(),
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(200, r.statusCode(), r.body());
-        for (String logger : REQUEST_LOGGERS.values()) {
-            awaitLogLine(logger, id);
+        for (String logger : LogCapture.REQUEST_LOGGERS.values()) {
+            logs.await(logger, id);
         }
     }
 
@@ -258,25 +228,5 @@ class TracingMeshEndToEndTest {
         Set<String> ids = trace.stream().map(ReceivedSpan::spanId).collect(Collectors.toSet());
         long roots = trace.stream().filter(s -> s.parentSpanId().isEmpty()).count();
         return roots == 1 && trace.stream().allMatch(s -> s.parentSpanId().isEmpty() || ids.contains(s.parentSpanId()));
-    }
-
-    /** The first line of {@code logger} written with {@code requestId} in its log context (waits for it). */
-    private LogLine awaitLogLine(String logger, String requestId) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (true) {
-            for (LogLine line : logLines) {
-                if (line.logger().equals(logger)
-                        && requestId.equals(line.context().get("request_id"))) {
-                    return line;
-                }
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("no line of " + logger + " with request_id " + requestId + "; its lines: "
-                        + logLines.stream()
-                                .filter(l -> l.logger().equals(logger))
-                                .toList());
-            }
-            Thread.sleep(50);
-        }
     }
 }

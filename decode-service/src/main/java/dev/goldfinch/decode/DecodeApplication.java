@@ -8,6 +8,7 @@ import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.MeshChannels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.springframework.boot.SpringApplication;
@@ -49,10 +50,12 @@ public class DecodeApplication {
             DecodeProperties p,
             CacheClientProperties c,
             ExecutorService decodeIo,
-            MeterRegistry meters) {
+            MeterRegistry meters,
+            ObservationRegistry observations) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         StateCache cache = new StateCache(store, c.hasher(), model, type, c.signer(meters));
-        return new DecodeEngine(model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters);
+        return new DecodeEngine(
+                model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters, observations);
     }
 
     @Bean

@@ -11,11 +11,14 @@ import dev.goldfinch.proto.v1.FinishReason;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -69,6 +72,14 @@ public final class DecodeEngine implements AutoCloseable {
         final Sampler sampler;
         /** This sequence's next-token logits, rewritten by every step (a decode step allocates no logits). */
         final float[] logits;
+        /** The request's span (the gRPC server's), under which this sequence's own spans and cache calls go. */
+        final Observation caller;
+        /** From admission until the sequence's first step: entry load and waiting for the batch. */
+        final Observation queued;
+        /** From the first step until the first token is handed to the stream. */
+        Observation firstToken;
+
+        boolean firstTokenSent;
 
         int pending;
         int generated;
@@ -79,11 +90,19 @@ public final class DecodeEngine implements AutoCloseable {
         FinishReason finish;
         CompletableFuture<Void> writes = CompletableFuture.completedFuture(null);
 
-        Sequence(Request request, TokenSink sink, SequenceState state, Sampler sampler) {
+        Sequence(
+                Request request,
+                TokenSink sink,
+                SequenceState state,
+                Sampler sampler,
+                Observation caller,
+                Observation queued) {
             this.request = request;
             this.sink = sink;
             this.state = state;
             this.sampler = sampler;
+            this.caller = caller;
+            this.queued = queued;
             this.logits = new float[state.config().vocabSize()];
             this.pending = request.lastPromptToken();
             this.generated = request.resumeTokens().length;
@@ -121,6 +140,7 @@ public final class DecodeEngine implements AutoCloseable {
     private final Counter generatedTokens;
     private final DistributionSummary batchSizes;
     private final Counter localHits;
+    private final ObservationRegistry observations;
 
     public DecodeEngine(
             GoldFinchModel model,
@@ -130,6 +150,20 @@ public final class DecodeEngine implements AutoCloseable {
             int maxBatch,
             int localEntries,
             MeterRegistry meters) {
+        this(model, cache, io, maxSequences, maxBatch, localEntries, meters, ObservationRegistry.NOOP);
+    }
+
+    /** With {@code observations}, each sequence's queueing and first token are spans of its request. */
+    public DecodeEngine(
+            GoldFinchModel model,
+            StateCache cache,
+            ExecutorService io,
+            int maxSequences,
+            int maxBatch,
+            int localEntries,
+            MeterRegistry meters,
+            ObservationRegistry observations) {
+        this.observations = observations;
         this.model = model;
         this.cache = cache;
         this.io = io;
@@ -174,9 +208,14 @@ public final class DecodeEngine implements AutoCloseable {
             admitted.decrementAndGet();
             throw new RejectedExecutionException("decode replica is at its limit of " + maxSequences + " sequences");
         }
+        Observation caller = Objects.requireNonNullElse(observations.getCurrentObservation(), Observation.NOOP);
+        Observation queued = Observation.createNotStarted("goldfinch.decode.queue", observations)
+                .contextualName("queueing")
+                .parentObservation(caller.isNoop() ? null : caller)
+                .start();
         try {
             return CompletableFuture.runAsync(
-                            () -> {
+                            () -> caller.scoped(() -> {
                                 SequenceState state = load(request)
                                         .orElseThrow(() -> new EntryNotFoundException(
                                                 "cache entry " + PrefixHasher.hex(request.entryHash()) + " ("
@@ -193,17 +232,21 @@ public final class DecodeEngine implements AutoCloseable {
                                 prompt[state.length()] = request.lastPromptToken();
                                 sampler.observePrompt(prompt);
                                 sampler.replay(request.resumeTokens());
-                                joining.add(new Sequence(request, sink, state, sampler));
+                                joining.add(new Sequence(request, sink, state, sampler, caller, queued));
                                 wake();
-                            },
+                            }),
                             io)
                     .whenComplete((ok, error) -> {
                         if (error != null) {
                             admitted.decrementAndGet();
+                            queued.error(error);
+                            queued.stop();
                         }
                     });
         } catch (RuntimeException e) {
             admitted.decrementAndGet();
+            queued.error(e);
+            queued.stop();
             throw e;
         }
     }
@@ -252,6 +295,7 @@ public final class DecodeEngine implements AutoCloseable {
             } catch (RuntimeException e) {
                 log.error("decode step failed; failing its sequences", e);
                 for (Sequence s : live) {
+                    closeSpans(s);
                     s.sink.fail(e);
                     admitted.decrementAndGet();
                 }
@@ -297,6 +341,13 @@ public final class DecodeEngine implements AutoCloseable {
         List<GoldFinchModel.Segment> segments = new ArrayList<>(batch.size());
         float[][] logits = new float[batch.size()][];
         for (Sequence s : batch) {
+            if (s.firstToken == null) { // its first step (for a resumed sequence: the replay's first)
+                s.queued.stop();
+                s.firstToken = Observation.createNotStarted("goldfinch.decode.first_token", observations)
+                        .contextualName("first token")
+                        .parentObservation(s.caller.isNoop() ? null : s.caller)
+                        .start();
+            }
             boolean noLogits = s.finalStep || s.replaying();
             logits[segments.size()] = noLogits ? NO_LOGITS : s.logits;
             segments.add(new GoldFinchModel.Segment(s.state, new int[] {s.pending}, noLogits ? 1 : 0));
@@ -338,7 +389,8 @@ public final class DecodeEngine implements AutoCloseable {
                 // first token goes out, so a client that answers at once finds it. The sequence sits out meanwhile.
                 live.remove(s);
                 FinishReason f = finish;
-                s.writes = CompletableFuture.runAsync(() -> writeCheckpoint(s.request, afterPrompt), io)
+                s.writes = CompletableFuture.runAsync(
+                                () -> s.caller.scoped(() -> writeCheckpoint(s.request, afterPrompt)), io)
                         .exceptionally(error -> {
                             log.warn("after-prompt checkpoint not written: {}", error.toString());
                             return null;
@@ -354,6 +406,10 @@ public final class DecodeEngine implements AutoCloseable {
     /** Sends a sampled token, then ends the sequence or keeps it (re)joined to the batch. */
     private void deliver(Sequence s, Sampler.Sample sample, FinishReason finish, boolean rejoin) {
         s.sink.token(sample, s.generated, finish);
+        if (!s.firstTokenSent) {
+            s.firstTokenSent = true;
+            s.firstToken.stop();
+        }
         boolean lastStepNeeded = finish == FinishReason.FINISH_REASON_LENGTH && s.request.checkpointAtEnd();
         if (finish != null) {
             s.finish = finish;
@@ -374,9 +430,10 @@ public final class DecodeEngine implements AutoCloseable {
 
     /** A sequence left the batch: write its checkpoint if asked, then close its stream. */
     private void end(Sequence s) {
+        closeSpans(s);
         if (s.request.checkpointAtEnd() && s.state.length() > s.request.entryLength()) {
             SequenceState finalState = s.state;
-            s.writes = s.writes.thenRunAsync(() -> writeCheckpoint(s.request, finalState), io);
+            s.writes = s.writes.thenRunAsync(() -> s.caller.scoped(() -> writeCheckpoint(s.request, finalState)), io);
         }
         s.writes.whenComplete((ok, error) -> {
             admitted.decrementAndGet();
@@ -387,6 +444,16 @@ public final class DecodeEngine implements AutoCloseable {
                 s.sink.complete();
             }
         });
+    }
+
+    /** A sequence leaving before its first token still ends the span it was in. */
+    private static void closeSpans(Sequence s) {
+        if (s.firstToken == null) {
+            s.queued.stop();
+        } else if (!s.firstTokenSent) {
+            s.firstTokenSent = true;
+            s.firstToken.stop();
+        }
     }
 
     private void writeCheckpoint(Request r, SequenceState state) {

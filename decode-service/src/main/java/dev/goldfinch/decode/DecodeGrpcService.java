@@ -20,6 +20,8 @@ import java.util.HexFormat;
 
 /** The Decode gRPC service: validates, then streams the tokens {@link DecodeEngine} samples, honouring flow control. */
 public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(DecodeGrpcService.class);
+
     private final DecodeEngine engine;
     private final ModelProperties props;
 
@@ -78,6 +80,10 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
                 call.onError(GrpcErrors.toStatus(error));
             }
         };
+        LOG.debug(
+                "decode: entry of {} tokens, up to {} new",
+                r.entryLength(),
+                r.params().maxTokens());
         try {
             engine.submit(r, sink).whenComplete((ok, error) -> {
                 if (error != null) {

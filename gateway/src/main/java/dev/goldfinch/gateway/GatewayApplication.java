@@ -4,14 +4,18 @@ import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.proto.v1.ModelInfo;
 import dev.goldfinch.service.MeshChannels;
+import dev.goldfinch.service.tracing.TraceContext;
 import io.grpc.ManagedChannel;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.tracing.Tracer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
@@ -148,7 +152,7 @@ public class GatewayApplication {
     /** Request orchestration blocks on prefill: virtual threads, never a transport or servlet thread pool. */
     @Bean(destroyMethod = "shutdown")
     ExecutorService gatewayExecutor() {
-        return Executors.newVirtualThreadPerTaskExecutor();
+        return TraceContext.propagating(Executors.newVirtualThreadPerTaskExecutor());
     }
 
     @Bean
@@ -158,7 +162,9 @@ public class GatewayApplication {
             DecodeRouter router,
             ExecutorService gatewayExecutor,
             GatewayProperties p,
-            MeterRegistry meters) {
+            MeterRegistry meters,
+            ObjectProvider<ObservationRegistry> observations,
+            ObjectProvider<Tracer> tracer) {
         return new GenerationPipeline(
                 tokenizer,
                 prefillChannel,
@@ -167,7 +173,9 @@ public class GatewayApplication {
                 p.maxInflight(),
                 p.maxInflightPerTenant(),
                 p.requestTimeout(),
-                meters);
+                meters,
+                observations.getIfAvailable(() -> ObservationRegistry.NOOP),
+                tracer.getIfAvailable(() -> Tracer.NOOP));
     }
 
     @Bean

@@ -92,11 +92,16 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             String salt = GenerationPipeline.effectiveSalt(request.getCacheSalt(), request.getSkipPrefixCache());
             String tenant = tenant();
             // Authenticated by the interceptor; the slot is taken before the prompt is tokenized.
-            try (GenerationPipeline.Admission admitted = pipeline.admit(tenant)) {
-                int[] tokens = tokens(
+            String requestId = RequestIds.choose(
+                    request.getRequestId(),
+                    "request_id",
+                    "gen-" + java.util.UUID.randomUUID().toString().replace("-", ""));
+            try (GenerationPipeline.Admission admitted = pipeline.admit(tenant);
+                    var identified = pipeline.identify(requestId)) {
+                int[] tokens = pipeline.tokenize(() -> tokens(
                         chat,
                         request.getChat().getMessagesList(),
-                        request.getPromptUtf8().toByteArray());
+                        request.getPromptUtf8().toByteArray()));
                 models.checkPrompt(tokens, promptField);
                 handle = pipeline.start(
                         admitted,

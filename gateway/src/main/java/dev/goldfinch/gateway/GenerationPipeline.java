@@ -28,6 +28,10 @@ import io.grpc.stub.ClientResponseObserver;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.tracing.BaggageInScope;
+import io.micrometer.tracing.Tracer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -38,6 +42,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,6 +57,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class GenerationPipeline {
     private static final Logger log = LoggerFactory.getLogger(GenerationPipeline.class);
+    /** The baggage field every service copies into its log lines (management.tracing.baggage.*). */
+    public static final String REQUEST_ID = "request_id";
 
     /** Decode calls one request may make: the first and its failovers. */
     static final int MAX_DECODE_ATTEMPTS = 4;
@@ -105,6 +112,8 @@ public final class GenerationPipeline {
     private final Counter cachedTokens;
     private final Counter generationTokens;
     private final Timer failoverGap;
+    private final ObservationRegistry observations;
+    private final Tracer tracer;
 
     public GenerationPipeline(
             WorldTokenizer tokenizer,
@@ -115,6 +124,37 @@ public final class GenerationPipeline {
             int maxInflightPerTenant,
             Duration timeout,
             MeterRegistry meters) {
+        this(
+                tokenizer,
+                prefill,
+                router,
+                executor,
+                maxInflight,
+                maxInflightPerTenant,
+                timeout,
+                meters,
+                ObservationRegistry.NOOP,
+                Tracer.NOOP);
+    }
+
+    /**
+     * With {@code observations} and {@code tracer}: tokenizing is a span of the request, and the request's id
+     * rides in its trace's baggage to every service (pass {@code executor} context-propagating, so a run keeps
+     * its request's context).
+     */
+    public GenerationPipeline(
+            WorldTokenizer tokenizer,
+            ManagedChannel prefill,
+            DecodeRouter router,
+            ExecutorService executor,
+            int maxInflight,
+            int maxInflightPerTenant,
+            Duration timeout,
+            MeterRegistry meters,
+            ObservationRegistry observations,
+            Tracer tracer) {
+        this.observations = observations;
+        this.tracer = tracer;
         this.tokenizer = tokenizer;
         this.prefill = prefill;
         this.router = router;
@@ -156,6 +196,21 @@ public final class GenerationPipeline {
      */
     public static String effectiveSalt(String salt, boolean skipPrefixCache) {
         return skipPrefixCache ? salt + "\u0000uncached:" + java.util.UUID.randomUUID() : salt;
+    }
+
+    /**
+     * Makes {@code requestId} this thread's request until closed: in the log lines of this service and, through
+     * the trace's baggage, of every service the request reaches. A run started meanwhile keeps it.
+     */
+    public BaggageInScope identify(String requestId) {
+        return tracer.createBaggageInScope(REQUEST_ID, requestId);
+    }
+
+    /** Tokenizes a prompt in a span of its own. */
+    public int[] tokenize(Supplier<int[]> prompt) {
+        return Observation.createNotStarted("goldfinch.tokenize", observations)
+                .contextualName("tokenize")
+                .observe(prompt);
     }
 
     /**
@@ -212,8 +267,12 @@ public final class GenerationPipeline {
         admitted.held = false; // released by the run when it ends
         Run run = new Run(job, listener);
         running.incrementAndGet();
+        log.debug(
+                "generation: {} prompt tokens, up to {} new",
+                job.tokens().length,
+                job.params().maxTokens());
         try {
-            executor.execute(run::prefillThenDecode);
+            executor.execute(() -> run.inRequest(run::prefillThenDecode));
         } catch (RuntimeException e) {
             running.decrementAndGet();
             release(job);
@@ -273,10 +332,29 @@ public final class GenerationPipeline {
         /** The decode's final reason, applied when its stream completes (after its checkpoints are written). */
         FinishReason pendingFinish;
 
+        /** The request's id ({@link #identify}) at the start, for the run's threads to carry on. */
+        final String requestId;
+
         Run(Job job, Listener listener) {
             this.job = job;
             this.listener = listener;
+            var id = tracer.getBaggage(REQUEST_ID);
+            this.requestId = id == null ? null : id.get();
             this.stops = new StopSequenceMatcher(job.params().stop());
+        }
+
+        /**
+         * Runs {@code work} with the request's id in its trace context: the executor restores the span, but the
+         * id rides in baggage, which this thread's outgoing calls take from its own context.
+         */
+        void inRequest(Runnable work) {
+            if (requestId == null) {
+                work.run();
+                return;
+            }
+            try (BaggageInScope id = tracer.createBaggageInScope(REQUEST_ID, requestId)) {
+                work.run();
+            }
         }
 
         void cancel() {
@@ -402,13 +480,13 @@ public final class GenerationPipeline {
                                             used.target(),
                                             sent.size(),
                                             s.getCode());
-                                    executor.execute(() -> {
+                                    executor.execute(() -> inRequest(() -> {
                                         if (s.getCode() == Status.Code.NOT_FOUND) {
                                             prefillThenDecode(); // the entry was evicted between prefill and decode
                                         } else {
                                             decode(error);
                                         }
-                                    });
+                                    }));
                                     return;
                                 }
                             }

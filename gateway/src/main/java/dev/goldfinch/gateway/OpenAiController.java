@@ -104,8 +104,9 @@ public class OpenAiController {
         try {
             r = parse(body, chat);
             // Auth ran in ApiKeyHttpFilter; the slot is taken before the prompt is tokenized.
-            try (GenerationPipeline.Admission admitted = pipeline.admit(tenant)) {
-                int[] tokens = r.prompt().get();
+            try (GenerationPipeline.Admission admitted = pipeline.admit(tenant);
+                    var requestId = pipeline.identify(RequestIds.ofHttpRequest(r.id()))) {
+                int[] tokens = pipeline.tokenize(r.prompt());
                 models.checkPrompt(tokens, r.promptField());
                 GenerationPipeline.Job job =
                         new GenerationPipeline.Job(tokens, r.params(), r.wire(), tenant, r.salt(), chat);

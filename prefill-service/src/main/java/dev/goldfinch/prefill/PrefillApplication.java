@@ -9,6 +9,7 @@ import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.service.MeshChannels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -57,13 +58,15 @@ public class PrefillApplication {
             CacheClientProperties c,
             ThreadPoolExecutor prefillExecutor,
             BackgroundWrites checkpointWrites,
-            MeterRegistry meters) {
+            MeterRegistry meters,
+            ObservationRegistry observations) {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         return new PrefillEngine(
                 model,
                 new StateCache(store, c.hasher(), model, type, c.signer(meters)),
                 prefillExecutor,
-                checkpointWrites);
+                checkpointWrites,
+                observations);
     }
 
     @Bean(destroyMethod = "close")

@@ -8,6 +8,8 @@ import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.SequenceState;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -52,12 +54,27 @@ public final class PrefillEngine {
     private final ExecutorService executor;
     private final Map<String, Flight> inFlight = new ConcurrentHashMap<>();
     private final BackgroundWrites writes;
+    private final ObservationRegistry observations;
 
     public PrefillEngine(GoldFinchModel model, StateCache cache, ExecutorService executor, BackgroundWrites writes) {
+        this(model, cache, executor, writes, ObservationRegistry.NOOP);
+    }
+
+    /**
+     * With {@code observations}, a prefill's prefix lookup, compute and entry transfers are spans of the
+     * request that asked for it (the cache store's calls under them).
+     */
+    public PrefillEngine(
+            GoldFinchModel model,
+            StateCache cache,
+            ExecutorService executor,
+            BackgroundWrites writes,
+            ObservationRegistry observations) {
         this.model = model;
         this.cache = cache;
         this.executor = executor;
         this.writes = writes;
+        this.observations = observations;
     }
 
     /** Waits until the checkpoint writes queued so far have run (tests). */
@@ -89,8 +106,11 @@ public final class PrefillEngine {
             return ticket(running);
         }
         CompletableFuture<Result> mine = flight.result();
+        // The caller's span (the gRPC server's), continued on the prefill thread until the result is handed over.
+        Observation caller =
+                java.util.Objects.requireNonNullElse(observations.getCurrentObservation(), Observation.NOOP);
         try {
-            executor.execute(() -> {
+            executor.execute(() -> caller.scoped(() -> {
                 Result result = null;
                 Throwable failure = null;
                 try {
@@ -105,7 +125,7 @@ public final class PrefillEngine {
                 } else {
                     mine.complete(result);
                 }
-            });
+            }));
         } catch (RuntimeException e) { // rejected: queue full
             inFlight.remove(key, flight);
             mine.completeExceptionally(e);
@@ -129,13 +149,17 @@ public final class PrefillEngine {
     private Result prefill(int[] tokens, String salt, boolean reuseCache, BooleanSupplier abandoned) {
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
-        PrefixCacheStore.Lookup hit = reuseCache ? cache.lookup(salt, tokens, target) : PrefixCacheStore.Lookup.MISS;
+        PrefixCacheStore.Lookup hit = reuseCache
+                ? span("goldfinch.prefill.prefix_lookup", "prefix lookup")
+                        .observe(() -> cache.lookup(salt, tokens, target))
+                : PrefixCacheStore.Lookup.MISS;
         SequenceState state = null;
         if (hit.hit()) {
             if (hit.checkpointLength() == target) {
                 return new Result(hit.checkpointHash(), target, target, 0);
             }
-            state = cache.restore(salt, hit.checkpointHash(), hit.checkpointLength())
+            state = transfer("read")
+                    .observe(() -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()))
                     .orElse(null);
         }
         int cached = state == null ? 0 : state.length();
@@ -161,27 +185,48 @@ public final class PrefillEngine {
         checkpoints.add(target);
         int at = cached;
         for (int stop : checkpoints.subSet(cached, false, target, true)) {
-            while (at < stop) {
-                if (abandoned.getAsBoolean()) {
-                    throw new TypedFailure(
-                            FailureKind.CANCELLED, "prefill abandoned by its callers after " + at + " tokens");
+            Observation compute = span("goldfinch.prefill.compute", "prefill compute")
+                    .highCardinalityKeyValue("tokens", Integer.toString(stop - at))
+                    .start();
+            try (Observation.Scope scope = compute.openScope()) {
+                while (at < stop) {
+                    if (abandoned.getAsBoolean()) {
+                        throw new TypedFailure(
+                                FailureKind.CANCELLED, "prefill abandoned by its callers after " + at + " tokens");
+                    }
+                    int to = Math.min(stop, at + CHUNK_TOKENS);
+                    int[] chunk = Arrays.copyOfRange(tokens, at, to);
+                    model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
+                    at = to;
                 }
-                int to = Math.min(stop, at + CHUNK_TOKENS);
-                int[] chunk = Arrays.copyOfRange(tokens, at, to);
-                model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
-                at = to;
+            } catch (RuntimeException e) {
+                compute.error(e);
+                throw e;
+            } finally {
+                compute.stop();
             }
             if (stop < target) {
                 SequenceState snapshot = state.fork(); // the state moves on while the write waits
                 int stored = blocksStored;
-                writes.submit(() -> cache.persist(salt, snapshot, stored));
+                writes.submit(() -> cache.persist(salt, snapshot, stored)); // off the request path: no span of it
                 blocksStored = Math.max(blocksStored, stop / b);
             }
         }
         // The entry decode pulls (for a one-token prompt, the empty state): written before answering.
-        cache.persist(salt, state, handOffFrom);
+        SequenceState entry = state;
+        transfer("write").observe(() -> cache.persist(salt, entry, handOffFrom));
         return new Result(
                 cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
+    }
+
+    private Observation span(String name, String spanName) {
+        return Observation.createNotStarted(name, observations).contextualName(spanName);
+    }
+
+    /** An entry moving between this service and the cache store: {@code read} restores, {@code write} persists. */
+    private Observation transfer(String direction) {
+        return span("goldfinch.prefill.entry_transfer", "entry transfer " + direction)
+                .lowCardinalityKeyValue("direction", direction);
     }
 
     /** The checkpoint after {@code length} tokens, for tests and tools. */

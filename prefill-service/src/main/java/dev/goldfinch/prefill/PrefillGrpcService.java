@@ -17,9 +17,12 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.util.concurrent.ThreadPoolExecutor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** The Prefill gRPC service: validates, then hands the prompt to {@link PrefillEngine} off the transport threads. */
 public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
+    private static final Logger LOG = LoggerFactory.getLogger(PrefillGrpcService.class);
     private final PrefillEngine engine;
     private final ModelProperties props;
     private final Counter queries;
@@ -125,6 +128,7 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
             cachedTokens.increment(r.cachedTokens());
             promptTokens.increment(n);
             computed.record(r.computedTokens());
+            LOG.debug("prefilled {} tokens: {} cached, {} computed", r.length(), r.cachedTokens(), r.computedTokens());
             if (context.isCancelled()) {
                 return;
             }

@@ -1,6 +1,7 @@
 package dev.goldfinch.service;
 
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptor;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
@@ -23,10 +24,12 @@ public final class Channels {
      * {@code dns:///decode:9090} (every address behind the name, balanced round-robin). With TLS credentials
      * the server's certificate must name the target's host.
      */
-    public static ManagedChannel open(String target, ChannelCredentials credentials) {
+    public static ManagedChannel open(
+            String target, ChannelCredentials credentials, ClientInterceptor... interceptors) {
         NettyChannelBuilder b = NettyChannelBuilder.forTarget(target, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
-                .keepAliveTime(30, TimeUnit.SECONDS);
+                .keepAliveTime(30, TimeUnit.SECONDS)
+                .intercept(interceptors);
         if (target.contains(":///")) {
             b.defaultLoadBalancingPolicy("round_robin");
         }

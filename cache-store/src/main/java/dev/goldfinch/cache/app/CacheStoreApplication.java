@@ -7,6 +7,7 @@ import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.RedisCacheBackend;
 import dev.goldfinch.cache.ResilientCacheBackend;
 import dev.goldfinch.cache.grpc.CacheStoreGrpcService;
+import dev.goldfinch.service.tracing.TraceContext;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Clock;
 import java.util.concurrent.ExecutorService;
@@ -62,6 +63,8 @@ public class CacheStoreApplication {
     @Bean
     CacheStoreGrpcService cacheStoreGrpcService(
             PrefixCache cache, CacheStoreProperties p, ExecutorService cacheStoreExecutor, MeterRegistry meters) {
-        return new CacheStoreGrpcService(cache, p.maxValueBytes(), cacheStoreExecutor, meters);
+        // Each operation's store work runs in the span of its gRPC call.
+        return new CacheStoreGrpcService(
+                cache, p.maxValueBytes(), TraceContext.propagating(cacheStoreExecutor), meters);
     }
 }

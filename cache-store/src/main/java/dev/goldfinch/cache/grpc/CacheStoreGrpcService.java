@@ -42,6 +42,7 @@ import java.util.zip.CRC32C;
  * their own executor, never on a transport thread.
  */
 public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBase {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CacheStoreGrpcService.class);
     /** One entry is one Java array whatever the configured limit: below 2^31 with the JVM's headroom. */
     public static final long MAX_ENTRY_BYTES = Integer.MAX_VALUE - 16;
 
@@ -88,6 +89,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                             tokens,
                             Math.toIntExact(
                                     Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(request.getMaxLength()))));
+                    LOG.debug("lookup: {} key blocks, checkpoint at {}", l.keyBlocks(), l.checkpointLength());
                     LookupResponse.Builder b = LookupResponse.newBuilder().setKeyBlocks(l.keyBlocks());
                     if (l.hit()) {
                         b.setCheckpoint(EntryRef.newBuilder()
@@ -224,6 +226,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                         response,
                         () -> putTimer.record(() -> {
                             int written = store.putAll(model, entries);
+                            LOG.debug("put: {} of {} entries written", written, entries.size());
                             return PutResponse.newBuilder()
                                     .setWritten(written > 0)
                                     .setEntriesWritten(written)
@@ -288,6 +291,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     return;
                 }
                 byte[] v = value.get();
+                LOG.debug("get: {} bytes", v.length);
                 for (int at = 0; at < v.length && !call.isCancelled(); at += PrefixCacheStore.WIRE_CHUNK_BYTES) {
                     response.onNext(GetResponse.newBuilder()
                             .setChunk(ByteString.copyFrom(

@@ -1,0 +1,35 @@
+package dev.goldfinch.model.constrain;
+
+import dev.goldfinch.model.tokenizer.WorldTokenizer;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Compiled grammars by schema text for one vocabulary, least recently used dropped first. Thread-safe. */
+public final class JsonGrammars {
+    private final WorldTokenizer tokenizer;
+    private final int capacity;
+    private final Map<String, JsonGrammar> byText = new LinkedHashMap<>(16, 0.75f, true);
+
+    public JsonGrammars(WorldTokenizer tokenizer, int capacity) {
+        this.tokenizer = tokenizer;
+        this.capacity = capacity;
+    }
+
+    /** The grammar of {@code schemaJson}, compiled on first use; errors name {@code field}. */
+    public JsonGrammar get(String schemaJson, String field) {
+        synchronized (byText) {
+            JsonGrammar g = byText.get(schemaJson);
+            if (g != null) {
+                return g;
+            }
+        }
+        JsonGrammar g = JsonGrammar.compile(schemaJson, tokenizer, field);
+        synchronized (byText) {
+            byText.put(schemaJson, g);
+            while (byText.size() > capacity) {
+                byText.remove(byText.keySet().iterator().next());
+            }
+        }
+        return g;
+    }
+}

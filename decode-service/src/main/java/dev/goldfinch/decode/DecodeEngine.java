@@ -3,6 +3,8 @@ package dev.goldfinch.decode;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.constrain.JsonCursor;
+import dev.goldfinch.model.constrain.JsonGrammar;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.model.state.SequenceState;
@@ -39,20 +41,36 @@ import org.slf4j.LoggerFactory;
 public final class DecodeEngine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DecodeEngine.class);
 
-    /** One generation request: the entry (prompt minus its last token) and what to do after it. */
+    /**
+     * One generation request: the entry (prompt minus its last token) and what to do after it; {@code grammar},
+     * when not null, constrains the output to JSON of a schema.
+     */
     public record Request(
             byte[] entryHash,
             int entryLength,
             int lastPromptToken,
             SamplingParams params,
             String salt,
-            boolean checkpointAtEnd) {}
+            boolean checkpointAtEnd,
+            JsonGrammar grammar) {
+        public Request(
+                byte[] entryHash,
+                int entryLength,
+                int lastPromptToken,
+                SamplingParams params,
+                String salt,
+                boolean checkpointAtEnd) {
+            this(entryHash, entryLength, lastPromptToken, params, salt, checkpointAtEnd, null);
+        }
+    }
 
     private static final class Sequence {
         final Request request;
         final TokenSink sink;
         final SequenceState state;
         final Sampler sampler;
+        /** The structured-output position, or null for free text. */
+        final JsonCursor json;
         /** This sequence's next-token logits, rewritten by every step (a decode step allocates no logits). */
         final float[] logits;
 
@@ -67,6 +85,7 @@ public final class DecodeEngine implements AutoCloseable {
             this.sink = sink;
             this.state = state;
             this.sampler = sampler;
+            this.json = request.grammar() == null ? null : request.grammar().start();
             this.logits = new float[state.config().vocabSize()];
             this.pending = request.lastPromptToken();
         }
@@ -288,7 +307,13 @@ public final class DecodeEngine implements AutoCloseable {
                 // rebuilding (a checkpoint write offers them itself).
                 model.goldKvDonors().offer(s.request.salt(), s.state);
             }
+            if (s.json != null) {
+                s.json.mask(logits[i], s.request.params().maxTokens() - s.generated);
+            }
             Sampler.Sample sample = s.sampler.sampleWithLogprobs(logits[i]);
+            if (s.json != null) {
+                s.json.accept(sample.token());
+            }
             s.generated++;
             generatedTokens.increment();
             FinishReason finish = null;

@@ -3,6 +3,8 @@ package dev.goldfinch.decode;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
+import dev.goldfinch.model.constrain.JsonGrammar;
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.internal.v1.DecodeGrpc;
@@ -22,10 +24,12 @@ import java.util.HexFormat;
 public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
     private final DecodeEngine engine;
     private final ModelProperties props;
+    private final JsonGrammars grammars;
 
-    public DecodeGrpcService(DecodeEngine engine, ModelProperties props) {
+    public DecodeGrpcService(DecodeEngine engine, ModelProperties props, JsonGrammars grammars) {
         this.engine = engine;
         this.props = props;
+        this.grammars = grammars;
     }
 
     @Override
@@ -114,12 +118,20 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
                             + " is outside the vocabulary [0, " + vocab + ")");
         }
         SamplingParams params = SamplingMapper.fromProto(request.getSampling(), props.maxTokensCap());
+        JsonGrammar grammar = request.getSampling().hasJsonSchema()
+                ? grammars.forRequest(
+                        request.getSampling().getJsonSchema(),
+                        params.maxTokens(),
+                        "sampling.json_schema",
+                        "sampling.max_tokens")
+                : null;
         return new DecodeEngine.Request(
                 HexFormat.of().parseHex(e.getPrefixHash()),
                 e.getLength(),
                 request.getLastPromptToken(),
                 params,
                 request.getCacheSalt(),
-                request.getCheckpointAtEnd());
+                request.getCheckpointAtEnd(),
+                grammar);
     }
 }

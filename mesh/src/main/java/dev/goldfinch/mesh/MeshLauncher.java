@@ -118,6 +118,11 @@ public final class MeshLauncher implements AutoCloseable {
         for (int i = 0; i < o.decodeReplicas(); i++) {
             Map<String, String> decode = new LinkedHashMap<>(model);
             decode.put("goldfinch.decode.cache-store", storeTarget);
+            if (o.vocab() != null) { // structured outputs mask over the gateway's vocabulary
+                decode.put(
+                        "goldfinch.decode.vocab",
+                        o.vocab().toAbsolutePath().normalize().toString());
+            }
             decodeTargets.add(
                     "127.0.0.1:" + run("decode-" + i, DecodeApplication.class, "decode", 0, 0, decode, o.extra()));
         }

@@ -1,5 +1,6 @@
 package dev.goldfinch.model.constrain;
 
+import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -13,6 +14,21 @@ public final class JsonGrammars {
     public JsonGrammars(WorldTokenizer tokenizer, int capacity) {
         this.tokenizer = tokenizer;
         this.capacity = capacity;
+    }
+
+    /**
+     * The grammar of a request's schema, checked against its {@code maxTokens}: every output must be able to
+     * complete within it. Errors name {@code schemaField} or {@code maxTokensField}.
+     */
+    public JsonGrammar forRequest(String schemaJson, int maxTokens, String schemaField, String maxTokensField) {
+        JsonGrammar g = get(schemaJson, schemaField);
+        if (maxTokens < g.minTokens()) {
+            throw new GoldFinchException.InvalidInput(
+                    maxTokensField,
+                    maxTokensField + " is " + maxTokens + " but the shortest output the JSON schema allows takes "
+                            + g.minTokens() + " tokens");
+        }
+        return g;
     }
 
     /** The grammar of {@code schemaJson}, compiled on first use; errors name {@code field}. */

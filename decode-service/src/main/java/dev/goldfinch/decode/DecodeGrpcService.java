@@ -14,6 +14,7 @@ import dev.goldfinch.proto.internal.v1.EntryRef;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.service.GrpcErrors;
+import dev.goldfinch.service.JsonSpecs;
 import dev.goldfinch.service.ModelProperties;
 import dev.goldfinch.service.SamplingMapper;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -118,13 +119,10 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
                             + " is outside the vocabulary [0, " + vocab + ")");
         }
         SamplingParams params = SamplingMapper.fromProto(request.getSampling(), props.maxTokensCap());
-        JsonGrammar grammar = request.getSampling().hasJsonSchema()
-                ? grammars.forRequest(
-                        request.getSampling().getJsonSchema(),
-                        params.maxTokens(),
-                        "sampling.json_schema",
-                        "sampling.max_tokens")
-                : null;
+        JsonGrammar grammar = JsonSpecs.of(request.getSampling())
+                .map(spec ->
+                        grammars.forRequest(spec, params.maxTokens(), "sampling.json_schema", "sampling.max_tokens"))
+                .orElse(null);
         return new DecodeEngine.Request(
                 HexFormat.of().parseHex(e.getPrefixHash()),
                 e.getLength(),

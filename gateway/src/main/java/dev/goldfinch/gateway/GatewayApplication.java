@@ -1,5 +1,6 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.service.MeshChannels;
 import io.grpc.ManagedChannel;
@@ -73,6 +74,12 @@ public class GatewayApplication {
         return registration;
     }
 
+    /** Structured outputs' compiled schemas, checked here before a request reaches prefill. */
+    @Bean
+    JsonGrammars jsonGrammars(WorldTokenizer tokenizer) {
+        return new JsonGrammars(tokenizer, 32);
+    }
+
     @Bean
     PromptBuilder promptBuilder(WorldTokenizer tokenizer) {
         return new PromptBuilder(tokenizer);
@@ -134,7 +141,7 @@ public class GatewayApplication {
 
     @Bean
     GenerationGrpcService generationGrpcService(
-            PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline) {
-        return new GenerationGrpcService(prompts, models, pipeline);
+            PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline, JsonGrammars grammars) {
+        return new GenerationGrpcService(prompts, models, pipeline, grammars);
     }
 }

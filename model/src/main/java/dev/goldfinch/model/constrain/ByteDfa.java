@@ -24,6 +24,7 @@ final class ByteDfa {
     private final int[] distance; // fewest bytes to acceptance; Integer.MAX_VALUE for dead states
     private final int states;
     private final long longest; // longest accepted word in bytes, or -1 when unbounded
+    private final boolean[] universal; // accepts every continuation
 
     ByteDfa(ByteNfa nfa, int start, int end, int maxStates, String field) {
         // Byte classes: bytes no edge tells apart share a column.
@@ -48,7 +49,9 @@ final class ByteDfa {
         Map<Key, Integer> ids = new HashMap<>();
         List<int[]> sets = new ArrayList<>();
         int[] table = new int[64 * classes];
-        int[] first = closure(nfa, new int[] {start}, 1);
+        int[] seen = new int[nfa.size()];
+        int stamp = 1;
+        int[] first = closure(nfa, new int[] {start}, 1, seen, stamp);
         ids.put(new Key(first), 0);
         sets.add(first);
         boolean[] mark = new boolean[nfa.size()];
@@ -79,7 +82,7 @@ final class ByteDfa {
                     table[q * classes + k] = REJECT;
                     continue;
                 }
-                int[] target = closure(nfa, buffer, n);
+                int[] target = closure(nfa, buffer, n, seen, ++stamp);
                 Key key = new Key(target);
                 Integer id = ids.get(key);
                 if (id == null) {
@@ -112,34 +115,67 @@ final class ByteDfa {
             }
         }
         longest = longestWord();
+        universal = universalStates();
     }
 
-    private static int[] closure(ByteNfa nfa, int[] seeds, int count) {
-        boolean[] seen = new boolean[nfa.size()];
-        ArrayDeque<Integer> todo = new ArrayDeque<>();
+    /** Greatest fixpoint: accepting, and every byte leads to a universal state. */
+    private boolean[] universalStates() {
+        boolean[] u = accepting.clone();
+        for (boolean changed = true; changed; ) {
+            changed = false;
+            for (int q = 0; q < states; q++) {
+                if (!u[q]) {
+                    continue;
+                }
+                for (int k = 0; k < classes; k++) {
+                    int t = next[q * classes + k];
+                    if (t == REJECT || !u[t]) {
+                        u[q] = false;
+                        changed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        return u;
+    }
+
+    boolean universal(int state) {
+        return universal[state];
+    }
+
+    /** Epsilon closure, sorted; {@code seen}/{@code stamp} spare a fresh array per call (stamp: this call's mark). */
+    private static int[] closure(ByteNfa nfa, int[] seeds, int count, int[] seen, int stamp) {
+        int[] stack = new int[Math.max(16, count)];
+        int sp = 0;
         int n = 0;
         int[] out = new int[16];
         for (int i = 0; i < count; i++) {
-            if (!seen[seeds[i]]) {
-                seen[seeds[i]] = true;
-                todo.push(seeds[i]);
+            if (seen[seeds[i]] != stamp) {
+                seen[seeds[i]] = stamp;
+                if (sp == stack.length) {
+                    stack = Arrays.copyOf(stack, sp * 2);
+                }
+                stack[sp++] = seeds[i];
             }
         }
-        while (!todo.isEmpty()) {
-            int s = todo.pop();
+        while (sp > 0) {
+            int s = stack[--sp];
             if (n == out.length) {
                 out = Arrays.copyOf(out, n * 2);
             }
             out[n++] = s;
             for (int i = 0; i < nfa.epsilonCount(s); i++) {
                 int t = nfa.epsilonTarget(s, i);
-                if (!seen[t]) {
-                    seen[t] = true;
-                    todo.push(t);
+                if (seen[t] != stamp) {
+                    seen[t] = stamp;
+                    if (sp == stack.length) {
+                        stack = Arrays.copyOf(stack, sp * 2);
+                    }
+                    stack[sp++] = t;
                 }
             }
         }
-        // Only states with byte edges or the end matter for identity; keeping all is simpler and still exact.
         int[] set = Arrays.copyOf(out, n);
         Arrays.sort(set);
         return set;

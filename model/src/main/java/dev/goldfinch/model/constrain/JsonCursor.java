@@ -28,6 +28,9 @@ public final class JsonCursor {
         if (ended) {
             throw new IllegalStateException("the JSON value is complete; nothing more can be generated");
         }
+        if (grammar.unconstrained(state)) {
+            return; // free text (an optional constraint not taken)
+        }
         JsonGrammar.Mask m = grammar.mask(state);
         int budget = stepsLeft - 2; // bytes that may remain after this token: later steps minus end-of-text
         boolean tight = m.maxDistanceAfter() > budget;

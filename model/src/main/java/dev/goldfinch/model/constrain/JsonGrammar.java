@@ -40,6 +40,26 @@ public final class JsonGrammar {
      * {@link GoldFinchException.InvalidInput} naming {@code field} and the schema location.
      */
     public static JsonGrammar compile(String schemaJson, WorldTokenizer tokenizer, String field) {
+        return compile(new Spec(schemaJson, "", false), tokenizer, field);
+    }
+
+    /**
+     * What to constrain an output to: {@code prefix} (literal text) then JSON valid against {@code schemaJson};
+     * when {@code optional}, an output that does not begin with the prefix is free text instead (a tool call the
+     * model may open: once it writes the prefix, the call is constrained). An optional spec needs a prefix.
+     */
+    public record Spec(String schemaJson, String prefix, boolean optional) {
+        public Spec {
+            prefix = prefix == null ? "" : prefix;
+            if (optional && prefix.isEmpty()) {
+                throw new IllegalArgumentException("an optional JSON constraint needs a prefix that opens it");
+            }
+        }
+    }
+
+    /** Compiles a {@link Spec}; errors name {@code field}. */
+    public static JsonGrammar compile(Spec spec, WorldTokenizer tokenizer, String field) {
+        String schemaJson = spec.schemaJson();
         JsonNode schema;
         try {
             schema = JSON.readTree(schemaJson);
@@ -52,7 +72,40 @@ public final class JsonGrammar {
         }
         ByteNfa nfa = new ByteNfa(MAX_NFA_STATES, field);
         ByteNfa.Fragment f = JsonSchemaCompiler.compile(nfa, field, schema);
+        if (!spec.prefix().isEmpty()) {
+            f = nfa.seq(nfa.literal(spec.prefix()), f);
+        }
+        if (spec.optional()) {
+            f = nfa.union(java.util.List.of(f, textNotStartingWith(nfa, spec.prefix())));
+        }
         return new JsonGrammar(new ByteDfa(nfa, f.start(), f.end(), MAX_DFA_STATES, field), Vocabulary.of(tokenizer));
+    }
+
+    /** Any bytes that do not begin with {@code prefix}: its proper prefixes, or a byte off it and then anything. */
+    private static ByteNfa.Fragment textNotStartingWith(ByteNfa nfa, String prefix) {
+        byte[] p = prefix.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        int end = nfa.state();
+        int anything = nfa.state();
+        nfa.range(anything, 0, 255, anything);
+        nfa.epsilon(anything, end);
+        int start = nfa.state();
+        int at = start;
+        for (int i = 0; i < p.length; i++) {
+            int c = p[i] & 0xff;
+            nfa.epsilon(at, end);
+            if (c > 0) {
+                nfa.range(at, 0, c - 1, anything);
+            }
+            if (c < 255) {
+                nfa.range(at, c + 1, 255, anything);
+            }
+            if (i < p.length - 1) {
+                int next = nfa.state();
+                nfa.range(at, c, c, next);
+                at = next;
+            }
+        }
+        return new ByteNfa.Fragment(start, end);
     }
 
     /** A new sequence's position: before the first byte. */
@@ -88,6 +141,11 @@ public final class JsonGrammar {
 
     Vocabulary vocabulary() {
         return vocabulary;
+    }
+
+    /** Whether every continuation from {@code state} is allowed (free text): nothing to mask. */
+    boolean unconstrained(int state) {
+        return dfa.universal(state);
     }
 
     Mask mask(int state) {

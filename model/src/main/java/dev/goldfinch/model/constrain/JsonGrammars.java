@@ -9,7 +9,7 @@ import java.util.Map;
 public final class JsonGrammars {
     private final WorldTokenizer tokenizer;
     private final int capacity;
-    private final Map<String, JsonGrammar> byText = new LinkedHashMap<>(16, 0.75f, true);
+    private final Map<JsonGrammar.Spec, JsonGrammar> byText = new LinkedHashMap<>(16, 0.75f, true);
 
     public JsonGrammars(WorldTokenizer tokenizer, int capacity) {
         this.tokenizer = tokenizer;
@@ -21,7 +21,12 @@ public final class JsonGrammars {
      * complete within it. Errors name {@code schemaField} or {@code maxTokensField}.
      */
     public JsonGrammar forRequest(String schemaJson, int maxTokens, String schemaField, String maxTokensField) {
-        JsonGrammar g = get(schemaJson, schemaField);
+        return forRequest(new JsonGrammar.Spec(schemaJson, "", false), maxTokens, schemaField, maxTokensField);
+    }
+
+    /** As {@link #forRequest(String, int, String, String)} for a spec with a prefix or an optional constraint. */
+    public JsonGrammar forRequest(JsonGrammar.Spec spec, int maxTokens, String schemaField, String maxTokensField) {
+        JsonGrammar g = get(spec, schemaField);
         if (maxTokens < g.minTokens()) {
             throw new GoldFinchException.InvalidInput(
                     maxTokensField,
@@ -33,15 +38,20 @@ public final class JsonGrammars {
 
     /** The grammar of {@code schemaJson}, compiled on first use; errors name {@code field}. */
     public JsonGrammar get(String schemaJson, String field) {
+        return get(new JsonGrammar.Spec(schemaJson, "", false), field);
+    }
+
+    /** The grammar of {@code spec}, compiled on first use; errors name {@code field}. */
+    public JsonGrammar get(JsonGrammar.Spec spec, String field) {
         synchronized (byText) {
-            JsonGrammar g = byText.get(schemaJson);
+            JsonGrammar g = byText.get(spec);
             if (g != null) {
                 return g;
             }
         }
-        JsonGrammar g = JsonGrammar.compile(schemaJson, tokenizer, field);
+        JsonGrammar g = JsonGrammar.compile(spec, tokenizer, field);
         synchronized (byText) {
-            byText.put(schemaJson, g);
+            byText.put(spec, g);
             while (byText.size() > capacity) {
                 byText.remove(byText.keySet().iterator().next());
             }

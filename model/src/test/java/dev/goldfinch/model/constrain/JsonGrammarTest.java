@@ -25,6 +25,14 @@ class JsonGrammarTest {
     static final WorldTokenizer WORLD = WorldTokenizer.world();
     static final int MODEL_VOCAB = 65536; // the model's rows: a few past the vocabulary, never allowed
     static final ObjectMapper JSON = new ObjectMapper();
+    static final boolean[] IN_VOCABULARY = new boolean[MODEL_VOCAB];
+
+    static {
+        for (int i = 0; i < MODEL_VOCAB; i++) {
+            IN_VOCABULARY[i] = i == 0 || (i < WORLD.vocabSize() && WORLD.isToken(i));
+        }
+    }
+
     static final SchemaRegistry SCHEMAS = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12);
 
     /** Bounded schemas covering every supported keyword. */
@@ -227,5 +235,80 @@ class JsonGrammarTest {
                 "mask cost: %d automaton states; first sequence %.1f ms (masks computed); cached %.1f us/token%n",
                 g.automatonStates(), cold / 1e6, perStep / 1e3);
         assertTrue(Arrays.stream(tokens).allMatch(t -> t > 0));
+    }
+
+    @Test
+    void anOptionalConstraintIsFreeTextUntilItsPrefixOpensIt() {
+        String schema = "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+                + "\"name\":{\"const\":\"get_weather\"},\"arguments\":{\"type\":\"object\",\"properties\":"
+                + "{\"city\":{\"type\":\"string\",\"maxLength\":8}},\"required\":[\"city\"],"
+                + "\"additionalProperties\":false}},\"required\":[\"name\",\"arguments\"],"
+                + "\"additionalProperties\":false},\"minItems\":1,\"maxItems\":2}";
+        String prefix = " <tool_call>";
+        JsonGrammar g = JsonGrammar.compile(new JsonGrammar.Spec(schema, prefix, true), WORLD, "tools");
+        assertTrue(g.matches(" Hello there"));
+        assertTrue(g.matches(""));
+        assertTrue(g.matches(" <tool")); // a proper prefix of the opener is still text
+        assertTrue(g.matches(prefix + "[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}]"));
+        assertFalse(g.matches(prefix + "[]"));
+        assertFalse(g.matches(prefix + " sunny"));
+
+        float[] logits = new float[MODEL_VOCAB];
+        Arrays.fill(logits, 1f);
+        JsonCursor free = g.start();
+        for (int t : WORLD.encode(" Hi")) {
+            free.accept(t);
+        }
+        free.mask(logits, 2);
+        for (float l : logits) {
+            assertEquals(1f, l, "free text is not masked, even at the budget's end");
+        }
+        Schema validator = SCHEMAS.getSchema(schema);
+        int opened = 0;
+        for (long seed = 0; seed < 200; seed++) {
+            SplittableRandom r = new SplittableRandom(seed);
+            float[] base = new float[MODEL_VOCAB];
+            for (int i = 0; i < base.length; i++) {
+                base[i] = (float) (r.nextDouble() * 8);
+            }
+            int[] opener = WORLD.encode(prefix);
+            JsonCursor c = g.start();
+            List<Integer> tokens = new ArrayList<>();
+            int max = 72; // the shortest call is 48 bytes after the opener: a call needs room to open
+            for (int step = 0; step < max; step++) {
+                System.arraycopy(base, 0, logits, 0, base.length);
+                if (seed % 2 == 0 && step < opener.length) {
+                    logits[opener[step]] = 40; // this "model" opens a call
+                }
+                c.mask(logits, max - step);
+                int best = 0;
+                double bestScore = Double.NEGATIVE_INFINITY;
+                for (int i = 0; i < logits.length; i++) {
+                    if (logits[i] != Float.NEGATIVE_INFINITY && IN_VOCABULARY[i]) {
+                        double score = logits[i] - Math.log(-Math.log(r.nextDouble() + 1e-300));
+                        if (score > bestScore) {
+                            bestScore = score;
+                            best = i;
+                        }
+                    }
+                }
+                c.accept(best);
+                if (best == 0) {
+                    break;
+                }
+                tokens.add(best);
+            }
+            String out =
+                    WORLD.decode(tokens.stream().mapToInt(Integer::intValue).toArray());
+            if (out.startsWith(prefix)) {
+                opened++;
+                assertTrue(c.complete(), out);
+                JsonNode calls = JSON.readTree(out.substring(prefix.length()));
+                assertEquals(List.of(), validator.validate(calls), out);
+            } else {
+                assertFalse(out.startsWith(prefix));
+            }
+        }
+        assertEquals(100, opened, "every seed that opened a call");
     }
 }

@@ -343,6 +343,7 @@ public class OpenAiController {
                             Map<String, Object> message = new LinkedHashMap<>();
                             message.put("role", "assistant");
                             message.put("content", calls != null ? null : text.toString());
+                            message.put("refusal", null); // OpenAI's shape: always present, never set here
                             if (calls != null) {
                                 message.put("tool_calls", calls);
                             }

@@ -4,11 +4,14 @@ import dev.goldfinch.cache.client.CacheClientProperties;
 import dev.goldfinch.cache.client.RemotePrefixCacheStore;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.state.StateCodec;
+import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.service.MeshChannels;
 import dev.goldfinch.service.ModelProperties;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.observation.ObservationRegistry;
+import java.nio.file.Path;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.springframework.boot.SpringApplication;
@@ -58,8 +61,18 @@ public class DecodeApplication {
                 model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters, observations);
     }
 
+    /** The vocabulary structured outputs are masked over: as the gateway's, or the model's own. */
     @Bean
-    DecodeGrpcService decodeGrpcService(DecodeEngine engine, ModelProperties props) {
-        return new DecodeGrpcService(engine, props);
+    JsonGrammars jsonGrammars(DecodeProperties p, ModelProperties m, GoldFinchModel model) {
+        Path override = p.vocab() == null || p.vocab().isBlank() ? null : Path.of(p.vocab());
+        Path modelPath = m.path() == null || m.path().isBlank() ? null : Path.of(m.path());
+        WorldTokenizer tokenizer =
+                WorldTokenizer.forModel(override, modelPath, model.config().vocabSize());
+        return new JsonGrammars(tokenizer, p.schemaCache());
+    }
+
+    @Bean
+    DecodeGrpcService decodeGrpcService(DecodeEngine engine, ModelProperties props, JsonGrammars grammars) {
+        return new DecodeGrpcService(engine, props, grammars);
     }
 }

@@ -3,6 +3,8 @@ package dev.goldfinch.decode;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.constrain.JsonCursor;
+import dev.goldfinch.model.constrain.JsonGrammar;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.model.state.SequenceState;
@@ -44,7 +46,8 @@ public final class DecodeEngine implements AutoCloseable {
 
     /**
      * One generation request: the entry (prompt minus its last token) and what to do after it. {@code
-     * resumeTokens}: what an earlier replica already generated for it (failover), replayed before sampling.
+     * resumeTokens}: what an earlier replica already generated for it (failover), replayed before sampling;
+     * {@code grammar}, when not null, constrains the output to JSON of a schema.
      */
     public record Request(
             byte[] entryHash,
@@ -53,7 +56,8 @@ public final class DecodeEngine implements AutoCloseable {
             SamplingParams params,
             String salt,
             boolean checkpointAtEnd,
-            int[] resumeTokens) {
+            int[] resumeTokens,
+            JsonGrammar grammar) {
         public Request(
                 byte[] entryHash,
                 int entryLength,
@@ -61,7 +65,7 @@ public final class DecodeEngine implements AutoCloseable {
                 SamplingParams params,
                 String salt,
                 boolean checkpointAtEnd) {
-            this(entryHash, entryLength, lastPromptToken, params, salt, checkpointAtEnd, new int[0]);
+            this(entryHash, entryLength, lastPromptToken, params, salt, checkpointAtEnd, new int[0], null);
         }
     }
 
@@ -70,6 +74,8 @@ public final class DecodeEngine implements AutoCloseable {
         final TokenSink sink;
         final SequenceState state;
         final Sampler sampler;
+        /** The structured-output position, or null for free text. */
+        final JsonCursor json;
         /** This sequence's next-token logits, rewritten by every step (a decode step allocates no logits). */
         final float[] logits;
         /** The request's span (the gRPC server's), under which this sequence's own spans and cache calls go. */
@@ -103,6 +109,12 @@ public final class DecodeEngine implements AutoCloseable {
             this.sampler = sampler;
             this.caller = caller;
             this.queued = queued;
+            this.json = request.grammar() == null ? null : request.grammar().start();
+            if (json != null) {
+                for (int token : request.resumeTokens()) { // the automaton too resumes where the first replica was
+                    json.accept(token);
+                }
+            }
             this.logits = new float[state.config().vocabSize()];
             this.pending = request.lastPromptToken();
             this.generated = request.resumeTokens().length;
@@ -371,7 +383,13 @@ public final class DecodeEngine implements AutoCloseable {
                 // rebuilding (a checkpoint write offers them itself).
                 model.goldKvDonors().offer(s.request.salt(), s.state);
             }
+            if (s.json != null) {
+                s.json.mask(logits[i], s.request.params().maxTokens() - s.generated);
+            }
             Sampler.Sample sample = s.sampler.sampleWithLogprobs(logits[i]);
+            if (s.json != null) {
+                s.json.accept(sample.token());
+            }
             s.generated++;
             generatedTokens.increment();
             FinishReason finish = null;

@@ -3,6 +3,8 @@ package dev.goldfinch.decode;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
+import dev.goldfinch.model.constrain.JsonGrammar;
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.internal.v1.DecodeGrpc;
@@ -12,6 +14,7 @@ import dev.goldfinch.proto.internal.v1.EntryRef;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.service.GrpcErrors;
+import dev.goldfinch.service.JsonSpecs;
 import dev.goldfinch.service.ModelProperties;
 import dev.goldfinch.service.SamplingMapper;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -24,10 +27,12 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
 
     private final DecodeEngine engine;
     private final ModelProperties props;
+    private final JsonGrammars grammars;
 
-    public DecodeGrpcService(DecodeEngine engine, ModelProperties props) {
+    public DecodeGrpcService(DecodeEngine engine, ModelProperties props, JsonGrammars grammars) {
         this.engine = engine;
         this.props = props;
+        this.grammars = grammars;
     }
 
     @Override
@@ -137,6 +142,10 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
             }
             resume[i] = token;
         }
+        JsonGrammar grammar = JsonSpecs.of(request.getSampling())
+                .map(spec ->
+                        grammars.forRequest(spec, params.maxTokens(), "sampling.json_schema", "sampling.max_tokens"))
+                .orElse(null);
         return new DecodeEngine.Request(
                 HexFormat.of().parseHex(e.getPrefixHash()),
                 e.getLength(),
@@ -144,6 +153,7 @@ public final class DecodeGrpcService extends DecodeGrpc.DecodeImplBase {
                 params,
                 request.getCacheSalt(),
                 request.getCheckpointAtEnd(),
-                resume);
+                resume,
+                grammar);
     }
 }

@@ -12,6 +12,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param localEntries  restored entries kept in this replica's LRU
  * @param stateDtype    float type of the checkpoints it writes ({@code f32} or {@code bf16})
  * @param storeTimeout  deadline of one cache-store call
+ * @param vocab         vocabulary file structured outputs are masked over; empty = the model's (see
+ *                      {@code WorldTokenizer.forModel}); must be the gateway's
+ * @param schemaCache   compiled JSON schemas kept (each with its cached token masks)
  */
 @ConfigurationProperties("goldfinch.decode")
 public record DecodeProperties(
@@ -20,7 +23,9 @@ public record DecodeProperties(
         Integer maxBatch,
         Integer localEntries,
         String stateDtype,
-        Duration storeTimeout) {
+        Duration storeTimeout,
+        String vocab,
+        Integer schemaCache) {
     public DecodeProperties {
         cacheStore = cacheStore == null ? "127.0.0.1:9093" : cacheStore;
         maxSequences = maxSequences == null ? 64 : maxSequences;
@@ -28,5 +33,6 @@ public record DecodeProperties(
         localEntries = localEntries == null ? 16 : localEntries;
         stateDtype = stateDtype == null ? "f32" : stateDtype;
         storeTimeout = storeTimeout == null ? Duration.ofSeconds(10) : storeTimeout;
+        schemaCache = schemaCache == null ? 16 : schemaCache;
     }
 }

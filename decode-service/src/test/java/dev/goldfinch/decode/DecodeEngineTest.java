@@ -13,11 +13,14 @@ import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelShapes;
 import dev.goldfinch.model.RandomWeights;
+import dev.goldfinch.model.constrain.JsonGrammar;
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.model.tensor.DType;
+import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.proto.v1.FinishReason;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
@@ -165,7 +168,7 @@ class DecodeEngineTest {
                     .mapToInt(Integer::intValue)
                     .toArray();
             Collector rest = alone(new DecodeEngine.Request(
-                    r.entryHash(), r.entryLength(), r.lastPromptToken(), r.params(), r.salt(), false, sent));
+                    r.entryHash(), r.entryLength(), r.lastPromptToken(), r.params(), r.salt(), false, sent, null));
             List<Integer> joined = new ArrayList<>(solo.tokens.subList(0, cut));
             joined.addAll(rest.tokens);
             assertEquals(solo.tokens, joined, "sequence " + i + " resumed after " + cut + " tokens");
@@ -196,5 +199,50 @@ class DecodeEngineTest {
         paused.ready = true;
         engine.wake();
         paused.done.get(30, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void constrainedSequencesEmitSchemaValidJsonInASharedBatch() throws Exception {
+        engine = new DecodeEngine(MODEL, cache, io, 8, 8, 4, meters);
+        WorldTokenizer world = WorldTokenizer.world();
+        JsonGrammars grammars = new JsonGrammars(world, 4);
+        String schema = "{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"},"
+                + "\"n\":{\"type\":\"integer\",\"minimum\":-3,\"maximum\":300},"
+                + "\"s\":{\"type\":\"string\",\"maxLength\":5}},\"required\":[\"ok\",\"n\",\"s\"]}";
+        JsonGrammar grammar = grammars.forRequest(schema, 60, "sampling.json_schema", "sampling.max_tokens");
+        Random random = new Random(4);
+        List<DecodeEngine.Request> requests = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            DecodeEngine.Request free = entry(random.ints(12 + i, 1, 400).toArray(), 200 + i, 60);
+            requests.add(
+                    i == 5
+                            ? free // one free-text sequence shares the steps
+                            : new DecodeEngine.Request(
+                                    free.entryHash(),
+                                    free.entryLength(),
+                                    free.lastPromptToken(),
+                                    free.params(),
+                                    "",
+                                    false,
+                                    new int[0],
+                                    grammar));
+        }
+        List<Collector> sinks = new ArrayList<>();
+        for (DecodeEngine.Request r : requests) {
+            Collector c = new Collector();
+            sinks.add(c);
+            engine.submit(r, c);
+        }
+        for (int i = 0; i < 5; i++) {
+            Collector c = sinks.get(i);
+            assertEquals(FinishReason.FINISH_REASON_END_OF_TEXT, c.done.get(30, TimeUnit.SECONDS), "sequence " + i);
+            int[] ids = c.tokens.subList(0, c.tokens.size() - 1).stream()
+                    .mapToInt(Integer::intValue)
+                    .toArray();
+            String text = world.decode(ids);
+            assertTrue(grammar.matches(text), text);
+            assertTrue(text.startsWith("{\"ok\":"), text);
+        }
+        sinks.get(5).done.get(30, TimeUnit.SECONDS);
     }
 }

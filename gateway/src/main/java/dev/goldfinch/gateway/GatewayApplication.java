@@ -1,6 +1,7 @@
 package dev.goldfinch.gateway;
 
 import dev.goldfinch.model.GoldFinchException;
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.proto.v1.ModelInfo;
 import dev.goldfinch.service.MeshChannels;
@@ -115,6 +116,12 @@ public class GatewayApplication {
         return registration;
     }
 
+    /** Structured outputs' compiled schemas, checked here before a request reaches prefill. */
+    @Bean
+    JsonGrammars jsonGrammars(WorldTokenizer tokenizer) {
+        return new JsonGrammars(tokenizer, 32);
+    }
+
     @Bean
     PromptBuilder promptBuilder(WorldTokenizer tokenizer) {
         return new PromptBuilder(tokenizer);
@@ -180,7 +187,7 @@ public class GatewayApplication {
 
     @Bean
     GenerationGrpcService generationGrpcService(
-            PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline) {
-        return new GenerationGrpcService(prompts, models, pipeline);
+            PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline, JsonGrammars grammars) {
+        return new GenerationGrpcService(prompts, models, pipeline, grammars);
     }
 }

@@ -3,6 +3,7 @@ package dev.goldfinch.gateway;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchException;
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.v1.ChatMessage;
 import dev.goldfinch.proto.v1.CountTokensResponse;
@@ -18,6 +19,7 @@ import dev.goldfinch.proto.v1.TokenizeRequest;
 import dev.goldfinch.proto.v1.TokenizeResponse;
 import dev.goldfinch.proto.v1.Usage;
 import dev.goldfinch.service.GrpcErrors;
+import dev.goldfinch.service.JsonSpecs;
 import dev.goldfinch.service.SamplingMapper;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -31,11 +33,14 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     private final PromptBuilder prompts;
     private final ModelCatalog models;
     private final GenerationPipeline pipeline;
+    private final JsonGrammars grammars;
 
-    public GenerationGrpcService(PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline) {
+    public GenerationGrpcService(
+            PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline, JsonGrammars grammars) {
         this.prompts = prompts;
         this.models = models;
         this.pipeline = pipeline;
+        this.grammars = grammars;
     }
 
     static List<PromptBuilder.Message> messages(List<ChatMessage> chat) {
@@ -89,6 +94,10 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
                 wire = wire.toBuilder().addStop(PromptBuilder.CHAT_STOP).build();
             }
             SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
+            // Refused here, before prefill, as the decode replica would refuse it.
+            JsonSpecs.of(wire)
+                    .ifPresent(spec -> grammars.forRequest(
+                            spec, params.maxTokens(), "sampling.json_schema", "sampling.max_tokens"));
             String salt = GenerationPipeline.effectiveSalt(request.getCacheSalt(), request.getSkipPrefixCache());
             String tenant = tenant();
             // Authenticated by the interceptor; the slot is taken before the prompt is tokenized.

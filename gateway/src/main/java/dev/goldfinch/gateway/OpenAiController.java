@@ -2,6 +2,8 @@ package dev.goldfinch.gateway;
 
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.model.GoldFinchException;
+import dev.goldfinch.model.constrain.JsonGrammar;
+import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.ModelInfo;
@@ -45,12 +47,19 @@ public class OpenAiController {
     private final ModelCatalog models;
     private final GenerationPipeline pipeline;
     private final JsonMapper json;
+    private final JsonGrammars grammars;
 
-    public OpenAiController(PromptBuilder prompts, ModelCatalog models, GenerationPipeline pipeline, JsonMapper json) {
+    public OpenAiController(
+            PromptBuilder prompts,
+            ModelCatalog models,
+            GenerationPipeline pipeline,
+            JsonMapper json,
+            JsonGrammars grammars) {
         this.prompts = prompts;
         this.models = models;
         this.pipeline = pipeline;
         this.json = json;
+        this.grammars = grammars;
     }
 
     @GetMapping("/v1/models")
@@ -152,6 +161,11 @@ public class OpenAiController {
         {
             try {
                 Event e = first;
+                // With tools, text that may open a call is held back until it does (then the call is sent whole,
+                // as delta.tool_calls) or cannot (then it is sent as content).
+                List<Text> held = new ArrayList<>();
+                StringBuilder heldText = new StringBuilder();
+                boolean deciding = r.toolCalls();
                 if (chat) {
                     Map<String, Object> role = new LinkedHashMap<>();
                     role.put("role", "assistant");
@@ -159,10 +173,52 @@ public class OpenAiController {
                     send(out, chunk(r, role, null, null, null));
                 }
                 while (true) {
+                    if (deciding && e instanceof Text t) {
+                        held.add(t);
+                        heldText.append(t.text());
+                        String sofar = heldText.toString();
+                        if (sofar.startsWith(PromptBuilder.TOOL_CALL_PREFIX)
+                                || PromptBuilder.TOOL_CALL_PREFIX.startsWith(sofar)) {
+                            e = events.take();
+                            continue;
+                        }
+                        deciding = false;
+                        for (Text h : held) {
+                            send(out, chunk(r, delta(r, h.text()), null, h, null));
+                        }
+                        held.clear();
+                        e = events.take();
+                        continue;
+                    }
+                    List<Map<String, Object>> calls = e instanceof Done && deciding
+                            ? StructuredOutputs.toolCalls(heldText.toString(), json)
+                            : null;
+                    if (e instanceof Done && deciding && calls == null) {
+                        for (Text h : held) { // ended before it could open a call
+                            send(out, chunk(r, delta(r, h.text()), null, h, null));
+                        }
+                    }
                     switch (e) {
                         case Text t -> send(out, chunk(r, delta(r, t.text()), null, t, null));
                         case Done d -> {
-                            send(out, chunk(r, chat ? Map.of() : "", finishReason(d.reason()), null, null));
+                            if (calls != null) {
+                                List<Map<String, Object>> indexed = new ArrayList<>();
+                                for (int i = 0; i < calls.size(); i++) {
+                                    Map<String, Object> c = new LinkedHashMap<>();
+                                    c.put("index", i);
+                                    c.putAll(calls.get(i));
+                                    indexed.add(c);
+                                }
+                                send(out, chunk(r, Map.of("tool_calls", indexed), null, null, null));
+                            }
+                            send(
+                                    out,
+                                    chunk(
+                                            r,
+                                            chat ? Map.of() : "",
+                                            calls != null ? "tool_calls" : finishReason(d.reason()),
+                                            null,
+                                            null));
                             if (r.includeUsage) {
                                 Map<String, Object> last = chunk(r, null, null, null, d.usage());
                                 send(out, last);
@@ -282,13 +338,22 @@ public class OpenAiController {
                     case Done d -> {
                         Map<String, Object> choice = new LinkedHashMap<>();
                         choice.put("index", 0);
+                        List<Map<String, Object>> calls =
+                                r.toolCalls() ? StructuredOutputs.toolCalls(text.toString(), json) : null;
                         if (r.chat) {
-                            choice.put("message", Map.of("role", "assistant", "content", text.toString()));
+                            Map<String, Object> message = new LinkedHashMap<>();
+                            message.put("role", "assistant");
+                            message.put("content", calls != null ? null : text.toString());
+                            message.put("refusal", null); // OpenAI's shape: always present, never set here
+                            if (calls != null) {
+                                message.put("tool_calls", calls);
+                            }
+                            choice.put("message", message);
                         } else {
                             choice.put("text", text.toString());
                         }
                         choice.put("logprobs", r.params().logprobs() > 0 ? logprobs(r, chosen, top) : null);
-                        choice.put("finish_reason", finishReason(d.reason()));
+                        choice.put("finish_reason", calls != null ? "tool_calls" : finishReason(d.reason()));
                         if (r.returnTokenIds) {
                             choice.put("token_ids", ids);
                         }
@@ -330,6 +395,7 @@ public class OpenAiController {
             boolean stream,
             boolean includeUsage,
             boolean returnTokenIds,
+            boolean toolCalls,
             SamplingParams params,
             dev.goldfinch.proto.v1.SamplingParams wire,
             String salt,
@@ -353,6 +419,7 @@ public class OpenAiController {
         if (n != 1) {
             throw new GoldFinchException.InvalidInput("n", "n must be 1 (one choice per request), got " + n);
         }
+        StructuredOutputs.Plan plan = StructuredOutputs.plan(root, chat, json);
         java.util.function.Supplier<int[]> prompt;
         String promptField = chat ? "messages" : "prompt";
         if (chat) {
@@ -362,10 +429,27 @@ public class OpenAiController {
             }
             List<PromptBuilder.Message> list = new ArrayList<>();
             long bytes = 0;
+            if (!plan.functions().isEmpty()) {
+                list.add(new PromptBuilder.Message("system", PromptBuilder.toolsPrompt(plan.functions())));
+                bytes += PromptBuilder.utf8Length(list.getLast().content());
+            }
             for (int i = 0; i < messages.size(); i++) {
                 JsonNode m = messages.get(i);
-                list.add(new PromptBuilder.Message(m.path("role").asString(""), content(m.get("content"), i)));
+                String at = "messages[" + i + "]";
+                JsonNode callId = m.get("tool_call_id");
+                if (callId != null && !callId.isNull() && !callId.isString()) {
+                    throw new GoldFinchException.InvalidInput(
+                            at + ".tool_call_id", at + ".tool_call_id must be a string");
+                }
+                list.add(new PromptBuilder.Message(
+                        m.path("role").asString(""),
+                        content(m.get("content"), i),
+                        callId == null || callId.isNull() ? null : callId.asString(),
+                        StructuredOutputs.assistantCalls(m.get("tool_calls"), at, json)));
                 bytes += PromptBuilder.utf8Length(list.getLast().content());
+                if (list.getLast().toolCalls() != null) {
+                    bytes += PromptBuilder.utf8Length(list.getLast().toolCalls());
+                }
             }
             prompts.checkBytes(bytes, model.getMaxPromptTokens(), "messages");
             prompt = () -> prompts.chat(list);
@@ -429,10 +513,22 @@ public class OpenAiController {
             s.setSeed(integer(root, "seed", 0));
         }
         String maxField = chat && root.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        JsonGrammar grammar = plan.spec() == null ? null : grammars.get(plan.spec(), StructuredOutputs.specField(plan));
         if (root.has(maxField) && !root.get(maxField).isNull()) {
             s.setMaxTokens(bounded(root, maxField, 1, model.getMaxTokensCap()));
         } else if (chat) {
-            s.setMaxTokens(Math.min(model.getMaxTokensCap(), 256)); // chat has no OpenAI default of 16
+            // Chat has no OpenAI default of 16; a bounded schema gets room for its longest output.
+            long longest = grammar == null ? 0 : grammar.maxTokens();
+            s.setMaxTokens((int) Math.min(model.getMaxTokensCap(), Math.max(256, longest)));
+        }
+        if (plan.spec() != null) {
+            s.setJsonSchema(plan.spec().schemaJson());
+            if (!plan.spec().prefix().isEmpty()) {
+                s.setJsonPrefix(plan.spec().prefix());
+            }
+            if (plan.spec().optional()) {
+                s.setJsonOptional(true);
+            }
         }
         JsonNode stop = root.get("stop");
         if (stop != null && !stop.isNull()) {
@@ -472,6 +568,9 @@ public class OpenAiController {
         }
         dev.goldfinch.proto.v1.SamplingParams wire = s.build();
         SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
+        if (plan.spec() != null) {
+            grammars.forRequest(plan.spec(), params.maxTokens(), StructuredOutputs.specField(plan), maxField);
+        }
         boolean stream = bool(root, "stream");
         JsonNode options = root.get("stream_options");
         boolean includeUsage = options != null && options.path("include_usage").asBoolean(false);
@@ -488,6 +587,7 @@ public class OpenAiController {
                 stream,
                 includeUsage,
                 bool(root, "return_token_ids"),
+                plan.toolCalls(),
                 params,
                 wire,
                 effectiveSalt,

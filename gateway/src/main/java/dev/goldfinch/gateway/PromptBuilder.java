@@ -13,9 +13,32 @@ import java.util.Locale;
  * Text to prompt tokens. Chat uses the RWKV World format ({@code User: …\n\nAssistant:}); each message is
  * tokenized on its own and the pieces concatenated, so a conversation's next turn starts with exactly the
  * tokens of the previous turn's prompt — which is what lets the prefix cache serve it.
+ *
+ * <p>Tools (the README's "Tool calls" documents this format): the function list is a system message; an
+ * assistant's calls are {@value #TOOL_CALL_PREFIX} and a JSON array of {@code {"name", "arguments"}} right after
+ * {@code Assistant:}, exactly as the model is made to write them; a tool's result is {@code Tool: [<call id>]
+ * <content>}; a developer message is a system message.
  */
 public final class PromptBuilder {
-    public record Message(String role, String content) {}
+    /**
+     * One chat message; {@code toolCallId} for a tool result, {@code toolCalls} (a JSON array of {@code {"name",
+     * "arguments"}}) for an assistant's calls. Either may be null.
+     */
+    public record Message(String role, String content, String toolCallId, String toolCalls) {
+        public Message(String role, String content) {
+            this(role, content, null, null);
+        }
+    }
+
+    /** What opens a tool call in an assistant turn (after {@code Assistant:}). */
+    public static final String TOOL_CALL_PREFIX = " <tool_call>";
+
+    /** The system text listing the functions a model may call: {@code functions} are compact JSON objects. */
+    public static String toolsPrompt(List<String> functions) {
+        return "You can call functions. To call, answer with" + TOOL_CALL_PREFIX
+                + " and then a JSON array of calls, each {\"name\": <function name>, \"arguments\": {...}}, and"
+                + " nothing else; the results come back as Tool messages. Functions:\n" + String.join("\n", functions);
+    }
 
     private final WorldTokenizer tokenizer;
 
@@ -95,9 +118,19 @@ public final class PromptBuilder {
             String role = m.role() == null ? "" : m.role().toLowerCase(Locale.ROOT);
             String content = m.content() == null ? "" : m.content();
             switch (role) {
-                case "system" -> out.add(tokenizer.encode("System: " + content.strip() + "\n\n"));
+                case "system", "developer" -> out.add(tokenizer.encode("System: " + content.strip() + "\n\n"));
                 case "user" -> out.add(tokenizer.encode("User: " + content.strip() + "\n\n"));
+                case "tool" -> {
+                    String id = m.toolCallId() == null ? "" : "[" + m.toolCallId() + "] ";
+                    out.add(tokenizer.encode("Tool: " + id + content.strip() + "\n\n"));
+                }
                 case "assistant" -> {
+                    if (m.toolCalls() != null) { // as the model wrote them: no text before the call
+                        out.add(tokenizer.encode("Assistant:"));
+                        out.add(tokenizer.encode(TOOL_CALL_PREFIX + m.toolCalls()));
+                        out.add(tokenizer.encode("\n\n"));
+                        continue;
+                    }
                     // The same pieces the model produced after "Assistant:" in the previous turn.
                     out.add(tokenizer.encode("Assistant:"));
                     String body =
@@ -108,7 +141,8 @@ public final class PromptBuilder {
                 default ->
                     throw new GoldFinchException.InvalidInput(
                             "messages[" + i + "].role",
-                            "messages[" + i + "].role must be system, user or assistant, got '" + m.role() + "'");
+                            "messages[" + i + "].role must be system, developer, user, assistant or tool, got '"
+                                    + m.role() + "'");
             }
         }
         out.add(tokenizer.encode("Assistant:"));

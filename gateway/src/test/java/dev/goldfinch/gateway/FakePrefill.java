@@ -36,6 +36,9 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
             .setFingerprint("00000000000000ff")
             .build();
 
+    /** What DescribeModel answers; a test of long prompts raises the limits before its first request. */
+    volatile ModelInfo model = MODEL;
+
     final List<PrefillRequest> requests = new CopyOnWriteArrayList<>();
     final Queue<StatusRuntimeException> failures = new ConcurrentLinkedQueue<>();
     /** Set: the next call never answers (a long prompt), so only its caller's cancellation ends it. */
@@ -52,7 +55,7 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
 
     @Override
     public void describeModel(DescribeModelRequest request, StreamObserver<ModelInfo> response) {
-        response.onNext(MODEL);
+        response.onNext(model);
         response.onCompleted();
     }
 

@@ -37,7 +37,11 @@ class OpenAiRequestFuzzTest {
             int maxTokens = models.info().getMaxTokensCap();
             PromptBuilder prompts = new PromptBuilder(WorldTokenizer.load(GatewayFixture.vocab()));
             OpenAiController controller = new OpenAiController(
-                    prompts, models, null, JsonMapper.builder().build());
+                    prompts,
+                    models,
+                    null,
+                    JsonMapper.builder().build(),
+                    new dev.goldfinch.model.constrain.JsonGrammars(prompts.tokenizer(), 8));
             var result = FuzzRun.run(
                     "openai-request",
                     FuzzRun.corpus("openai-request"),

@@ -99,6 +99,11 @@ public final class MeshPlan {
         for (int i = 1; i <= o.decodeReplicas(); i++) {
             Map<String, String> decode = new LinkedHashMap<>(model);
             decode.put("goldfinch.decode.cache-store", cacheStore.grpcTarget());
+            if (o.vocab() != null) { // structured outputs mask over the gateway's vocabulary
+                decode.put(
+                        "goldfinch.decode.vocab",
+                        o.vocab().toAbsolutePath().normalize().toString());
+            }
             Service replica = service(o, certificates, "decode-" + i, DecodeApplication.class, "decode", 0, 0, decode);
             services.add(replica);
             decodeTargets.add(replica.grpcTarget());

@@ -264,6 +264,11 @@ public final class WorldTokenizer {
         return Arrays.copyOf(out, n);
     }
 
+    /** Whether {@code id} names a token with bytes (not {@link #END_OF_TEXT}, not a gap in the ids). */
+    public boolean isToken(int id) {
+        return id > 0 && id < tokenBytes.length && tokenBytes[id] != null;
+    }
+
     /** The bytes of one token; id 0 ({@code <|endoftext|>}) is empty. */
     public byte[] tokenBytes(int id) {
         if (id == END_OF_TEXT) {

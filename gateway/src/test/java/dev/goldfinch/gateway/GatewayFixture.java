@@ -52,6 +52,14 @@ final class GatewayFixture implements AutoCloseable {
 
     /** {@code properties}: more gateway properties; {@code extraServices}: more gRPC services for the gateway's own server. */
     GatewayFixture(Map<String, String> properties, BindableService... extraServices) throws IOException {
+        this(FakePrefill.MODEL, properties, extraServices);
+    }
+
+    /** As above, with the model the fake prefill describes (the gateway asks once, at start). */
+    GatewayFixture(
+            dev.goldfinch.proto.v1.ModelInfo model, Map<String, String> properties, BindableService... extraServices)
+            throws IOException {
+        prefill.model = model;
         String run = UUID.randomUUID().toString();
         String prefillName = "prefill-" + run;
         // Names sort as the replicas do by target: A wins a tie.

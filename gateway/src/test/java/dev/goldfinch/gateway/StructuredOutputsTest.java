@@ -49,12 +49,13 @@ class StructuredOutputsTest {
 
     @BeforeAll
     static void start() throws Exception {
-        mesh = new GatewayFixture(Map.of());
-        // Tool lists make long prompts: room for them, asked before the gateway first describes the model.
-        mesh.prefill.model = FakePrefill.MODEL.toBuilder()
-                .setMaxPromptTokens(4096)
-                .setMaxTokensCap(1024)
-                .build();
+        // Tool lists make long prompts: room for them (the gateway describes the model once, at start).
+        mesh = new GatewayFixture(
+                FakePrefill.MODEL.toBuilder()
+                        .setMaxPromptTokens(4096)
+                        .setMaxTokensCap(1024)
+                        .build(),
+                Map.of());
     }
 
     @AfterAll

@@ -385,13 +385,23 @@ class GenerationPipelineTest {
         mesh.decodeA.scripts.add(FakeDecode.thenRepeat(TestVocab.MORE, TestVocab.HELLO));
         HttpResponse<Stream<String>> r = mesh.stream(
                 "/v1/completions", GatewayFixture.body("prompt", "Hello", "stream", true, "max_tokens", 16));
-        assertEquals(200, r.statusCode());
-        Iterator<String> lines = r.body().iterator();
-        String first = lines.next();
-        assertTrue(first.startsWith("data: ") && first.contains("Hello"), first);
-        assertTrue(mesh.decodeA.cancelled.isEmpty());
-        r.body().close();
-        assertNotNull(mesh.decodeA.cancelled.poll(10, TimeUnit.SECONDS), "the decode replica saw the cancellation");
+        DecodeRequest mine;
+        try {
+            assertEquals(200, r.statusCode());
+            Iterator<String> lines = r.body().iterator();
+            String first = lines.next();
+            assertTrue(first.startsWith("data: ") && first.contains("Hello"), first);
+            mine = mesh.decodeA.requests.getLast();
+            // Only this request's cancellation counts: an earlier test's may still be arriving.
+            assertFalse(mesh.decodeA.cancelled.contains(mine), "not cancelled while the client reads");
+        } finally {
+            r.body().close();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!mesh.decodeA.cancelled.contains(mine) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertTrue(mesh.decodeA.cancelled.contains(mine), "the decode replica saw the cancellation");
     }
 
     @Test

@@ -35,7 +35,8 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ProcessMeshFailoverTest {
-    static final int MAX_TOKENS = 120;
+    // Long enough that an unloaded machine is still generating when the kill lands (120 finished first once).
+    static final int MAX_TOKENS = 1000;
     static final Pattern GAP = Pattern.compile("failover gap (\\d+) ms");
 
     ProcessMeshLauncher mesh;
@@ -60,7 +61,7 @@ class ProcessMeshFailoverTest {
                         0,
                         0,
                         2048,
-                        256,
+                        MAX_TOKENS,
                         null,
                         Map.of(
                                 "logging.level.root", "WARN",
@@ -146,6 +147,11 @@ class ProcessMeshFailoverTest {
         assertEquals(undisturbed.text(), text.toString());
         assertEquals(undisturbed.tokens().size(), completion, "usage counts every token once");
         List<Long> gaps = gaps();
+        long logDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); // the child's log may lag its stream
+        while (gaps.size() <= gapsBefore && System.nanoTime() < logDeadline) {
+            Thread.sleep(100);
+            gaps = gaps();
+        }
         assertTrue(gaps.size() > gapsBefore, "the gateway logged the move to another replica: " + gaps);
         System.out.println("failover after SIGKILL of " + killed + " (temperature " + sampling.getTemperature()
                 + "): gap " + gaps.getLast() + " ms");

@@ -86,14 +86,29 @@ public final class MeshLauncher implements AutoCloseable {
     private MeshLauncher() {}
 
     public static MeshLauncher start(Options o) {
-        MeshLauncher mesh = new MeshLauncher();
-        try {
-            mesh.launch(o);
-            return mesh;
-        } catch (RuntimeException e) {
-            mesh.close();
-            throw e;
+        for (int attempt = 1; ; attempt++) {
+            MeshLauncher mesh = new MeshLauncher();
+            try {
+                mesh.launch(o);
+                return mesh;
+            } catch (RuntimeException e) {
+                mesh.close();
+                // Free ports are picked before the services bind them; another process may take one meanwhile.
+                if (attempt >= 3 || !portTaken(e)) {
+                    throw e;
+                }
+            }
         }
+    }
+
+    private static boolean portTaken(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.net.BindException
+                    || t.getClass().getSimpleName().equals("PortInUseException")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void launch(Options o) {

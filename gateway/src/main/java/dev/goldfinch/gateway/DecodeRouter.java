@@ -39,6 +39,10 @@ public final class DecodeRouter implements AutoCloseable {
         final ManagedChannel channel;
         final AtomicInteger live = new AtomicInteger();
         volatile boolean healthy = true;
+        /** Health checks in a row that got no answer in time; a busy replica is not a dead one. */
+        volatile int unansweredChecks;
+        /** Its last health answer was NOT_SERVING (draining, or not ready): no new work, not even in panic. */
+        volatile boolean refusesWork;
 
         Replica(String target, ManagedChannel channel) {
             this.target = target;
@@ -57,6 +61,9 @@ public final class DecodeRouter implements AutoCloseable {
             return live.get();
         }
     }
+
+    /** Unanswered health checks in a row before a replica counts as down (Kubernetes' default failure threshold). */
+    static final int UNANSWERED_CHECKS_BEFORE_DOWN = 3;
 
     private final List<String> configured;
     private final ChannelOpener channels;
@@ -117,6 +124,18 @@ public final class DecodeRouter implements AutoCloseable {
         return Optional.of(chosen);
     }
 
+    /**
+     * The least loaded replica outside {@code exclude} that has not said NOT_SERVING, healthy or not. Used when no healthy replica is left:
+     * health is a poll and may lag (a replica too busy to answer a check in time still serves), so trying one
+     * beats refusing outright, as a load balancer's panic mode does. A replica that is really down fails fast
+     * with UNAVAILABLE and lands in {@code exclude} for the next try.
+     */
+    public Optional<Replica> pickDespiteHealth(Collection<Replica> exclude) {
+        return replicas.values().stream()
+                .filter(r -> !r.refusesWork && !exclude.contains(r))
+                .min(Comparator.comparingInt(Replica::live).thenComparing(Replica::target));
+    }
+
     /** A call to this replica failed as unavailable: stop sending it work until the next health round says otherwise. */
     public void markUnavailable(Replica r) {
         r.healthy = false;
@@ -126,20 +145,31 @@ public final class DecodeRouter implements AutoCloseable {
         try {
             refreshTargets();
             for (Replica r : replicas.values()) {
-                r.healthy = check(r);
+                r.healthy = healthAfterCheck(r);
             }
         } catch (RuntimeException e) {
             log.warn("decode health round failed", e);
         }
     }
 
-    private static boolean check(Replica r) {
+    private static boolean healthAfterCheck(Replica r) {
+        if (!r.healthy) {
+            // A refused connection backs the channel off for up to two minutes; a replica that has come up (a
+            // restarted pod, or one slower to start than this gateway) should be seen at the next round instead.
+            r.channel.resetConnectBackoff();
+        }
         try {
             HealthCheckResponse h = HealthGrpc.newBlockingStub(r.channel)
                     .withDeadlineAfter(1, TimeUnit.SECONDS)
                     .check(HealthCheckRequest.getDefaultInstance());
-            return h.getStatus() == HealthCheckResponse.ServingStatus.SERVING;
+            r.unansweredChecks = 0;
+            r.refusesWork = h.getStatus() != HealthCheckResponse.ServingStatus.SERVING;
+            return !r.refusesWork;
         } catch (io.grpc.StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED) {
+                return r.healthy && ++r.unansweredChecks < UNANSWERED_CHECKS_BEFORE_DOWN;
+            }
+            r.unansweredChecks = 0;
             return e.getStatus().getCode() == Status.Code.UNIMPLEMENTED; // no health service: trust the calls
         }
     }

@@ -420,6 +420,7 @@ public final class GenerationPipeline {
             }
             replica = router.pickAvoiding(entry, avoid)
                     .or(() -> router.pickAvoiding(entry, failed))
+                    .or(() -> router.pickDespiteHealth(failed))
                     .orElse(null);
             if (replica == null) {
                 fail(

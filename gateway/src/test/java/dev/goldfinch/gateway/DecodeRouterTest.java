@@ -4,13 +4,19 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.Server;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -113,6 +119,110 @@ class DecodeRouterTest {
             slow.markUnavailable(first);
             assertEquals(targetB, slow.pick("e", null).orElseThrow().target());
             assertEquals(targetB, slow.pick("other", null).orElseThrow().target());
+        }
+    }
+
+    @Test
+    void aReplicaTooBusyToAnswerOneHealthCheckKeepsItsWorkUntilSeveralGoUnanswered() throws Exception {
+        String target = "router-slow-" + run;
+        SlowHealth slowHealth = new SlowHealth();
+        Server slowServer = InProcessServerBuilder.forName(target)
+                .addService(slowHealth)
+                .build()
+                .start();
+        try (DecodeRouter slow = new DecodeRouter(
+                List.of(target),
+                Duration.ofMillis(50),
+                2,
+                t -> InProcessChannelBuilder.forName(t).build())) {
+            DecodeRouter.Replica r = slow.replicas().getFirst();
+            slowHealth.delayMillis = 1500; // past the check's 1 s deadline
+            GatewayFixture.await(() -> r.unansweredChecks >= 1, "a check went unanswered");
+            assertTrue(r.healthy, "one unanswered check is a busy replica, not a dead one");
+            GatewayFixture.await(() -> !r.healthy, "several unanswered checks in a row take it out");
+            assertTrue(
+                    r.unansweredChecks >= DecodeRouter.UNANSWERED_CHECKS_BEFORE_DOWN,
+                    "down only after the threshold: " + r.unansweredChecks);
+            slowHealth.delayMillis = 0;
+            GatewayFixture.await(() -> r.healthy, "an answered check brings it back");
+        } finally {
+            slowServer.shutdownNow();
+        }
+    }
+
+    @Test
+    void withNoHealthyReplicaLeftTheLeastLoadedOneNotRefusingWorkIsStillTried() {
+        try (DecodeRouter slow = new DecodeRouter(
+                List.of(targetA, targetB),
+                Duration.ofHours(1),
+                2,
+                t -> InProcessChannelBuilder.forName(t).build())) {
+            DecodeRouter.Replica first = slow.pick("e", null).orElseThrow();
+            DecodeRouter.Replica second = slow.pick("e", first).orElseThrow();
+            slow.markUnavailable(first);
+            slow.markUnavailable(second);
+            assertTrue(slow.pick("e", null).isEmpty(), "nothing healthy");
+            first.live.set(1);
+            assertEquals(second, slow.pickDespiteHealth(List.of()).orElseThrow(), "the less loaded of the two");
+            assertEquals(first, slow.pickDespiteHealth(List.of(second)).orElseThrow());
+            assertTrue(slow.pickDespiteHealth(List.of(first, second)).isEmpty(), "both failed this request");
+        }
+    }
+
+    @Test
+    void aReplicaThatSaysNotServingIsNeverTriedEvenInPanic() {
+        healthA.setStatus("", ServingStatus.NOT_SERVING);
+        healthB.setStatus("", ServingStatus.NOT_SERVING);
+        GatewayFixture.await(() -> !a.healthy && !b.healthy, "both say NOT_SERVING");
+        assertTrue(router.pickDespiteHealth(List.of()).isEmpty(), "a draining replica takes no new work");
+        healthB.setStatus("", ServingStatus.SERVING);
+        GatewayFixture.await(() -> b.healthy, "B back");
+        assertEquals(b, router.pickDespiteHealth(List.of()).orElseThrow());
+    }
+
+    @Test
+    void aReplicaThatStartsAfterTheGatewayIsSeenWithinARoundOrTwo() throws Exception {
+        int port;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0)) {
+            port = probe.getLocalPort();
+        }
+        try (DecodeRouter late = new DecodeRouter(
+                List.of("127.0.0.1:" + port), Duration.ofMillis(50), 2, dev.goldfinch.service.Channels::open)) {
+            DecodeRouter.Replica r = late.replicas().getFirst();
+            GatewayFixture.await(() -> !r.healthy, "nothing listens yet: down");
+            // Long enough for the channel's own reconnect backoff to grow well past the wait below.
+            Thread.sleep(10_000);
+            Server server = NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", port))
+                    .addService(new HealthStatusManager().getHealthService())
+                    .build()
+                    .start();
+            try {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+                while (!r.healthy && System.nanoTime() < deadline) {
+                    Thread.sleep(10);
+                }
+                assertTrue(r.healthy, "seen at the next health round, not after the channel's backoff");
+            } finally {
+                server.shutdownNow();
+            }
+        }
+    }
+
+    /** A health service that answers SERVING after a delay the test sets. */
+    private static final class SlowHealth extends HealthGrpc.HealthImplBase {
+        volatile long delayMillis;
+
+        @Override
+        public void check(HealthCheckRequest request, StreamObserver<HealthCheckResponse> response) {
+            try {
+                Thread.sleep(delayMillis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            response.onNext(HealthCheckResponse.newBuilder()
+                    .setStatus(ServingStatus.SERVING)
+                    .build());
+            response.onCompleted();
         }
     }
 }

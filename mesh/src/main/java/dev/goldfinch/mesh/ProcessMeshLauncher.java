@@ -72,9 +72,54 @@ public final class ProcessMeshLauncher implements AutoCloseable {
             mesh.close();
             throw new UncheckedIOException(e);
         } catch (RuntimeException e) {
+            IllegalStateException explained = new IllegalStateException(e.getMessage() + mesh.whyNotServing(), e);
             mesh.close();
-            throw e;
+            throw explained;
         }
+    }
+
+    /**
+     * What each child was doing when the mesh failed to start: its exit code or a thread dump (written beside
+     * its log), and the end of its log — so a start that timed out on a loaded machine says where it stood.
+     */
+    private String whyNotServing() {
+        StringBuilder why = new StringBuilder();
+        for (Child c : children.values()) {
+            why.append("\n  ").append(c.name()).append(": ");
+            if (c.process().isAlive()) {
+                Path dump = logDir.resolve(c.name() + ".threads.txt");
+                try {
+                    new ProcessBuilder(
+                                    Path.of(System.getProperty("java.home"), "bin", "jcmd")
+                                            .toString(),
+                                    Long.toString(c.pid()),
+                                    "Thread.print")
+                            .redirectErrorStream(true)
+                            .redirectOutput(dump.toFile())
+                            .start()
+                            .waitFor(30, TimeUnit.SECONDS);
+                    why.append("alive, threads in ").append(dump);
+                } catch (IOException e) {
+                    why.append("alive (no jcmd for a thread dump: ")
+                            .append(e.getMessage())
+                            .append(')');
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    why.append("alive");
+                }
+            } else {
+                why.append("exited with ").append(c.process().exitValue());
+            }
+            try {
+                List<String> lines = Files.readAllLines(c.log());
+                why.append("; log ends:");
+                lines.subList(Math.max(0, lines.size() - 5), lines.size())
+                        .forEach(l -> why.append("\n    ").append(l));
+            } catch (IOException e) {
+                why.append("; no log: ").append(e.getMessage());
+            }
+        }
+        return why.toString();
     }
 
     private void spawn(MeshPlan.Service service) throws IOException {

@@ -39,7 +39,10 @@ public final class ServiceProcess {
         });
         List<String> springArgs = new ArrayList<>();
         properties.forEach((k, v) -> springArgs.add("--" + k + "=" + v));
+        long start = System.nanoTime();
         new SpringApplicationBuilder(app).main(app).profiles(args[1]).run(springArgs.toArray(String[]::new));
+        // Whatever the log level: when a service came up is what a slow or failed mesh start is judged by.
+        System.out.printf("%s started in %d ms%n", app.getSimpleName(), (System.nanoTime() - start) / 1_000_000);
     }
 
     /** Writes what {@link #readProperties} reads: a count, then each key and value. */

@@ -27,6 +27,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /** The public {@code goldfinch.v1.Generation} service. */
 public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBase {
@@ -77,6 +78,8 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
         ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) response;
+        // Messages written while the client's side was not ready (they wait in gRPC's buffer in this heap).
+        AtomicInteger overReady = new AtomicInteger();
         GenerationPipeline.Handle handle;
         try {
             ModelInfo model = models.resolve(request.getModel());
@@ -127,6 +130,15 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
                                     b.addAllChosenLogprobs(chosen).addAllTopLogprobs(top);
                                 }
                                 call.onNext(b.build());
+                                if (!call.isReady()) {
+                                    overReady.incrementAndGet();
+                                    pipeline.buffered(1);
+                                }
+                            }
+
+                            @Override
+                            public boolean ready() {
+                                return call.isReady();
                             }
 
                             @Override
@@ -148,7 +160,15 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
             response.onError(GrpcErrors.toStatus(e));
             return;
         }
-        call.setOnCancelHandler(handle::cancel);
+        call.setOnReadyHandler(() -> {
+            pipeline.buffered(-overReady.getAndSet(0));
+            handle.onReady();
+        });
+        call.setOnCancelHandler(() -> {
+            pipeline.buffered(-overReady.getAndSet(0));
+            handle.cancel();
+        });
+        call.setOnCloseHandler(() -> pipeline.buffered(-overReady.getAndSet(0)));
     }
 
     @Override

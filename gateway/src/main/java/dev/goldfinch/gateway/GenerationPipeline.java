@@ -20,12 +20,14 @@ import dev.goldfinch.proto.v1.Usage;
 import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import io.grpc.Context;
+import io.grpc.Deadline;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.observation.Observation;
@@ -41,6 +43,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -87,11 +90,24 @@ public final class GenerationPipeline {
         void onFinish(FinishReason reason, Usage usage);
 
         void onError(StatusRuntimeException error);
+
+        /**
+         * Whether the client's side can take more now. When it cannot, the pipeline asks the decode replica for
+         * nothing more (gRPC flow control: the replica's stream waits) until {@link Handle#onReady} is called, so
+         * a slow reader holds back its own stream instead of filling the gateway's heap.
+         */
+        default boolean ready() {
+            return true;
+        }
     }
 
-    /** Cancels a running generation (client went away). */
+    /** A running generation, for its front end. */
     public interface Handle {
+        /** Cancels it (the client went away): the prefill or decode call is cancelled too. */
         void cancel();
+
+        /** The client's side can take more again (see {@link Listener#ready}). */
+        void onReady();
     }
 
     private final WorldTokenizer tokenizer;
@@ -105,6 +121,9 @@ public final class GenerationPipeline {
 
     private final Duration timeout;
     private final AtomicInteger running = new AtomicInteger();
+    /** Generated messages the front ends hold for clients that have not taken them yet (see {@link #buffered}). */
+    private final AtomicInteger buffered = new AtomicInteger();
+
     private final Timer ttft;
     private final Timer interToken;
     private final Timer e2e;
@@ -188,6 +207,22 @@ public final class GenerationPipeline {
                         + " the failure to the first after")
                 .register(meters);
         meters.gauge("goldfinch.requests_running", running);
+        Gauge.builder("goldfinch.gateway.buffered_messages", buffered, AtomicInteger::get)
+                .description("Generated messages held in the gateway for clients that have not taken them yet")
+                .register(meters);
+    }
+
+    /**
+     * Counts messages a front end holds for a client that is not reading ({@code delta} > 0) or has passed
+     * on ({@code delta} < 0); flow control keeps it at about one per slow stream.
+     */
+    void buffered(int delta) {
+        buffered.addAndGet(delta);
+    }
+
+    /** Messages held now for clients that have not taken them (the {@code buffered_messages} gauge). */
+    int bufferedMessages() {
+        return buffered.get();
     }
 
     /**
@@ -265,7 +300,11 @@ public final class GenerationPipeline {
             throw new IllegalStateException("an admission is used once, for its own tenant");
         }
         admitted.held = false; // released by the run when it ends
-        Run run = new Run(job, listener);
+        // The client's deadline (gRPC: grpc-timeout, in this call's context) bounds the whole generation, and
+        // every call made for it; never later than the gateway's own request timeout.
+        Deadline own = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        Deadline client = Context.current().getDeadline();
+        Run run = new Run(job, listener, client != null && client.isBefore(own) ? client : own);
         running.incrementAndGet();
         log.debug(
                 "generation: {} prompt tokens, up to {} new",
@@ -278,7 +317,17 @@ public final class GenerationPipeline {
             release(job);
             throw e;
         }
-        return run::cancel;
+        return new Handle() {
+            @Override
+            public void cancel() {
+                run.cancel();
+            }
+
+            @Override
+            public void onReady() {
+                run.onReady();
+            }
+        };
     }
 
     private boolean admitTenant(String tenant) {
@@ -331,13 +380,18 @@ public final class GenerationPipeline {
         long failedOverAt;
         /** The decode's final reason, applied when its stream completes (after its checkpoints are written). */
         FinishReason pendingFinish;
+        /** The whole generation's deadline: each prefill and decode call gets it. */
+        final Deadline deadline;
+        /** Set: a decode message was taken while the client was not ready; the next is asked for at onReady. */
+        final AtomicBoolean owed = new AtomicBoolean();
 
         /** The request's id ({@link #identify}) at the start, for the run's threads to carry on. */
         final String requestId;
 
-        Run(Job job, Listener listener) {
+        Run(Job job, Listener listener, Deadline deadline) {
             this.job = job;
             this.listener = listener;
+            this.deadline = deadline;
             var id = tracer.getBaggage(REQUEST_ID);
             this.requestId = id == null ? null : id.get();
             this.stops = new StopSequenceMatcher(job.params().stop());
@@ -369,6 +423,32 @@ public final class GenerationPipeline {
             }
         }
 
+        /** Asks the decode replica for its next message, if the client can take it; else once it can. */
+        void nextWhenReady() {
+            if (listener.ready()) {
+                requestNext();
+                return;
+            }
+            owed.set(true);
+            // The client may have become ready between the check and the flag: then nobody else asks.
+            if (listener.ready() && owed.compareAndSet(true, false)) {
+                requestNext();
+            }
+        }
+
+        void onReady() {
+            if (owed.compareAndSet(true, false)) {
+                requestNext();
+            }
+        }
+
+        private void requestNext() {
+            ClientCallStreamObserver<DecodeRequest> c = call;
+            if (c != null && !done) {
+                c.request(1);
+            }
+        }
+
         /** Prefills, then decodes on a replica that has not failed this request. */
         void prefillThenDecode() {
             Context.CancellableContext scope = Context.current().withCancellation();
@@ -378,7 +458,7 @@ public final class GenerationPipeline {
             }
             try {
                 prefilled = scope.call(() -> PrefillGrpc.newBlockingStub(prefill)
-                        .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                        .withDeadline(deadline)
                         .prefill(PrefillRequest.newBuilder()
                                 .addAllTokens(java.util.Arrays.stream(job.tokens())
                                         .boxed()
@@ -441,10 +521,14 @@ public final class GenerationPipeline {
                     .build();
             DecodeRouter.Replica used = replica;
             DecodeGrpc.newStub(used.channel())
-                    .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                    .withDeadline(deadline)
                     .decode(request, new ClientResponseObserver<DecodeRequest, DecodeResponse>() {
                         @Override
                         public void beforeStart(ClientCallStreamObserver<DecodeRequest> requestStream) {
+                            // One message at a time, each asked for once the client can take it (flow control).
+                            requestStream
+                                    .disableAutoInboundFlowControl(); // the first message is asked for at the start
+                            owed.set(false);
                             call = requestStream;
                             if (cancelled) {
                                 requestStream.cancel("client cancelled", null);
@@ -458,6 +542,7 @@ public final class GenerationPipeline {
                             } catch (GoldFinchException.InvalidInput e) { // from the vocabulary: an id it lacks
                                 outsideVocabulary(e);
                             }
+                            nextWhenReady();
                         }
 
                         @Override

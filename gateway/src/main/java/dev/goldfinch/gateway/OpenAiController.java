@@ -17,6 +17,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,6 +25,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -101,6 +103,83 @@ public class OpenAiController {
 
     private record Failed(StatusRuntimeException error) implements Event {}
 
+    /** Events the writing thread has not taken yet, beyond which the decode stream waits (flow control). */
+    static final int BUFFERED_EVENTS = 16;
+
+    /**
+     * How long a stream waits for its next event before writing an SSE comment: Tomcat learns that a client
+     * hung up only when it writes, and the write is what cancels the generation.
+     */
+    static final Duration HANGUP_PROBE = Duration.ofSeconds(1);
+
+    /**
+     * A generation's events on their way from the pipeline to the writing thread: at most about
+     * {@link #BUFFERED_EVENTS}, since the pipeline asks decode for more only while there is room.
+     */
+    private final class Events {
+        private final BlockingQueue<Event> queue = new LinkedBlockingQueue<>();
+        private boolean closed;
+        private GenerationPipeline.Handle handle;
+
+        synchronized void add(Event e) {
+            if (!closed) {
+                queue.add(e);
+                pipeline.buffered(1);
+            }
+        }
+
+        boolean ready() {
+            return queue.size() < BUFFERED_EVENTS;
+        }
+
+        synchronized void started(GenerationPipeline.Handle h) {
+            handle = h;
+        }
+
+        Event take() throws InterruptedException {
+            return taken(queue.take());
+        }
+
+        /** The next event, or null after {@code wait}. */
+        Event poll(Duration wait) throws InterruptedException {
+            return taken(queue.poll(wait.toMillis(), TimeUnit.MILLISECONDS));
+        }
+
+        private Event taken(Event e) {
+            if (e != null) {
+                pipeline.buffered(-1);
+                GenerationPipeline.Handle h;
+                synchronized (this) {
+                    h = handle;
+                }
+                if (h != null) {
+                    h.onReady();
+                }
+            }
+            return e;
+        }
+
+        /** The response is done: what still arrives is dropped. */
+        synchronized void close() {
+            closed = true;
+            int dropped = 0;
+            while (queue.poll() != null) {
+                dropped++;
+            }
+            pipeline.buffered(-dropped);
+        }
+    }
+
+    /** The next event of a stream, writing an SSE comment every {@link #HANGUP_PROBE} while none comes. */
+    private static Event nextOrProbe(Events events, OutputStream out) throws IOException, InterruptedException {
+        Event e;
+        while ((e = events.poll(HANGUP_PROBE)) == null) {
+            out.write(": waiting\n\n".getBytes(StandardCharsets.UTF_8)); // throws once the client has gone
+            out.flush();
+        }
+        return e;
+    }
+
     /**
      * Streams are written straight to the response from this (virtual) request thread, which blocks on the
      * generation's events; nothing here runs on an event loop.
@@ -108,7 +187,7 @@ public class OpenAiController {
     private ResponseEntity<?> handle(byte[] body, boolean chat, String tenant, HttpServletResponse response)
             throws IOException {
         Request r;
-        BlockingQueue<Event> events = new LinkedBlockingQueue<>();
+        Events events = new Events();
         GenerationPipeline.Handle handle;
         try {
             r = parse(body, chat);
@@ -134,14 +213,33 @@ public class OpenAiController {
                     public void onError(StatusRuntimeException error) {
                         events.add(new Failed(error));
                     }
+
+                    @Override
+                    public boolean ready() {
+                        return events.ready();
+                    }
                 });
+                events.started(handle);
             }
         } catch (RuntimeException e) {
+            events.close();
             return error(GrpcErrors.toStatus(e));
         }
+        try {
+            return respond(r, chat, events, handle, response);
+        } finally {
+            events.close();
+        }
+    }
+
+    private ResponseEntity<?> respond(
+            Request r, boolean chat, Events events, GenerationPipeline.Handle handle, HttpServletResponse response)
+            throws IOException {
         Event first;
         try {
-            first = events.take(); // errors before the first token still get their own HTTP status
+            // Errors before the first token still get their own HTTP status; a stream waits only so long before
+            // it starts, to learn by writing whether its client is still there.
+            first = r.stream ? events.poll(HANGUP_PROBE) : events.take();
         } catch (InterruptedException e) {
             handle.cancel();
             Thread.currentThread().interrupt();
@@ -160,7 +258,7 @@ public class OpenAiController {
         OutputStream out = response.getOutputStream();
         {
             try {
-                Event e = first;
+
                 // With tools, text that may open a call is held back until it does (then the call is sent whole,
                 // as delta.tool_calls) or cannot (then it is sent as content).
                 List<Text> held = new ArrayList<>();
@@ -172,6 +270,7 @@ public class OpenAiController {
                     role.put("content", "");
                     send(out, chunk(r, role, null, null, null));
                 }
+                Event e = first != null ? first : nextOrProbe(events, out);
                 while (true) {
                     if (deciding && e instanceof Text t) {
                         held.add(t);
@@ -179,7 +278,7 @@ public class OpenAiController {
                         String sofar = heldText.toString();
                         if (sofar.startsWith(PromptBuilder.TOOL_CALL_PREFIX)
                                 || PromptBuilder.TOOL_CALL_PREFIX.startsWith(sofar)) {
-                            e = events.take();
+                            e = nextOrProbe(events, out);
                             continue;
                         }
                         deciding = false;
@@ -187,7 +286,7 @@ public class OpenAiController {
                             send(out, chunk(r, delta(r, h.text()), null, h, null));
                         }
                         held.clear();
-                        e = events.take();
+                        e = nextOrProbe(events, out);
                         continue;
                     }
                     List<Map<String, Object>> calls = e instanceof Done && deciding
@@ -235,7 +334,7 @@ public class OpenAiController {
                             return null;
                         }
                     }
-                    e = events.take();
+                    e = nextOrProbe(events, out);
                 }
             } catch (IOException | InterruptedException ex) {
                 handle.cancel(); // the client went away
@@ -314,8 +413,7 @@ public class OpenAiController {
         return r == FinishReason.FINISH_REASON_LENGTH ? "length" : "stop";
     }
 
-    private ResponseEntity<?> collect(
-            Request r, Event first, BlockingQueue<Event> events, GenerationPipeline.Handle handle) {
+    private ResponseEntity<?> collect(Request r, Event first, Events events, GenerationPipeline.Handle handle) {
         StringBuilder text = new StringBuilder();
         List<Integer> ids = new ArrayList<>();
         List<TokenLogprob> chosen = new ArrayList<>();
@@ -378,10 +476,17 @@ public class OpenAiController {
 
     /** The HTTP status and OpenAI error object of the one error table. */
     static ResponseEntity<Map<String, Object>> error(StatusRuntimeException e) {
-        return ResponseEntity.status(ErrorTable.httpStatus(e))
-                .contentType(MediaType.APPLICATION_JSON)
-                .body(ErrorTable.openAiError(e));
+        int status = ErrorTable.httpStatus(e);
+        ResponseEntity.BodyBuilder reply = ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON);
+        if (status == 429) {
+            // Full now, but slots free as generations end: worth a retry soon (OpenAI's clients honour it).
+            reply.header("Retry-After", RETRY_AFTER_SECONDS);
+        }
+        return reply.body(ErrorTable.openAiError(e));
     }
+
+    /** What a 429 tells the client to wait before retrying. */
+    static final String RETRY_AFTER_SECONDS = "1";
 
     /**
      * A parsed and validated HTTP request, its prompt not yet tokenized: {@code prompt} does that, once the

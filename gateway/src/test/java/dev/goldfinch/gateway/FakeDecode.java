@@ -4,6 +4,8 @@ import dev.goldfinch.proto.internal.v1.DecodeGrpc;
 import dev.goldfinch.proto.internal.v1.DecodeRequest;
 import dev.goldfinch.proto.internal.v1.DecodeResponse;
 import dev.goldfinch.proto.v1.FinishReason;
+import io.grpc.Context;
+import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -13,6 +15,8 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A decode replica without a model: each call plays the next {@link Script} a test queued (by default one
@@ -30,6 +34,12 @@ final class FakeDecode extends DecodeGrpc.DecodeImplBase {
     final List<DecodeRequest> requests = new CopyOnWriteArrayList<>();
     final BlockingQueue<DecodeRequest> cancelled = new LinkedBlockingQueue<>();
     final Queue<Script> scripts = new ConcurrentLinkedQueue<>();
+    /** The deadline each call arrived with (none: {@link #NO_DEADLINE}). */
+    final List<Deadline> deadlines = new CopyOnWriteArrayList<>();
+    /** Messages sent by {@link #paced} scripts. */
+    final AtomicInteger sent = new AtomicInteger();
+
+    static final Deadline NO_DEADLINE = Deadline.after(3650, TimeUnit.DAYS);
 
     FakeDecode(String target) {
         this.target = target;
@@ -39,6 +49,28 @@ final class FakeDecode extends DecodeGrpc.DecodeImplBase {
         requests.clear();
         cancelled.clear();
         scripts.clear();
+        deadlines.clear();
+        sent.set(0);
+    }
+
+    /**
+     * Streams {@code count} tokens and the end of the length budget as a well-behaved replica does: each only
+     * when the gateway's side of the call is ready for it (gRPC flow control), counting them in {@link #sent}.
+     */
+    Script paced(int token, int count) {
+        return call -> {
+            for (int i = 1; i <= count; i++) {
+                while (!call.isReady()) {
+                    if (call.isCancelled()) {
+                        return;
+                    }
+                    Thread.sleep(1);
+                }
+                send(call, token, i, i == count ? FinishReason.FINISH_REASON_LENGTH : null);
+                sent.incrementAndGet();
+            }
+            call.onCompleted();
+        };
     }
 
     /** Streams {@code tokens}, the last one carrying {@code finish}, then completes. */
@@ -93,6 +125,8 @@ final class FakeDecode extends DecodeGrpc.DecodeImplBase {
     @Override
     public void decode(DecodeRequest request, StreamObserver<DecodeResponse> response) {
         requests.add(request);
+        Deadline deadline = Context.current().getDeadline();
+        deadlines.add(deadline == null ? NO_DEADLINE : deadline);
         ServerCallStreamObserver<DecodeResponse> call = (ServerCallStreamObserver<DecodeResponse>) response;
         call.setOnCancelHandler(() -> cancelled.add(request));
         Script script = scripts.poll();

@@ -45,12 +45,15 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
     final AtomicBoolean holdNext = new AtomicBoolean();
     /** Calls their caller cancelled. */
     final BlockingQueue<PrefillRequest> cancelled = new LinkedBlockingQueue<>();
+    /** The deadline each call arrived with (none: {@link FakeDecode#NO_DEADLINE}). */
+    final List<io.grpc.Deadline> deadlines = new CopyOnWriteArrayList<>();
 
     void reset() {
         requests.clear();
         failures.clear();
         holdNext.set(false);
         cancelled.clear();
+        deadlines.clear();
     }
 
     @Override
@@ -62,6 +65,8 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
     @Override
     public void prefill(PrefillRequest request, StreamObserver<PrefillResponse> response) {
         requests.add(request);
+        io.grpc.Deadline deadline = Context.current().getDeadline();
+        deadlines.add(deadline == null ? FakeDecode.NO_DEADLINE : deadline);
         if (holdNext.getAndSet(false)) {
             Context.current().addListener(context -> cancelled.add(request), Runnable::run);
             return;

@@ -149,6 +149,19 @@ final class GatewayFixture implements AutoCloseable {
         await(() -> router().replicas().stream().allMatch(r -> r.live() == 0), "no sequence left live");
     }
 
+    GenerationPipeline pipeline() {
+        return gateway.getBean(GenerationPipeline.class);
+    }
+
+    HttpClient http() {
+        return http;
+    }
+
+    /** The gateway's public HTTP port. */
+    int httpPort() {
+        return httpPort;
+    }
+
     DecodeRouter router() {
         return gateway.getBean(DecodeRouter.class);
     }

@@ -49,6 +49,9 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
     private final PrefixCacheStore store;
     private final long maxValueBytes;
     private final ExecutorService executor;
+    /** Value chunks Get and GetMany have handed to gRPC: a slow reader's stream stops growing it. */
+    private final java.util.concurrent.atomic.AtomicLong chunksSent = new java.util.concurrent.atomic.AtomicLong();
+
     private final Timer lookupTimer;
     private final Timer getTimer;
     private final Timer putTimer;
@@ -270,6 +273,10 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
         return null;
     }
 
+    long chunksSent() {
+        return chunksSent.get();
+    }
+
     @Override
     public void get(GetRequest request, StreamObserver<GetResponse> response) {
         String problem = checkEntry(request.getEntry(), request.getKind());
@@ -277,7 +284,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
             response.onError(GrpcErrors.invalid(problem));
             return;
         }
-        ServerCallStreamObserver<GetResponse> call = (ServerCallStreamObserver<GetResponse>) response;
+        ReadyWait flow = new ReadyWait((ServerCallStreamObserver<GetResponse>) response);
         executor.execute(() -> {
             try {
                 var value = getTimer.record(() -> store.get(
@@ -292,7 +299,11 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                 }
                 byte[] v = value.get();
                 LOG.debug("get: {} bytes", v.length);
-                for (int at = 0; at < v.length && !call.isCancelled(); at += PrefixCacheStore.WIRE_CHUNK_BYTES) {
+                for (int at = 0; at < v.length; at += PrefixCacheStore.WIRE_CHUNK_BYTES) {
+                    if (!flow.ready()) {
+                        return; // cancelled
+                    }
+                    chunksSent.incrementAndGet();
                     response.onNext(GetResponse.newBuilder()
                             .setChunk(ByteString.copyFrom(
                                     v, at, Math.min(PrefixCacheStore.WIRE_CHUNK_BYTES, v.length - at)))
@@ -321,7 +332,7 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
             response.onError(GrpcErrors.invalid(problem));
             return;
         }
-        ServerCallStreamObserver<GetManyResponse> call = (ServerCallStreamObserver<GetManyResponse>) response;
+        ReadyWait flow = new ReadyWait((ServerCallStreamObserver<GetManyResponse>) response);
         executor.execute(() -> {
             try {
                 List<byte[]> hashes = request.getPrefixHashesList().stream()
@@ -329,7 +340,10 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                         .toList();
                 List<Optional<byte[]>> values =
                         getTimer.record(() -> store.getAll(request.getModel(), request.getKind(), hashes));
-                for (int i = 0; i < values.size() && !call.isCancelled(); i++) {
+                for (int i = 0; i < values.size(); i++) {
+                    if (!flow.ready()) {
+                        return; // cancelled
+                    }
                     if (values.get(i).isEmpty()) {
                         response.onNext(GetManyResponse.newBuilder()
                                 .setIndex(i)
@@ -341,7 +355,11 @@ public final class CacheStoreGrpcService extends CacheStoreGrpc.CacheStoreImplBa
                     byte[] v = values.get(i).get();
                     int at = 0;
                     do {
+                        if (at > 0 && !flow.ready()) {
+                            return; // cancelled
+                        }
                         int n = Math.min(PrefixCacheStore.WIRE_CHUNK_BYTES, v.length - at);
+                        chunksSent.incrementAndGet();
                         response.onNext(GetManyResponse.newBuilder()
                                 .setIndex(i)
                                 .setChunk(ByteString.copyFrom(v, at, n))

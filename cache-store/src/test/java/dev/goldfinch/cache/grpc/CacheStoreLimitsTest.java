@@ -127,6 +127,93 @@ class CacheStoreLimitsTest {
         assertEquals(Status.Code.OK, ok.getCode(), "a Put within the limits is stored: " + ok);
     }
 
+    /**
+     * A Get whose reader pauses is held back by gRPC flow control: the store hands gRPC only the chunks the
+     * reader can take (not the whole value into the transport's buffers), and the value still arrives whole.
+     */
+    @Test
+    void aSlowGetReaderHoldsBackTheChunksSent() throws Exception {
+        byte[] value = new byte[3 << 20];
+        new java.util.Random(7).nextBytes(value);
+        int part = dev.goldfinch.cache.PrefixCacheStore.WIRE_CHUNK_BYTES;
+        java.util.List<PutRequest> parts = new java.util.ArrayList<>();
+        parts.add(header(value.length, value));
+        for (int at = 0; at < value.length; at += part) {
+            parts.add(PutRequest.newBuilder()
+                    .setChunk(ByteString.copyFrom(value, at, Math.min(part, value.length - at)))
+                    .build());
+        }
+        assertEquals(Status.Code.OK, put(parts).getCode());
+        int chunks = value.length / dev.goldfinch.cache.PrefixCacheStore.WIRE_CHUNK_BYTES;
+        CacheStoreGrpcService service = store.getBean(CacheStoreGrpcService.class);
+        ManagedChannel small = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", port)
+                .usePlaintext()
+                .flowControlWindow(65535)
+                .build();
+        try {
+            java.util.List<ByteString> got = new java.util.concurrent.CopyOnWriteArrayList<>();
+            CompletableFuture<Status> end = new CompletableFuture<>();
+            var call = new java.util.concurrent.atomic.AtomicReference<
+                    io.grpc.stub.ClientCallStreamObserver<dev.goldfinch.proto.internal.v1.GetRequest>>();
+            long before = service.chunksSent();
+            CacheStoreGrpc.newStub(small)
+                    .withDeadlineAfter(60, TimeUnit.SECONDS)
+                    .get(
+                            dev.goldfinch.proto.internal.v1.GetRequest.newBuilder()
+                                    .setEntry(header(0, new byte[0]).getHeader().getEntry())
+                                    .setKind(EntryKind.ENTRY_KIND_KEY_BLOCK)
+                                    .build(),
+                            new io.grpc.stub.ClientResponseObserver<
+                                    dev.goldfinch.proto.internal.v1.GetRequest,
+                                    dev.goldfinch.proto.internal.v1.GetResponse>() {
+                                @Override
+                                public void beforeStart(
+                                        io.grpc.stub.ClientCallStreamObserver<
+                                                        dev.goldfinch.proto.internal.v1.GetRequest>
+                                                r) {
+                                    call.set(r);
+                                    r.disableAutoInboundFlowControl(); // one chunk asked for at the start
+                                }
+
+                                @Override
+                                public void onNext(dev.goldfinch.proto.internal.v1.GetResponse r) {
+                                    got.add(r.getChunk());
+                                }
+
+                                @Override
+                                public void onError(Throwable t) {
+                                    end.complete(Status.fromThrowable(t));
+                                }
+
+                                @Override
+                                public void onCompleted() {
+                                    end.complete(Status.OK);
+                                }
+                            });
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (got.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, got.size(), "the first chunk");
+            long sent = -1;
+            long now = service.chunksSent() - before;
+            while (now != sent && System.nanoTime() < deadline) { // until the store stops sending
+                sent = now;
+                Thread.sleep(500);
+                now = service.chunksSent() - before;
+            }
+            System.out.printf(
+                    "RELIABILITY slow Get reader: %d of %d chunks handed to gRPC after 1 read%n", now, chunks);
+            assertTrue(now <= 3, "held back by the reader: " + now + " of " + chunks + " chunks sent");
+            call.get().request(Integer.MAX_VALUE);
+            assertEquals(Status.Code.OK, end.get(60, TimeUnit.SECONDS).getCode());
+            byte[] whole = ByteString.copyFrom(got).toByteArray();
+            assertTrue(java.util.Arrays.equals(value, whole), "the value arrives whole");
+        } finally {
+            small.shutdownNow();
+        }
+    }
+
     /** On the service itself, on this thread: a header announcing the limit reserves nothing. */
     @Test
     void anAnnouncedSizeReservesNothingBeforeItsBytesArrive() {

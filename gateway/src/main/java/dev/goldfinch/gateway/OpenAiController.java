@@ -648,6 +648,7 @@ public class OpenAiController {
         JsonGrammar grammar = plan.spec() == null ? null : grammars.get(plan.spec(), StructuredOutputs.specField(plan));
         boolean maxTokensZero = root.has(maxField)
                 && root.get(maxField).isIntegralNumber()
+                && root.get(maxField).canConvertToLong() // compared as sent: 2^64 is no zero
                 && root.get(maxField).asLong() == 0;
         OpenAiChoices choices =
                 OpenAiChoices.parse(root, chat, bool(root, "stream"), maxChoices, maxTokensZero ? maxField : null);

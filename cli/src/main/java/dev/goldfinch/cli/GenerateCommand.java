@@ -107,7 +107,8 @@ final class GenerateCommand implements Callable<Integer> {
                 seed,
                 maxTokens,
                 stop,
-                0);
+                0,
+                java.util.Map.of());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (GoldFinchModel m = model.load()) {
             // A byte-level model (vocabulary 256) reads bytes unless a vocabulary is given or lies beside it.

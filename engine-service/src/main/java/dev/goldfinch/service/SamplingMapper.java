@@ -23,7 +23,21 @@ public final class SamplingMapper {
                         ? Math.toIntExact(Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(p.getMaxTokens())))
                         : d.maxTokens(),
                 p.getStopList(),
-                p.hasLogprobs() ? p.getLogprobs() : 0);
+                p.hasLogprobs() ? p.getLogprobs() : 0,
+                logitBias(p));
         return s.checkMaxTokens(maxTokensCap);
+    }
+
+    /** Wire keys are unsigned: one past int's range stays out of range instead of wrapping to a small id. */
+    private static java.util.Map<Integer, Float> logitBias(dev.goldfinch.proto.v1.SamplingParams p) {
+        java.util.Map<Integer, Float> bias = new java.util.HashMap<>();
+        p.getLogitBiasMap().forEach((token, value) -> {
+            if (token < 0) {
+                throw new dev.goldfinch.model.GoldFinchException.InvalidInput(
+                        "logit_bias", "logit_bias key " + Integer.toUnsignedString(token) + " is not a token id");
+            }
+            bias.put(token, value);
+        });
+        return bias;
     }
 }

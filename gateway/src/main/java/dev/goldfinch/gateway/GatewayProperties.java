@@ -23,6 +23,8 @@ import org.springframework.util.unit.DataSize;
  *                        least 1) with API keys, all of it without (one anonymous tenant)
  * @param maxRequestBody  largest HTTP request body; beyond it, 413 (default 8 MB: a prompt of the longest
  *                        tokens at the default prompt limit, with room for JSON escapes)
+ * @param maxChoices      largest {@code n} / {@code best_of} of a request (sequences decoded from its one prefill);
+ *                        beyond it, 400 naming the field (default 8)
  */
 @ConfigurationProperties("goldfinch.gateway")
 public record GatewayProperties(
@@ -36,7 +38,8 @@ public record GatewayProperties(
         String apiKeysFile,
         Integer maxInflightPerTenant,
         DataSize maxRequestBody,
-        String cacheStore) {
+        String cacheStore,
+        Integer maxChoices) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
         decodeTargets = decodeTargets == null || decodeTargets.isEmpty()
@@ -48,6 +51,7 @@ public record GatewayProperties(
         affinitySlack = affinitySlack == null ? 2 : affinitySlack;
         apiKeysFile = apiKeysFile == null || apiKeysFile.isBlank() ? null : apiKeysFile;
         maxRequestBody = maxRequestBody == null ? DataSize.ofMegabytes(8) : maxRequestBody;
+        maxChoices = maxChoices == null ? 8 : maxChoices;
         if (maxInflightPerTenant == null) {
             maxInflightPerTenant = apiKeysFile == null ? maxInflight : Math.max(1, maxInflight / 2);
         }

@@ -93,10 +93,11 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
                     model.getMaxPromptTokens(),
                     promptField);
             dev.goldfinch.proto.v1.SamplingParams wire = request.getSampling();
-            if (chat && wire.getStopCount() == 0) {
-                wire = wire.toBuilder().addStop(PromptBuilder.CHAT_STOP).build();
+            if (chat) {
+                wire = PromptBuilder.withTurnStop(wire);
             }
             SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
+            models.checkLogitBias(params.logitBias(), "sampling.logit_bias");
             // Refused here, before prefill, as the decode replica would refuse it.
             JsonSpecs.of(wire)
                     .ifPresent(spec -> grammars.forRequest(

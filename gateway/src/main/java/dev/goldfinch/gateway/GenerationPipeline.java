@@ -14,6 +14,7 @@ import dev.goldfinch.proto.internal.v1.DecodeResponse;
 import dev.goldfinch.proto.internal.v1.PrefillGrpc;
 import dev.goldfinch.proto.internal.v1.PrefillRequest;
 import dev.goldfinch.proto.internal.v1.PrefillResponse;
+import dev.goldfinch.proto.internal.v1.PromptLogprob;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.proto.v1.Usage;
@@ -45,6 +46,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntFunction;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -99,6 +101,28 @@ public final class GenerationPipeline {
         default boolean ready() {
             return true;
         }
+
+        /**
+         * The prompt scored by the prefill pass ({@link Fanout#promptLogprobs}): tokens[1..] in order, before any
+         * text; every choice's listener hears it.
+         */
+        default void onPromptLogprobs(List<PromptLogprob> scored) {}
+    }
+
+    /**
+     * What one request asks beyond a single sequence: {@code choices} sequences forked from one prefill (each
+     * sampling with seed + its index when a seed is set), the prompt scored with {@code promptLogprobs} top
+     * alternatives per position (-1: not scored), and {@code decode} false to stop after the prefill (a text
+     * scored, nothing generated).
+     */
+    public record Fanout(int choices, int promptLogprobs, boolean decode) {
+        public static final Fanout ONE = new Fanout(1, -1, true);
+
+        public Fanout {
+            if (choices < 1) {
+                throw new IllegalArgumentException("choices must be >= 1");
+            }
+        }
     }
 
     /** A running generation, for its front end. */
@@ -131,6 +155,7 @@ public final class GenerationPipeline {
     private final Counter cachedTokens;
     private final Counter generationTokens;
     private final Timer failoverGap;
+    private final Counter prefillCalls;
     private final ObservationRegistry observations;
     private final Tracer tracer;
 
@@ -205,6 +230,9 @@ public final class GenerationPipeline {
         this.failoverGap = Timer.builder("goldfinch.decode.failover_gap")
                 .description("Client-visible pause of a stream moved to another decode replica: last token before"
                         + " the failure to the first after")
+                .register(meters);
+        this.prefillCalls = Counter.builder("goldfinch.gateway.prefill_calls")
+                .description("Prefill calls made (one per request, n choices included; more after a lost entry)")
                 .register(meters);
         meters.gauge("goldfinch.requests_running", running);
         Gauge.builder("goldfinch.gateway.buffered_messages", buffered, AtomicInteger::get)
@@ -296,22 +324,31 @@ public final class GenerationPipeline {
 
     /** Starts a generation in the slot {@code admitted} holds for the job's tenant; the slot is the run's now. */
     public Handle start(Admission admitted, Job job, Listener listener) {
+        return start(admitted, job, Fanout.ONE, i -> listener);
+    }
+
+    /**
+     * Starts {@code fanout.choices()} sequences after one prefill, in the one slot {@code admitted} holds;
+     * {@code listeners} gives choice i its listener. The slot is released when the last sequence ends.
+     */
+    public Handle start(Admission admitted, Job job, Fanout fanout, IntFunction<Listener> listeners) {
         if (!admitted.held || !admitted.tenant.equals(job.tenant())) {
             throw new IllegalStateException("an admission is used once, for its own tenant");
         }
-        admitted.held = false; // released by the run when it ends
+        admitted.held = false; // released by the group when its last sequence ends
         // The client's deadline (gRPC: grpc-timeout, in this call's context) bounds the whole generation, and
         // every call made for it; never later than the gateway's own request timeout.
         Deadline own = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
         Deadline client = Context.current().getDeadline();
-        Run run = new Run(job, listener, client != null && client.isBefore(own) ? client : own);
+        Group group = new Group(job, fanout, listeners, client != null && client.isBefore(own) ? client : own);
         running.incrementAndGet();
         log.debug(
-                "generation: {} prompt tokens, up to {} new",
+                "generation: {} prompt tokens, {} choice(s) of up to {} new",
                 job.tokens().length,
+                fanout.choices(),
                 job.params().maxTokens());
         try {
-            executor.execute(() -> run.inRequest(run::prefillThenDecode));
+            executor.execute(() -> group.inRequest(group::prefillThenDecode));
         } catch (RuntimeException e) {
             running.decrementAndGet();
             release(job);
@@ -320,14 +357,149 @@ public final class GenerationPipeline {
         return new Handle() {
             @Override
             public void cancel() {
-                run.cancel();
+                group.cancel();
             }
 
             @Override
             public void onReady() {
-                run.onReady();
+                for (Run r : group.runs) {
+                    r.onReady();
+                }
             }
         };
+    }
+
+    /** The prefill call of {@code job}, cancellable through {@code scope}; {@code promptLogprobs} < 0: not scored. */
+    private PrefillResponse prefill(Job job, int promptLogprobs, Deadline deadline, Context.CancellableContext scope)
+            throws Exception {
+        PrefillRequest.Builder request = PrefillRequest.newBuilder()
+                .addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
+                .setCacheSalt(job.namespace());
+        if (promptLogprobs >= 0) {
+            request.setPromptLogprobs(promptLogprobs);
+        }
+        prefillCalls.increment();
+        return scope.call(() ->
+                PrefillGrpc.newBlockingStub(prefill).withDeadline(deadline).prefill(request.build()));
+    }
+
+    /**
+     * The sequences of one request: one prefill, then each choice decoded from its entry (a decode replica
+     * restores the entry once and forks it for the others, from its local cache). Admission, the running gauge
+     * and the prompt's metrics are the group's, counted once.
+     */
+    private final class Group {
+        final Job job;
+        final Fanout fanout;
+        final List<Run> runs = new ArrayList<>();
+        final AtomicInteger open;
+        final long start = System.nanoTime();
+        /** The request's id ({@link #identify}) at the start, for the group's threads to carry on. */
+        final String requestId;
+        /** The whole generation's deadline: each prefill and decode call gets it. */
+        final Deadline deadline;
+
+        volatile boolean cancelled;
+        volatile Context.CancellableContext prefillCall;
+        boolean promptCounted;
+
+        Group(Job job, Fanout fanout, IntFunction<Listener> listeners, Deadline deadline) {
+            this.job = job;
+            this.fanout = fanout;
+            this.deadline = deadline;
+            var id = tracer.getBaggage(REQUEST_ID);
+            this.requestId = id == null ? null : id.get();
+            for (int i = 0; i < fanout.choices(); i++) {
+                runs.add(new Run(this, choiceJob(job, i), listeners.apply(i)));
+            }
+            this.open = new AtomicInteger(runs.size());
+        }
+
+        /** Choice i samples with seed + i, so every choice has its own reproducible stream. */
+        private static Job choiceJob(Job job, int index) {
+            if (index == 0 || !job.wireParams().hasSeed()) {
+                return job;
+            }
+            var wire = job.wireParams().toBuilder()
+                    .setSeed(job.wireParams().getSeed() + index)
+                    .build();
+            return new Job(
+                    job.tokens(), job.params().withSeed(wire.getSeed()), wire, job.tenant(), job.salt(), job.chat());
+        }
+
+        void inRequest(Runnable work) {
+            if (requestId == null) {
+                work.run();
+                return;
+            }
+            try (BaggageInScope id = tracer.createBaggageInScope(REQUEST_ID, requestId)) {
+                work.run();
+            }
+        }
+
+        void cancel() {
+            cancelled = true;
+            Context.CancellableContext p = prefillCall;
+            if (p != null) {
+                p.cancel(null);
+            }
+            for (Run r : runs) {
+                r.cancel();
+            }
+        }
+
+        void prefillThenDecode() {
+            Context.CancellableContext scope = Context.current().withCancellation();
+            prefillCall = scope;
+            if (cancelled) {
+                scope.cancel(null); // cancelled before the call existed
+            }
+            PrefillResponse prefilled;
+            try {
+                prefilled = prefill(job, fanout.promptLogprobs(), deadline, scope);
+            } catch (Exception e) {
+                StatusRuntimeException error = cancelled ? null : GrpcErrors.toStatus(e);
+                runs.getFirst().fail(error); // one error for the request
+                for (Run r : runs.subList(1, runs.size())) {
+                    r.fail(null);
+                }
+                return;
+            } finally {
+                prefillCall = null;
+                scope.close();
+            }
+            if (fanout.promptLogprobs() >= 0) {
+                for (Run r : runs) {
+                    r.listener.onPromptLogprobs(prefilled.getPromptLogprobsList());
+                }
+            }
+            for (Run r : runs) {
+                r.prefilled = prefilled;
+                if (!fanout.decode()) {
+                    r.finish(cancelled ? null : FinishReason.FINISH_REASON_LENGTH);
+                    continue;
+                }
+                try {
+                    r.decode();
+                } catch (RuntimeException e) {
+                    r.fail(GrpcErrors.toStatus(e));
+                }
+            }
+        }
+
+        /** A sequence ended; {@code prefilled}: what its prompt cost, counted once (null: cancelled). */
+        synchronized void ended(PrefillResponse prefilled) {
+            if (prefilled != null && !promptCounted) {
+                promptCounted = true;
+                promptTokens.increment(job.tokens().length);
+                cachedTokens.increment(prefilled.getCachedTokens());
+            }
+            if (open.decrementAndGet() == 0) {
+                running.decrementAndGet();
+                release(job);
+                e2e.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+            }
+        }
     }
 
     private boolean admitTenant(String tenant) {
@@ -353,6 +525,7 @@ public final class GenerationPipeline {
     }
 
     private final class Run {
+        final Group group;
         final Job job;
         final Listener listener;
         final long start = System.nanoTime();
@@ -385,15 +558,11 @@ public final class GenerationPipeline {
         /** Set: a decode message was taken while the client was not ready; the next is asked for at onReady. */
         final AtomicBoolean owed = new AtomicBoolean();
 
-        /** The request's id ({@link #identify}) at the start, for the run's threads to carry on. */
-        final String requestId;
-
-        Run(Job job, Listener listener, Deadline deadline) {
+        Run(Group group, Job job, Listener listener) {
+            this.group = group;
             this.job = job;
             this.listener = listener;
-            this.deadline = deadline;
-            var id = tracer.getBaggage(REQUEST_ID);
-            this.requestId = id == null ? null : id.get();
+            this.deadline = group.deadline;
             this.stops = new StopSequenceMatcher(job.params().stop());
         }
 
@@ -402,13 +571,7 @@ public final class GenerationPipeline {
          * id rides in baggage, which this thread's outgoing calls take from its own context.
          */
         void inRequest(Runnable work) {
-            if (requestId == null) {
-                work.run();
-                return;
-            }
-            try (BaggageInScope id = tracer.createBaggageInScope(REQUEST_ID, requestId)) {
-                work.run();
-            }
+            group.inRequest(work);
         }
 
         void cancel() {
@@ -449,7 +612,7 @@ public final class GenerationPipeline {
             }
         }
 
-        /** Prefills, then decodes on a replica that has not failed this request. */
+        /** Prefills again (the entry was lost), then decodes on a replica that has not failed this request. */
         void prefillThenDecode() {
             Context.CancellableContext scope = Context.current().withCancellation();
             prefillCall = scope;
@@ -457,14 +620,7 @@ public final class GenerationPipeline {
                 scope.cancel(null); // cancelled before the call existed
             }
             try {
-                prefilled = scope.call(() -> PrefillGrpc.newBlockingStub(prefill)
-                        .withDeadline(deadline)
-                        .prefill(PrefillRequest.newBuilder()
-                                .addAllTokens(java.util.Arrays.stream(job.tokens())
-                                        .boxed()
-                                        .toList())
-                                .setCacheSalt(job.namespace())
-                                .build()));
+                prefilled = prefill(job, -1, deadline, scope);
             } catch (Exception e) {
                 if (cancelled) {
                     finish(null);
@@ -707,16 +863,12 @@ public final class GenerationPipeline {
                 return;
             }
             done = true;
-            running.decrementAndGet();
-            release(job);
-            e2e.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+            group.ended(reason == null ? null : prefilled);
             if (reason == null) {
                 return; // cancelled by the client: nobody to tell
             }
             int prompt = job.tokens().length;
             int cached = prefilled == null ? 0 : prefilled.getCachedTokens();
-            promptTokens.increment(prompt);
-            cachedTokens.increment(cached);
             listener.onFinish(
                     reason,
                     Usage.newBuilder()
@@ -731,9 +883,8 @@ public final class GenerationPipeline {
                 return;
             }
             done = true;
-            running.decrementAndGet();
-            release(job);
-            if (!cancelled) {
+            group.ended(null);
+            if (!cancelled && e != null) {
                 listener.onError(e);
             }
         }

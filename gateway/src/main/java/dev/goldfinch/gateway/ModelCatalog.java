@@ -58,4 +58,15 @@ public final class ModelCatalog {
                     field, "prompt is " + tokens.length + " tokens, more than the maximum of " + max);
         }
     }
+
+    /** logit_bias ids within the model's vocabulary (the engine bounds the values). */
+    public void checkLogitBias(java.util.Map<Integer, Float> bias, String field) {
+        int vocab = info().getVocabSize();
+        for (int token : bias.keySet()) {
+            if (token >= vocab) {
+                throw new GoldFinchException.InvalidInput(
+                        field, field + " key " + token + " is not a token id in [0, " + vocab + ")");
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@ import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.model.constrain.JsonGrammar;
 import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.sampling.SamplingParams;
+import dev.goldfinch.proto.internal.v1.PromptLogprob;
 import dev.goldfinch.proto.v1.FinishReason;
 import dev.goldfinch.proto.v1.ModelInfo;
 import dev.goldfinch.proto.v1.TokenLogprob;
@@ -50,18 +51,23 @@ public class OpenAiController {
     private final GenerationPipeline pipeline;
     private final JsonMapper json;
     private final JsonGrammars grammars;
+    private final OpenAiLogprobs logprobs;
+    private final int maxChoices;
 
     public OpenAiController(
             PromptBuilder prompts,
             ModelCatalog models,
             GenerationPipeline pipeline,
             JsonMapper json,
-            JsonGrammars grammars) {
+            JsonGrammars grammars,
+            GatewayProperties properties) {
         this.prompts = prompts;
         this.models = models;
         this.pipeline = pipeline;
         this.json = json;
         this.grammars = grammars;
+        this.logprobs = new OpenAiLogprobs(prompts.tokenizer());
+        this.maxChoices = properties.maxChoices();
     }
 
     @GetMapping("/v1/models")
@@ -95,11 +101,12 @@ public class OpenAiController {
     }
 
     /** One event of a generation, passed from the pipeline to the writing thread. */
-    private sealed interface Event permits Text, Done, Failed {}
+    private sealed interface Event permits Text, Done, Failed, Prompt {}
 
-    private record Text(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) implements Event {}
+    private record Text(int choice, String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top)
+            implements Event {}
 
-    private record Done(FinishReason reason, Usage usage) implements Event {}
+    private record Done(int choice, FinishReason reason, Usage usage) implements Event {}
 
     private record Failed(StatusRuntimeException error) implements Event {}
 
@@ -180,6 +187,53 @@ public class OpenAiController {
         return e;
     }
 
+    /** The prompt as the prefill scored it (echo with logprobs). */
+    private record Prompt(List<PromptLogprob> scored) implements Event {}
+
+    /** The listener of choice {@code choice}, queueing its events for the writing thread. */
+    private static GenerationPipeline.Listener listener(int choice, Events events) {
+        return new GenerationPipeline.Listener() {
+            @Override
+            public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
+                events.add(new Text(choice, text, ids, chosen, top));
+            }
+
+            @Override
+            public void onFinish(FinishReason reason, Usage usage) {
+                events.add(new Done(choice, reason, usage));
+            }
+
+            @Override
+            public void onError(StatusRuntimeException error) {
+                events.add(new Failed(error));
+            }
+
+            @Override
+            public boolean ready() {
+                return events.ready();
+            }
+
+            @Override
+            public void onPromptLogprobs(List<PromptLogprob> scored) {
+                if (choice == 0) {
+                    events.add(new Prompt(scored));
+                }
+            }
+        };
+    }
+
+    /** What the echo of a completion shows: the prompt's text and tokens, and their logprobs once scored. */
+    private static final class Echo {
+        final String text;
+        final int[] tokens;
+        List<PromptLogprob> scored = List.of();
+
+        Echo(String text, int[] tokens) {
+            this.text = text;
+            this.tokens = tokens;
+        }
+    }
+
     /**
      * Streams are written straight to the response from this (virtual) request thread, which blocks on the
      * generation's events; nothing here runs on an event loop.
@@ -189,6 +243,7 @@ public class OpenAiController {
         Request r;
         Events events = new Events();
         GenerationPipeline.Handle handle;
+        Echo echo = null;
         try {
             r = parse(body, chat);
             // Auth ran in ApiKeyHttpFilter; the slot is taken before the prompt is tokenized.
@@ -196,29 +251,12 @@ public class OpenAiController {
                     var requestId = pipeline.identify(RequestIds.ofHttpRequest(r.id()))) {
                 int[] tokens = pipeline.tokenize(r.prompt());
                 models.checkPrompt(tokens, r.promptField());
+                if (r.choices().echo()) {
+                    echo = new Echo(prompts.tokenizer().decode(tokens), tokens);
+                }
                 GenerationPipeline.Job job =
                         new GenerationPipeline.Job(tokens, r.params(), r.wire(), tenant, r.salt(), chat);
-                handle = pipeline.start(admitted, job, new GenerationPipeline.Listener() {
-                    @Override
-                    public void onText(String text, int[] ids, List<TokenLogprob> chosen, List<TokenLogprob> top) {
-                        events.add(new Text(text, ids, chosen, top));
-                    }
-
-                    @Override
-                    public void onFinish(FinishReason reason, Usage usage) {
-                        events.add(new Done(reason, usage));
-                    }
-
-                    @Override
-                    public void onError(StatusRuntimeException error) {
-                        events.add(new Failed(error));
-                    }
-
-                    @Override
-                    public boolean ready() {
-                        return events.ready();
-                    }
-                });
+                handle = pipeline.start(admitted, job, r.choices().fanout(), i -> listener(i, events));
                 events.started(handle);
             }
         } catch (RuntimeException e) {
@@ -226,20 +264,29 @@ public class OpenAiController {
             return error(GrpcErrors.toStatus(e));
         }
         try {
-            return respond(r, chat, events, handle, response);
+            return respond(r, chat, echo, events, handle, response);
         } finally {
             events.close();
         }
     }
 
     private ResponseEntity<?> respond(
-            Request r, boolean chat, Events events, GenerationPipeline.Handle handle, HttpServletResponse response)
+            Request r,
+            boolean chat,
+            Echo echo,
+            Events events,
+            GenerationPipeline.Handle handle,
+            HttpServletResponse response)
             throws IOException {
         Event first;
         try {
             // Errors before the first token still get their own HTTP status; a stream waits only so long before
             // it starts, to learn by writing whether its client is still there.
             first = r.stream ? events.poll(HANGUP_PROBE) : events.take();
+            if (first instanceof Prompt(List<PromptLogprob> scored)) {
+                echo.scored = scored;
+                first = r.stream ? events.poll(HANGUP_PROBE) : events.take();
+            }
         } catch (InterruptedException e) {
             handle.cancel();
             Thread.currentThread().interrupt();
@@ -249,7 +296,7 @@ public class OpenAiController {
             return error(error);
         }
         if (!r.stream) {
-            return collect(r, first, events, handle);
+            return collect(r, echo, first, events, handle);
         }
         response.setStatus(200);
         response.setContentType(MediaType.TEXT_EVENT_STREAM_VALUE);
@@ -258,19 +305,45 @@ public class OpenAiController {
         OutputStream out = response.getOutputStream();
         {
             try {
-
-                // With tools, text that may open a call is held back until it does (then the call is sent whole,
-                // as delta.tool_calls) or cannot (then it is sent as content).
+                int choices = r.choices().n();
+                // With tools (one choice only), text that may open a call is held back until it does (then the call
+                // is sent whole, as delta.tool_calls) or cannot (then it is sent as content).
                 List<Text> held = new ArrayList<>();
                 StringBuilder heldText = new StringBuilder();
                 boolean deciding = r.toolCalls();
-                if (chat) {
-                    Map<String, Object> role = new LinkedHashMap<>();
-                    role.put("role", "assistant");
-                    role.put("content", "");
-                    send(out, chunk(r, role, null, null, null));
+                Event e = first;
+                if (e == null && echo != null && r.choices().logprobs()) {
+                    // The prompt's scores (from the prefill) come before any text: the echo needs them first.
+                    e = nextOrProbe(events, out);
+                    if (e instanceof Prompt(List<PromptLogprob> scored)) {
+                        echo.scored = scored;
+                        e = null;
+                    }
                 }
-                Event e = first != null ? first : nextOrProbe(events, out);
+                int[] textOffset = new int[choices];
+                int finished = 0;
+                Usage total = null;
+                for (int i = 0; i < choices; i++) {
+                    if (chat) {
+                        Map<String, Object> role = new LinkedHashMap<>();
+                        role.put("role", "assistant");
+                        role.put("content", "");
+                        send(out, chunk(r, i, role, null, null, null));
+                    } else if (echo != null) {
+                        Map<String, Object> c = chunk(r, i, echo.text, null, null, null);
+                        if (r.choices().logprobs()) {
+                            choiceOf(c)
+                                    .put(
+                                            "logprobs",
+                                            logprobs.completions(OpenAiLogprobs.prompt(echo.tokens, echo.scored), 0));
+                        }
+                        send(out, c);
+                        textOffset[i] = echo.text.length();
+                    }
+                }
+                if (e == null) {
+                    e = nextOrProbe(events, out);
+                }
                 while (true) {
                     if (deciding && e instanceof Text t) {
                         held.add(t);
@@ -283,7 +356,7 @@ public class OpenAiController {
                         }
                         deciding = false;
                         for (Text h : held) {
-                            send(out, chunk(r, delta(r, h.text()), null, h, null));
+                            send(out, textChunk(r, h, textOffset));
                         }
                         held.clear();
                         e = nextOrProbe(events, out);
@@ -294,11 +367,12 @@ public class OpenAiController {
                             : null;
                     if (e instanceof Done && deciding && calls == null) {
                         for (Text h : held) { // ended before it could open a call
-                            send(out, chunk(r, delta(r, h.text()), null, h, null));
+                            send(out, textChunk(r, h, textOffset));
                         }
                     }
                     switch (e) {
-                        case Text t -> send(out, chunk(r, delta(r, t.text()), null, t, null));
+                        case Text t -> send(out, textChunk(r, t, textOffset));
+                        case Prompt p -> {}
                         case Done d -> {
                             if (calls != null) {
                                 List<Map<String, Object>> indexed = new ArrayList<>();
@@ -308,18 +382,23 @@ public class OpenAiController {
                                     c.putAll(calls.get(i));
                                     indexed.add(c);
                                 }
-                                send(out, chunk(r, Map.of("tool_calls", indexed), null, null, null));
+                                send(out, chunk(r, d.choice(), Map.of("tool_calls", indexed), null, null, null));
                             }
                             send(
                                     out,
                                     chunk(
                                             r,
+                                            d.choice(),
                                             chat ? Map.of() : "",
                                             calls != null ? "tool_calls" : finishReason(d.reason()),
                                             null,
                                             null));
+                            total = sum(total, d.usage());
+                            if (++finished < choices) {
+                                break;
+                            }
                             if (r.includeUsage) {
-                                Map<String, Object> last = chunk(r, null, null, null, d.usage());
+                                Map<String, Object> last = chunk(r, 0, null, null, null, total);
                                 send(out, last);
                             }
                             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
@@ -327,6 +406,7 @@ public class OpenAiController {
                             return null;
                         }
                         case Failed f -> {
+                            handle.cancel(); // the other choices too
                             Map<String, Object> err = ErrorTable.openAiError(f.error());
                             send(out, err);
                             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
@@ -346,6 +426,45 @@ public class OpenAiController {
         return null; // written
     }
 
+    /** The usage of several choices of one prompt: the prompt (and its cached part) once, completions summed. */
+    private static Usage sum(Usage total, Usage one) {
+        if (total == null) {
+            return one;
+        }
+        return total.toBuilder()
+                .setCompletionTokens(total.getCompletionTokens() + one.getCompletionTokens())
+                .build();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> choiceOf(Map<String, Object> chunk) {
+        return ((List<Map<String, Object>>) chunk.get("choices")).getFirst();
+    }
+
+    /** A streamed piece of a choice's text, with its tokens' logprobs; moves the choice's text offset on. */
+    private Map<String, Object> textChunk(Request r, Text t, int[] textOffset) {
+        Map<String, Object> c = chunk(r, t.choice(), delta(r, t.text()), null, t, null);
+        if (r.choices().logprobs() && !t.chosen().isEmpty()) {
+            List<OpenAiLogprobs.Position> positions = positions(r, t);
+            choiceOf(c)
+                    .put(
+                            "logprobs",
+                            r.chat
+                                    ? logprobs.chat(positions)
+                                    : logprobs.completions(positions, textOffset[t.choice()]));
+        }
+        textOffset[t.choice()] += t.text().length();
+        return c;
+    }
+
+    private static List<OpenAiLogprobs.Position> positions(Request r, Text t) {
+        List<OpenAiLogprobs.Position> out = new ArrayList<>();
+        for (TokenLogprob chosen : t.chosen()) { // one sampled token per event, its alternatives with it
+            out.add(OpenAiLogprobs.sampled(chosen, t.top(), r.choices().topLogprobs()));
+        }
+        return out;
+    }
+
     private Object delta(Request r, String text) {
         return r.chat ? Map.of("content", text) : text;
     }
@@ -355,7 +474,7 @@ public class OpenAiController {
         out.flush();
     }
 
-    private Map<String, Object> chunk(Request r, Object delta, String finish, Text tokens, Usage usage) {
+    private Map<String, Object> chunk(Request r, int index, Object delta, String finish, Text tokens, Usage usage) {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("id", r.id);
         c.put("object", r.chat ? "chat.completion.chunk" : "text_completion");
@@ -367,37 +486,15 @@ public class OpenAiController {
             return c;
         }
         Map<String, Object> choice = new LinkedHashMap<>();
-        choice.put("index", 0);
+        choice.put("index", index);
         choice.put(r.chat ? "delta" : "text", delta);
-        choice.put(
-                "logprobs",
-                tokens != null && r.params().logprobs() > 0 ? logprobs(r, tokens.chosen(), tokens.top()) : null);
+        choice.put("logprobs", null);
         choice.put("finish_reason", finish);
         if (r.returnTokenIds && tokens != null) {
             choice.put("token_ids", tokens.ids());
         }
         c.put("choices", List.of(choice));
         return c;
-    }
-
-    private Object logprobs(Request r, List<TokenLogprob> chosen, List<TokenLogprob> top) {
-        List<Map<String, Object>> content = new ArrayList<>();
-        for (TokenLogprob t : chosen) {
-            Map<String, Object> entry = new LinkedHashMap<>();
-            entry.put("token", tokenText(t.getToken()));
-            entry.put("logprob", t.getLogprob());
-            List<Map<String, Object>> alts = new ArrayList<>();
-            for (TokenLogprob a : top) {
-                alts.add(Map.of("token", tokenText(a.getToken()), "logprob", a.getLogprob()));
-            }
-            entry.put("top_logprobs", alts);
-            content.add(entry);
-        }
-        return Map.of("content", content);
-    }
-
-    private String tokenText(int id) {
-        return new String(prompts.tokenizer().tokenBytes(id), StandardCharsets.UTF_8);
     }
 
     private static Map<String, Object> usage(Usage u) {
@@ -413,56 +510,50 @@ public class OpenAiController {
         return r == FinishReason.FINISH_REASON_LENGTH ? "length" : "stop";
     }
 
-    private ResponseEntity<?> collect(Request r, Event first, Events events, GenerationPipeline.Handle handle) {
-        StringBuilder text = new StringBuilder();
-        List<Integer> ids = new ArrayList<>();
-        List<TokenLogprob> chosen = new ArrayList<>();
-        List<TokenLogprob> top = new ArrayList<>();
+    /** One choice of a non-streamed answer, gathered from its events. */
+    private static final class Gathered {
+        final StringBuilder text = new StringBuilder();
+        final List<Integer> ids = new ArrayList<>();
+        final List<OpenAiLogprobs.Position> positions = new ArrayList<>();
+        /** Sum of the sampled tokens' logprobs: how best_of ranks the choices. */
+        double cumulativeLogprob;
+
+        Done done;
+    }
+
+    private ResponseEntity<?> collect(
+            Request r, Echo echo, Event first, Events events, GenerationPipeline.Handle handle) {
+        int sequences = r.choices().sequences();
+        Gathered[] gathered = new Gathered[sequences];
+        for (int i = 0; i < sequences; i++) {
+            gathered[i] = new Gathered();
+        }
+        int finished = 0;
         Event e = first;
         try {
             while (true) {
                 switch (e) {
                     case Text t -> {
-                        text.append(t.text());
+                        Gathered g = gathered[t.choice()];
+                        g.text.append(t.text());
                         for (int id : t.ids()) {
-                            ids.add(id);
+                            g.ids.add(id);
                         }
-                        chosen.addAll(t.chosen());
-                        top.addAll(t.top());
+                        for (TokenLogprob c : t.chosen()) {
+                            g.cumulativeLogprob += c.getLogprob();
+                        }
+                        g.positions.addAll(positions(r, t));
                     }
+                    case Prompt p -> echo.scored = p.scored();
                     case Failed f -> {
+                        handle.cancel(); // the other choices too
                         return error(f.error());
                     }
                     case Done d -> {
-                        Map<String, Object> choice = new LinkedHashMap<>();
-                        choice.put("index", 0);
-                        List<Map<String, Object>> calls =
-                                r.toolCalls() ? StructuredOutputs.toolCalls(text.toString(), json) : null;
-                        if (r.chat) {
-                            Map<String, Object> message = new LinkedHashMap<>();
-                            message.put("role", "assistant");
-                            message.put("content", calls != null ? null : text.toString());
-                            message.put("refusal", null); // OpenAI's shape: always present, never set here
-                            if (calls != null) {
-                                message.put("tool_calls", calls);
-                            }
-                            choice.put("message", message);
-                        } else {
-                            choice.put("text", text.toString());
+                        gathered[d.choice()].done = d;
+                        if (++finished == sequences) {
+                            return ResponseEntity.ok(answer(r, echo, gathered));
                         }
-                        choice.put("logprobs", r.params().logprobs() > 0 ? logprobs(r, chosen, top) : null);
-                        choice.put("finish_reason", calls != null ? "tool_calls" : finishReason(d.reason()));
-                        if (r.returnTokenIds) {
-                            choice.put("token_ids", ids);
-                        }
-                        Map<String, Object> body = new LinkedHashMap<>();
-                        body.put("id", r.id);
-                        body.put("object", r.chat ? "chat.completion" : "text_completion");
-                        body.put("created", r.created);
-                        body.put("model", r.model);
-                        body.put("choices", List.of(choice));
-                        body.put("usage", usage(d.usage()));
-                        return ResponseEntity.ok(body);
                     }
                 }
                 e = events.take();
@@ -472,6 +563,66 @@ public class OpenAiController {
             Thread.currentThread().interrupt();
             return error(ErrorTable.status(FailureKind.CANCELLED, "interrupted", null));
         }
+    }
+
+    /** The response body: the best {@code n} of the choices gathered (all of them unless best_of > n). */
+    private Map<String, Object> answer(Request r, Echo echo, Gathered[] gathered) {
+        List<Gathered> ranked = new ArrayList<>(List.of(gathered));
+        if (r.choices().bestOf() > r.choices().n()) {
+            ranked.sort(java.util.Comparator.comparingDouble((Gathered g) -> g.cumulativeLogprob)
+                    .reversed());
+        }
+        List<Map<String, Object>> choices = new ArrayList<>();
+        Usage total = null;
+        for (Gathered g : gathered) {
+            total = sum(total, g.done.usage()); // best_of's unreturned sequences were generated too
+        }
+        for (int index = 0; index < r.choices().n(); index++) {
+            Gathered g = ranked.get(index);
+            Map<String, Object> choice = new LinkedHashMap<>();
+            choice.put("index", index);
+            List<Map<String, Object>> calls =
+                    r.toolCalls() ? StructuredOutputs.toolCalls(g.text.toString(), json) : null;
+            Object lp = null;
+            if (r.chat) {
+                Map<String, Object> message = new LinkedHashMap<>();
+                message.put("role", "assistant");
+                message.put("content", calls != null ? null : g.text.toString());
+                message.put("refusal", null); // OpenAI's shape: always present, never set here
+                if (calls != null) {
+                    message.put("tool_calls", calls);
+                }
+                choice.put("message", message);
+                if (r.choices().logprobs()) {
+                    lp = logprobs.chat(g.positions);
+                }
+            } else {
+                String before = echo == null ? "" : echo.text;
+                choice.put("text", before + g.text);
+                if (r.choices().logprobs()) {
+                    List<OpenAiLogprobs.Position> positions = new ArrayList<>();
+                    if (echo != null) {
+                        positions.addAll(OpenAiLogprobs.prompt(echo.tokens, echo.scored));
+                    }
+                    positions.addAll(g.positions);
+                    lp = logprobs.completions(positions, 0);
+                }
+            }
+            choice.put("logprobs", lp);
+            choice.put("finish_reason", calls != null ? "tool_calls" : finishReason(g.done.reason()));
+            if (r.returnTokenIds) {
+                choice.put("token_ids", g.ids);
+            }
+            choices.add(choice);
+        }
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("id", r.id);
+        body.put("object", r.chat ? "chat.completion" : "text_completion");
+        body.put("created", r.created);
+        body.put("model", r.model);
+        body.put("choices", choices);
+        body.put("usage", usage(total));
+        return body;
     }
 
     /** The HTTP status and OpenAI error object of the one error table. */
@@ -501,6 +652,7 @@ public class OpenAiController {
             boolean includeUsage,
             boolean returnTokenIds,
             boolean toolCalls,
+            OpenAiChoices choices,
             SamplingParams params,
             dev.goldfinch.proto.v1.SamplingParams wire,
             String salt,
@@ -520,10 +672,6 @@ public class OpenAiController {
             throw new GoldFinchException.InvalidInput(null, "request body must be a JSON object");
         }
         ModelInfo model = models.resolve(text(root, "model", true));
-        long n = integer(root, "n", 1); // compared as sent: a cast would let 2^32 + 1 pass as 1
-        if (n != 1) {
-            throw new GoldFinchException.InvalidInput("n", "n must be 1 (one choice per request), got " + n);
-        }
         StructuredOutputs.Plan plan = StructuredOutputs.plan(root, chat, json);
         java.util.function.Supplier<int[]> prompt;
         String promptField = chat ? "messages" : "prompt";
@@ -619,7 +767,19 @@ public class OpenAiController {
         }
         String maxField = chat && root.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         JsonGrammar grammar = plan.spec() == null ? null : grammars.get(plan.spec(), StructuredOutputs.specField(plan));
-        if (root.has(maxField) && !root.get(maxField).isNull()) {
+        boolean maxTokensZero = root.has(maxField)
+                && root.get(maxField).isIntegralNumber()
+                && root.get(maxField).canConvertToLong() // compared as sent: 2^64 is no zero
+                && root.get(maxField).asLong() == 0;
+        OpenAiChoices choices =
+                OpenAiChoices.parse(root, chat, bool(root, "stream"), maxChoices, maxTokensZero ? maxField : null);
+        if (choices.sequences() > 1 && plan.toolCalls()) {
+            throw new GoldFinchException.InvalidInput("n", "tools are answered with one choice: n must be 1");
+        }
+        s.putAllLogitBias(OpenAiChoices.logitBias(root, model.getVocabSize()));
+        if (maxTokensZero) {
+            // Nothing is generated (echo scores the prompt); the wire keeps its default, never used.
+        } else if (root.has(maxField) && !root.get(maxField).isNull()) {
             s.setMaxTokens(bounded(root, maxField, 1, model.getMaxTokensCap()));
         } else if (chat) {
             // Chat has no OpenAI default of 16; a bounded schema gets room for its longest output.
@@ -650,28 +810,11 @@ public class OpenAiController {
             } else {
                 throw new GoldFinchException.InvalidInput("stop", "stop must be a string or an array of strings");
             }
-        } else if (chat) {
-            s.addStop(PromptBuilder.CHAT_STOP);
         }
-        JsonNode logprobs = root.get("logprobs");
-        if (logprobs != null && !logprobs.isNull()) {
-            if (chat) {
-                if (!logprobs.isBoolean()) {
-                    throw new GoldFinchException.InvalidInput(
-                            "logprobs", "logprobs must be a boolean for chat completions");
-                }
-                if (logprobs.asBoolean()) {
-                    int top = root.has("top_logprobs")
-                                    && !root.get("top_logprobs").isNull()
-                            ? bounded(root, "top_logprobs", 0, SamplingParams.MAX_LOGPROBS)
-                            : 0;
-                    s.setLogprobs(Math.max(1, top)); // the chosen token's own logprob needs one
-                }
-            } else {
-                s.setLogprobs(bounded(root, "logprobs", 0, SamplingParams.MAX_LOGPROBS));
-            }
+        if (choices.logprobs()) {
+            s.setLogprobs(choices.topLogprobs()); // the chosen token's logprob comes with every token
         }
-        dev.goldfinch.proto.v1.SamplingParams wire = s.build();
+        dev.goldfinch.proto.v1.SamplingParams wire = chat ? PromptBuilder.withTurnStop(s.build()) : s.build();
         SamplingParams params = SamplingMapper.fromProto(wire, model.getMaxTokensCap());
         if (plan.spec() != null) {
             grammars.forRequest(plan.spec(), params.maxTokens(), StructuredOutputs.specField(plan), maxField);
@@ -693,6 +836,7 @@ public class OpenAiController {
                 includeUsage,
                 bool(root, "return_token_ids"),
                 plan.toolCalls(),
+                choices,
                 params,
                 wire,
                 effectiveSalt,

@@ -152,6 +152,23 @@ public final class PromptBuilder {
     /** The chat stop sequence: the model starting the user's next turn. */
     public static final String CHAT_STOP = "\n\nUser:";
 
+    /**
+     * A chat's sampling with the turn stop among its stops: a client's {@code stop} adds to it, never replaces
+     * it (else the model writes the user's next turn).
+     */
+    public static dev.goldfinch.proto.v1.SamplingParams withTurnStop(dev.goldfinch.proto.v1.SamplingParams wire) {
+        if (wire.getStopList().contains(CHAT_STOP)) {
+            return wire;
+        }
+        if (wire.getStopCount() >= dev.goldfinch.model.sampling.SamplingParams.MAX_STOP) {
+            throw new dev.goldfinch.model.GoldFinchException.InvalidInput(
+                    "stop",
+                    "stop allows at most " + (dev.goldfinch.model.sampling.SamplingParams.MAX_STOP - 1)
+                            + " sequences in a chat (the turn stop is one more), got " + wire.getStopCount());
+        }
+        return wire.toBuilder().addStop(CHAT_STOP).build();
+    }
+
     private static final class IntList {
         private int[] a = new int[256];
         private int n;

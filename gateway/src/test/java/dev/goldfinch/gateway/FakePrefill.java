@@ -76,14 +76,31 @@ final class FakePrefill extends PrefillGrpc.PrefillImplBase {
             response.onError(failure);
             return;
         }
-        response.onNext(PrefillResponse.newBuilder()
+        PrefillResponse.Builder answer = PrefillResponse.newBuilder()
                 .setEntry(EntryRef.newBuilder()
                         .setModel(MODEL.getFingerprint())
                         .setPrefixHash(address(request))
                         .setLength(request.getTokensCount()))
-                .setComputedTokens(request.getTokensCount())
-                .build());
+                .setComputedTokens(request.getTokensCount());
+        if (request.hasPromptLogprobs()) { // tokens[i] scores -i/4, its alternatives the ids after it
+            for (int i = 1; i < request.getTokensCount(); i++) {
+                var position = dev.goldfinch.proto.internal.v1.PromptLogprob.newBuilder()
+                        .setToken(promptLogprob(request.getTokens(i), -i / 4f));
+                for (int k = 0; k < request.getPromptLogprobs(); k++) {
+                    position.addTopLogprobs(promptLogprob(request.getTokens(i) + k, -k));
+                }
+                answer.addPromptLogprobs(position);
+            }
+        }
+        response.onNext(answer.build());
         response.onCompleted();
+    }
+
+    private static dev.goldfinch.proto.v1.TokenLogprob promptLogprob(int token, float logprob) {
+        return dev.goldfinch.proto.v1.TokenLogprob.newBuilder()
+                .setToken(token)
+                .setLogprob(logprob)
+                .build();
     }
 
     static String address(PrefillRequest request) {

@@ -64,7 +64,7 @@ class OpenAiErrorsTest {
         completions.add(Map.entry("max_tokens", GatewayFixture.body("prompt", "Hello", "max_tokens", 0)));
         completions.add(Map.entry("temperature", GatewayFixture.body("prompt", "Hello", "temperature", -0.5)));
         completions.add(Map.entry("top_p", GatewayFixture.body("prompt", "Hello", "top_p", 1.5)));
-        completions.add(Map.entry("n", GatewayFixture.body("prompt", "Hello", "n", 2)));
+        completions.add(Map.entry("n", GatewayFixture.body("prompt", "Hello", "n", 9))); // beyond max-choices
         completions.add(Map.entry("n", GatewayFixture.body("prompt", "Hello", "n", (1L << 32) + 1)));
         completions.add(Map.entry("logprobs", GatewayFixture.body("prompt", "Hello", "logprobs", (1L << 32) + 1)));
         completions.add(Map.entry("stop", GatewayFixture.body("prompt", "Hello", "stop", 5)));

@@ -41,7 +41,8 @@ class OpenAiRequestFuzzTest {
                     models,
                     null,
                     JsonMapper.builder().build(),
-                    new dev.goldfinch.model.constrain.JsonGrammars(prompts.tokenizer(), 8));
+                    new dev.goldfinch.model.constrain.JsonGrammars(prompts.tokenizer(), 8),
+                    new GatewayProperties(null, null, null, null, null, null, null, null, null, null, null, null));
             var result = FuzzRun.run(
                     "openai-request",
                     FuzzRun.corpus("openai-request"),

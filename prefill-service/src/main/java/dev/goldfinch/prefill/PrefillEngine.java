@@ -7,9 +7,11 @@ import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchModel;
+import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.state.SequenceState;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +39,19 @@ public final class PrefillEngine {
     /** Tokens per forward pass: bounds activation memory on long prompts without hurting throughput. */
     static final int CHUNK_TOKENS = 512;
 
-    public record Result(byte[] hash, int length, int cachedTokens, int computedTokens) {}
+    /** Tokens per forward pass when every position's logits are kept (a row is a whole vocabulary of floats). */
+    static final int SCORED_CHUNK_TOKENS = 32;
+
+    /**
+     * {@code promptLogprobs}: when the prompt was scored, tokens[1 .. n-1) each with its logprob and top
+     * alternatives; else empty.
+     */
+    public record Result(
+            byte[] hash, int length, int cachedTokens, int computedTokens, List<Sampler.Sample> promptLogprobs) {
+        public Result(byte[] hash, int length, int cachedTokens, int computedTokens) {
+            this(hash, length, cachedTokens, computedTokens, List.of());
+        }
+    }
 
     /**
      * One caller's claim on a prefill, shared with identical ones: its result, and {@code abandon}, for a
@@ -97,8 +111,16 @@ public final class PrefillEngine {
 
     /** As {@link #submit}, for a caller that may go away before the result. */
     public Ticket join(int[] tokens, String salt, boolean reuseCache) {
+        return join(tokens, salt, reuseCache, -1);
+    }
+
+    /**
+     * As {@link #join(int[], String, boolean)}, scoring the prompt when {@code promptLogprobs} >= 0 (that many top
+     * alternatives per position): the whole prompt is computed then, since no checkpoint holds logits.
+     */
+    public Ticket join(int[] tokens, String salt, boolean reuseCache, int promptLogprobs) {
         String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":"
-                + reuseCache;
+                + reuseCache + ":" + promptLogprobs;
         Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1));
         Flight running = inFlight.putIfAbsent(key, flight);
         if (running != null) {
@@ -115,7 +137,11 @@ public final class PrefillEngine {
                 Throwable failure = null;
                 try {
                     result = prefill(
-                            tokens, salt, reuseCache, () -> flight.wanted().get() <= 0);
+                            tokens,
+                            salt,
+                            reuseCache,
+                            promptLogprobs,
+                            () -> flight.wanted().get() <= 0);
                 } catch (Throwable t) {
                     failure = t;
                 }
@@ -143,13 +169,16 @@ public final class PrefillEngine {
     }
 
     Result prefill(int[] tokens, String salt, boolean reuseCache) {
-        return prefill(tokens, salt, reuseCache, () -> false);
+        return prefill(tokens, salt, reuseCache, -1, () -> false);
     }
 
-    private Result prefill(int[] tokens, String salt, boolean reuseCache, BooleanSupplier abandoned) {
+    private Result prefill(
+            int[] tokens, String salt, boolean reuseCache, int promptLogprobs, BooleanSupplier abandoned) {
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
-        PrefixCacheStore.Lookup hit = reuseCache
+        boolean scored = promptLogprobs >= 0;
+        List<Sampler.Sample> scores = new ArrayList<>();
+        PrefixCacheStore.Lookup hit = reuseCache && !scored
                 ? span("goldfinch.prefill.prefix_lookup", "prefix lookup")
                         .observe(() -> cache.lookup(salt, tokens, target))
                 : PrefixCacheStore.Lookup.MISS;
@@ -194,9 +223,14 @@ public final class PrefillEngine {
                         throw new TypedFailure(
                                 FailureKind.CANCELLED, "prefill abandoned by its callers after " + at + " tokens");
                     }
-                    int to = Math.min(stop, at + CHUNK_TOKENS);
+                    int to = Math.min(stop, at + (scored ? SCORED_CHUNK_TOKENS : CHUNK_TOKENS));
                     int[] chunk = Arrays.copyOfRange(tokens, at, to);
-                    model.forward(List.of(new GoldFinchModel.Segment(state, chunk, chunk.length)));
+                    float[] logits = model.forward(
+                                    List.of(new GoldFinchModel.Segment(state, chunk, scored ? 0 : chunk.length)))[0];
+                    int vocab = model.config().vocabSize();
+                    for (int row = 0; scored && row < chunk.length; row++) { // row r scores the token after it
+                        scores.add(Sampler.score(logits, row * vocab, vocab, tokens[at + row + 1], promptLogprobs));
+                    }
                     at = to;
                 }
             } catch (RuntimeException e) {
@@ -216,7 +250,11 @@ public final class PrefillEngine {
         SequenceState entry = state;
         transfer("write").observe(() -> cache.persist(salt, entry, handOffFrom));
         return new Result(
-                cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
+                cache.hasher().prefix(cache.modelId(), salt, tokens, target),
+                target,
+                cached,
+                target - cached,
+                List.copyOf(scores));
     }
 
     private Observation span(String name, String spanName) {

@@ -1,13 +1,18 @@
 package dev.goldfinch.prefill;
 
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.ModelConfig;
+import dev.goldfinch.model.sampling.Sampler;
+import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.internal.v1.DescribeModelRequest;
 import dev.goldfinch.proto.internal.v1.EntryRef;
 import dev.goldfinch.proto.internal.v1.PrefillGrpc;
 import dev.goldfinch.proto.internal.v1.PrefillRequest;
 import dev.goldfinch.proto.internal.v1.PrefillResponse;
+import dev.goldfinch.proto.internal.v1.PromptLogprob;
 import dev.goldfinch.proto.v1.ModelInfo;
+import dev.goldfinch.proto.v1.TokenLogprob;
 import dev.goldfinch.service.GrpcErrors;
 import dev.goldfinch.service.ModelProperties;
 import io.grpc.Context;
@@ -110,9 +115,18 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
             }
             tokens[i] = t;
         }
+        if (request.hasPromptLogprobs() && request.getPromptLogprobs() > SamplingParams.MAX_LOGPROBS) {
+            response.onError(GrpcErrors.toStatus(TypedFailure.invalidArgument(
+                    "prompt_logprobs",
+                    "prompt_logprobs must be in [0, " + SamplingParams.MAX_LOGPROBS + "], got "
+                            + Integer.toUnsignedString(request.getPromptLogprobs()))));
+            return;
+        }
+        int promptLogprobs = request.hasPromptLogprobs() ? request.getPromptLogprobs() : -1;
         long start = System.nanoTime();
         Context context = Context.current();
-        PrefillEngine.Ticket ticket = engine.join(tokens, request.getCacheSalt(), !request.getBypassCache());
+        PrefillEngine.Ticket ticket =
+                engine.join(tokens, request.getCacheSalt(), !request.getBypassCache(), promptLogprobs);
         // The call's context ends with it; only a cancellation (or deadline) ends it before the result.
         context.addListener(ended -> ticket.abandon().run(), Runnable::run);
         ticket.result().whenComplete((r, error) -> {
@@ -132,14 +146,26 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
             if (context.isCancelled()) {
                 return;
             }
-            response.onNext(PrefillResponse.newBuilder()
+            PrefillResponse.Builder answer = PrefillResponse.newBuilder()
                     .setEntry(EntryRef.newBuilder()
                             .setModel(engine.cache().modelId())
                             .setPrefixHash(PrefixHasher.hex(r.hash()))
                             .setLength(r.length()))
                     .setCachedTokens(r.cachedTokens())
-                    .setComputedTokens(r.computedTokens())
-                    .build());
+                    .setComputedTokens(r.computedTokens());
+            for (Sampler.Sample scored : r.promptLogprobs()) {
+                PromptLogprob.Builder position = PromptLogprob.newBuilder()
+                        .setToken(TokenLogprob.newBuilder()
+                                .setToken(scored.token())
+                                .setLogprob(scored.logprob()));
+                for (int i = 0; i < scored.topTokens().length; i++) {
+                    position.addTopLogprobs(TokenLogprob.newBuilder()
+                            .setToken(scored.topTokens()[i])
+                            .setLogprob(scored.topLogprobs()[i]));
+                }
+                answer.addPromptLogprobs(position);
+            }
+            response.onNext(answer.build());
             response.onCompleted();
         });
     }

@@ -20,6 +20,10 @@ public final class Sampler {
     /** Decayed occurrence counts of generated tokens, stored divided by {@code scale}. */
     private final float[] counts;
 
+    /** logit_bias as parallel arrays, so a step adds it without boxing. */
+    private final int[] biasTokens;
+
+    private final float[] biases;
     private final boolean[] inPrompt;
     private final int[] touched;
     private int touchedCount;
@@ -34,6 +38,18 @@ public final class Sampler {
         this.counts = new float[vocabSize];
         this.inPrompt = new boolean[vocabSize];
         this.touched = new int[vocabSize];
+        this.biasTokens = new int[params.logitBias().size()];
+        this.biases = new float[biasTokens.length];
+        int i = 0;
+        for (var b : params.logitBias().entrySet()) {
+            if (b.getKey() >= vocabSize) {
+                throw new dev.goldfinch.model.GoldFinchException.InvalidInput(
+                        "logit_bias",
+                        "logit_bias key " + b.getKey() + " is outside the vocabulary [0, " + vocabSize + ")");
+            }
+            biasTokens[i] = b.getKey();
+            biases[i++] = b.getValue();
+        }
     }
 
     /** Prompt tokens count for the repetition penalty only (as in vLLM), not for presence/frequency. */
@@ -185,6 +201,9 @@ public final class Sampler {
     }
 
     private void applyPenalties() {
+        for (int i = 0; i < biasTokens.length; i++) {
+            work[biasTokens[i]] += biases[i];
+        }
         if (p.repetitionPenalty() != 1) {
             float rp = (float) p.repetitionPenalty();
             for (int t = 0; t < vocab; t++) {
@@ -204,23 +223,30 @@ public final class Sampler {
 
     /** Log-probabilities under the final (penalised, tempered, unfiltered) distribution. */
     private Sample finish(int token) {
+        return score(work, 0, vocab, token, p.logprobs());
+    }
+
+    /**
+     * {@code token}'s log-probability under the softmax of {@code logits[from .. from + vocab)}, and the {@code k}
+     * most likely tokens with theirs (ties to the lower id): a chosen token's logprobs, or a prompt position's.
+     */
+    public static Sample score(float[] logits, int from, int vocab, int token, int k) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocab; i++) {
-            max = Math.max(max, work[i]);
+            max = Math.max(max, logits[from + i]);
         }
         double sum = 0;
         for (int i = 0; i < vocab; i++) {
-            sum += Math.exp(work[i] - max);
+            sum += Math.exp(logits[from + i] - max);
         }
         double logZ = max + Math.log(sum);
-        int k = p.logprobs();
         int[] top = new int[k];
         float[] topLp = new float[k];
         if (k > 0) {
             Arrays.fill(top, -1);
             for (int i = 0; i < vocab; i++) {
                 for (int j = 0; j < k; j++) {
-                    if (top[j] < 0 || work[i] > work[top[j]]) {
+                    if (top[j] < 0 || logits[from + i] > logits[from + top[j]]) {
                         System.arraycopy(top, j, top, j + 1, k - j - 1);
                         top[j] = i;
                         break;
@@ -228,9 +254,9 @@ public final class Sampler {
                 }
             }
             for (int j = 0; j < k; j++) {
-                topLp[j] = (float) (work[top[j]] - logZ);
+                topLp[j] = (float) (logits[from + top[j]] - logZ);
             }
         }
-        return new Sample(token, (float) (work[token] - logZ), top, topLp);
+        return new Sample(token, (float) (logits[from + token] - logZ), top, topLp);
     }
 }

@@ -2,6 +2,7 @@ package dev.goldfinch.model.sampling;
 
 import dev.goldfinch.model.GoldFinchException;
 import java.util.List;
+import java.util.Map;
 
 /**
  * How to pick each next token, with OpenAI/vLLM field names and semantics. Validated on
@@ -20,6 +21,9 @@ import java.util.List;
  * @param stop              stop sequences (text), at most {@value #MAX_STOP}, none empty nor longer than
  *                          {@value #MAX_STOP_LENGTH} characters; not included in the output
  * @param logprobs          how many top alternatives to report per token; 0..{@value #MAX_LOGPROBS}
+ * @param logitBias         token id to a bias added to its logit before sampling, in [-100, 100] (OpenAI's
+ *                          {@code logit_bias}: -100 bans the token, 100 all but forces it); at most
+ *                          {@value #MAX_LOGIT_BIAS} entries
  */
 public record SamplingParams(
         double temperature,
@@ -33,15 +37,31 @@ public record SamplingParams(
         Long seed,
         int maxTokens,
         List<String> stop,
-        int logprobs) {
+        int logprobs,
+        Map<Integer, Float> logitBias) {
     public static final int MAX_STOP = 16;
     /** Bounds what a client can make the stop matcher hold back and compare per token. */
     public static final int MAX_STOP_LENGTH = 1024;
 
     public static final int MAX_LOGPROBS = 20;
 
+    public static final int MAX_LOGIT_BIAS = 1024;
+    public static final float MAX_BIAS = 100;
+
     public SamplingParams {
         stop = stop == null ? List.of() : List.copyOf(stop);
+        logitBias = logitBias == null ? Map.of() : Map.copyOf(logitBias);
+        check(
+                logitBias.size() <= MAX_LOGIT_BIAS,
+                "logit_bias",
+                "logit_bias allows at most " + MAX_LOGIT_BIAS + " tokens, got " + logitBias.size());
+        for (Map.Entry<Integer, Float> b : logitBias.entrySet()) {
+            check(b.getKey() >= 0, "logit_bias", "logit_bias keys must be token ids >= 0, got " + b.getKey());
+            check(
+                    b.getValue() >= -MAX_BIAS && b.getValue() <= MAX_BIAS,
+                    "logit_bias",
+                    "logit_bias values must be in [-100, 100], got " + b.getValue() + " for token " + b.getKey());
+        }
         check(
                 Double.isFinite(temperature) && temperature >= 0,
                 "temperature",
@@ -86,7 +106,7 @@ public record SamplingParams(
 
     /** OpenAI's defaults: temperature 1, nothing filtered, no penalties, 16 tokens. */
     public static SamplingParams defaults() {
-        return new SamplingParams(1.0, 0, 1.0, 0, 0, 0, 1.0, 1.0, null, 16, List.of(), 0);
+        return new SamplingParams(1.0, 0, 1.0, 0, 0, 0, 1.0, 1.0, null, 16, List.of(), 0, Map.of());
     }
 
     public static SamplingParams greedy(int maxTokens) {
@@ -116,7 +136,8 @@ public record SamplingParams(
                 seed,
                 maxTokens,
                 stop,
-                logprobs);
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withTopK(int v) {
@@ -132,7 +153,8 @@ public record SamplingParams(
                 seed,
                 maxTokens,
                 stop,
-                logprobs);
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withTopP(double v) {
@@ -148,7 +170,8 @@ public record SamplingParams(
                 seed,
                 maxTokens,
                 stop,
-                logprobs);
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withMinP(double v) {
@@ -164,12 +187,25 @@ public record SamplingParams(
                 seed,
                 maxTokens,
                 stop,
-                logprobs);
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withPenalties(double presence, double frequency, double repetition, double decay) {
         return new SamplingParams(
-                temperature, topK, topP, minP, presence, frequency, repetition, decay, seed, maxTokens, stop, logprobs);
+                temperature,
+                topK,
+                topP,
+                minP,
+                presence,
+                frequency,
+                repetition,
+                decay,
+                seed,
+                maxTokens,
+                stop,
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withSeed(Long v) {
@@ -185,7 +221,8 @@ public record SamplingParams(
                 v,
                 maxTokens,
                 stop,
-                logprobs);
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withMaxTokens(int v) {
@@ -201,7 +238,8 @@ public record SamplingParams(
                 seed,
                 v,
                 stop,
-                logprobs);
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withStop(List<String> v) {
@@ -217,7 +255,8 @@ public record SamplingParams(
                 seed,
                 maxTokens,
                 v,
-                logprobs);
+                logprobs,
+                logitBias);
     }
 
     public SamplingParams withLogprobs(int v) {
@@ -233,6 +272,24 @@ public record SamplingParams(
                 seed,
                 maxTokens,
                 stop,
+                v,
+                logitBias);
+    }
+
+    public SamplingParams withLogitBias(Map<Integer, Float> v) {
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                minP,
+                presencePenalty,
+                frequencyPenalty,
+                repetitionPenalty,
+                penaltyDecay,
+                seed,
+                maxTokens,
+                stop,
+                logprobs,
                 v);
     }
 }

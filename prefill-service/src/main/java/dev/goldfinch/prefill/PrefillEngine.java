@@ -37,6 +37,10 @@ public final class PrefillEngine {
     /** Tokens per forward pass: bounds activation memory on long prompts without hurting throughput. */
     static final int CHUNK_TOKENS = 512;
 
+    /**
+     * {@code length} counts the initial state's own positions too (it is the entry's length); {@code cachedTokens}
+     * only the prompt's.
+     */
     public record Result(byte[] hash, int length, int cachedTokens, int computedTokens) {}
 
     /**
@@ -92,11 +96,25 @@ public final class PrefillEngine {
 
     /** Prefills {@code tokens[0..n-1)}; joins an identical prefill already running. */
     public CompletableFuture<Result> submit(int[] tokens, String salt, boolean reuseCache) {
-        return join(tokens, salt, reuseCache).result();
+        return join(tokens, salt, reuseCache, null).result();
     }
 
-    /** As {@link #submit}, for a caller that may go away before the result. */
-    public Ticket join(int[] tokens, String salt, boolean reuseCache) {
+    /**
+     * As {@link #submit}, for a caller that may go away before the result; with {@code initial} (may be null), from
+     * that state, in its namespace ({@link InitialStateLibrary.Named#namespace}): the prompt then continues the
+     * state's own tokens.
+     */
+    public Ticket join(int[] prompt, String requestSalt, boolean reuseCache, InitialStateLibrary.Named initial) {
+        int[] tokens = prompt;
+        String salt = requestSalt;
+        if (initial != null) {
+            int[] own = initial.state().tokens();
+            tokens = Arrays.copyOf(own, own.length + prompt.length);
+            System.arraycopy(prompt, 0, tokens, own.length, prompt.length);
+            salt = initial.namespace(requestSalt);
+        }
+        int[] effectiveTokens = tokens;
+        String effectiveSalt = salt;
         String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":"
                 + reuseCache;
         Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1));
@@ -115,7 +133,11 @@ public final class PrefillEngine {
                 Throwable failure = null;
                 try {
                     result = prefill(
-                            tokens, salt, reuseCache, () -> flight.wanted().get() <= 0);
+                            effectiveTokens,
+                            effectiveSalt,
+                            reuseCache,
+                            () -> flight.wanted().get() <= 0,
+                            initial);
                 } catch (Throwable t) {
                     failure = t;
                 }
@@ -143,10 +165,16 @@ public final class PrefillEngine {
     }
 
     Result prefill(int[] tokens, String salt, boolean reuseCache) {
-        return prefill(tokens, salt, reuseCache, () -> false);
+        return prefill(tokens, salt, reuseCache, () -> false, null);
     }
 
-    private Result prefill(int[] tokens, String salt, boolean reuseCache, BooleanSupplier abandoned) {
+    private Result prefill(
+            int[] tokens,
+            String salt,
+            boolean reuseCache,
+            BooleanSupplier abandoned,
+            InitialStateLibrary.Named initial) {
+        int own = initial == null ? 0 : initial.length();
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
         PrefixCacheStore.Lookup hit = reuseCache
@@ -156,16 +184,20 @@ public final class PrefillEngine {
         SequenceState state = null;
         if (hit.hit()) {
             if (hit.checkpointLength() == target) {
-                return new Result(hit.checkpointHash(), target, target, 0);
+                return new Result(hit.checkpointHash(), target, target - own, 0);
             }
             state = transfer("read")
                     .observe(() -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()))
                     .orElse(null);
         }
         int cached = state == null ? 0 : state.length();
+        if (state == null && initial != null) {
+            state = startFrom(initial, salt, tokens, reuseCache);
+        }
         if (state == null) {
             state = model.newState();
         }
+        int resumeAt = state.length();
         // Key blocks already stored (and so not rewritten): those the lookup saw, when reusing. A failed restore
         // may have deleted some (a forged or corrupt block), so then every block is offered again.
         int blocksStored = reuseCache && (!hit.hit() || cached > 0) ? hit.keyBlocks() : 0;
@@ -183,8 +215,8 @@ public final class PrefillEngine {
             }
         }
         checkpoints.add(target);
-        int at = cached;
-        for (int stop : checkpoints.subSet(cached, false, target, true)) {
+        int at = resumeAt;
+        for (int stop : checkpoints.subSet(resumeAt, false, target, true)) {
             Observation compute = span("goldfinch.prefill.compute", "prefill compute")
                     .highCardinalityKeyValue("tokens", Integer.toString(stop - at))
                     .start();
@@ -216,7 +248,27 @@ public final class PrefillEngine {
         SequenceState entry = state;
         transfer("write").observe(() -> cache.persist(salt, entry, handOffFrom));
         return new Result(
-                cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
+                cache.hasher().prefix(cache.modelId(), salt, tokens, target),
+                target,
+                Math.max(0, cached - own),
+                target - resumeAt);
+    }
+
+    /**
+     * The initial state as the cache holds it, the first entry of its namespace; when the cache lost it (or was
+     * never given it), the loaded copy, written back so that decode replicas and later prefills find it there.
+     */
+    private SequenceState startFrom(InitialStateLibrary.Named initial, String salt, int[] tokens, boolean reuseCache) {
+        if (!reuseCache) {
+            return initial.state().fork();
+        }
+        int own = initial.length();
+        byte[] hash = cache.hasher().prefix(cache.modelId(), salt, tokens, own);
+        return transfer("read").observe(() -> cache.restore(salt, hash, own)).orElseGet(() -> {
+            SequenceState fresh = initial.state().fork();
+            transfer("write").observe(() -> cache.persist(salt, fresh, 0));
+            return fresh;
+        });
     }
 
     private Observation span(String name, String spanName) {

@@ -24,6 +24,7 @@ import org.slf4j.LoggerFactory;
 public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
     private static final Logger LOG = LoggerFactory.getLogger(PrefillGrpcService.class);
     private final PrefillEngine engine;
+    private final InitialStateLibrary initialStates;
     private final ModelProperties props;
     private final Counter queries;
     private final Counter hits;
@@ -34,7 +35,17 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
 
     public PrefillGrpcService(
             PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor executor) {
+        this(engine, props, meters, executor, InitialStateLibrary.empty());
+    }
+
+    public PrefillGrpcService(
+            PrefillEngine engine,
+            ModelProperties props,
+            MeterRegistry meters,
+            ThreadPoolExecutor executor,
+            InitialStateLibrary initialStates) {
         this.engine = engine;
+        this.initialStates = initialStates;
         this.props = props;
         this.queries = Counter.builder("goldfinch.prefix_cache.queries")
                 .description("Prompt tokens looked up in the prefix cache")
@@ -110,9 +121,16 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
             }
             tokens[i] = t;
         }
+        InitialStateLibrary.Named initial;
+        try {
+            initial = request.getInitialState().isEmpty() ? null : initialStates.get(request.getInitialState());
+        } catch (RuntimeException e) {
+            response.onError(GrpcErrors.toStatus(e));
+            return;
+        }
         long start = System.nanoTime();
         Context context = Context.current();
-        PrefillEngine.Ticket ticket = engine.join(tokens, request.getCacheSalt(), !request.getBypassCache());
+        PrefillEngine.Ticket ticket = engine.join(tokens, request.getCacheSalt(), !request.getBypassCache(), initial);
         // The call's context ends with it; only a cancellation (or deadline) ends it before the result.
         context.addListener(ended -> ticket.abandon().run(), Runnable::run);
         ticket.result().whenComplete((r, error) -> {
@@ -139,6 +157,8 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
                             .setLength(r.length()))
                     .setCachedTokens(r.cachedTokens())
                     .setComputedTokens(r.computedTokens())
+                    .setCacheSalt(initial == null ? "" : initial.namespace(request.getCacheSalt()))
+                    .setInitialStateLength(initial == null ? 0 : initial.length())
                     .build());
             response.onCompleted();
         });

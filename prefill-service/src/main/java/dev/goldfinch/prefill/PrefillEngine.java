@@ -99,8 +99,13 @@ public final class PrefillEngine {
         return join(tokens, salt, reuseCache, null).result();
     }
 
+    /** As {@link #submit}, for a caller that may go away before the result. */
+    public Ticket join(int[] tokens, String salt, boolean reuseCache) {
+        return join(tokens, salt, reuseCache, null);
+    }
+
     /**
-     * As {@link #submit}, for a caller that may go away before the result; with {@code initial} (may be null), from
+     * As {@link #join(int[], String, boolean)}; with {@code initial} (may be null), from
      * that state, in its namespace ({@link InitialStateLibrary.Named#namespace}): the prompt then continues the
      * state's own tokens.
      */

@@ -24,6 +24,7 @@ import picocli.CommandLine.ScopeType;
             ConvertCommand.class,
             InspectCommand.class,
             ServeCommand.class,
+            StateCommand.class,
             BenchCommand.class,
             CommandLine.HelpCommand.class
         })

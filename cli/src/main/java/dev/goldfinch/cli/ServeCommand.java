@@ -114,6 +114,14 @@ final class ServeCommand implements Callable<Integer> {
     Path redisCa;
 
     @Option(
+            names = "--initial-state",
+            paramLabel = "NAME=FILE",
+            description = "A named initial state requests may start from (\"initial_state\": \"NAME\"): a"
+                    + " state-tuning file (blocks.N.att.time_state, .pth or .safetensors) or a state written by"
+                    + " 'goldfinch state save'. Repeatable.")
+    Map<String, Path> initialStates = new LinkedHashMap<>();
+
+    @Option(
             names = "--separate-processes",
             description = "Run each service as its own child JVM (real loopback gRPC between processes), print"
                     + " 'service NAME pid PID grpc PORT http PORT' for each, and stop them all on exit. Their"
@@ -193,6 +201,12 @@ final class ServeCommand implements Callable<Integer> {
         if (redisCa != null) {
             extra.put("goldfinch.cache.redis-ca", redisCa.toAbsolutePath().toString());
         }
+        initialStates.forEach((name, file) -> {
+            if (!Files.isRegularFile(file)) {
+                throw new GoldFinchException.InvalidInput("--initial-state " + name + "=" + file + ": no such file");
+            }
+            extra.put(initialStateProperty(name), file.toAbsolutePath().toString());
+        });
         if (signingKeyFile != null) {
             String key = Files.readString(signingKeyFile).strip();
             try {
@@ -203,6 +217,11 @@ final class ServeCommand implements Callable<Integer> {
             extra.put(CacheClientProperties.SIGNING_KEY, key);
         }
         return extra;
+    }
+
+    /** The prefill service's property naming initial state {@code name} (bracketed: a name may hold dots). */
+    static String initialStateProperty(String name) {
+        return "goldfinch.prefill.initial-states[" + name + "]";
     }
 
     /** Before anything starts: a busy public port is one line with its fix, not a half-started mesh. */

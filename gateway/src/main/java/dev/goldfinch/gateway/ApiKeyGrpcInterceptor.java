@@ -40,6 +40,11 @@ public final class ApiKeyGrpcInterceptor implements ServerInterceptor {
             call.close(e.getStatus(), e.getTrailers());
             return new ServerCall.Listener<>() {};
         }
-        return Contexts.interceptCall(Context.current().withValue(ApiKeys.GRPC_TENANT, tenant), call, headers, next);
+        Context context = Context.current().withValue(ApiKeys.GRPC_TENANT, tenant);
+        String initialState = keys.defaultInitialState(tenant);
+        if (initialState != null) {
+            context = context.withValue(ApiKeys.GRPC_INITIAL_STATE, initialState);
+        }
+        return Contexts.interceptCall(context, call, headers, next);
     }
 }

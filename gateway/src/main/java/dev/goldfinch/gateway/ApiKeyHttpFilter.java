@@ -51,6 +51,10 @@ public final class ApiKeyHttpFilter extends OncePerRequestFilter {
             return;
         }
         request.setAttribute(ApiKeys.HTTP_TENANT, tenant);
+        String initialState = keys.defaultInitialState(tenant);
+        if (initialState != null) {
+            request.setAttribute(ApiKeys.HTTP_INITIAL_STATE, initialState);
+        }
         chain.doFilter(request, response);
     }
 }

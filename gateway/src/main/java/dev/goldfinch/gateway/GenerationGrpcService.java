@@ -118,7 +118,15 @@ public final class GenerationGrpcService extends GenerationGrpc.GenerationImplBa
                 models.checkPrompt(tokens, promptField);
                 handle = pipeline.start(
                         admitted,
-                        new GenerationPipeline.Job(tokens, params, wire, tenant, salt, chat),
+                        new GenerationPipeline.Job(
+                                tokens,
+                                params,
+                                wire,
+                                tenant,
+                                salt,
+                                chat,
+                                GenerationPipeline.Job.initialState(
+                                        request.getInitialState(), ApiKeys.GRPC_INITIAL_STATE.get())),
                         new GenerationPipeline.Listener() {
                             @Override
                             public void onText(

@@ -70,7 +70,8 @@ public final class GenerationPipeline {
 
     /**
      * A validated request of an authenticated {@code tenant}; {@code salt} is the client's (effective) cache
-     * salt, which partitions the cache only inside the tenant's own namespace.
+     * salt, which partitions the cache only inside the tenant's own namespace; {@code initialState} the named
+     * initial state the prefill starts from ("" for none).
      */
     public record Job(
             int[] tokens,
@@ -78,7 +79,17 @@ public final class GenerationPipeline {
             dev.goldfinch.proto.v1.SamplingParams wireParams,
             String tenant,
             String salt,
-            boolean chat) {
+            boolean chat,
+            String initialState) {
+        public Job {
+            initialState = initialState == null ? "" : initialState;
+        }
+
+        /** The request's own choice, else the tenant's default (null when it has none). */
+        public static String initialState(String requested, String tenantDefault) {
+            return requested != null && !requested.isEmpty() ? requested : tenantDefault;
+        }
+
         /** What prefill and decode key every cache entry, GOLD K/V donor and local entry by. */
         String namespace() {
             return PrefixHasher.namespace(tenant, salt);
@@ -374,7 +385,8 @@ public final class GenerationPipeline {
             throws Exception {
         PrefillRequest.Builder request = PrefillRequest.newBuilder()
                 .addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
-                .setCacheSalt(job.namespace());
+                .setCacheSalt(job.namespace())
+                .setInitialState(job.initialState());
         if (promptLogprobs >= 0) {
             request.setPromptLogprobs(promptLogprobs);
         }
@@ -424,7 +436,13 @@ public final class GenerationPipeline {
                     .setSeed(job.wireParams().getSeed() + index)
                     .build();
             return new Job(
-                    job.tokens(), job.params().withSeed(wire.getSeed()), wire, job.tenant(), job.salt(), job.chat());
+                    job.tokens(),
+                    job.params().withSeed(wire.getSeed()),
+                    wire,
+                    job.tenant(),
+                    job.salt(),
+                    job.chat(),
+                    job.initialState());
         }
 
         void inRequest(Runnable work) {
@@ -643,6 +661,12 @@ public final class GenerationPipeline {
             decode(null);
         }
 
+        /** Where the entry lives: the job's namespace, or the initial state's own one the prefill put it in. */
+        String entryNamespace() {
+            String salt = prefilled.getCacheSalt();
+            return salt.isEmpty() ? job.namespace() : salt;
+        }
+
         /** Decodes on a replica that has not failed this request; {@code lastError}: why the previous one ended. */
         void decode(StatusRuntimeException lastError) {
             if (cancelled) {
@@ -671,7 +695,7 @@ public final class GenerationPipeline {
                     .setEntry(prefilled.getEntry())
                     .setLastPromptToken(job.tokens()[job.tokens().length - 1])
                     .setSampling(job.wireParams())
-                    .setCacheSalt(job.namespace())
+                    .setCacheSalt(entryNamespace())
                     .setCheckpointAtEnd(job.chat())
                     .addAllResumeTokens(sent)
                     .build();

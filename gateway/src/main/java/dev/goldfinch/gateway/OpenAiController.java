@@ -86,18 +86,20 @@ public class OpenAiController {
     public ResponseEntity<?> completions(
             @RequestBody byte[] body,
             @RequestAttribute(ApiKeys.HTTP_TENANT) String tenant,
+            @RequestAttribute(name = ApiKeys.HTTP_INITIAL_STATE, required = false) String tenantInitialState,
             HttpServletResponse response)
             throws IOException {
-        return handle(body, false, tenant, response);
+        return handle(body, false, tenant, tenantInitialState, response);
     }
 
     @PostMapping(value = "/v1/chat/completions", consumes = MediaType.ALL_VALUE)
     public ResponseEntity<?> chatCompletions(
             @RequestBody byte[] body,
             @RequestAttribute(ApiKeys.HTTP_TENANT) String tenant,
+            @RequestAttribute(name = ApiKeys.HTTP_INITIAL_STATE, required = false) String tenantInitialState,
             HttpServletResponse response)
             throws IOException {
-        return handle(body, true, tenant, response);
+        return handle(body, true, tenant, tenantInitialState, response);
     }
 
     /** One event of a generation, passed from the pipeline to the writing thread. */
@@ -238,7 +240,8 @@ public class OpenAiController {
      * Streams are written straight to the response from this (virtual) request thread, which blocks on the
      * generation's events; nothing here runs on an event loop.
      */
-    private ResponseEntity<?> handle(byte[] body, boolean chat, String tenant, HttpServletResponse response)
+    private ResponseEntity<?> handle(
+            byte[] body, boolean chat, String tenant, String tenantInitialState, HttpServletResponse response)
             throws IOException {
         Request r;
         Events events = new Events();
@@ -254,8 +257,14 @@ public class OpenAiController {
                 if (r.choices().echo()) {
                     echo = new Echo(prompts.tokenizer().decode(tokens), tokens);
                 }
-                GenerationPipeline.Job job =
-                        new GenerationPipeline.Job(tokens, r.params(), r.wire(), tenant, r.salt(), chat);
+                GenerationPipeline.Job job = new GenerationPipeline.Job(
+                        tokens,
+                        r.params(),
+                        r.wire(),
+                        tenant,
+                        r.salt(),
+                        chat,
+                        GenerationPipeline.Job.initialState(r.initialState(), tenantInitialState));
                 handle = pipeline.start(admitted, job, r.choices().fanout(), i -> listener(i, events));
                 events.started(handle);
             }
@@ -657,7 +666,8 @@ public class OpenAiController {
             dev.goldfinch.proto.v1.SamplingParams wire,
             String salt,
             String promptField,
-            java.util.function.Supplier<int[]> prompt) {}
+            java.util.function.Supplier<int[]> prompt,
+            String initialState) {}
 
     Request parse(byte[] body, boolean chat) {
         PromptBuilder.utf8(body, null);
@@ -841,7 +851,8 @@ public class OpenAiController {
                 wire,
                 effectiveSalt,
                 promptField,
-                prompt);
+                prompt,
+                text(root, "initial_state", true));
     }
 
     private static String content(JsonNode c, int i) {

@@ -257,4 +257,28 @@ class ApiKeysTest {
         }
         assertEquals(ApiKeys.ANONYMOUS, ApiKeys.open().authenticate(null));
     }
+
+    @Test
+    void aTenantsLineMayNameItsDefaultInitialState() throws Exception {
+        Path file = dir.resolve("keys-with-states");
+        Files.writeString(
+                file,
+                "alpha k1 initial_state=pirate\nalpha k2 initial_state=pirate\nbeta k3\n",
+                StandardCharsets.UTF_8);
+        ApiKeys keys = ApiKeys.load(file);
+        assertEquals("alpha", keys.authenticate("Bearer k2"));
+        assertEquals("pirate", keys.defaultInitialState("alpha"));
+        assertEquals(null, keys.defaultInitialState("beta"));
+        assertEquals("pirate", GenerationPipeline.Job.initialState("", keys.defaultInitialState("alpha")));
+        assertEquals("story", GenerationPipeline.Job.initialState("story", keys.defaultInitialState("alpha")));
+
+        Path bad = dir.resolve("disagreeing-states");
+        Files.writeString(bad, "alpha sk-1 initial_state=a\nalpha sk-2 initial_state=b\n", StandardCharsets.UTF_8);
+        GoldFinchException.InvalidInput e =
+                assertThrows(GoldFinchException.InvalidInput.class, () -> ApiKeys.load(bad));
+        assertTrue(e.getMessage().contains("line 2") && e.getMessage().contains("initial_state"), e.getMessage());
+        assertFalse(e.getMessage().contains("sk-"), e.getMessage());
+        Files.writeString(bad, "alpha sk-1 initial_state=\n", StandardCharsets.UTF_8);
+        assertThrows(GoldFinchException.InvalidInput.class, () -> ApiKeys.load(bad));
+    }
 }

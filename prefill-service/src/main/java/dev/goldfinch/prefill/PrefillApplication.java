@@ -75,8 +75,17 @@ public class PrefillApplication {
     }
 
     @Bean
+    InitialStateLibrary initialStates(PrefillProperties p, GoldFinchModel model) {
+        return InitialStateLibrary.load(p.initialStates(), p.initialStatesDir(), model);
+    }
+
+    @Bean
     PrefillGrpcService prefillGrpcService(
-            PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor prefillExecutor) {
-        return new PrefillGrpcService(engine, props, meters, prefillExecutor);
+            PrefillEngine engine,
+            ModelProperties props,
+            MeterRegistry meters,
+            ThreadPoolExecutor prefillExecutor,
+            InitialStateLibrary initialStates) {
+        return new PrefillGrpcService(engine, props, meters, prefillExecutor, initialStates);
     }
 }

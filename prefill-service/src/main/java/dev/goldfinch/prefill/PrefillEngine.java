@@ -43,8 +43,9 @@ public final class PrefillEngine {
     static final int SCORED_CHUNK_TOKENS = 32;
 
     /**
-     * {@code promptLogprobs}: when the prompt was scored, tokens[1 .. n-1) each with its logprob and top
-     * alternatives; else empty.
+     * {@code length} counts the initial state's own positions too (it is the entry's length); {@code cachedTokens}
+     * only the prompt's. {@code promptLogprobs}: when the prompt was scored, tokens[1 .. n-1) each with its logprob
+     * and top alternatives; else empty.
      */
     public record Result(
             byte[] hash, int length, int cachedTokens, int computedTokens, List<Sampler.Sample> promptLogprobs) {
@@ -106,12 +107,12 @@ public final class PrefillEngine {
 
     /** Prefills {@code tokens[0..n-1)}; joins an identical prefill already running. */
     public CompletableFuture<Result> submit(int[] tokens, String salt, boolean reuseCache) {
-        return join(tokens, salt, reuseCache).result();
+        return join(tokens, salt, reuseCache, null).result();
     }
 
     /** As {@link #submit}, for a caller that may go away before the result. */
     public Ticket join(int[] tokens, String salt, boolean reuseCache) {
-        return join(tokens, salt, reuseCache, -1);
+        return join(tokens, salt, reuseCache, -1, null);
     }
 
     /**
@@ -119,6 +120,34 @@ public final class PrefillEngine {
      * alternatives per position): the whole prompt is computed then, since no checkpoint holds logits.
      */
     public Ticket join(int[] tokens, String salt, boolean reuseCache, int promptLogprobs) {
+        return join(tokens, salt, reuseCache, promptLogprobs, null);
+    }
+
+    /** As {@link #join(int[], String, boolean, int, InitialStateLibrary.Named)}, not scoring the prompt. */
+    public Ticket join(int[] prompt, String requestSalt, boolean reuseCache, InitialStateLibrary.Named initial) {
+        return join(prompt, requestSalt, reuseCache, -1, initial);
+    }
+
+    /**
+     * As {@link #join(int[], String, boolean, int)}; with {@code initial} (may be null), from that state, in its
+     * namespace ({@link InitialStateLibrary.Named#namespace}): the prompt then continues the state's own tokens.
+     */
+    public Ticket join(
+            int[] prompt,
+            String requestSalt,
+            boolean reuseCache,
+            int promptLogprobs,
+            InitialStateLibrary.Named initial) {
+        int[] tokens = prompt;
+        String salt = requestSalt;
+        if (initial != null) {
+            int[] own = initial.state().tokens();
+            tokens = Arrays.copyOf(own, own.length + prompt.length);
+            System.arraycopy(prompt, 0, tokens, own.length, prompt.length);
+            salt = initial.namespace(requestSalt);
+        }
+        int[] effectiveTokens = tokens;
+        String effectiveSalt = salt;
         String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":"
                 + reuseCache + ":" + promptLogprobs;
         Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1));
@@ -137,11 +166,12 @@ public final class PrefillEngine {
                 Throwable failure = null;
                 try {
                     result = prefill(
-                            tokens,
-                            salt,
+                            effectiveTokens,
+                            effectiveSalt,
                             reuseCache,
                             promptLogprobs,
-                            () -> flight.wanted().get() <= 0);
+                            () -> flight.wanted().get() <= 0,
+                            initial);
                 } catch (Throwable t) {
                     failure = t;
                 }
@@ -169,11 +199,17 @@ public final class PrefillEngine {
     }
 
     Result prefill(int[] tokens, String salt, boolean reuseCache) {
-        return prefill(tokens, salt, reuseCache, -1, () -> false);
+        return prefill(tokens, salt, reuseCache, -1, () -> false, null);
     }
 
     private Result prefill(
-            int[] tokens, String salt, boolean reuseCache, int promptLogprobs, BooleanSupplier abandoned) {
+            int[] tokens,
+            String salt,
+            boolean reuseCache,
+            int promptLogprobs,
+            BooleanSupplier abandoned,
+            InitialStateLibrary.Named initial) {
+        int own = initial == null ? 0 : initial.length();
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
         boolean scored = promptLogprobs >= 0;
@@ -185,16 +221,20 @@ public final class PrefillEngine {
         SequenceState state = null;
         if (hit.hit()) {
             if (hit.checkpointLength() == target) {
-                return new Result(hit.checkpointHash(), target, target, 0);
+                return new Result(hit.checkpointHash(), target, target - own, 0);
             }
             state = transfer("read")
                     .observe(() -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()))
                     .orElse(null);
         }
         int cached = state == null ? 0 : state.length();
+        if (state == null && initial != null) {
+            state = startFrom(initial, salt, tokens, reuseCache);
+        }
         if (state == null) {
             state = model.newState();
         }
+        int resumeAt = state.length();
         // Key blocks already stored (and so not rewritten): those the lookup saw, when reusing. A failed restore
         // may have deleted some (a forged or corrupt block), so then every block is offered again.
         int blocksStored = reuseCache && (!hit.hit() || cached > 0) ? hit.keyBlocks() : 0;
@@ -212,8 +252,8 @@ public final class PrefillEngine {
             }
         }
         checkpoints.add(target);
-        int at = cached;
-        for (int stop : checkpoints.subSet(cached, false, target, true)) {
+        int at = resumeAt;
+        for (int stop : checkpoints.subSet(resumeAt, false, target, true)) {
             Observation compute = span("goldfinch.prefill.compute", "prefill compute")
                     .highCardinalityKeyValue("tokens", Integer.toString(stop - at))
                     .start();
@@ -252,9 +292,26 @@ public final class PrefillEngine {
         return new Result(
                 cache.hasher().prefix(cache.modelId(), salt, tokens, target),
                 target,
-                cached,
-                target - cached,
+                Math.max(0, cached - own),
+                target - resumeAt,
                 List.copyOf(scores));
+    }
+
+    /**
+     * The initial state as the cache holds it, the first entry of its namespace; when the cache lost it (or was
+     * never given it), the loaded copy, written back so that decode replicas and later prefills find it there.
+     */
+    private SequenceState startFrom(InitialStateLibrary.Named initial, String salt, int[] tokens, boolean reuseCache) {
+        if (!reuseCache) {
+            return initial.state().fork();
+        }
+        int own = initial.length();
+        byte[] hash = cache.hasher().prefix(cache.modelId(), salt, tokens, own);
+        return transfer("read").observe(() -> cache.restore(salt, hash, own)).orElseGet(() -> {
+            SequenceState fresh = initial.state().fork();
+            transfer("write").observe(() -> cache.persist(salt, fresh, 0));
+            return fresh;
+        });
     }
 
     private Observation span(String name, String spanName) {

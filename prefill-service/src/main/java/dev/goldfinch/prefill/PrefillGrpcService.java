@@ -29,6 +29,7 @@ import org.slf4j.LoggerFactory;
 public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
     private static final Logger LOG = LoggerFactory.getLogger(PrefillGrpcService.class);
     private final PrefillEngine engine;
+    private final InitialStateLibrary initialStates;
     private final ModelProperties props;
     private final Counter queries;
     private final Counter hits;
@@ -39,7 +40,17 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
 
     public PrefillGrpcService(
             PrefillEngine engine, ModelProperties props, MeterRegistry meters, ThreadPoolExecutor executor) {
+        this(engine, props, meters, executor, InitialStateLibrary.empty());
+    }
+
+    public PrefillGrpcService(
+            PrefillEngine engine,
+            ModelProperties props,
+            MeterRegistry meters,
+            ThreadPoolExecutor executor,
+            InitialStateLibrary initialStates) {
         this.engine = engine;
+        this.initialStates = initialStates;
         this.props = props;
         this.queries = Counter.builder("goldfinch.prefix_cache.queries")
                 .description("Prompt tokens looked up in the prefix cache")
@@ -123,10 +134,17 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
             return;
         }
         int promptLogprobs = request.hasPromptLogprobs() ? request.getPromptLogprobs() : -1;
+        InitialStateLibrary.Named initial;
+        try {
+            initial = request.getInitialState().isEmpty() ? null : initialStates.get(request.getInitialState());
+        } catch (RuntimeException e) {
+            response.onError(GrpcErrors.toStatus(e));
+            return;
+        }
         long start = System.nanoTime();
         Context context = Context.current();
         PrefillEngine.Ticket ticket =
-                engine.join(tokens, request.getCacheSalt(), !request.getBypassCache(), promptLogprobs);
+                engine.join(tokens, request.getCacheSalt(), !request.getBypassCache(), promptLogprobs, initial);
         // The call's context ends with it; only a cancellation (or deadline) ends it before the result.
         context.addListener(ended -> ticket.abandon().run(), Runnable::run);
         ticket.result().whenComplete((r, error) -> {
@@ -152,7 +170,9 @@ public final class PrefillGrpcService extends PrefillGrpc.PrefillImplBase {
                             .setPrefixHash(PrefixHasher.hex(r.hash()))
                             .setLength(r.length()))
                     .setCachedTokens(r.cachedTokens())
-                    .setComputedTokens(r.computedTokens());
+                    .setComputedTokens(r.computedTokens())
+                    .setCacheSalt(initial == null ? "" : initial.namespace(request.getCacheSalt()))
+                    .setInitialStateLength(initial == null ? 0 : initial.length());
             for (Sampler.Sample scored : r.promptLogprobs()) {
                 PromptLogprob.Builder position = PromptLogprob.newBuilder()
                         .setToken(TokenLogprob.newBuilder()

@@ -3,7 +3,6 @@ package dev.goldfinch.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.goldfinch.model.io.Npy;
 import java.io.ByteArrayOutputStream;
@@ -19,8 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The command line end to end, in process: exit codes, outputs, and one clear line per bad input. */
 class GoldfinchCliTest {
-    static final Path SHARED = Path.of(System.getProperty("goldfinch.shared.dir", "../shared"), "golden");
-    static final Path GOLD = SHARED.resolve("goldfinch");
+    /** The project's own golden model and outputs (the model module's test resources): no ../shared needed. */
+    static final Path GOLD = Path.of("..", "model", "src", "test", "resources", "golden", "goldfinch");
 
     @TempDir
     Path tmp;
@@ -43,10 +42,6 @@ class GoldfinchCliTest {
         }
     }
 
-    static void assumeShared() {
-        assumeTrue(Files.isDirectory(GOLD), "shared golden data not found at " + SHARED.toAbsolutePath());
-    }
-
     static String goldenTokens() throws Exception {
         return Arrays.stream(Npy.read(GOLD.resolve("tokens.npy")).toInts())
                 .mapToObj(Integer::toString)
@@ -55,7 +50,6 @@ class GoldfinchCliTest {
 
     @Test
     void logitsMatchTheReferenceInEveryMode() throws Exception {
-        assumeShared();
         float[] want = Npy.read(GOLD.resolve("logits_full.npy")).toFloats();
         for (String[] extra : new String[][] {{}, {"--prefill", "16"}, {"--prefill", "16", "--chunk", "8"}}) {
             Path out = tmp.resolve("l.npy");
@@ -151,7 +145,6 @@ class GoldfinchCliTest {
 
     @Test
     void badInputsAreOneClearLine() throws Exception {
-        assumeShared();
         String model = GOLD.resolve("weights.safetensors").toString();
         assertBadInput(
                 run(

@@ -2,6 +2,7 @@ package dev.goldfinch.mesh;
 
 import dev.goldfinch.service.Channels;
 import dev.goldfinch.service.tls.MeshCertificates;
+import dev.goldfinch.service.tls.TlsProperties;
 import io.grpc.ChannelCredentials;
 import io.grpc.ManagedChannel;
 import java.nio.file.Path;
@@ -135,6 +136,11 @@ public final class MeshLauncher implements AutoCloseable {
     /** A channel to an internal service's gRPC port, presenting a certificate of this mesh's CA. */
     public ManagedChannel internalChannel(String service) {
         return Channels.open("127.0.0.1:" + grpcPort(service), launcherCredentials);
+    }
+
+    /** A certificate of this run's CA for 127.0.0.1, e.g. to test a client that reads its identity from files. */
+    public TlsProperties.Mesh issueCertificate(String name) {
+        return certificates.issue(name);
     }
 
     /** The throwaway CA of this run (PEM), e.g. to test that a port refuses other certificates. */

@@ -4,24 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.goldfinch.cache.app.CacheStoreProperties;
-import dev.goldfinch.cache.client.CacheClientProperties;
-import dev.goldfinch.decode.DecodeProperties;
-import dev.goldfinch.gateway.GatewayProperties;
-import dev.goldfinch.prefill.PrefillProperties;
-import dev.goldfinch.service.ModelProperties;
 import java.io.Reader;
-import java.lang.reflect.RecordComponent;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
-import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.yaml.snakeyaml.Yaml;
 
 /**
@@ -30,26 +21,13 @@ import org.yaml.snakeyaml.Yaml;
  * runs an application that exists, and every address it is given names a service of the file.
  */
 class DockerComposeConfigTest {
-    static final List<Class<?>> CONFIG = List.of(
-            ModelProperties.class,
-            CacheStoreProperties.class,
-            CacheClientProperties.class,
-            PrefillProperties.class,
-            DecodeProperties.class,
-            GatewayProperties.class);
     static final Set<String> SPRING = Set.of("SERVER_PORT", "SPRING_GRPC_SERVER_PORT");
 
-    /** Spring's relaxed binding: goldfinch.model.max-prompt-tokens ← GOLDFINCH_MODEL_MAXPROMPTTOKENS. */
+    /** Every property of every configuration class, in Spring's environment-variable form. */
     static Set<String> knownVariables() {
         Set<String> vars = new HashSet<>();
-        for (Class<?> c : CONFIG) {
-            String prefix = c.getAnnotation(ConfigurationProperties.class).value();
-            for (RecordComponent rc : c.getRecordComponents()) {
-                vars.add((prefix + "." + rc.getName())
-                        .replace('.', '_')
-                        .replace("-", "")
-                        .toUpperCase(Locale.ROOT));
-            }
+        for (String property : ConfigurationCatalog.defaults().keySet()) {
+            vars.add(ConfigurationCatalog.environmentVariable(property));
         }
         return vars;
     }
@@ -100,12 +78,21 @@ class DockerComposeConfigTest {
         }
         Map<String, Map<String, Object>> services = (Map<String, Map<String, Object>>) compose.get("services");
         assertEquals(
-                Set.of("redis", "cache-store", "prefill", "decode-1", "decode-2", "gateway", "prometheus", "grafana"),
+                Set.of(
+                        "mesh-certs",
+                        "redis",
+                        "cache-store",
+                        "prefill",
+                        "decode-1",
+                        "decode-2",
+                        "gateway",
+                        "prometheus",
+                        "grafana"),
                 services.keySet());
         Map<String, String> mainClass = new HashMap<>();
         Set<String> known = knownVariables();
         for (Map.Entry<String, Map<String, Object>> s : services.entrySet()) {
-            if (s.getKey().equals("redis") || s.getValue().containsKey("profiles")) {
+            if (!MESH.contains(s.getKey())) {
                 continue;
             }
             List<String> command = (List<String>) s.getValue().get("command");
@@ -195,19 +182,19 @@ class DockerComposeConfigTest {
             Map<String, Object> service = services.get(name);
             Map<String, Object> env = (Map<String, Object>) service.get("environment");
             List<String> probe = (List<String>) ((Map<String, Object>) service.get("healthcheck")).get("test");
-            assertEquals(
-                    List.of(
-                            "CMD",
-                            "java",
-                            "-cp",
-                            "/app/goldfinch-mesh.jar:/app/lib/*",
-                            "dev.goldfinch.service.HealthProbe",
-                            "127.0.0.1:" + env.get("SPRING_GRPC_SERVER_PORT")),
-                    probe,
-                    name + " probes its own gRPC health");
+            List<String> expected = new java.util.ArrayList<>(List.of(
+                    "CMD", "java", "-cp", "/app/goldfinch-mesh.jar:/app/lib/*", "dev.goldfinch.service.HealthProbe"));
+            if (name.equals("gateway")) {
+                expected.add("--plaintext"); // its gRPC port is the public one, without a public certificate here
+            }
+            expected.add("127.0.0.1:" + env.get("SPRING_GRPC_SERVER_PORT"));
+            assertEquals(expected, probe, name + " probes its own gRPC health");
             Object dependsOn = service.get("depends_on");
             assertTrue(dependsOn instanceof Map, name + " waits for what it calls to be healthy");
             for (Map.Entry<String, Object> d : ((Map<String, Object>) dependsOn).entrySet()) {
+                if (d.getKey().equals("mesh-certs")) {
+                    continue; // a one-shot job: everyServiceHasAMeshIdentityFromTheCertificatesVolume
+                }
                 assertEquals(
                         "service_healthy",
                         ((Map<String, Object>) d.getValue()).get("condition"),
@@ -280,6 +267,71 @@ class DockerComposeConfigTest {
         assertTrue(
                 !selected.isEmpty() && jobs.containsAll(selected),
                 "dashboard jobs " + selected + " are scraped: " + jobs);
+    }
+
+    /**
+     * Mutual TLS inside, as {@code serve} has it: every service of the mesh has its own certificate (named after
+     * the compose service its peers dial), its key and the mesh CA, from the volume the one-shot mesh-certs
+     * service fills with deploy/tls/make-certs.sh; services mount it read-only and wait for it, and the CA's
+     * key lives in a volume only mesh-certs mounts.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void everyServiceHasAMeshIdentityFromTheCertificatesVolume() throws Exception {
+        Map<String, Map<String, Object>> services = composeServices();
+        Map<String, Object> certs = services.get("mesh-certs");
+        List<String> entrypoint = (List<String>) certs.get("entrypoint");
+        assertEquals(List.of("/bin/sh", "/make-certs.sh", "/certs", "/ca", "10001"), entrypoint);
+        List<String> certVolumes = (List<String>) certs.get("volumes");
+        assertEquals(
+                Set.of("./deploy/tls/make-certs.sh:/make-certs.sh:ro", "mesh-certs:/certs", "mesh-ca:/ca"),
+                Set.copyOf(certVolumes));
+        assertTrue(Files.isRegularFile(projectFile("deploy/tls/make-certs.sh")), "the script mesh-certs runs");
+        String dockerfile = Files.readString(projectFile("Dockerfile"));
+        assertTrue(dockerfile.contains("--uid 10001"), "the keys are handed to the image's user, 10001");
+
+        // The certificates the script makes: one per mesh service, named after it.
+        String script = Files.readString(projectFile("deploy/tls/make-certs.sh"));
+        var listed =
+                java.util.regex.Pattern.compile("(?m)^services=\"([^\"]+)\"").matcher(script);
+        assertTrue(listed.find(), "make-certs.sh lists the services it certifies");
+        assertEquals(Set.copyOf(MESH), Set.of(listed.group(1).split(" ")), "a certificate for every service");
+        assertTrue(script.contains("subjectAltName=DNS:%s,IP:127.0.0.1"), "named as peers dial it, and loopback");
+
+        Map<String, Object> volumes = (Map<String, Object>) new Yaml()
+                .<Map<String, Object>>load(Files.readString(projectFile("docker-compose.yml")))
+                .get("volumes");
+        assertTrue(volumes.containsKey("mesh-certs") && volumes.containsKey("mesh-ca"), "named volumes");
+        for (Map.Entry<String, Map<String, Object>> s : services.entrySet()) {
+            String name = s.getKey();
+            List<Object> mounts = (List<Object>) s.getValue().getOrDefault("volumes", List.of());
+            if (!name.equals("mesh-certs")) {
+                for (Object m : mounts) {
+                    assertTrue(!String.valueOf(m).startsWith("mesh-ca:"), name + " must not see the CA's key");
+                }
+            }
+            if (!MESH.contains(name)) {
+                continue;
+            }
+            assertTrue(mounts.contains("mesh-certs:/tls:ro"), name + " mounts the certificates read-only");
+            Map<String, Object> env = (Map<String, Object>) s.getValue().get("environment");
+            assertEquals("/tls/" + name + ".crt", env.get("GOLDFINCH_TLS_MESH_CERTIFICATE"), name);
+            assertEquals("/tls/" + name + ".key", env.get("GOLDFINCH_TLS_MESH_PRIVATEKEY"), name);
+            assertEquals("/tls/ca.crt", env.get("GOLDFINCH_TLS_MESH_CA"), name);
+            Map<String, Object> dependsOn = (Map<String, Object>) s.getValue().get("depends_on");
+            assertEquals(
+                    "service_completed_successfully",
+                    ((Map<String, Object>) dependsOn.get("mesh-certs")).get("condition"),
+                    name + " starts once its certificate exists");
+            // Every peer it dials by name holds a certificate of that name (hostname verification).
+            for (Object value : env.values()) {
+                for (String target : String.valueOf(value).split(",")) {
+                    if (target.matches("[a-z0-9-]+:\\d+")) {
+                        assertTrue(MESH.contains(target.substring(0, target.indexOf(':'))), name + " dials " + target);
+                    }
+                }
+            }
+        }
     }
 
     /** Where the Compose CLI exists, it accepts the file as written. */

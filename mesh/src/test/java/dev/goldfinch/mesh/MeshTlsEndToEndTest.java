@@ -14,6 +14,7 @@ import dev.goldfinch.proto.v1.GenerateResponse;
 import dev.goldfinch.proto.v1.GenerationGrpc;
 import dev.goldfinch.proto.v1.SamplingParams;
 import dev.goldfinch.service.Channels;
+import dev.goldfinch.service.HealthProbe;
 import dev.goldfinch.service.tls.MeshCertificates;
 import dev.goldfinch.service.tls.TlsProperties;
 import io.grpc.ChannelCredentials;
@@ -126,6 +127,21 @@ class MeshTlsEndToEndTest {
     void aClientWithAMeshCertificateIsServed() {
         StatsResponse s = stats(mesh.internalChannel("cache-store"));
         assertFalse(s.getBackend().isEmpty());
+    }
+
+    /** Compose's healthchecks: the probe presents the identity its environment names, as the service does. */
+    @Test
+    void theHealthProbeUsesTheMeshIdentityOfItsEnvironment() {
+        TlsProperties.Mesh probe = mesh.issueCertificate("probe");
+        var env = Map.of(
+                "GOLDFINCH_TLS_MESH_CERTIFICATE", probe.certificate().toString(),
+                "GOLDFINCH_TLS_MESH_PRIVATEKEY", probe.privateKey().toString(),
+                "GOLDFINCH_TLS_MESH_CA", probe.ca().toString());
+        for (String service : INTERNAL) {
+            String target = "127.0.0.1:" + mesh.grpcPort(service);
+            assertTrue(HealthProbe.serving(target, HealthProbe.meshCredentials(env)), service);
+            assertFalse(HealthProbe.serving(target, HealthProbe.meshCredentials(Map.of())), service + " in plaintext");
+        }
     }
 
     @Test

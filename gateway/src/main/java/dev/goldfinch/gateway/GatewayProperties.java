@@ -23,6 +23,8 @@ import org.springframework.util.unit.DataSize;
  *                        least 1) with API keys, all of it without (one anonymous tenant)
  * @param maxRequestBody  largest HTTP request body; beyond it, 413 (default 8 MB: a prompt of the longest
  *                        tokens at the default prompt limit, with room for JSON escapes)
+ * @param servedModelNames names clients may give as {@code model} (vLLM's {@code --served-model-name}); the first
+ *                        is the default; absent: the model's own id
  */
 @ConfigurationProperties("goldfinch.gateway")
 public record GatewayProperties(
@@ -36,7 +38,8 @@ public record GatewayProperties(
         String apiKeysFile,
         Integer maxInflightPerTenant,
         DataSize maxRequestBody,
-        String cacheStore) {
+        String cacheStore,
+        List<String> servedModelNames) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
         decodeTargets = decodeTargets == null || decodeTargets.isEmpty()
@@ -47,6 +50,13 @@ public record GatewayProperties(
         healthInterval = healthInterval == null ? Duration.ofSeconds(2) : healthInterval;
         affinitySlack = affinitySlack == null ? 2 : affinitySlack;
         apiKeysFile = apiKeysFile == null || apiKeysFile.isBlank() ? null : apiKeysFile;
+        servedModelNames = servedModelNames == null
+                ? List.of()
+                : servedModelNames.stream()
+                        .map(String::strip)
+                        .filter(n -> !n.isEmpty())
+                        .distinct()
+                        .toList();
         maxRequestBody = maxRequestBody == null ? DataSize.ofMegabytes(8) : maxRequestBody;
         if (maxInflightPerTenant == null) {
             maxInflightPerTenant = apiKeysFile == null ? maxInflight : Math.max(1, maxInflight / 2);

@@ -58,7 +58,8 @@ class OpenAiRequestFuzzTest {
                                 assertTrue(
                                         r.params().maxTokens() > 0 && r.params().maxTokens() <= maxTokens);
                                 parsed++;
-                            } catch (GoldFinchException.InvalidInput e) {
+                            } catch (TypedFailure e) { // InvalidInput, or MODEL_NOT_FOUND for an unknown model
+                                assertTrue(e.kind() != dev.goldfinch.error.FailureKind.INTERNAL, e.toString());
                                 assertTrue(e.getMessage() != null
                                         && !e.getMessage().isBlank());
                                 last = e;
@@ -68,7 +69,8 @@ class OpenAiRequestFuzzTest {
                             throw last; // rejected by both endpoints: counts as the typed failure
                         }
                     },
-                    Set.of(GoldFinchException.InvalidInput.class),
+                    // TypedFailure itself: an unknown model (MODEL_NOT_FOUND, naming the model field).
+                    Set.of(GoldFinchException.InvalidInput.class, TypedFailure.class),
                     input -> (4L << 20) + 256L * input.length);
             assertEquals(FuzzRun.validSeeds(result.target()), result.seedsAccepted(), "the valid seeds parse");
         } finally {

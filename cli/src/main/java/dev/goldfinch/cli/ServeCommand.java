@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -92,6 +93,14 @@ final class ServeCommand implements Callable<Integer> {
             description = "Require 'Authorization: Bearer KEY': one 'TENANT KEY' pair per line, '#' comments."
                     + " Each tenant's cache entries are its own. Without it the mesh serves anyone.")
     Path apiKeys;
+
+    @Option(
+            names = "--served-model-name",
+            paramLabel = "NAME",
+            split = ",",
+            description = "A name clients give as 'model' (repeat it, or separate names with commas, for several);"
+                    + " the first is the name answers carry when a request names none. Default: the model's id.")
+    List<String> servedModelNames;
 
     @Option(
             names = "--tls-cert",
@@ -207,6 +216,9 @@ final class ServeCommand implements Callable<Integer> {
             }
             extra.put(initialStateProperty(name), file.toAbsolutePath().toString());
         });
+        if (servedModelNames != null && !servedModelNames.isEmpty()) {
+            extra.put("goldfinch.gateway.served-model-names", String.join(",", servedModelNames));
+        }
         if (signingKeyFile != null) {
             String key = Files.readString(signingKeyFile).strip();
             try {

@@ -12,6 +12,10 @@ public enum FailureKind {
     UNAUTHENTICATED,
     /** What the request names does not exist (any more): an evicted cache entry. */
     NOT_FOUND,
+    /** The model a request names is not one this server serves (OpenAI's {@code model_not_found}). */
+    MODEL_NOT_FOUND,
+    /** The route exists but not with this method (HTTP 405). */
+    METHOD_NOT_ALLOWED,
     /** Intact, but made for another model or format version (gRPC FAILED_PRECONDITION). */
     MODEL_MISMATCH,
     /** The server is at a limit (queue, concurrent sequences): retry later. */

@@ -30,6 +30,11 @@ public class TypedFailure extends RuntimeException {
         return new TypedFailure(FailureKind.INVALID_ARGUMENT, Objects.requireNonNull(field, "field"), message, null);
     }
 
+    /** A failure of {@code kind} about the caller's {@code field} (may be null). */
+    public static TypedFailure of(FailureKind kind, String field, String message) {
+        return new TypedFailure(kind, field, message, null);
+    }
+
     public FailureKind kind() {
         return kind;
     }

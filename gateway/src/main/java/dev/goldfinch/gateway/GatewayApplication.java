@@ -147,8 +147,8 @@ public class GatewayApplication {
     }
 
     @Bean
-    ModelCatalog modelCatalog(ManagedChannel prefillChannel) {
-        return new ModelCatalog(prefillChannel);
+    ModelCatalog modelCatalog(ManagedChannel prefillChannel, GatewayProperties p) {
+        return new ModelCatalog(prefillChannel, p.servedModelNames());
     }
 
     @Bean(destroyMethod = "close")

@@ -25,6 +25,8 @@ import org.springframework.util.unit.DataSize;
  *                        tokens at the default prompt limit, with room for JSON escapes)
  * @param maxChoices      largest {@code n} / {@code best_of} of a request (sequences decoded from its one prefill);
  *                        beyond it, 400 naming the field (default 8)
+ * @param servedModelNames names clients may give as {@code model} (vLLM's {@code --served-model-name}); the first
+ *                        is the default; absent: the model's own id
  */
 @ConfigurationProperties("goldfinch.gateway")
 public record GatewayProperties(
@@ -39,7 +41,8 @@ public record GatewayProperties(
         Integer maxInflightPerTenant,
         DataSize maxRequestBody,
         String cacheStore,
-        Integer maxChoices) {
+        Integer maxChoices,
+        List<String> servedModelNames) {
     public GatewayProperties {
         prefill = prefill == null ? "127.0.0.1:9091" : prefill;
         decodeTargets = decodeTargets == null || decodeTargets.isEmpty()
@@ -50,6 +53,13 @@ public record GatewayProperties(
         healthInterval = healthInterval == null ? Duration.ofSeconds(2) : healthInterval;
         affinitySlack = affinitySlack == null ? 2 : affinitySlack;
         apiKeysFile = apiKeysFile == null || apiKeysFile.isBlank() ? null : apiKeysFile;
+        servedModelNames = servedModelNames == null
+                ? List.of()
+                : servedModelNames.stream()
+                        .map(String::strip)
+                        .filter(n -> !n.isEmpty())
+                        .distinct()
+                        .toList();
         maxRequestBody = maxRequestBody == null ? DataSize.ofMegabytes(8) : maxRequestBody;
         maxChoices = maxChoices == null ? 8 : maxChoices;
         if (maxInflightPerTenant == null) {

@@ -1,20 +1,34 @@
 package dev.goldfinch.gateway;
 
+import dev.goldfinch.error.FailureKind;
+import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.proto.internal.v1.DescribeModelRequest;
 import dev.goldfinch.proto.internal.v1.PrefillGrpc;
 import dev.goldfinch.proto.v1.ModelInfo;
 import io.grpc.ManagedChannel;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** The served model as the prefill service describes it (id, limits, fingerprint); asked once, then kept. */
+/**
+ * The served model as the prefill service describes it (id, limits, fingerprint); asked once, then kept.
+ * Clients reach it by its served names ({@code goldfinch.gateway.served-model-names}, as vLLM's
+ * {@code --served-model-name}): several names for one model, the first one the name answers carry when a
+ * request names none. Without served names, the model's own id is its one name.
+ */
 public final class ModelCatalog {
     private final ManagedChannel prefill;
+    private final List<String> servedNames;
     private volatile ModelInfo info;
 
     public ModelCatalog(ManagedChannel prefill) {
+        this(prefill, List.of());
+    }
+
+    public ModelCatalog(ManagedChannel prefill, List<String> servedNames) {
         this.prefill = prefill;
+        this.servedNames = List.copyOf(servedNames);
     }
 
     public ModelInfo info() {
@@ -37,14 +51,35 @@ public final class ModelCatalog {
         return i;
     }
 
-    /** Checks a requested model name (empty = the only model) and returns the served model. */
+    /** The names the model answers to, the default first. */
+    public List<String> names() {
+        return servedNames.isEmpty() ? List.of(info().getId()) : servedNames;
+    }
+
+    /**
+     * The served model under the name a request gave (empty: the default name), as answers echo it; an unknown
+     * name is NOT_FOUND ({@code model_not_found}) naming {@code model}.
+     */
     public ModelInfo resolve(String requested) {
         ModelInfo i = info();
-        if (requested != null && !requested.isEmpty() && !requested.equals(i.getId())) {
-            throw new GoldFinchException.InvalidInput(
-                    "model", "model '" + requested + "' does not exist; this server serves '" + i.getId() + "'");
+        List<String> names = names();
+        String name = requested == null || requested.isEmpty() ? names.getFirst() : requested;
+        if (!names.contains(name)) {
+            throw TypedFailure.of(
+                    FailureKind.MODEL_NOT_FOUND,
+                    "model",
+                    "The model '" + name + "' does not exist; this server serves " + String.join(", ", names));
         }
-        return i;
+        return name.equals(i.getId()) ? i : i.toBuilder().setId(name).build();
+    }
+
+    /**
+     * OpenAI's {@code system_fingerprint}: the model fingerprint (its config and weights), so a client sees when
+     * the model behind a name changed. Same model, same fingerprint, on every replica and restart.
+     */
+    public String systemFingerprint() {
+        String f = info().getFingerprint();
+        return "fp_" + (f.length() > 16 ? f.substring(0, 16) : f);
     }
 
     /** Prompt length within the model's limit; {@code field} is where the caller put the prompt. */

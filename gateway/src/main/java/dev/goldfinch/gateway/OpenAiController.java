@@ -2,7 +2,6 @@ package dev.goldfinch.gateway;
 
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.model.GoldFinchException;
-import dev.goldfinch.model.constrain.JsonGrammar;
 import dev.goldfinch.model.constrain.JsonGrammars;
 import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.proto.internal.v1.PromptLogprob;
@@ -29,7 +28,6 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
-import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestAttribute;
 import org.springframework.web.bind.annotation.RequestBody;
@@ -68,18 +66,6 @@ public class OpenAiController {
         this.grammars = grammars;
         this.logprobs = new OpenAiLogprobs(prompts.tokenizer());
         this.maxChoices = properties.maxChoices();
-    }
-
-    @GetMapping("/v1/models")
-    public Map<String, Object> listModels() {
-        ModelInfo m = models.info();
-        Map<String, Object> model = new LinkedHashMap<>();
-        model.put("id", m.getId());
-        model.put("object", "model");
-        model.put("created", 0);
-        model.put("owned_by", "goldfinch");
-        model.put("max_model_len", m.getMaxPromptTokens());
-        return Map.of("object", "list", "data", List.of(model));
     }
 
     @PostMapping(value = "/v1/completions", consumes = MediaType.ALL_VALUE)
@@ -489,6 +475,7 @@ public class OpenAiController {
         c.put("object", r.chat ? "chat.completion.chunk" : "text_completion");
         c.put("created", r.created);
         c.put("model", r.model);
+        c.put("system_fingerprint", models.systemFingerprint());
         if (usage != null) {
             c.put("choices", List.of());
             c.put("usage", usage(usage));
@@ -629,6 +616,7 @@ public class OpenAiController {
         body.put("object", r.chat ? "chat.completion" : "text_completion");
         body.put("created", r.created);
         body.put("model", r.model);
+        body.put("system_fingerprint", models.systemFingerprint());
         body.put("choices", choices);
         body.put("usage", usage(total));
         return body;
@@ -636,17 +624,8 @@ public class OpenAiController {
 
     /** The HTTP status and OpenAI error object of the one error table. */
     static ResponseEntity<Map<String, Object>> error(StatusRuntimeException e) {
-        int status = ErrorTable.httpStatus(e);
-        ResponseEntity.BodyBuilder reply = ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON);
-        if (status == 429) {
-            // Full now, but slots free as generations end: worth a retry soon (OpenAI's clients honour it).
-            reply.header("Retry-After", RETRY_AFTER_SECONDS);
-        }
-        return reply.body(ErrorTable.openAiError(e));
+        return HttpErrors.response(e);
     }
-
-    /** What a 429 tells the client to wait before retrying. */
-    static final String RETRY_AFTER_SECONDS = "1";
 
     /**
      * A parsed and validated HTTP request, its prompt not yet tokenized: {@code prompt} does that, once the
@@ -682,6 +661,7 @@ public class OpenAiController {
             throw new GoldFinchException.InvalidInput(null, "request body must be a JSON object");
         }
         ModelInfo model = models.resolve(text(root, "model", true));
+        UnsupportedFields.check(root, chat);
         StructuredOutputs.Plan plan = StructuredOutputs.plan(root, chat, json);
         java.util.function.Supplier<int[]> prompt;
         String promptField = chat ? "messages" : "prompt";
@@ -765,6 +745,9 @@ public class OpenAiController {
         if (root.has("repetition_penalty") && !root.get("repetition_penalty").isNull()) {
             s.setRepetitionPenalty(number(root, "repetition_penalty"));
         }
+        if (root.has("penalty_decay") && !root.get("penalty_decay").isNull()) {
+            s.setPenaltyDecay(number(root, "penalty_decay"));
+        }
         if (root.has("top_k") && !root.get("top_k").isNull()) {
             long k = integer(root, "top_k", 0);
             if (k < -1) {
@@ -776,7 +759,6 @@ public class OpenAiController {
             s.setSeed(integer(root, "seed", 0));
         }
         String maxField = chat && root.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        JsonGrammar grammar = plan.spec() == null ? null : grammars.get(plan.spec(), StructuredOutputs.specField(plan));
         boolean maxTokensZero = root.has(maxField)
                 && root.get(maxField).isIntegralNumber()
                 && root.get(maxField).canConvertToLong() // compared as sent: 2^64 is no zero
@@ -792,9 +774,8 @@ public class OpenAiController {
         } else if (root.has(maxField) && !root.get(maxField).isNull()) {
             s.setMaxTokens(bounded(root, maxField, 1, model.getMaxTokensCap()));
         } else if (chat) {
-            // Chat has no OpenAI default of 16; a bounded schema gets room for its longest output.
-            long longest = grammar == null ? 0 : grammar.maxTokens();
-            s.setMaxTokens((int) Math.min(model.getMaxTokensCap(), Math.max(256, longest)));
+            // As OpenAI's: the remaining context. A recurrent state never fills, so that is the server's cap.
+            s.setMaxTokens(model.getMaxTokensCap());
         }
         if (plan.spec() != null) {
             s.setJsonSchema(plan.spec().schemaJson());
@@ -855,7 +836,7 @@ public class OpenAiController {
                 text(root, "initial_state", true));
     }
 
-    private static String content(JsonNode c, int i) {
+    static String content(JsonNode c, int i) {
         if (c == null || c.isNull()) {
             return "";
         }

@@ -117,10 +117,13 @@ final class StructuredOutputs {
         if (mode.equals("none")) {
             return new Plan(format, false, functions);
         }
-        if (format != null) {
+        // A forced call (required or named) writes no content, so response_format, which shapes content, has
+        // nothing to apply to this turn (agents send it on every turn); with auto the answer may be either.
+        if (format != null && mode.equals("auto")) {
             throw new GoldFinchException.InvalidInput(
                     "response_format",
-                    "response_format together with tools is not supported (unless tool_choice is none)");
+                    "response_format together with tools is supported with tool_choice none, required or a"
+                            + " named function, not auto");
         }
         JsonNode parallel = root.get("parallel_tool_calls");
         if (parallel != null && !parallel.isNull() && !parallel.isBoolean()) {

@@ -99,11 +99,6 @@ class GenerationGrpcServiceTest {
         cases.add(Map.entry(
                 "temperature", prompt("Hello", SamplingParams.newBuilder().setTemperature(-1))));
         cases.add(Map.entry(
-                "model",
-                prompt("Hello", SamplingParams.newBuilder()).toBuilder()
-                        .setModel("gpt-17")
-                        .build()));
-        cases.add(Map.entry(
                 "chat",
                 GenerateRequest.newBuilder()
                         .setChat(ChatMessages.newBuilder()
@@ -125,6 +120,15 @@ class GenerationGrpcServiceTest {
             assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), c.getKey());
             assertEquals(c.getKey(), e.getTrailers().get(ErrorTable.PARAM), c.getKey() + ": " + e.getStatus());
         }
+        // A model the gateway does not serve is NOT_FOUND, still naming the field.
+        StatusRuntimeException unknown = assertThrows(
+                StatusRuntimeException.class,
+                () -> generate(prompt("Hello", SamplingParams.newBuilder()).toBuilder()
+                        .setModel("gpt-17")
+                        .build()));
+        assertEquals(Status.Code.NOT_FOUND, unknown.getStatus().getCode());
+        assertEquals("model", unknown.getTrailers().get(ErrorTable.PARAM));
+        assertEquals("MODEL_NOT_FOUND", unknown.getTrailers().get(ErrorTable.KIND));
         assertTrue(mesh.prefill.requests.isEmpty());
     }
 

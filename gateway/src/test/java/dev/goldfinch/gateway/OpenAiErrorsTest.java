@@ -70,7 +70,6 @@ class OpenAiErrorsTest {
         completions.add(Map.entry("stop", GatewayFixture.body("prompt", "Hello", "stop", 5)));
         completions.add(Map.entry("stream", GatewayFixture.body("prompt", "Hello", "stream", "yes")));
         completions.add(Map.entry("top_k", GatewayFixture.body("prompt", "Hello", "top_k", -3)));
-        completions.add(Map.entry("model", GatewayFixture.body("prompt", "Hello", "model", "gpt-17")));
         completions.add(Map.entry("prompt[1]", GatewayFixture.body("prompt", List.of(1, 999_999))));
         for (Map.Entry<String, Map<String, Object>> c : completions) {
             GatewayFixture.Reply r = mesh.post("/v1/completions", c.getValue());

@@ -42,7 +42,8 @@ class OpenAiRequestFuzzTest {
                     null,
                     JsonMapper.builder().build(),
                     new dev.goldfinch.model.constrain.JsonGrammars(prompts.tokenizer(), 8),
-                    new GatewayProperties(null, null, null, null, null, null, null, null, null, null, null, null));
+                    new GatewayProperties(
+                            null, null, null, null, null, null, null, null, null, null, null, null, null));
             var result = FuzzRun.run(
                     "openai-request",
                     FuzzRun.corpus("openai-request"),
@@ -59,7 +60,8 @@ class OpenAiRequestFuzzTest {
                                 assertTrue(
                                         r.params().maxTokens() > 0 && r.params().maxTokens() <= maxTokens);
                                 parsed++;
-                            } catch (GoldFinchException.InvalidInput e) {
+                            } catch (TypedFailure e) { // InvalidInput, or MODEL_NOT_FOUND for an unknown model
+                                assertTrue(e.kind() != dev.goldfinch.error.FailureKind.INTERNAL, e.toString());
                                 assertTrue(e.getMessage() != null
                                         && !e.getMessage().isBlank());
                                 last = e;
@@ -69,7 +71,8 @@ class OpenAiRequestFuzzTest {
                             throw last; // rejected by both endpoints: counts as the typed failure
                         }
                     },
-                    Set.of(GoldFinchException.InvalidInput.class),
+                    // TypedFailure itself: an unknown model (MODEL_NOT_FOUND, naming the model field).
+                    Set.of(GoldFinchException.InvalidInput.class, TypedFailure.class),
                     input -> (4L << 20) + 256L * input.length);
             assertEquals(FuzzRun.validSeeds(result.target()), result.seedsAccepted(), "the valid seeds parse");
         } finally {

@@ -144,7 +144,7 @@ class OverloadAndFlowControlTest {
                 shedNanos.add(System.nanoTime() - t0);
                 assertEquals(429, reply.statusCode(), reply.body());
                 assertEquals(
-                        OpenAiController.RETRY_AFTER_SECONDS,
+                        HttpErrors.RETRY_AFTER_SECONDS,
                         reply.headers().firstValue("Retry-After").orElse(null));
                 var error = GatewayFixture.JSON.readTree(reply.body()).path("error");
                 assertFalse(error.path("message").asString("").isEmpty(), reply.body());

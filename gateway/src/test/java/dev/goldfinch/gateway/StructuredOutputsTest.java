@@ -118,7 +118,7 @@ class StructuredOutputsTest {
         SamplingParams s = sent().getSampling();
         assertEquals(GatewayFixture.JSON.readTree(s.getJsonSchema()), GatewayFixture.JSON.valueToTree(schema));
         assertFalse(s.hasJsonPrefix());
-        assertEquals(256, s.getMaxTokens(), "the chat default when the schema is unbounded");
+        assertEquals(mesh.prefill.model.getMaxTokensCap(), s.getMaxTokens(), "the chat default: the remaining context");
 
         mesh.reset();
         mesh.post(

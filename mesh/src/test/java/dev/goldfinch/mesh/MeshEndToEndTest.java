@@ -446,7 +446,6 @@ abstract class MeshEndToEndTest {
         cases.put("temperature", body("prompt", "hi", "temperature", -0.5));
         cases.put("top_p", body("prompt", "hi", "top_p", 0));
         cases.put("top_p must be in", body("prompt", "hi", "top_p", 1.5));
-        cases.put("model", body("prompt", "hi", "model", "gpt-17"));
         for (Map.Entry<String, Map<String, Object>> c : cases.entrySet()) {
             MeshClient.Reply r = client.post("/v1/completions", c.getValue());
             assertEquals(400, r.status(), c.getKey() + ": " + r.body());
@@ -479,12 +478,6 @@ abstract class MeshEndToEndTest {
         grpc.put("max_tokens must be <=", generate(SamplingParams.newBuilder().setMaxTokens(CAP + 1)));
         grpc.put("temperature", generate(SamplingParams.newBuilder().setTemperature(-1)));
         grpc.put("top_p", generate(SamplingParams.newBuilder().setTopP(0)));
-        grpc.put(
-                "model",
-                dev.goldfinch.proto.v1.GenerateRequest.newBuilder()
-                        .setModel("gpt-17")
-                        .setPromptUtf8(ByteString.copyFromUtf8("hi"))
-                        .build());
         StringBuilder longPrompt = new StringBuilder();
         for (int i = 0; i < MAX_PROMPT + 10; i++) {
             longPrompt.append(" word").append(i);

@@ -18,6 +18,12 @@ public final class ErrorTable {
     public record Row(FailureKind kind, Status.Code grpc, int http, String openAiType, String openAiCode) {}
 
     static final String PARAM_KEY_NAME = "goldfinch-error-param";
+    /**
+     * The kind, for the kinds that share a gRPC code with another ({@link FailureKind#TOO_LARGE},
+     * {@link FailureKind#MODEL_NOT_FOUND}, ...): without it the gateway could not tell them apart.
+     */
+    public static final Metadata.Key<String> KIND =
+            Metadata.Key.of("goldfinch-error-kind", Metadata.ASCII_STRING_MARSHALLER);
     /** The trailer naming the request field at fault (an invalid argument's). */
     public static final Metadata.Key<String> PARAM = Metadata.Key.of(PARAM_KEY_NAME, Metadata.ASCII_STRING_MARSHALLER);
 
@@ -30,6 +36,10 @@ public final class ErrorTable {
             case UNAUTHENTICATED ->
                 new Row(kind, Status.Code.UNAUTHENTICATED, 401, "invalid_request_error", "invalid_api_key");
             case NOT_FOUND -> new Row(kind, Status.Code.NOT_FOUND, 404, "invalid_request_error", "not_found");
+            case MODEL_NOT_FOUND ->
+                new Row(kind, Status.Code.NOT_FOUND, 404, "invalid_request_error", "model_not_found");
+            case METHOD_NOT_ALLOWED ->
+                new Row(kind, Status.Code.UNIMPLEMENTED, 405, "invalid_request_error", "method_not_allowed");
             case MODEL_MISMATCH ->
                 new Row(kind, Status.Code.FAILED_PRECONDITION, 409, "invalid_request_error", "model_mismatch");
             case RESOURCE_EXHAUSTED ->
@@ -60,25 +70,41 @@ public final class ErrorTable {
         };
     }
 
+    /** The kind of a gRPC error: its {@link #KIND} trailer when it has one, else its code's. */
+    public static FailureKind kindOf(StatusRuntimeException e) {
+        String named = e.getTrailers() == null ? null : e.getTrailers().get(KIND);
+        if (named != null) {
+            for (FailureKind k : FailureKind.values()) {
+                if (k.name().equals(named) && row(k).grpc() == e.getStatus().getCode()) {
+                    return k;
+                }
+            }
+        }
+        return kindOf(e.getStatus().getCode());
+    }
+
     /** The gRPC error of a failure of {@code kind}; {@code field} (may be null) goes into the {@link #PARAM} trailer. */
     public static StatusRuntimeException status(FailureKind kind, String message, String field) {
         Metadata trailers = new Metadata();
         if (field != null) {
             trailers.put(PARAM, field);
         }
+        if (kindOf(row(kind).grpc()) != kind) {
+            trailers.put(KIND, kind.name());
+        }
         return Status.fromCode(row(kind).grpc()).withDescription(message).asRuntimeException(trailers);
     }
 
     /** The HTTP status of a gRPC error. */
     public static int httpStatus(StatusRuntimeException e) {
-        return row(kindOf(e.getStatus().getCode())).http();
+        return row(kindOf(e)).http();
     }
 
     /** OpenAI's error object for a gRPC error: {@code {"error": {"message", "type", "param", "code"}}}. */
     public static Map<String, Object> openAiError(StatusRuntimeException e) {
         String description = e.getStatus().getDescription();
         return openAiError(
-                kindOf(e.getStatus().getCode()),
+                kindOf(e),
                 description == null ? e.getStatus().getCode().name() : description,
                 e.getTrailers() == null ? null : e.getTrailers().get(PARAM));
     }

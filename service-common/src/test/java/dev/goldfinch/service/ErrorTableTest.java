@@ -51,6 +51,8 @@ class ErrorTableTest {
     @CsvSource({
         "INVALID_ARGUMENT,   INVALID_ARGUMENT,    400, invalid_request_error, invalid_value",
         "NOT_FOUND,          NOT_FOUND,           404, invalid_request_error, not_found",
+        "MODEL_NOT_FOUND,    NOT_FOUND,           404, invalid_request_error, model_not_found",
+        "METHOD_NOT_ALLOWED, UNIMPLEMENTED,       405, invalid_request_error, method_not_allowed",
         "MODEL_MISMATCH,     FAILED_PRECONDITION, 409, invalid_request_error, model_mismatch",
         "RESOURCE_EXHAUSTED, RESOURCE_EXHAUSTED,  429, rate_limit_error,      rate_limit_exceeded",
         "UNAVAILABLE,        UNAVAILABLE,         503, server_error,          service_unavailable",
@@ -73,21 +75,22 @@ class ErrorTableTest {
 
     @Test
     void everyKindHasARowAndTheRowsAreDistinct() {
-        Set<Status.Code> codes = new HashSet<>();
-        Set<Integer> statuses = new HashSet<>();
+        Set<String> answers = new HashSet<>();
         for (FailureKind kind : FailureKind.values()) {
             ErrorTable.Row row = ErrorTable.row(kind);
-            statuses.add(row.http());
-            if (kind == FailureKind.TOO_LARGE) {
-                // gRPC's own message limit says RESOURCE_EXHAUSTED: after a hop, "too large" reads as that.
-                assertSame(Status.Code.RESOURCE_EXHAUSTED, row.grpc());
-                continue;
-            }
-            assertSame(kind, ErrorTable.kindOf(row.grpc()), kind + " survives a hop through another service");
-            codes.add(row.grpc());
+            answers.add(row.http() + " " + row.openAiCode());
+            // The trailers travel with the status: a kind sharing its code with another still survives a hop.
+            StatusRuntimeException hop = ErrorTable.status(kind, "m", null);
+            assertSame(kind, ErrorTable.kindOf(hop), kind + " survives a hop through another service");
+            boolean ownCode = ErrorTable.kindOf(row.grpc()) == kind;
+            assertEquals(
+                    !ownCode, hop.getTrailers().containsKey(ErrorTable.KIND), kind + ": a kind trailer iff needed");
         }
-        assertEquals(FailureKind.values().length - 1, codes.size());
-        assertEquals(FailureKind.values().length, statuses.size());
+        assertEquals(FailureKind.values().length, answers.size(), "each kind answers HTTP differently");
+        // gRPC's own message limit says RESOURCE_EXHAUSTED: without the trailer, "too large" reads as that.
+        assertSame(
+                Status.Code.RESOURCE_EXHAUSTED,
+                ErrorTable.row(FailureKind.TOO_LARGE).grpc());
     }
 
     @Test

@@ -172,9 +172,25 @@ final class JsonSchemaCompiler {
                         at,
                         multi != null
                                 ? multi
-                                : Set.of("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"));
+                                : Set.of(
+                                        "type",
+                                        "minimum",
+                                        "maximum",
+                                        "exclusiveMinimum",
+                                        "exclusiveMaximum",
+                                        "format"));
                 long lo = s.has("minimum") ? whole(s, "minimum", at) : -MAX_MAGNITUDE;
                 long hi = s.has("maximum") ? whole(s, "maximum", at) : MAX_MAGNITUDE;
+                // Schema generators (Spring AI's, springdoc's) mark Java ints so: a range we can honour.
+                String format = s.path("format").asString("");
+                switch (format) {
+                    case "int32" -> {
+                        lo = Math.max(lo, Integer.MIN_VALUE);
+                        hi = Math.min(hi, Integer.MAX_VALUE);
+                    }
+                    case "", "int64" -> {}
+                    default -> throw unsupported(at, "integer format '" + format + "'");
+                }
                 if (s.has("exclusiveMinimum")) {
                     lo = Math.max(lo, whole(s, "exclusiveMinimum", at) + 1);
                 }

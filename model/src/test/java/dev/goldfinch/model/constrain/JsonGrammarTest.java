@@ -183,6 +183,7 @@ class JsonGrammarTest {
                 "{\"type\":\"string\",\"pattern\":\"a+\"}|pattern",
                 "{\"oneOf\":[{\"type\":\"string\"}]}|oneOf",
                 "{\"type\":\"string\",\"format\":\"email\"}|format",
+                "{\"type\":\"integer\",\"format\":\"date\"}|format 'date'",
                 "{\"$defs\":{\"n\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/n\"}}},\"$ref\":\"#/$defs/n\"}|recursive",
                 "{\"type\":\"number\",\"minimum\":0.5}|0.5",
                 "{\"type\":\"number\",\"exclusiveMinimum\":0}|exclusiveMinimum",
@@ -199,6 +200,15 @@ class JsonGrammarTest {
                 GoldFinchException.InvalidInput.class, () -> JsonGrammar.compile(parts[0], WORLD, "response_format"));
         assertEquals("response_format", e.field());
         assertTrue(e.getMessage().contains(parts[1]), e.getMessage());
+    }
+
+    @Test
+    void anInt32FormatBoundsTheInteger() {
+        JsonGrammar int32 = JsonGrammar.compile("{\"type\":\"integer\",\"format\":\"int32\"}", WORLD, "f");
+        assertTrue(int32.matches("2147483647") && int32.matches("-2147483648"));
+        assertFalse(int32.matches("2147483648") || int32.matches("-2147483649"));
+        JsonGrammar int64 = JsonGrammar.compile("{\"type\":\"integer\",\"format\":\"int64\"}", WORLD, "f");
+        assertTrue(int64.matches("2147483648"));
     }
 
     @Test

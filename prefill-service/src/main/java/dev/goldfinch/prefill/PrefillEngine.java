@@ -3,11 +3,13 @@ package dev.goldfinch.prefill;
 import dev.goldfinch.cache.PrefixCacheStore;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.client.BackgroundWrites;
+import dev.goldfinch.cache.client.RequestDeadline;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.state.SequenceState;
+import io.grpc.Deadline;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
 import java.util.Arrays;
@@ -20,7 +22,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * Prefill: the state after all of a prompt but its last token, resumed from the deepest usable cached
@@ -32,6 +36,10 @@ import java.util.function.BooleanSupplier;
  * <p>Only the entry decode pulls, the state after the whole prompt, is written before the answer (with every
  * key block it needs); the checkpoints on the way go to {@code writes}, off the request path, and may be
  * dropped when they pile up.
+ *
+ * <p>The cache calls made for the callers (the lookup, the restore, the entry written before the answer) carry
+ * the latest of their deadlines ({@link RequestDeadline}), never their cancellation: a prefill is shared, and one
+ * caller leaving must not cut short what the others wait for (abandonment stops it between chunks instead).
  */
 public final class PrefillEngine {
     /** Tokens per forward pass: bounds activation memory on long prompts without hurting throughput. */
@@ -46,8 +54,11 @@ public final class PrefillEngine {
      */
     public record Ticket(CompletableFuture<Result> result, Runnable abandon) {}
 
-    /** A prefill in progress and how many callers still want it. */
-    private record Flight(CompletableFuture<Result> result, AtomicInteger wanted) {}
+    /**
+     * A prefill in progress, how many callers still want it, and the latest of their deadlines (null: one
+     * has none), which bounds the cache calls made for them.
+     */
+    private record Flight(CompletableFuture<Result> result, AtomicInteger wanted, AtomicReference<Deadline> deadline) {}
 
     private final GoldFinchModel model;
     private final StateCache cache;
@@ -99,9 +110,11 @@ public final class PrefillEngine {
     public Ticket join(int[] tokens, String salt, boolean reuseCache) {
         String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":"
                 + reuseCache;
-        Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1));
+        Deadline deadline = RequestDeadline.current();
+        Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1), new AtomicReference<>(deadline));
         Flight running = inFlight.putIfAbsent(key, flight);
         if (running != null) {
+            running.deadline().accumulateAndGet(deadline, RequestDeadline::later);
             running.wanted().incrementAndGet();
             return ticket(running);
         }
@@ -115,7 +128,7 @@ public final class PrefillEngine {
                 Throwable failure = null;
                 try {
                     result = prefill(
-                            tokens, salt, reuseCache, () -> flight.wanted().get() <= 0);
+                            tokens, salt, reuseCache, () -> flight.wanted().get() <= 0, flight.deadline()::get);
                 } catch (Throwable t) {
                     failure = t;
                 }
@@ -143,15 +156,22 @@ public final class PrefillEngine {
     }
 
     Result prefill(int[] tokens, String salt, boolean reuseCache) {
-        return prefill(tokens, salt, reuseCache, () -> false);
+        Deadline deadline = RequestDeadline.current();
+        return prefill(tokens, salt, reuseCache, () -> false, () -> deadline);
     }
 
-    private Result prefill(int[] tokens, String salt, boolean reuseCache, BooleanSupplier abandoned) {
+    private Result prefill(
+            int[] tokens,
+            String salt,
+            boolean reuseCache,
+            BooleanSupplier abandoned,
+            Supplier<Deadline> callersDeadline) {
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
         PrefixCacheStore.Lookup hit = reuseCache
                 ? span("goldfinch.prefill.prefix_lookup", "prefix lookup")
-                        .observe(() -> cache.lookup(salt, tokens, target))
+                        .observe(() ->
+                                RequestDeadline.within(callersDeadline.get(), () -> cache.lookup(salt, tokens, target)))
                 : PrefixCacheStore.Lookup.MISS;
         SequenceState state = null;
         if (hit.hit()) {
@@ -159,7 +179,9 @@ public final class PrefillEngine {
                 return new Result(hit.checkpointHash(), target, target, 0);
             }
             state = transfer("read")
-                    .observe(() -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()))
+                    .observe(() -> RequestDeadline.within(
+                            callersDeadline.get(),
+                            () -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength())))
                     .orElse(null);
         }
         int cached = state == null ? 0 : state.length();
@@ -208,13 +230,16 @@ public final class PrefillEngine {
             if (stop < target) {
                 SequenceState snapshot = state.fork(); // the state moves on while the write waits
                 int stored = blocksStored;
-                writes.submit(() -> cache.persist(salt, snapshot, stored)); // off the request path: no span of it
+                // Off the request path (no span of it), and for later requests: no caller's deadline either.
+                writes.submit(() -> cache.persist(salt, snapshot, stored));
                 blocksStored = Math.max(blocksStored, stop / b);
             }
         }
         // The entry decode pulls (for a one-token prompt, the empty state): written before answering.
         SequenceState entry = state;
-        transfer("write").observe(() -> cache.persist(salt, entry, handOffFrom));
+        transfer("write")
+                .observe(() ->
+                        RequestDeadline.within(callersDeadline.get(), () -> cache.persist(salt, entry, handOffFrom)));
         return new Result(
                 cache.hasher().prefix(cache.modelId(), salt, tokens, target), target, cached, target - cached);
     }

@@ -83,7 +83,7 @@ public final class DecodeEngine implements AutoCloseable {
         final float[] logits;
         /** The request's span (the gRPC server's), under which this sequence's own spans and cache calls go. */
         final Observation caller;
-        /** The request's deadline (null: none), which its end-of-generation checkpoint write keeps to. */
+        /** The request's deadline (null: none), which its checkpoint writes keep to. */
         final Deadline deadline;
         /** From admission until the sequence's first step: entry load and waiting for the batch. */
         final Observation queued;
@@ -417,8 +417,7 @@ public final class DecodeEngine implements AutoCloseable {
                 // first token goes out, so a client that answers at once finds it. The sequence sits out meanwhile.
                 live.remove(s);
                 FinishReason f = finish;
-                s.writes = CompletableFuture.runAsync(
-                                () -> s.caller.scoped(() -> writeCheckpoint(s.request, afterPrompt)), io)
+                s.writes = CompletableFuture.runAsync(() -> s.caller.scoped(() -> writeCheckpoint(s, afterPrompt)), io)
                         .exceptionally(error -> {
                             log.warn("after-prompt checkpoint not written: {}", error.toString());
                             return null;
@@ -461,14 +460,7 @@ public final class DecodeEngine implements AutoCloseable {
         closeSpans(s);
         if (s.request.checkpointAtEnd() && s.state.length() > s.request.entryLength()) {
             SequenceState finalState = s.state;
-            // The stream completes after this write, so it keeps to the request's deadline; not to its
-            // cancellation: a generation cut short still leaves its state for the chat's next turn.
-            s.writes = s.writes.thenRunAsync(
-                    () -> s.caller.scoped(() -> RequestDeadline.within(s.deadline, () -> {
-                        writeCheckpoint(s.request, finalState);
-                        return null;
-                    })),
-                    io);
+            s.writes = s.writes.thenRunAsync(() -> s.caller.scoped(() -> writeCheckpoint(s, finalState)), io);
         }
         s.writes.whenComplete((ok, error) -> {
             admitted.decrementAndGet();
@@ -491,8 +483,16 @@ public final class DecodeEngine implements AutoCloseable {
         }
     }
 
-    private void writeCheckpoint(Request r, SequenceState state) {
-        cache.persist(r.salt(), state, r.entryLength() / cache.hasher().blockSize());
+    /**
+     * The stream goes on (first token) or ends only after these writes, so they keep to the request's deadline;
+     * not to its cancellation: a generation cut short still leaves its state for the chat's next turn.
+     */
+    private void writeCheckpoint(Sequence s, SequenceState state) {
+        Request r = s.request;
+        RequestDeadline.within(
+                s.deadline,
+                () -> cache.persist(
+                        r.salt(), state, r.entryLength() / cache.hasher().blockSize()));
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.goldfinch.decode;
 
 import dev.goldfinch.cache.PrefixHasher;
+import dev.goldfinch.cache.client.RequestDeadline;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.constrain.JsonCursor;
@@ -10,6 +11,8 @@ import dev.goldfinch.model.sampling.SamplingParams;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.proto.v1.FinishReason;
+import io.grpc.Context;
+import io.grpc.Deadline;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -80,6 +83,8 @@ public final class DecodeEngine implements AutoCloseable {
         final float[] logits;
         /** The request's span (the gRPC server's), under which this sequence's own spans and cache calls go. */
         final Observation caller;
+        /** The request's deadline (null: none), which its checkpoint writes keep to. */
+        final Deadline deadline;
         /** From admission until the sequence's first step: entry load and waiting for the batch. */
         final Observation queued;
         /** From the first step until the first token is handed to the stream. */
@@ -102,8 +107,10 @@ public final class DecodeEngine implements AutoCloseable {
                 SequenceState state,
                 Sampler sampler,
                 Observation caller,
+                Deadline deadline,
                 Observation queued) {
             this.request = request;
+            this.deadline = deadline;
             this.sink = sink;
             this.state = state;
             this.sampler = sampler;
@@ -221,13 +228,16 @@ public final class DecodeEngine implements AutoCloseable {
             throw new RejectedExecutionException("decode replica is at its limit of " + maxSequences + " sequences");
         }
         Observation caller = Objects.requireNonNullElse(observations.getCurrentObservation(), Observation.NOOP);
+        // The entry is loaded for this request alone: its whole gRPC context (deadline and cancellation) goes along.
+        Context requestContext = Context.current();
+        Deadline deadline = RequestDeadline.current();
         Observation queued = Observation.createNotStarted("goldfinch.decode.queue", observations)
                 .contextualName("queueing")
                 .parentObservation(caller.isNoop() ? null : caller)
                 .start();
         try {
             return CompletableFuture.runAsync(
-                            () -> caller.scoped(() -> {
+                            requestContext.wrap(() -> caller.scoped(() -> {
                                 SequenceState state = load(request)
                                         .orElseThrow(() -> new EntryNotFoundException(
                                                 "cache entry " + PrefixHasher.hex(request.entryHash()) + " ("
@@ -244,9 +254,9 @@ public final class DecodeEngine implements AutoCloseable {
                                 prompt[state.length()] = request.lastPromptToken();
                                 sampler.observePrompt(prompt);
                                 sampler.replay(request.resumeTokens());
-                                joining.add(new Sequence(request, sink, state, sampler, caller, queued));
+                                joining.add(new Sequence(request, sink, state, sampler, caller, deadline, queued));
                                 wake();
-                            }),
+                            })),
                             io)
                     .whenComplete((ok, error) -> {
                         if (error != null) {
@@ -407,8 +417,7 @@ public final class DecodeEngine implements AutoCloseable {
                 // first token goes out, so a client that answers at once finds it. The sequence sits out meanwhile.
                 live.remove(s);
                 FinishReason f = finish;
-                s.writes = CompletableFuture.runAsync(
-                                () -> s.caller.scoped(() -> writeCheckpoint(s.request, afterPrompt)), io)
+                s.writes = CompletableFuture.runAsync(() -> s.caller.scoped(() -> writeCheckpoint(s, afterPrompt)), io)
                         .exceptionally(error -> {
                             log.warn("after-prompt checkpoint not written: {}", error.toString());
                             return null;
@@ -451,7 +460,7 @@ public final class DecodeEngine implements AutoCloseable {
         closeSpans(s);
         if (s.request.checkpointAtEnd() && s.state.length() > s.request.entryLength()) {
             SequenceState finalState = s.state;
-            s.writes = s.writes.thenRunAsync(() -> s.caller.scoped(() -> writeCheckpoint(s.request, finalState)), io);
+            s.writes = s.writes.thenRunAsync(() -> s.caller.scoped(() -> writeCheckpoint(s, finalState)), io);
         }
         s.writes.whenComplete((ok, error) -> {
             admitted.decrementAndGet();
@@ -474,8 +483,16 @@ public final class DecodeEngine implements AutoCloseable {
         }
     }
 
-    private void writeCheckpoint(Request r, SequenceState state) {
-        cache.persist(r.salt(), state, r.entryLength() / cache.hasher().blockSize());
+    /**
+     * The stream goes on (first token) or ends only after these writes, so they keep to the request's deadline;
+     * not to its cancellation: a generation cut short still leaves its state for the chat's next turn.
+     */
+    private void writeCheckpoint(Sequence s, SequenceState state) {
+        Request r = s.request;
+        RequestDeadline.within(
+                s.deadline,
+                () -> cache.persist(
+                        r.salt(), state, r.entryLength() / cache.hasher().blockSize()));
     }
 
     @Override

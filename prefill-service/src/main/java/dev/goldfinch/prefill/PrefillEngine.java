@@ -3,12 +3,14 @@ package dev.goldfinch.prefill;
 import dev.goldfinch.cache.PrefixCacheStore;
 import dev.goldfinch.cache.PrefixHasher;
 import dev.goldfinch.cache.client.BackgroundWrites;
+import dev.goldfinch.cache.client.RequestDeadline;
 import dev.goldfinch.cache.client.StateCache;
 import dev.goldfinch.error.FailureKind;
 import dev.goldfinch.error.TypedFailure;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.sampling.Sampler;
 import dev.goldfinch.model.state.SequenceState;
+import io.grpc.Deadline;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
 import java.util.ArrayList;
@@ -22,7 +24,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * Prefill: the state after all of a prompt but its last token, resumed from the deepest usable cached
@@ -34,6 +38,10 @@ import java.util.function.BooleanSupplier;
  * <p>Only the entry decode pulls, the state after the whole prompt, is written before the answer (with every
  * key block it needs); the checkpoints on the way go to {@code writes}, off the request path, and may be
  * dropped when they pile up.
+ *
+ * <p>The cache calls made for the callers (the lookup, the restore, the entry written before the answer) carry
+ * the latest of their deadlines ({@link RequestDeadline}), never their cancellation: a prefill is shared, and one
+ * caller leaving must not cut short what the others wait for (abandonment stops it between chunks instead).
  */
 public final class PrefillEngine {
     /** Tokens per forward pass: bounds activation memory on long prompts without hurting throughput. */
@@ -61,8 +69,11 @@ public final class PrefillEngine {
      */
     public record Ticket(CompletableFuture<Result> result, Runnable abandon) {}
 
-    /** A prefill in progress and how many callers still want it. */
-    private record Flight(CompletableFuture<Result> result, AtomicInteger wanted) {}
+    /**
+     * A prefill in progress, how many callers still want it, and the latest of their deadlines (null: one
+     * has none), which bounds the cache calls made for them.
+     */
+    private record Flight(CompletableFuture<Result> result, AtomicInteger wanted, AtomicReference<Deadline> deadline) {}
 
     private final GoldFinchModel model;
     private final StateCache cache;
@@ -150,9 +161,11 @@ public final class PrefillEngine {
         String effectiveSalt = salt;
         String key = PrefixHasher.hex(cache.hasher().prefix(cache.modelId(), salt, tokens, tokens.length - 1)) + ":"
                 + reuseCache + ":" + promptLogprobs;
-        Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1));
+        Deadline deadline = RequestDeadline.current();
+        Flight flight = new Flight(new CompletableFuture<>(), new AtomicInteger(1), new AtomicReference<>(deadline));
         Flight running = inFlight.putIfAbsent(key, flight);
         if (running != null) {
+            running.deadline().accumulateAndGet(deadline, RequestDeadline::later);
             running.wanted().incrementAndGet();
             return ticket(running);
         }
@@ -171,7 +184,8 @@ public final class PrefillEngine {
                             reuseCache,
                             promptLogprobs,
                             () -> flight.wanted().get() <= 0,
-                            initial);
+                            initial,
+                            flight.deadline()::get);
                 } catch (Throwable t) {
                     failure = t;
                 }
@@ -199,7 +213,8 @@ public final class PrefillEngine {
     }
 
     Result prefill(int[] tokens, String salt, boolean reuseCache) {
-        return prefill(tokens, salt, reuseCache, -1, () -> false, null);
+        Deadline deadline = RequestDeadline.current();
+        return prefill(tokens, salt, reuseCache, -1, () -> false, null, () -> deadline);
     }
 
     private Result prefill(
@@ -208,7 +223,8 @@ public final class PrefillEngine {
             boolean reuseCache,
             int promptLogprobs,
             BooleanSupplier abandoned,
-            InitialStateLibrary.Named initial) {
+            InitialStateLibrary.Named initial,
+            Supplier<Deadline> callersDeadline) {
         int own = initial == null ? 0 : initial.length();
         int target = tokens.length - 1;
         int b = cache.hasher().blockSize();
@@ -216,7 +232,8 @@ public final class PrefillEngine {
         List<Sampler.Sample> scores = new ArrayList<>();
         PrefixCacheStore.Lookup hit = reuseCache && !scored
                 ? span("goldfinch.prefill.prefix_lookup", "prefix lookup")
-                        .observe(() -> cache.lookup(salt, tokens, target))
+                        .observe(() ->
+                                RequestDeadline.within(callersDeadline.get(), () -> cache.lookup(salt, tokens, target)))
                 : PrefixCacheStore.Lookup.MISS;
         SequenceState state = null;
         if (hit.hit()) {
@@ -224,12 +241,14 @@ public final class PrefillEngine {
                 return new Result(hit.checkpointHash(), target, target - own, 0);
             }
             state = transfer("read")
-                    .observe(() -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength()))
+                    .observe(() -> RequestDeadline.within(
+                            callersDeadline.get(),
+                            () -> cache.restore(salt, hit.checkpointHash(), hit.checkpointLength())))
                     .orElse(null);
         }
         int cached = state == null ? 0 : state.length();
         if (state == null && initial != null) {
-            state = startFrom(initial, salt, tokens, reuseCache);
+            state = startFrom(initial, salt, tokens, reuseCache, callersDeadline);
         }
         if (state == null) {
             state = model.newState();
@@ -282,13 +301,16 @@ public final class PrefillEngine {
             if (stop < target) {
                 SequenceState snapshot = state.fork(); // the state moves on while the write waits
                 int stored = blocksStored;
-                writes.submit(() -> cache.persist(salt, snapshot, stored)); // off the request path: no span of it
+                // Off the request path (no span of it), and for later requests: no caller's deadline either.
+                writes.submit(() -> cache.persist(salt, snapshot, stored));
                 blocksStored = Math.max(blocksStored, stop / b);
             }
         }
         // The entry decode pulls (for a one-token prompt, the empty state): written before answering.
         SequenceState entry = state;
-        transfer("write").observe(() -> cache.persist(salt, entry, handOffFrom));
+        transfer("write")
+                .observe(() ->
+                        RequestDeadline.within(callersDeadline.get(), () -> cache.persist(salt, entry, handOffFrom)));
         return new Result(
                 cache.hasher().prefix(cache.modelId(), salt, tokens, target),
                 target,
@@ -301,17 +323,26 @@ public final class PrefillEngine {
      * The initial state as the cache holds it, the first entry of its namespace; when the cache lost it (or was
      * never given it), the loaded copy, written back so that decode replicas and later prefills find it there.
      */
-    private SequenceState startFrom(InitialStateLibrary.Named initial, String salt, int[] tokens, boolean reuseCache) {
+    private SequenceState startFrom(
+            InitialStateLibrary.Named initial,
+            String salt,
+            int[] tokens,
+            boolean reuseCache,
+            Supplier<Deadline> callersDeadline) {
         if (!reuseCache) {
             return initial.state().fork();
         }
         int own = initial.length();
         byte[] hash = cache.hasher().prefix(cache.modelId(), salt, tokens, own);
-        return transfer("read").observe(() -> cache.restore(salt, hash, own)).orElseGet(() -> {
-            SequenceState fresh = initial.state().fork();
-            transfer("write").observe(() -> cache.persist(salt, fresh, 0));
-            return fresh;
-        });
+        return transfer("read")
+                .observe(() -> RequestDeadline.within(callersDeadline.get(), () -> cache.restore(salt, hash, own)))
+                .orElseGet(() -> {
+                    SequenceState fresh = initial.state().fork();
+                    transfer("write")
+                            .observe(() ->
+                                    RequestDeadline.within(callersDeadline.get(), () -> cache.persist(salt, fresh, 0)));
+                    return fresh;
+                });
     }
 
     private Observation span(String name, String spanName) {

@@ -12,6 +12,10 @@ import org.slf4j.LoggerFactory;
  * Cache writes off the request path: one writer thread and a bounded queue. A write that finds the queue
  * full is dropped and counted ({@code goldfinch.cache.writes.dropped}): a cache write only ever saves later
  * work, so under pressure, or while the store is slow, it is the first thing to give up.
+ *
+ * <p>A write runs {@link RequestDeadline#detached detached} from the request that queued it, bounded by the
+ * store timeout alone: it serves later requests (often other clients', a shared prefix's checkpoint), so
+ * neither the deadline nor a cancellation of the request that happened to compute it may cut it short.
  */
 public final class BackgroundWrites implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BackgroundWrites.class);
@@ -38,7 +42,7 @@ public final class BackgroundWrites implements AutoCloseable {
     public void submit(Runnable write) {
         writer.execute(() -> {
             try {
-                write.run();
+                RequestDeadline.detached(write);
             } catch (RuntimeException e) {
                 log.warn("background cache write failed: {}", e.toString());
             }

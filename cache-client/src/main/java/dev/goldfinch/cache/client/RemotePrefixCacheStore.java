@@ -16,6 +16,7 @@ import dev.goldfinch.proto.internal.v1.PutRequest;
 import dev.goldfinch.proto.internal.v1.PutResponse;
 import dev.goldfinch.proto.internal.v1.StatsRequest;
 import dev.goldfinch.proto.internal.v1.StatsResponse;
+import io.grpc.Deadline;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
@@ -39,6 +40,8 @@ import org.slf4j.LoggerFactory;
  * {@link PrefixCacheStore} over the CacheStore gRPC service: a lookup, a batch of reads ({@code GetMany})
  * or a batch of writes (one {@code Put} stream) is one call. Store trouble (unreachable, deadline) is
  * logged and answered as a miss or an unwritten entry: the cache can only ever make a request faster.
+ * Each call's deadline is the store timeout, or the deadline of the request it is made for
+ * ({@link RequestDeadline}) when that comes sooner: a lookup never outlives the client that waits for it.
  */
 public final class RemotePrefixCacheStore implements PrefixCacheStore {
     private static final Logger log = LoggerFactory.getLogger(RemotePrefixCacheStore.class);
@@ -54,7 +57,14 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
     }
 
     private CacheStoreGrpc.CacheStoreBlockingStub blocking() {
-        return CacheStoreGrpc.newBlockingStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
+        return CacheStoreGrpc.newBlockingStub(channel).withDeadline(callDeadline());
+    }
+
+    /** The store timeout from now, or the request's deadline when sooner. */
+    private Deadline callDeadline() {
+        Deadline own = Deadline.after(deadline.toMillis(), TimeUnit.MILLISECONDS);
+        Deadline request = RequestDeadline.current();
+        return request == null ? own : own.minimum(request);
     }
 
     @Override
@@ -91,8 +101,9 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
 
     private int putBatch(String model, List<Entry> entries) {
         CompletableFuture<Integer> done = new CompletableFuture<>();
+        Deadline callDeadline = callDeadline();
         StreamObserver<PutRequest> out = CacheStoreGrpc.newStub(channel)
-                .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+                .withDeadline(callDeadline)
                 .put(new StreamObserver<>() {
                     @Override
                     public void onNext(PutResponse r) {
@@ -133,7 +144,7 @@ public final class RemotePrefixCacheStore implements PrefixCacheStore {
         }
         out.onCompleted();
         try {
-            return done.get(deadline.toMillis() + 1000, TimeUnit.MILLISECONDS);
+            return done.get(callDeadline.timeRemaining(TimeUnit.MILLISECONDS) + 1000, TimeUnit.MILLISECONDS);
         } catch (Exception e) {
             log.warn(
                     "cache put of {} entries failed; they stay unwritten: {}",

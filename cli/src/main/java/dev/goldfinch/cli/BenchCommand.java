@@ -3,6 +3,7 @@ package dev.goldfinch.cli;
 import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.ModelShapes;
 import dev.goldfinch.model.RandomWeights;
+import dev.goldfinch.model.state.KvFormat;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tensor.Kernels;
@@ -51,6 +52,15 @@ final class BenchCommand {
                 defaultValue = "f32",
                 description = "Weights: f32, bf16, or q8_0 (f32 quantized at load) (default: ${DEFAULT-VALUE}).")
         String dtype;
+
+        @Option(
+                names = "--kv-format",
+                split = ",",
+                defaultValue = "f32",
+                description =
+                        "Live GOLD K/V formats to decode with, e.g. f32,bf16,int8: each decode figure per format, taken"
+                                + " in turn in this one run (default: ${DEFAULT-VALUE}).")
+        String[] kvFormats;
 
         @Option(names = "--prompt-lengths", split = ",", defaultValue = "128,1024,8192")
         int[] promptLengths;
@@ -109,7 +119,14 @@ final class BenchCommand {
             double peak = peakGflops();
             out.put("memory_read_gbps", round(bandwidth));
             out.put("peak_gflops", round(peak));
+            List<KvFormat> kvs =
+                    Arrays.stream(kvFormats).map(KvFormat::parse).distinct().toList();
             try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type, format)) {
+                model.kvFormat(kvs.getFirst());
+                Map<String, Long> live = new LinkedHashMap<>();
+                kvs.forEach(k -> live.put(k.label(), k.liveBytesPerToken(model.config())));
+                out.put("kv_formats", kvs.stream().map(KvFormat::label).toList());
+                out.put("live_kv_bytes_per_token", live);
                 long bytesPerToken = model.weights().bytesReadPerToken();
                 // Prefill FLOPs per token: every weight once (multiply + add), but neither the embedding (a row
                 // look-up)
@@ -161,28 +178,34 @@ final class BenchCommand {
                                 Math.min(context, at + 512) - at)));
                     }
                     for (int batch : batches) {
-                        String key = "b" + batch + "_ctx" + context;
-                        double tps = median(repeats, () -> {
-                            List<SequenceState> states = IntStream.range(0, batch)
-                                    .mapToObj(i -> base.fork())
-                                    .toList();
-                            states.forEach(s -> s.reserve(context + steps + 1)); // as the decode service does
-                            float[][] logits = new float[batch][vocab]; // one per sequence, as the decode service keeps
-                            step(
-                                    model, states, 1,
-                                    logits); // warm: materialise GOLD keys and values of the restored context
-                            long allocated = Kernels.allocatedBytesHereAndInGang();
-                            long t0 = System.nanoTime();
-                            step(model, states, steps, logits);
-                            double rate = (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
-                            decodeAllocation.put(
-                                    key, (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
-                            return rate;
-                        });
-                        decode.put(key, round(tps));
-                        // Batch 1 is bound by reading the weights once per token.
-                        decodeOfBandwidth.put(key, round(tps / batch * bytesPerToken / 1e9 / bandwidth));
+                        for (KvFormat kv : kvs) { // formats in turn, so a loaded machine weighs on each alike
+                            model.kvFormat(kv);
+                            String key = "b" + batch + "_ctx" + context + (kvs.size() > 1 ? "_kv" + kv.label() : "");
+                            double tps = median(repeats, () -> {
+                                List<SequenceState> states = IntStream.range(0, batch)
+                                        .mapToObj(i -> base.fork())
+                                        .toList();
+                                states.forEach(s -> s.reserve(context + steps + 1)); // as the decode service does
+                                float[][] logits =
+                                        new float[batch][vocab]; // one per sequence, as the decode service keeps
+                                step(
+                                        model, states, 1,
+                                        logits); // warm: materialise GOLD keys and values of the restored context
+                                long allocated = Kernels.allocatedBytesHereAndInGang();
+                                long t0 = System.nanoTime();
+                                step(model, states, steps, logits);
+                                double rate = (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
+                                decodeAllocation.put(
+                                        key,
+                                        (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
+                                return rate;
+                            });
+                            decode.put(key, round(tps));
+                            // Batch 1 is bound by reading the weights once per token.
+                            decodeOfBandwidth.put(key, round(tps / batch * bytesPerToken / 1e9 / bandwidth));
+                        }
                     }
+                    model.kvFormat(kvs.getFirst());
                 }
                 out.put("decode_tps", decode);
                 out.put("decode_weight_passes_fraction_of_bandwidth", decodeOfBandwidth);

@@ -51,6 +51,11 @@ final class InspectCommand implements Callable<Integer> {
         o.put("cache_bytes_per_token_f32", sizes.bytesPerTokenF32());
         o.put("transformer_kv_bytes_per_token", sizes.transformerKvBytesPerToken());
         o.put("compression_ratio", Math.round(sizes.compressionRatio() * 10) / 10.0);
+        // What a live sequence holds beyond the cache: its GOLD keys and values, per --kv-format.
+        var live = o.putObject("live_kv_bytes_per_token");
+        for (dev.goldfinch.model.state.KvFormat f : dev.goldfinch.model.state.KvFormat.values()) {
+            live.put(f.label(), f.liveBytesPerToken(c));
+        }
         System.out.println(json.writerWithDefaultPrettyPrinter().writeValueAsString(o));
         return 0;
     }

@@ -7,6 +7,7 @@ import dev.goldfinch.model.ModelLoader;
 import dev.goldfinch.model.ModelShapes;
 import dev.goldfinch.model.RandomWeights;
 import dev.goldfinch.model.WeightFormat;
+import dev.goldfinch.model.state.KvFormat;
 import dev.goldfinch.model.tensor.DType;
 import java.nio.file.Path;
 import picocli.CommandLine.ArgGroup;
@@ -51,7 +52,19 @@ final class ModelOptions {
             description = "Hold the matrices in memory as: none or q8_0 (default: ${DEFAULT-VALUE}).")
     String quantize;
 
+    @Option(
+            names = "--kv-format",
+            defaultValue = "f32",
+            description =
+                    "How live sequences hold their GOLD keys and values: f32, bf16 (half the bytes) or int8 (a quarter,"
+                            + " with a scale per head-row) (default: ${DEFAULT-VALUE}).")
+    String kvFormat;
+
     GoldFinchModel load() {
+        return loadWeights().kvFormat(KvFormat.parse(kvFormat));
+    }
+
+    private GoldFinchModel loadWeights() {
         WeightFormat format = WeightFormat.parse(quantize);
         if (source.model != null) {
             return ModelLoader.load(source.model, format);

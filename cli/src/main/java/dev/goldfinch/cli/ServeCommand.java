@@ -200,7 +200,9 @@ final class ServeCommand implements Callable<Integer> {
                 "logging.level.dev.goldfinch",
                 "INFO",
                 "goldfinch.model.quantize",
-                model.quantize));
+                model.quantize,
+                "goldfinch.model.kv-format",
+                dev.goldfinch.model.state.KvFormat.parse(model.kvFormat).label()));
         if (tlsCert != null) {
             extra.put(
                     "goldfinch.tls.public.certificate", tlsCert.toAbsolutePath().toString());

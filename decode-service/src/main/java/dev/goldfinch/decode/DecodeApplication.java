@@ -32,7 +32,7 @@ public class DecodeApplication {
     /** Shared by every service of the JVM: never closed with one context. */
     @Bean(destroyMethod = "")
     GoldFinchModel model(ModelProperties p) {
-        return p.source().load();
+        return p.load();
     }
 
     @Bean(destroyMethod = "close")
@@ -58,7 +58,15 @@ public class DecodeApplication {
         StateCodec.FloatType type = StateCodec.FloatType.parse(p.stateDtype());
         StateCache cache = new StateCache(store, c.hasher(), model, type, c.signer(meters));
         return new DecodeEngine(
-                model, cache, decodeIo, p.maxSequences(), p.maxBatch(), p.localEntries(), meters, observations);
+                model,
+                cache,
+                decodeIo,
+                p.maxSequences(),
+                p.maxBatch(),
+                p.localEntries(),
+                p.kvBudget().toBytes(),
+                meters,
+                observations);
     }
 
     /** The vocabulary structured outputs are masked over: as the gateway's, or the model's own. */

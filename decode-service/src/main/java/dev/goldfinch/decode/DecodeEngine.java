@@ -31,6 +31,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -151,6 +152,10 @@ public final class DecodeEngine implements AutoCloseable {
     private final ConcurrentLinkedQueue<Sequence> joining = new ConcurrentLinkedQueue<>();
     private final List<Sequence> live = new ArrayList<>();
     private final AtomicInteger admitted = new AtomicInteger();
+    /** Bytes of live GOLD K/V the admitted sequences may grow to hold, against {@link #kvBudget}. */
+    private final AtomicLong kvHeld = new AtomicLong();
+
+    private final long kvBudget;
     private final AtomicInteger liveCount = new AtomicInteger();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition work = lock.newCondition();
@@ -182,6 +187,25 @@ public final class DecodeEngine implements AutoCloseable {
             int localEntries,
             MeterRegistry meters,
             ObservationRegistry observations) {
+        this(model, cache, io, maxSequences, maxBatch, localEntries, defaultKvBudget(), meters, observations);
+    }
+
+    /**
+     * With {@code kvBudget}: the bytes of live GOLD keys and values all admitted sequences together may hold (each
+     * counted at its prompt plus {@code max_tokens}, times the model's live bytes per token); beyond it a sequence is
+     * refused with RESOURCE_EXHAUSTED before it loads, never an OutOfMemoryError halfway through.
+     */
+    public DecodeEngine(
+            GoldFinchModel model,
+            StateCache cache,
+            ExecutorService io,
+            int maxSequences,
+            int maxBatch,
+            int localEntries,
+            long kvBudget,
+            MeterRegistry meters,
+            ObservationRegistry observations) {
+        this.kvBudget = kvBudget;
         this.observations = observations;
         this.model = model;
         this.cache = cache;
@@ -191,6 +215,7 @@ public final class DecodeEngine implements AutoCloseable {
         this.localEntries = localEntries;
         this.local = new LinkedHashMap<>(16, 0.75f, true);
         meters.gauge("goldfinch.decode.live_sequences", liveCount);
+        meters.gauge("goldfinch.decode.kv_bytes_admitted", kvHeld);
         meters.gauge("goldfinch.decode.queue_depth", admitted, a -> a.get() - liveCount.get());
         this.generatedTokens = Counter.builder("goldfinch.generation_tokens")
                 .description("Tokens generated")
@@ -227,6 +252,19 @@ public final class DecodeEngine implements AutoCloseable {
             admitted.decrementAndGet();
             throw new RejectedExecutionException("decode replica is at its limit of " + maxSequences + " sequences");
         }
+        long bytes = liveBytes(request);
+        long held = kvHeld.addAndGet(bytes);
+        if (held > kvBudget) {
+            release(request);
+            throw new KvBudgetExceeded(String.format(
+                    java.util.Locale.ROOT,
+                    "decode replica cannot hold this sequence: %d tokens (prompt + max_tokens) of live keys and values"
+                            + " take %.1f MiB, %.1f MiB of its %.1f MiB are free; retry later or lower max_tokens",
+                    request.entryLength() + 1L + request.params().maxTokens(),
+                    bytes / 1048576.0,
+                    Math.max(0, kvBudget - (held - bytes)) / 1048576.0,
+                    kvBudget / 1048576.0));
+        }
         Observation caller = Objects.requireNonNullElse(observations.getCurrentObservation(), Observation.NOOP);
         // The entry is loaded for this request alone: its whole gRPC context (deadline and cancellation) goes along.
         Context requestContext = Context.current();
@@ -260,13 +298,13 @@ public final class DecodeEngine implements AutoCloseable {
                             io)
                     .whenComplete((ok, error) -> {
                         if (error != null) {
-                            admitted.decrementAndGet();
+                            release(request);
                             queued.error(error);
                             queued.stop();
                         }
                     });
         } catch (RuntimeException e) {
-            admitted.decrementAndGet();
+            release(request);
             queued.error(e);
             queued.stop();
             throw e;
@@ -319,7 +357,7 @@ public final class DecodeEngine implements AutoCloseable {
                 for (Sequence s : live) {
                     closeSpans(s);
                     s.sink.fail(e);
-                    admitted.decrementAndGet();
+                    release(s.request);
                 }
                 live.clear();
                 liveCount.set(0);
@@ -463,7 +501,7 @@ public final class DecodeEngine implements AutoCloseable {
             s.writes = s.writes.thenRunAsync(() -> s.caller.scoped(() -> writeCheckpoint(s, finalState)), io);
         }
         s.writes.whenComplete((ok, error) -> {
-            admitted.decrementAndGet();
+            release(s.request);
             if (error != null) {
                 log.warn("end-of-generation checkpoint not written: {}", error.toString());
             }
@@ -503,6 +541,34 @@ public final class DecodeEngine implements AutoCloseable {
             scheduler.join(5000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Half the heap: live K/V are heap arrays, the weights are not (mapped or off-heap segments). */
+    public static long defaultKvBudget() {
+        return Runtime.getRuntime().maxMemory() / 2;
+    }
+
+    /** Bytes of live K/V {@code r} may come to hold: its prompt and every token it may generate. */
+    private long liveBytes(Request r) {
+        return (r.entryLength() + 1L + r.params().maxTokens()) * model.liveBytesPerToken();
+    }
+
+    /** Bytes of live K/V admitted sequences may hold together (see {@link #kvBudget}). */
+    public long kvBytesAdmitted() {
+        return kvHeld.get();
+    }
+
+    /** A sequence ends, fails or is refused: its slot and its bytes are free again. */
+    private void release(Request r) {
+        admitted.decrementAndGet();
+        kvHeld.addAndGet(-liveBytes(r));
+    }
+
+    /** The sequence's live keys and values would not fit in the replica's budget beside those admitted. */
+    public static final class KvBudgetExceeded extends dev.goldfinch.error.TypedFailure {
+        public KvBudgetExceeded(String message) {
+            super(dev.goldfinch.error.FailureKind.RESOURCE_EXHAUSTED, message);
         }
     }
 

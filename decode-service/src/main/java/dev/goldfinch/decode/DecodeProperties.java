@@ -2,6 +2,7 @@ package dev.goldfinch.decode;
 
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.util.unit.DataSize;
 
 /**
  * {@code goldfinch.decode.*}.
@@ -15,6 +16,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param vocab         vocabulary file structured outputs are masked over; empty = the model's (see
  *                      {@code WorldTokenizer.forModel}); must be the gateway's
  * @param schemaCache   compiled JSON schemas kept (each with its cached token masks)
+ * @param kvBudget      live GOLD keys and values all admitted sequences may hold together, each counted at
+ *                      (prompt + max_tokens) × the model's live bytes per token; beyond it, RESOURCE_EXHAUSTED.
+ *                      Default: half the heap
  */
 @ConfigurationProperties("goldfinch.decode")
 public record DecodeProperties(
@@ -25,7 +29,8 @@ public record DecodeProperties(
         String stateDtype,
         Duration storeTimeout,
         String vocab,
-        Integer schemaCache) {
+        Integer schemaCache,
+        DataSize kvBudget) {
     public DecodeProperties {
         cacheStore = cacheStore == null ? "127.0.0.1:9093" : cacheStore;
         maxSequences = maxSequences == null ? 64 : maxSequences;
@@ -34,5 +39,6 @@ public record DecodeProperties(
         stateDtype = stateDtype == null ? "f32" : stateDtype;
         storeTimeout = storeTimeout == null ? Duration.ofSeconds(10) : storeTimeout;
         schemaCache = schemaCache == null ? 16 : schemaCache;
+        kvBudget = kvBudget == null ? DataSize.ofBytes(DecodeEngine.defaultKvBudget()) : kvBudget;
     }
 }

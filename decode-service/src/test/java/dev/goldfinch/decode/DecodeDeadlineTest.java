@@ -109,7 +109,7 @@ class DecodeDeadlineTest {
                 StateCodec.FloatType.F32,
                 EntrySigner.withRandomKey(new SimpleMeterRegistry()));
         engine = new DecodeEngine(model, cache, io, 4, 4, 4, new SimpleMeterRegistry());
-        ModelProperties props = new ModelProperties(null, null, null, null, null, null, null, null);
+        ModelProperties props = new ModelProperties(null, null, null, null, null, null, null, null, null);
         decode = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                 .addService(new DecodeGrpcService(engine, props, new JsonGrammars(null, 4)))
                 .build()

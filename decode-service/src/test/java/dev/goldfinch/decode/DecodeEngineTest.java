@@ -22,7 +22,9 @@ import dev.goldfinch.model.state.StateCodec;
 import dev.goldfinch.model.tensor.DType;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.proto.v1.FinishReason;
+import io.grpc.Status;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -199,6 +201,44 @@ class DecodeEngineTest {
         paused.ready = true;
         engine.wake();
         paused.done.get(30, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void sequencesAreAdmittedByTheLiveBytesTheyWillHold() throws Exception {
+        long perToken = MODEL.liveBytesPerToken();
+        assertTrue(perToken > 0, "the model has GOLD layers");
+        // Room for 100 tokens of live K/V; each request counts prompt (entry + last token) + max_tokens.
+        engine = new DecodeEngine(MODEL, cache, io, 8, 8, 4, 100 * perToken, meters, ObservationRegistry.NOOP);
+        Collector paused = new Collector();
+        paused.ready = false;
+        engine.submit(entry(new Random(7).ints(10, 1, 400).toArray(), 1, 60), paused); // 70 tokens
+        assertEquals(70 * perToken, engine.kvBytesAdmitted());
+        DecodeEngine.Request tooMany = entry(new Random(8).ints(10, 1, 400).toArray(), 2, 40); // 50: 120 > 100
+        DecodeEngine.KvBudgetExceeded refused =
+                assertThrows(DecodeEngine.KvBudgetExceeded.class, () -> engine.submit(tooMany, new Collector()));
+        assertEquals(
+                Status.Code.RESOURCE_EXHAUSTED,
+                dev.goldfinch.service.GrpcErrors.toStatus(refused).getStatus().getCode(),
+                "typed through the one error table");
+        assertTrue(refused.getMessage().contains("max_tokens"), refused.getMessage());
+        DecodeEngine.Request neverFits = entry(new Random(9).ints(10, 1, 400).toArray(), 3, 200);
+        assertThrows(DecodeEngine.KvBudgetExceeded.class, () -> engine.submit(neverFits, new Collector()));
+        assertEquals(70 * perToken, engine.kvBytesAdmitted(), "a refusal holds nothing");
+        assertEquals(1, engine.load());
+
+        Collector fits = alone(entry(new Random(10).ints(10, 1, 400).toArray(), 4, 20)); // 30: exactly 100
+        assertTrue(fits.tokens.size() >= 1 && fits.tokens.size() <= 20);
+        paused.ready = true;
+        engine.wake();
+        paused.done.get(60, TimeUnit.SECONDS);
+        // Its bytes are released once its end is written (asynchronously): wait for that, generously.
+        for (int i = 0; i < 600 && engine.kvBytesAdmitted() != 0; i++) {
+            Thread.sleep(50);
+        }
+        assertEquals(0, engine.kvBytesAdmitted());
+        Collector later = alone(tooMany);
+        assertTrue(later.tokens.size() >= 1, "admitted once the first sequence had finished");
+        assertEquals(0, engine.load());
     }
 
     @Test

@@ -1,6 +1,8 @@
 package dev.goldfinch.service;
 
+import dev.goldfinch.model.GoldFinchModel;
 import dev.goldfinch.model.WeightFormat;
+import dev.goldfinch.model.state.KvFormat;
 import java.nio.file.Path;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -14,6 +16,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * @param quantize        {@code none} or {@code q8_0}: how the matrices are held in memory
  * @param maxPromptTokens longest prompt accepted (tokens)
  * @param maxTokensCap    largest {@code max_tokens} accepted
+ * @param kvFormat        how live sequences hold their GOLD keys and values: {@code f32} (default), {@code bf16}
+ *                        or {@code int8} (see {@link KvFormat})
  */
 @ConfigurationProperties("goldfinch.model")
 public record ModelProperties(
@@ -24,13 +28,20 @@ public record ModelProperties(
         String dtype,
         String quantize,
         Integer maxPromptTokens,
-        Integer maxTokensCap) {
+        Integer maxTokensCap,
+        String kvFormat) {
     public ModelProperties {
         name = name == null || name.isBlank() ? "goldfinch" : name;
         seed = seed == null ? 42L : seed;
         dtype = dtype == null ? "f32" : dtype;
         maxPromptTokens = maxPromptTokens == null ? 16384 : maxPromptTokens;
         maxTokensCap = maxTokensCap == null ? 4096 : maxTokensCap;
+        kvFormat = KvFormat.parse(kvFormat).label();
+    }
+
+    /** The model, holding live K/V in {@link #kvFormat}. */
+    public GoldFinchModel load() {
+        return source().load().kvFormat(KvFormat.parse(kvFormat));
     }
 
     public ModelSource source() {

@@ -1,8 +1,8 @@
 package dev.goldfinch.model;
 
 import dev.goldfinch.model.GoldFinchModel.Segment;
-import dev.goldfinch.model.state.FloatRows;
 import dev.goldfinch.model.state.HeadRows;
+import dev.goldfinch.model.state.KvRows;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.tensor.Tensor;
 import java.util.List;
@@ -153,7 +153,7 @@ final class Batch {
         }
     }
 
-    private static void extendKeyBlocks(FloatRows keys, HeadRows blocks, int headSize) {
+    private static void extendKeyBlocks(KvRows keys, HeadRows blocks, int headSize) {
         int kb = SequenceState.KEY_BLOCK;
         int have = blocks.rows();
         int complete = keys.rows() / kb;
@@ -161,19 +161,43 @@ final class Batch {
             return;
         }
         int width = keys.width();
-        int at = blocks.extend(complete - have);
-        float[] k = keys.array();
+        int at = blocks.extend(complete - have) * kb * headSize;
         for (int h = 0; h < blocks.heads(); h++) {
-            float[] t = blocks.head(h).array();
+            KvRows t = blocks.head(h);
             for (int blk = have; blk < complete; blk++) {
                 int out = at + (blk - have) * kb * headSize;
                 for (int i = 0; i < kb; i++) {
                     int row = (blk * kb + i) * width + h * headSize;
-                    for (int d = 0; d < headSize; d++) {
-                        t[out + d * kb + i] = k[row + d];
+                    switch (keys.format()) {
+                        case F32 -> transpose(keys.floats(), row, t.floats(), out + i, kb, headSize);
+                        case BF16 -> transpose(keys.halves(), row, t.halves(), out + i, kb, headSize);
+                        case INT8 -> {
+                            transpose(keys.bytes(), row, t.bytes(), out + i, kb, headSize);
+                            // the key's scale for this head (goldKeys has one per head per row) goes with it
+                            t.scales()[blk * kb + i] = keys.scales()[(blk * kb + i) * blocks.heads() + h];
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /** {@code t[out + d * kb] = k[row + d]} for {@code d < n}: one key into a column of its block. */
+    private static void transpose(float[] k, int row, float[] t, int out, int kb, int n) {
+        for (int d = 0; d < n; d++) {
+            t[out + d * kb] = k[row + d];
+        }
+    }
+
+    private static void transpose(short[] k, int row, short[] t, int out, int kb, int n) {
+        for (int d = 0; d < n; d++) {
+            t[out + d * kb] = k[row + d];
+        }
+    }
+
+    private static void transpose(byte[] k, int row, byte[] t, int out, int kb, int n) {
+        for (int d = 0; d < n; d++) {
+            t[out + d * kb] = k[row + d];
         }
     }
 

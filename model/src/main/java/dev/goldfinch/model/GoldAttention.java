@@ -4,8 +4,10 @@ import static dev.goldfinch.model.Ops.lerp;
 import static dev.goldfinch.model.Ops.matmul;
 
 import dev.goldfinch.model.ModelWeights.GoldWeights;
+import dev.goldfinch.model.state.KvRows;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.tensor.Kernels;
+import dev.goldfinch.model.tensor.KvKernels;
 import dev.goldfinch.model.tensor.Parallel;
 
 /**
@@ -51,32 +53,20 @@ final class GoldAttention {
             longest = Math.max(longest, b.position(s, b.start[s + 1] - 1) + 1);
         }
         int scoreLength = longest;
-        int kb = SequenceState.KEY_BLOCK;
         // Heads are independent: shared out across the engine's threads (reading K and V is the cost at long contexts).
         float[] scores = scratch.takeAtLeast(heads * scoreLength); // head h's at h * scoreLength, written before read
         Parallel.forEach(heads, h -> {
             int so = h * scoreLength;
             for (int s = 0; s < b.segments(); s++) {
-                float[] keys = b.states[s].goldKeys(g).array();
-                float[] keyBlocks = b.states[s].goldKeyBlocks(g).head(h).array();
-                float[] values = b.states[s].goldValues(g).head(h).array();
+                KvRows keys = b.states[s].goldKeys(g);
+                KvRows keyBlocks = b.states[s].goldKeyBlocks(g).head(h);
+                KvRows values = b.states[s].goldValues(g).head(h);
                 for (int r = b.start[s]; r < b.start[s + 1]; r++) {
                     int visible = b.position(s, r) + 1; // bottom-right aligned causal mask
                     int qo = r * c + h * hs;
-                    float max = Float.NEGATIVE_INFINITY;
-                    // Whole blocks of keys a vector of scores at a time, the rest one by one. The split depends on the
-                    // row's position only, so a row gets the same bits however the prompt was chunked.
-                    int blocked = visible / kb * kb;
-                    for (int p = 0; p < blocked; p += kb) {
-                        max = Math.max(max, Kernels.blockScores(q, qo, keyBlocks, p * hs, hs, scale, scores, so + p));
-                    }
-                    for (int p = blocked; p < visible; p++) {
-                        scores[so + p] = Kernels.dot(q, qo, keys, p * c + h * hs, hs) * scale;
-                        max = Math.max(max, scores[so + p]);
-                    }
+                    float max = scores(q, qo, keys, keyBlocks, h, heads, hs, visible, scale, scores, so);
                     // Scalar exp here: the vector kernel inside this lambda got its vectors boxed at L12-D768 (40 KB
-                    // per
-                    // token allocated); one exp per score is well under 1 % of a step even at context 4,096.
+                    // per token allocated); one exp per score is well under 1 % of a step even at context 4,096.
                     float sum = 0;
                     for (int p = 0; p < visible; p++) {
                         scores[so + p] = Kernels.exp(scores[so + p] - max);
@@ -86,11 +76,82 @@ final class GoldAttention {
                     for (int p = 0; p < visible; p++) {
                         scores[so + p] *= inv;
                     }
-                    Kernels.weightedRowSum(scores, so, visible, values, 0, hs, y, qo, hs);
+                    switch (values.format()) {
+                        case F32 -> Kernels.weightedRowSum(scores, so, visible, values.floats(), 0, hs, y, qo, hs);
+                        case BF16 ->
+                            KvKernels.weightedRowSumBf16(scores, so, visible, values.halves(), 0, hs, y, qo, hs);
+                        case INT8 ->
+                            KvKernels.weightedRowSumInt8(
+                                    scores, so, visible, values.bytes(), 0, hs, values.scales(), 0, y, qo, hs);
+                    }
                 }
             }
         });
         return y;
+    }
+
+    /**
+     * {@code scores[so + p] = scale * q . k_p} of head {@code h} for the {@code visible} positions; returns the largest.
+     * Whole blocks of keys a vector of scores at a time, the rest one by one. The split depends on the row's position
+     * only, so a row gets the same bits however the prompt was chunked.
+     */
+    private static float scores(
+            float[] q,
+            int qo,
+            KvRows keys,
+            KvRows keyBlocks,
+            int h,
+            int heads,
+            int hs,
+            int visible,
+            float scale,
+            float[] scores,
+            int so) {
+        int kb = SequenceState.KEY_BLOCK;
+        int c = heads * hs;
+        int blocked = visible / kb * kb;
+        float max = Float.NEGATIVE_INFINITY;
+        switch (keys.format()) {
+            case F32 -> {
+                float[] kt = keyBlocks.floats();
+                float[] k = keys.floats();
+                for (int p = 0; p < blocked; p += kb) {
+                    max = Math.max(max, Kernels.blockScores(q, qo, kt, p * hs, hs, scale, scores, so + p));
+                }
+                for (int p = blocked; p < visible; p++) {
+                    scores[so + p] = Kernels.dot(q, qo, k, p * c + h * hs, hs) * scale;
+                    max = Math.max(max, scores[so + p]);
+                }
+            }
+            case BF16 -> {
+                short[] kt = keyBlocks.halves();
+                short[] k = keys.halves();
+                for (int p = 0; p < blocked; p += kb) {
+                    max = Math.max(max, KvKernels.blockScoresBf16(q, qo, kt, p * hs, hs, scale, scores, so + p));
+                }
+                for (int p = blocked; p < visible; p++) {
+                    scores[so + p] = KvKernels.dotBf16(q, qo, k, p * c + h * hs, hs) * scale;
+                    max = Math.max(max, scores[so + p]);
+                }
+            }
+            case INT8 -> {
+                byte[] kt = keyBlocks.bytes();
+                float[] blockScales = keyBlocks.scales();
+                byte[] k = keys.bytes();
+                float[] keyScales = keys.scales();
+                for (int p = 0; p < blocked; p += kb) {
+                    max = Math.max(
+                            max,
+                            KvKernels.blockScoresInt8(q, qo, kt, p * hs, blockScales, p, hs, scale, scores, so + p));
+                }
+                for (int p = blocked; p < visible; p++) {
+                    // the same operations as the blocks: (q . bytes) * key scale * scale
+                    scores[so + p] = KvKernels.dotInt8(q, qo, k, p * c + h * hs, hs) * keyScales[p * heads + h] * scale;
+                    max = Math.max(max, scores[so + p]);
+                }
+            }
+        }
+        return max;
     }
 
     /**

@@ -4,6 +4,7 @@ import static dev.goldfinch.model.tensor.Kernels.layerNorm;
 
 import dev.goldfinch.model.ModelWeights.Layer;
 import dev.goldfinch.model.state.GoldKvDonors;
+import dev.goldfinch.model.state.KvFormat;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.tensor.Kernels;
 import java.util.List;
@@ -27,6 +28,8 @@ public final class GoldFinchModel implements AutoCloseable {
     private final ModelWeights w;
     private final ModelConfig cfg;
     private final GoldKvDonors goldKvDonors = new GoldKvDonors();
+    /** How sequences fed to this model hold their GOLD keys and values (the engine option {@code kv-format}). */
+    private volatile KvFormat kvFormat = KvFormat.defaultFormat();
 
     GoldFinchModel(ModelWeights weights) {
         this.w = weights;
@@ -46,7 +49,24 @@ public final class GoldFinchModel implements AutoCloseable {
     }
 
     public SequenceState newState() {
-        return new SequenceState(cfg, w.fingerprint());
+        SequenceState state = new SequenceState(cfg, w.fingerprint());
+        state.kvFormat(kvFormat);
+        return state;
+    }
+
+    public KvFormat kvFormat() {
+        return kvFormat;
+    }
+
+    /** Holds live GOLD keys and values in {@code format} from the next pass of each sequence on; returns this model. */
+    public GoldFinchModel kvFormat(KvFormat format) {
+        this.kvFormat = java.util.Objects.requireNonNull(format, "format");
+        return this;
+    }
+
+    /** Bytes a live sequence of this model holds per token beyond the cache's (GOLD K/V in {@link #kvFormat()}). */
+    public long liveBytesPerToken() {
+        return kvFormat.liveBytesPerToken(cfg);
     }
 
     /** GOLD keys and values restored states of this model may share instead of rebuilding. */
@@ -153,6 +173,10 @@ public final class GoldFinchModel implements AutoCloseable {
                 }
             }
             start[s + 1] = start[s] + seg.tokens().length;
+        }
+        KvFormat format = kvFormat;
+        for (SequenceState state : states) {
+            state.kvFormat(format); // a restored or foreign state rebuilds its K/V in the model's format
         }
         int[] prior = new int[n];
         for (int s = 0; s < n; s++) {

@@ -31,7 +31,7 @@ public class PrefillApplication {
     /** Shared by every service of the JVM: never closed with one context. */
     @Bean(destroyMethod = "")
     GoldFinchModel model(ModelProperties p) {
-        return p.source().load();
+        return p.load();
     }
 
     @Bean(destroyMethod = "close")

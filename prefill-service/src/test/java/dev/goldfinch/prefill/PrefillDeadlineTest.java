@@ -174,7 +174,7 @@ class PrefillDeadlineTest {
                 };
             }
         };
-        ModelProperties props = new ModelProperties(null, null, null, null, null, null, null, null);
+        ModelProperties props = new ModelProperties(null, null, null, null, null, null, null, null, null);
         prefill = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                 .addService(ServerInterceptors.intercept(
                         new PrefillGrpcService(engine, props, new SimpleMeterRegistry(), prefillExecutor),

@@ -23,7 +23,7 @@ public final class GoldKvDonors {
     /** Each donor can hold hundreds of MB at long contexts; the latest few serve the common case (one hot prefix). */
     private static final int CAPACITY = 2;
 
-    private record Donor(String namespace, int[] tokens, FloatRows compressed, FloatRows[] keys, HeadRows[] values) {}
+    private record Donor(String namespace, int[] tokens, FloatRows compressed, KvRows[] keys, HeadRows[] values) {}
 
     private final ArrayDeque<SoftReference<Donor>> donors = new ArrayDeque<>();
 
@@ -39,7 +39,7 @@ public final class GoldKvDonors {
         if (rows < MIN_ROWS) {
             return;
         }
-        FloatRows[] keys = new FloatRows[state.goldKeys.length];
+        KvRows[] keys = new KvRows[state.goldKeys.length];
         HeadRows[] values = new HeadRows[state.goldValues.length];
         for (int g = 0; g < keys.length; g++) {
             keys[g] = state.goldKeys[g].prefix(rows);
@@ -92,6 +92,9 @@ public final class GoldKvDonors {
         if (bestRows < MIN_ROWS) {
             return 0;
         }
+        // The donor's rows are in its model's format (a freshly decoded state has the default; the model sets its
+        // format on the next pass, which keeps these rows unless the model's format changed since the donor's).
+        state.kvFormat(best.keys()[0].format());
         for (int g = 0; g < state.goldKeys.length; g++) {
             state.goldKeys[g] = best.keys()[g].prefix(bestRows);
             state.goldValues[g] = best.values()[g].prefix(bestRows);

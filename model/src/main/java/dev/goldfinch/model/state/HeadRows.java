@@ -5,19 +5,25 @@ package dev.goldfinch.model.state;
  * ({@code [position][width]} in {@link #head(int)}), so attention streams one block of memory per head
  * instead of a slice of every position's row. Measured at context 4096 (L12-D768, one thread): reading
  * a head's keys and values this way took half the time of the row-major [position][all heads] layout.
- * Forks share rows copy-on-write, as {@link FloatRows} does.
+ * Forks share rows copy-on-write, as {@link KvRows} does.
  */
 public final class HeadRows {
-    private final FloatRows[] heads;
+    private final KvRows[] heads;
 
+    /** f32 rows with one scale per row (what the tests and f32 callers need). */
     public HeadRows(int heads, int width) {
-        this.heads = new FloatRows[heads];
+        this(KvFormat.F32, heads, width, 1);
+    }
+
+    /** Rows of {@code width} values per head in {@code format}, with {@code scalesPerRow} int8 scales per row. */
+    public HeadRows(KvFormat format, int heads, int width, int scalesPerRow) {
+        this.heads = new KvRows[heads];
         for (int h = 0; h < heads; h++) {
-            this.heads[h] = new FloatRows(width);
+            this.heads[h] = new KvRows(format, width, scalesPerRow);
         }
     }
 
-    private HeadRows(FloatRows[] heads) {
+    private HeadRows(KvRows[] heads) {
         this.heads = heads;
     }
 
@@ -29,13 +35,17 @@ public final class HeadRows {
         return heads[0].rows();
     }
 
+    public KvFormat format() {
+        return heads[0].format();
+    }
+
     /** Head {@code h}'s rows, {@code [position][width]}. */
-    public FloatRows head(int h) {
+    public KvRows head(int h) {
         return heads[h];
     }
 
     public HeadRows fork() {
-        FloatRows[] f = new FloatRows[heads.length];
+        KvRows[] f = new KvRows[heads.length];
         for (int h = 0; h < f.length; h++) {
             f[h] = heads[h].fork();
         }
@@ -43,7 +53,7 @@ public final class HeadRows {
     }
 
     public HeadRows prefix(int n) {
-        FloatRows[] f = new FloatRows[heads.length];
+        KvRows[] f = new KvRows[heads.length];
         for (int h = 0; h < f.length; h++) {
             f[h] = heads[h].prefix(n);
         }
@@ -51,28 +61,27 @@ public final class HeadRows {
     }
 
     public void reserve(int totalRows) {
-        for (FloatRows head : heads) {
+        for (KvRows head : heads) {
             head.reserve(totalRows);
         }
     }
 
-    /** Appends {@code n} rows given as {@code [n][heads * width]} from {@code src[off..]}: head h takes columns {@code h*width ..}. */
+    /** Appends {@code n} rows given as {@code [n][heads * width]} floats from {@code src[off..]}: head h takes columns {@code h*width ..}. */
     public void appendSplit(float[] src, int off, int n) {
         int width = heads[0].width();
         int stride = heads.length * width;
         for (int h = 0; h < heads.length; h++) {
             int at = heads[h].extend(n);
-            float[] dst = heads[h].array();
             for (int r = 0; r < n; r++) {
-                System.arraycopy(src, off + r * stride + h * width, dst, at + r * width, width);
+                heads[h].write(src, off + r * stride + h * width, at + r, 1);
             }
         }
     }
 
-    /** Appends {@code n} rows to every head for the caller to fill in place; returns where they start in each head's array. */
+    /** Appends {@code n} rows to every head for the caller to fill in place; returns the first one's row index. */
     public int extend(int n) {
         int at = 0;
-        for (FloatRows head : heads) {
+        for (KvRows head : heads) {
             at = head.extend(n);
         }
         return at;

@@ -24,8 +24,10 @@ public final class SequenceState {
     FloatRows compressedKeys;
     /** Token ids, one per row of width 1, stored as floats would lose ids above 2^24, so kept as ints. */
     IntRows tokens;
-    /** [gold layer] materialised keys [position][A]; may lag behind {@code length()}. */
-    FloatRows[] goldKeys;
+    /** How the GOLD keys and values below are held; the model's choice, set before every pass. */
+    private KvFormat kvFormat = KvFormat.defaultFormat();
+    /** [gold layer] materialised keys [position][A], int8 scales per head; may lag behind {@code length()}. */
+    KvRows[] goldKeys;
     /** [gold layer] materialised values, head-major ([head][position][N]); as many rows as the keys. */
     HeadRows[] goldValues;
     /**
@@ -46,7 +48,7 @@ public final class SequenceState {
         wkv = new float[config.finchLayers()][config.nHead() * config.headSize() * config.headSize()];
         compressedKeys = new FloatRows(Math.max(1, config.compressedDim()));
         tokens = new IntRows();
-        goldKeys = new FloatRows[config.goldLayers()];
+        goldKeys = new KvRows[config.goldLayers()];
         goldValues = new HeadRows[config.goldLayers()];
         goldKeyBlocks = new HeadRows[config.goldLayers()];
         dropDerived();
@@ -60,7 +62,8 @@ public final class SequenceState {
         wkv = deepCopy(s.wkv);
         compressedKeys = s.compressedKeys.fork();
         tokens = s.tokens.fork();
-        goldKeys = Arrays.stream(s.goldKeys).map(FloatRows::fork).toArray(FloatRows[]::new);
+        kvFormat = s.kvFormat;
+        goldKeys = Arrays.stream(s.goldKeys).map(KvRows::fork).toArray(KvRows[]::new);
         goldValues = Arrays.stream(s.goldValues).map(HeadRows::fork).toArray(HeadRows[]::new);
         goldKeyBlocks = Arrays.stream(s.goldKeyBlocks).map(HeadRows::fork).toArray(HeadRows[]::new);
     }
@@ -120,7 +123,7 @@ public final class SequenceState {
     }
 
     /** GOLD layer {@code g}'s materialised keys (internal to the engine; exposed for the engine package). */
-    public FloatRows goldKeys(int g) {
+    public KvRows goldKeys(int g) {
         return goldKeys[g];
     }
 
@@ -155,12 +158,29 @@ public final class SequenceState {
         }
     }
 
+    public KvFormat kvFormat() {
+        return kvFormat;
+    }
+
+    /**
+     * Holds the GOLD keys and values in {@code format} from now on: a state in another format drops them (they
+     * are derived, rebuilt on the next pass), so a restored or foreign state never mixes formats.
+     */
+    public void kvFormat(KvFormat format) {
+        if (format != kvFormat) {
+            kvFormat = format;
+            dropDerived();
+        }
+    }
+
     /** Drops the derived GOLD keys and values (memory pressure, or after a restore); they are rebuilt on demand. */
     public void dropDerived() {
+        int heads = config.nHead();
         for (int g = 0; g < goldKeys.length; g++) {
-            goldKeys[g] = new FloatRows(config.dimAtt());
-            goldValues[g] = new HeadRows(config.nHead(), config.headSize());
-            goldKeyBlocks[g] = new HeadRows(config.nHead(), config.headSize() * KEY_BLOCK);
+            goldKeys[g] = new KvRows(kvFormat, config.dimAtt(), heads);
+            goldValues[g] = new HeadRows(kvFormat, heads, config.headSize(), 1);
+            // A block row is KEY_BLOCK keys transposed ([N][KEY_BLOCK]): one int8 scale per key, copied from goldKeys.
+            goldKeyBlocks[g] = new HeadRows(kvFormat, heads, config.headSize() * KEY_BLOCK, KEY_BLOCK);
         }
     }
 

@@ -11,9 +11,10 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** A restored state sharing a donor's GOLD K/V gives the same logits, bit for bit, as one rebuilding them. */
+/** In every live K/V format, a restored state sharing a donor's GOLD K/V gives the same logits, bit for bit, as one rebuilding them. */
 class GoldKvDonorsTest {
     static final GoldFinchModel MODEL =
             RandomWeights.model(ModelShapes.parse("layers=4,width=64,head=32,vocab=300"), 3, DType.F32);
@@ -37,8 +38,10 @@ class GoldKvDonorsTest {
         return MODEL.forward(List.of(new GoldFinchModel.Segment(s, new int[] {token}, 0)))[0];
     }
 
-    @Test
-    void restoredStateAdoptsTheSharedPrefixAndAnswersAsIfRebuilt() {
+    @ParameterizedTest
+    @EnumSource(KvFormat.class)
+    void restoredStateAdoptsTheSharedPrefixAndAnswersAsIfRebuilt(KvFormat format) {
+        MODEL.kvFormat(format);
         Random random = new Random(5);
         int[] shared = random.ints(150, 1, 300).toArray();
         int[] donorTokens = Arrays.copyOf(shared, 170);
@@ -59,11 +62,14 @@ class GoldKvDonorsTest {
         assertEquals(150, donors.adopt("tenant-a", adopted), "exactly the rows whose tokens and keys match");
         assertEquals(0, donors.adopt("tenant-a", adopted), "only into a state without rows");
         assertArrayEquals(next(rebuilt, 9), next(adopted, 9));
+        assertEquals(format, adopted.goldKeys(0).format());
         assertArrayEquals(next(rebuilt, 11), next(adopted, 11));
     }
 
-    @Test
-    void shortPrefixesAreNotWorthAdopting() {
+    @ParameterizedTest
+    @EnumSource(KvFormat.class)
+    void shortPrefixesAreNotWorthAdopting(KvFormat format) {
+        MODEL.kvFormat(format);
         int[] tokens = new Random(6).ints(GoldKvDonors.MIN_ROWS - 1, 1, 300).toArray();
         GoldKvDonors donors = new GoldKvDonors();
         SequenceState s = prefilled(tokens);

@@ -64,7 +64,7 @@ public class DecodeApplication {
                 p.maxSequences(),
                 p.maxBatch(),
                 p.localEntries(),
-                p.kvBudget().toBytes(),
+                p.kvBudgetBytes(),
                 meters,
                 observations);
     }

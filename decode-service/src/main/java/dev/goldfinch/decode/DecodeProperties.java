@@ -39,6 +39,11 @@ public record DecodeProperties(
         stateDtype = stateDtype == null ? "f32" : stateDtype;
         storeTimeout = storeTimeout == null ? Duration.ofSeconds(10) : storeTimeout;
         schemaCache = schemaCache == null ? 16 : schemaCache;
-        kvBudget = kvBudget == null ? DataSize.ofBytes(DecodeEngine.defaultKvBudget()) : kvBudget;
+        // Unset stays null: the default (half the heap) depends on the JVM it runs in, see kvBudgetBytes.
+    }
+
+    /** {@code kvBudget} in bytes, or half this JVM's heap when unset. */
+    public long kvBudgetBytes() {
+        return kvBudget == null ? DecodeEngine.defaultKvBudget() : kvBudget.toBytes();
     }
 }

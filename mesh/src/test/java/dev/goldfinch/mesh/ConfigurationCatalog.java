@@ -161,7 +161,9 @@ final class ConfigurationCatalog {
             case Duration d -> formatDuration(d);
             case DataSize s -> formatDataSize(s);
             case Enum<?> e -> e.name().toLowerCase(Locale.ROOT);
+            case List<?> l when l.isEmpty() -> "—";
             case List<?> l -> l.stream().map(String::valueOf).collect(Collectors.joining(","));
+            case Map<?, ?> m when m.isEmpty() -> "—";
             default -> String.valueOf(value);
         };
     }

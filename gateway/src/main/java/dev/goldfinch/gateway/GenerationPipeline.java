@@ -20,7 +20,6 @@ import dev.goldfinch.proto.v1.Usage;
 import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import io.grpc.Context;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -95,8 +94,8 @@ public final class GenerationPipeline {
     }
 
     private final WorldTokenizer tokenizer;
-    private final ManagedChannel prefill;
-    private final DecodeRouter router;
+    private final ReplicaRouter prefills;
+    private final ReplicaRouter router;
     private final ExecutorService executor;
     private final Semaphore admission;
     private final int maxInflightPerTenant;
@@ -117,8 +116,8 @@ public final class GenerationPipeline {
 
     public GenerationPipeline(
             WorldTokenizer tokenizer,
-            ManagedChannel prefill,
-            DecodeRouter router,
+            ReplicaRouter prefills,
+            ReplicaRouter router,
             ExecutorService executor,
             int maxInflight,
             int maxInflightPerTenant,
@@ -126,7 +125,7 @@ public final class GenerationPipeline {
             MeterRegistry meters) {
         this(
                 tokenizer,
-                prefill,
+                prefills,
                 router,
                 executor,
                 maxInflight,
@@ -144,8 +143,8 @@ public final class GenerationPipeline {
      */
     public GenerationPipeline(
             WorldTokenizer tokenizer,
-            ManagedChannel prefill,
-            DecodeRouter router,
+            ReplicaRouter prefills,
+            ReplicaRouter router,
             ExecutorService executor,
             int maxInflight,
             int maxInflightPerTenant,
@@ -156,7 +155,7 @@ public final class GenerationPipeline {
         this.observations = observations;
         this.tracer = tracer;
         this.tokenizer = tokenizer;
-        this.prefill = prefill;
+        this.prefills = prefills;
         this.router = router;
         this.executor = executor;
         this.admission = new Semaphore(maxInflight);
@@ -318,11 +317,11 @@ public final class GenerationPipeline {
         long lastTokenAt;
         int generated;
         PrefillResponse prefilled;
-        DecodeRouter.Replica replica;
+        ReplicaRouter.Replica replica;
         /** Replicas that went away during this request; none gets it again. */
-        final Set<DecodeRouter.Replica> failed = new HashSet<>();
+        final Set<ReplicaRouter.Replica> failed = new HashSet<>();
         /** The replica that last answered NOT_FOUND (lost the entry): elsewhere if possible, else it again. */
-        DecodeRouter.Replica lostEntry;
+        ReplicaRouter.Replica lostEntry;
         /** Decode calls made. */
         int attempts;
         /** The tokens the client has (end of text aside): what a replacement replica resumes from. */
@@ -369,15 +368,63 @@ public final class GenerationPipeline {
             }
         }
 
-        /** Prefills, then decodes on a replica that has not failed this request. */
+        /**
+         * Prefills on the least loaded prefill replica (another when one goes away or is shutting down), then
+         * decodes on a replica that has not failed this request.
+         */
         void prefillThenDecode() {
+            Set<ReplicaRouter.Replica> prefillFailed = new HashSet<>();
+            StatusRuntimeException lastError = null;
+            while (true) {
+                ReplicaRouter.Replica p = prefillFailed.size() >= MAX_DECODE_ATTEMPTS
+                        ? null
+                        : prefills.pickLeastLoaded(prefillFailed)
+                                .or(() -> prefills.pickDespiteHealth(prefillFailed))
+                                .orElse(null);
+                if (p == null) {
+                    fail(
+                            lastError != null
+                                    ? lastError
+                                    : ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy prefill replica", null));
+                    return;
+                }
+                try {
+                    prefilled = prefillOn(p);
+                    break;
+                } catch (Exception e) {
+                    if (cancelled) {
+                        finish(null);
+                        return;
+                    }
+                    StatusRuntimeException error = GrpcErrors.toStatus(e);
+                    Status.Code code = error.getStatus().getCode();
+                    if (code == Status.Code.NOT_FOUND || !replaceable(code)) {
+                        fail(error);
+                        return;
+                    }
+                    prefillFailed.add(p);
+                    prefills.markUnavailable(p);
+                    lastError = error;
+                    log.info("prefill replica {} ended a prefill ({}); trying another", p.target(), code);
+                }
+            }
+            try {
+                decode();
+            } catch (RuntimeException e) {
+                fail(GrpcErrors.toStatus(e));
+            }
+        }
+
+        /** One prefill call to {@code p}, cancellable through {@link #prefillCall}. */
+        private PrefillResponse prefillOn(ReplicaRouter.Replica p) throws Exception {
             Context.CancellableContext scope = Context.current().withCancellation();
             prefillCall = scope;
             if (cancelled) {
                 scope.cancel(null); // cancelled before the call existed
             }
+            p.live.incrementAndGet();
             try {
-                prefilled = scope.call(() -> PrefillGrpc.newBlockingStub(prefill)
+                return scope.call(() -> PrefillGrpc.newBlockingStub(p.channel())
                         .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                         .prefill(PrefillRequest.newBuilder()
                                 .addAllTokens(java.util.Arrays.stream(job.tokens())
@@ -385,21 +432,10 @@ public final class GenerationPipeline {
                                         .toList())
                                 .setCacheSalt(job.namespace())
                                 .build()));
-            } catch (Exception e) {
-                if (cancelled) {
-                    finish(null);
-                } else {
-                    fail(GrpcErrors.toStatus(e));
-                }
-                return;
             } finally {
+                p.live.decrementAndGet();
                 prefillCall = null;
                 scope.close();
-            }
-            try {
-                decode();
-            } catch (RuntimeException e) {
-                fail(GrpcErrors.toStatus(e));
             }
         }
 
@@ -414,7 +450,7 @@ public final class GenerationPipeline {
                 return;
             }
             String entry = prefilled.getEntry().getPrefixHash();
-            Set<DecodeRouter.Replica> avoid = new HashSet<>(failed);
+            Set<ReplicaRouter.Replica> avoid = new HashSet<>(failed);
             if (lostEntry != null) {
                 avoid.add(lostEntry);
             }
@@ -439,7 +475,7 @@ public final class GenerationPipeline {
                     .setCheckpointAtEnd(job.chat())
                     .addAllResumeTokens(sent)
                     .build();
-            DecodeRouter.Replica used = replica;
+            ReplicaRouter.Replica used = replica;
             DecodeGrpc.newStub(used.channel())
                     .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                     .decode(request, new ClientResponseObserver<DecodeRequest, DecodeResponse>() {

@@ -149,8 +149,8 @@ final class GatewayFixture implements AutoCloseable {
         await(() -> router().replicas().stream().allMatch(r -> r.live() == 0), "no sequence left live");
     }
 
-    DecodeRouter router() {
-        return gateway.getBean(DecodeRouter.class);
+    ReplicaRouter router() {
+        return gateway.getBean(ReplicaRouter.class);
     }
 
     /** The loopback port of the gateway's Netty gRPC server (beside its in-process one). */

@@ -93,11 +93,34 @@ public final class ProcessMeshLauncher implements AutoCloseable {
         Path log = logDir.resolve(service.name() + ".log");
         Process process = new ProcessBuilder(command)
                 .redirectErrorStream(true)
-                .redirectOutput(log.toFile())
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())) // a restart appends
                 .start();
         children.put(service.name(), new Child(service, process, log));
         OutputStream stdin = process.getOutputStream();
         ServiceProcess.writeProperties(service.properties(), stdin); // and left open: its end stops the child
+    }
+
+    /**
+     * Starts {@code name} again, with the same ports and properties, once its process has ended (after a
+     * SIGTERM, a {@code kill -9} …), and waits until it answers gRPC health SERVING. Peers reach it at the
+     * address they had: the gateway's next health round finds it back.
+     */
+    public Child restart(String name, Duration timeout) {
+        Child old = child(name);
+        try {
+            if (!old.process().waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new IllegalStateException(name + " (pid " + old.pid() + ") has not exited: cannot restart it");
+            }
+            spawn(old.service());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        MeshPlan.awaitServing(
+                List.of(old.service()), timeout, certificates.issue("launcher").channelCredentials());
+        return child(name);
     }
 
     public List<Child> children() {

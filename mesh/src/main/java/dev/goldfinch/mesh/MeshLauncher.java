@@ -227,6 +227,15 @@ public final class MeshLauncher implements AutoCloseable {
         return contexts.get(i).getBean(type);
     }
 
+    /** Stops one service (it drains first, as on SIGTERM); the others go on. */
+    public void stop(String service) {
+        int i = new ArrayList<>(grpcPorts.keySet()).indexOf(service);
+        if (i < 0) {
+            throw new IllegalArgumentException("no service " + service + " in this mesh");
+        }
+        contexts.get(i).close();
+    }
+
     /** Stops every service at once: each drains (see GracefulDrain) in parallel rather than one after another. */
     @Override
     public void close() {

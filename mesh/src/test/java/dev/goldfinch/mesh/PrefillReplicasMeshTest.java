@@ -95,9 +95,7 @@ class PrefillReplicasMeshTest {
     private static GenerateRequest request(String prompt) {
         return GenerateRequest.newBuilder()
                 .setPromptUtf8(ByteString.copyFromUtf8(prompt))
-                .setSampling(SamplingParams.newBuilder()
-                        .setTemperature(0)
-                        .setMaxTokens(4))
+                .setSampling(SamplingParams.newBuilder().setTemperature(0).setMaxTokens(4))
                 .build();
     }
 

@@ -102,8 +102,8 @@ class GracefulDrainTest {
         }
         assertTrue(drain.draining(), "past the notice, the drain refuses new calls");
         assertEquals(HealthCheckResponse.ServingStatus.NOT_SERVING, health());
-        StatusRuntimeException refused = org.junit.jupiter.api.Assertions.assertThrows(
-                StatusRuntimeException.class, () -> call().next());
+        StatusRuntimeException refused =
+                org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class, () -> call().next());
         assertEquals(Status.Code.UNAVAILABLE, refused.getStatus().getCode());
         draining.join(300);
         assertTrue(draining.isAlive(), "the drain waits for the stream in progress");
@@ -125,7 +125,8 @@ class GracefulDrainTest {
         StatusRuntimeException cut =
                 org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class, inProgress::next);
         assertTrue(
-                Set.of(Status.Code.UNAVAILABLE, Status.Code.CANCELLED).contains(cut.getStatus().getCode()),
+                Set.of(Status.Code.UNAVAILABLE, Status.Code.CANCELLED)
+                        .contains(cut.getStatus().getCode()),
                 "a status the gateway fails over on: " + cut.getStatus());
     }
 }

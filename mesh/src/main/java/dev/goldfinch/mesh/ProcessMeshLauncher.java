@@ -1,6 +1,7 @@
 package dev.goldfinch.mesh;
 
 import dev.goldfinch.service.tls.MeshCertificates;
+import io.grpc.ChannelCredentials;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -47,6 +48,9 @@ public final class ProcessMeshLauncher implements AutoCloseable {
     private final Map<String, Child> children = new LinkedHashMap<>();
     // The children read their certificates at start; the files go when this launcher closes.
     private final MeshCertificates certificates = MeshCertificates.create("goldfinch-mesh-ca");
+    /** The launcher's own certificate (health checks after a start or restart): issued once, its files exist. */
+    private final ChannelCredentials launcher = certificates.issue("launcher").channelCredentials();
+
     private final Path logDir;
 
     private ProcessMeshLauncher(Path logDir) {
@@ -63,10 +67,7 @@ public final class ProcessMeshLauncher implements AutoCloseable {
                 mesh.spawn(s);
             }
             // Generous: a loaded machine starting several JVMs at once takes minutes, not seconds.
-            MeshPlan.awaitServing(
-                    services,
-                    Duration.ofMinutes(10),
-                    mesh.certificates.issue("launcher").channelCredentials());
+            MeshPlan.awaitServing(services, Duration.ofMinutes(10), mesh.launcher);
             return mesh;
         } catch (IOException e) {
             mesh.close();
@@ -118,8 +119,7 @@ public final class ProcessMeshLauncher implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
-        MeshPlan.awaitServing(
-                List.of(old.service()), timeout, certificates.issue("launcher").channelCredentials());
+        MeshPlan.awaitServing(List.of(old.service()), timeout, launcher);
         return child(name);
     }
 

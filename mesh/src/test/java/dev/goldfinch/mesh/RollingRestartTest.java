@@ -102,6 +102,7 @@ class RollingRestartTest {
             for (String name : List.of("decode-1", "decode-2")) {
                 awaitMore(done, CLIENTS * 2); // steady load before the signal
                 ProcessMeshLauncher.Child c = mesh.child(name);
+                awaitLiveSequences(client, c.service().grpcTarget()); // the drain has streams to finish
                 long signalled = System.nanoTime();
                 new ProcessBuilder("kill", "-TERM", Long.toString(c.pid()))
                         .inheritIO()
@@ -129,6 +130,24 @@ class RollingRestartTest {
                     + " requests failed or differed");
             assertEquals(List.of(), List.copyOf(failures), "no request failed or differed during the restarts");
             assertTrue(done.get() >= CLIENTS * 6, "a steady load ran throughout: " + done.get());
+        }
+    }
+
+    /** Waits until the gateway has a sequence live on the replica at {@code target}. */
+    private static void awaitLiveSequences(MeshClient client, String target) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
+        while (true) {
+            MeshClient.Reply status = client.get("/v1/mesh/status");
+            for (var r : status.body().get("decode_replicas")) {
+                if (r.get("target").asString().equals(target)
+                        && r.get("live_sequences").asInt() > 0) {
+                    return;
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the load never reached " + target + ": " + status.body());
+            }
+            Thread.sleep(20);
         }
     }
 

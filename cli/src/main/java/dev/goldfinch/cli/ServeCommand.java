@@ -48,6 +48,12 @@ final class ServeCommand implements Callable<Integer> {
     int decodeReplicas;
 
     @Option(
+            names = "--prefill-replicas",
+            defaultValue = "1",
+            description = "Prefill replicas, balanced by the gateway like decode (default: ${DEFAULT-VALUE}).")
+    int prefillReplicas;
+
+    @Option(
             names = "--port",
             defaultValue = "8080",
             description = "HTTP port of the OpenAI-compatible API (default: ${DEFAULT-VALUE}).")
@@ -145,26 +151,30 @@ final class ServeCommand implements Callable<Integer> {
         if (decodeReplicas < 1) {
             throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--decode-replicas must be at least 1");
         }
+        if (prefillReplicas < 1) {
+            throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--prefill-replicas must be at least 1");
+        }
         requireFree(host, port, "--port");
         requireFree(host, grpcPort, "--grpc-port");
         if (apiKeys != null) {
             ApiKeys.load(apiKeys); // a malformed file is one 'error:' line here, not a gateway's failed start
         }
         MeshLauncher.Options options = new MeshLauncher.Options(
-                model.source.model,
-                model.source.shape,
-                model.seed,
-                model.dtype,
-                vocab != null ? vocab : WorldTokenizer.vocabularyBeside(model.source.model),
-                redis,
-                decodeReplicas,
-                port,
-                grpcPort,
-                maxPromptTokens,
-                maxTokensCap,
-                apiKeys,
-                extra(),
-                host);
+                        model.source.model,
+                        model.source.shape,
+                        model.seed,
+                        model.dtype,
+                        vocab != null ? vocab : WorldTokenizer.vocabularyBeside(model.source.model),
+                        redis,
+                        decodeReplicas,
+                        port,
+                        grpcPort,
+                        maxPromptTokens,
+                        maxTokensCap,
+                        apiKeys,
+                        extra(),
+                        host)
+                .withPrefillReplicas(prefillReplicas);
         AutoCloseable mesh;
         if (separateProcesses) {
             ProcessMeshLauncher processes =

@@ -6,7 +6,6 @@ import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import dev.goldfinch.proto.v1.ModelInfo;
 import dev.goldfinch.service.MeshChannels;
 import dev.goldfinch.service.tracing.TraceContext;
-import io.grpc.ManagedChannel;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.tracing.Tracer;
@@ -17,6 +16,7 @@ import java.util.concurrent.Executors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
@@ -24,6 +24,7 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Primary;
 import org.springframework.core.Ordered;
 import org.springframework.grpc.server.GlobalServerInterceptor;
 import tools.jackson.databind.json.JsonMapper;
@@ -134,9 +135,10 @@ public class GatewayApplication {
         return mesh::open;
     }
 
-    @Bean(destroyMethod = "shutdownNow")
-    ManagedChannel prefillChannel(GatewayProperties p, ChannelOpener channels) {
-        return channels.open(p.prefill());
+    /** The prefill replicas ({@code goldfinch.gateway.prefill}: one target or several, comma-separated). */
+    @Bean(destroyMethod = "close")
+    ReplicaRouter prefillRouter(GatewayProperties p, ChannelOpener channels) {
+        return new ReplicaRouter("prefill", p.prefillTargets(), p.healthInterval(), 0, channels);
     }
 
     /** Only the playground's mesh view reads it (the cache store's bytes); the gateway never reads entries. */
@@ -147,13 +149,15 @@ public class GatewayApplication {
     }
 
     @Bean
-    ModelCatalog modelCatalog(ManagedChannel prefillChannel, GatewayProperties p) {
-        return new ModelCatalog(prefillChannel, p.servedModelNames());
+    ModelCatalog modelCatalog(@Qualifier("prefillRouter") ReplicaRouter prefillRouter, GatewayProperties p) {
+        return new ModelCatalog(prefillRouter, p.servedModelNames());
     }
 
+    /** The decode replicas: the router everything else (the mesh view, tests) means by a plain ReplicaRouter. */
     @Bean(destroyMethod = "close")
-    DecodeRouter decodeRouter(GatewayProperties p, ChannelOpener channels) {
-        return new DecodeRouter(p.decodeTargets(), p.healthInterval(), p.affinitySlack(), channels);
+    @Primary
+    ReplicaRouter decodeRouter(GatewayProperties p, ChannelOpener channels) {
+        return new ReplicaRouter("decode", p.decodeTargets(), p.healthInterval(), p.affinitySlack(), channels);
     }
 
     /** Request orchestration blocks on prefill: virtual threads, never a transport or servlet thread pool. */
@@ -165,8 +169,8 @@ public class GatewayApplication {
     @Bean
     GenerationPipeline generationPipeline(
             WorldTokenizer tokenizer,
-            ManagedChannel prefillChannel,
-            DecodeRouter router,
+            @Qualifier("prefillRouter") ReplicaRouter prefillRouter,
+            ReplicaRouter router,
             ExecutorService gatewayExecutor,
             GatewayProperties p,
             MeterRegistry meters,
@@ -174,7 +178,7 @@ public class GatewayApplication {
             ObjectProvider<Tracer> tracer) {
         return new GenerationPipeline(
                 tokenizer,
-                prefillChannel,
+                prefillRouter,
                 router,
                 gatewayExecutor,
                 p.maxInflight(),

@@ -11,7 +11,8 @@ import org.springframework.util.unit.DataSize;
  * @param vocab           {@code world} (the RWKV World vocabulary bundled in the jar), {@code bytes} (token id = byte)
  *                        or a World-format vocabulary file; absent: chosen from the served model's vocabulary size
  *                        (256: bytes, else World). It must not hold ids the model lacks: the gateway refuses to start
- * @param prefill         gRPC target of the prefill service ({@code host:port} or {@code dns:///name:port})
+ * @param prefill         gRPC target of the prefill service, or several comma-separated replicas ({@code host:port},
+ *                        or {@code dns:NAME:PORT} for every address NAME resolves to), balanced like decode
  * @param decodeTargets   decode replicas: {@code host:port} entries, or {@code dns:NAME:PORT} for every address NAME resolves to
  * @param maxInflight     requests in progress at once; beyond it, RESOURCE_EXHAUSTED / HTTP 429
  * @param requestTimeout  deadline of a whole generation
@@ -65,5 +66,13 @@ public record GatewayProperties(
         if (maxInflightPerTenant == null) {
             maxInflightPerTenant = apiKeysFile == null ? maxInflight : Math.max(1, maxInflight / 2);
         }
+    }
+
+    /** The prefill replicas {@link #prefill} names. */
+    public List<String> prefillTargets() {
+        return java.util.Arrays.stream(prefill.split(","))
+                .map(String::strip)
+                .filter(t -> !t.isEmpty())
+                .toList();
     }
 }

@@ -22,7 +22,6 @@ import dev.goldfinch.service.ErrorTable;
 import dev.goldfinch.service.GrpcErrors;
 import io.grpc.Context;
 import io.grpc.Deadline;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -46,6 +45,8 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 import java.util.function.IntFunction;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -146,8 +147,8 @@ public final class GenerationPipeline {
     }
 
     private final WorldTokenizer tokenizer;
-    private final ManagedChannel prefill;
-    private final DecodeRouter router;
+    private final ReplicaRouter prefills;
+    private final ReplicaRouter router;
     private final ExecutorService executor;
     private final Semaphore admission;
     private final int maxInflightPerTenant;
@@ -172,8 +173,8 @@ public final class GenerationPipeline {
 
     public GenerationPipeline(
             WorldTokenizer tokenizer,
-            ManagedChannel prefill,
-            DecodeRouter router,
+            ReplicaRouter prefills,
+            ReplicaRouter router,
             ExecutorService executor,
             int maxInflight,
             int maxInflightPerTenant,
@@ -181,7 +182,7 @@ public final class GenerationPipeline {
             MeterRegistry meters) {
         this(
                 tokenizer,
-                prefill,
+                prefills,
                 router,
                 executor,
                 maxInflight,
@@ -199,8 +200,8 @@ public final class GenerationPipeline {
      */
     public GenerationPipeline(
             WorldTokenizer tokenizer,
-            ManagedChannel prefill,
-            DecodeRouter router,
+            ReplicaRouter prefills,
+            ReplicaRouter router,
             ExecutorService executor,
             int maxInflight,
             int maxInflightPerTenant,
@@ -211,7 +212,7 @@ public final class GenerationPipeline {
         this.observations = observations;
         this.tracer = tracer;
         this.tokenizer = tokenizer;
-        this.prefill = prefill;
+        this.prefills = prefills;
         this.router = router;
         this.executor = executor;
         this.admission = new Semaphore(maxInflight);
@@ -380,19 +381,72 @@ public final class GenerationPipeline {
         };
     }
 
-    /** The prefill call of {@code job}, cancellable through {@code scope}; {@code promptLogprobs} < 0: not scored. */
-    private PrefillResponse prefill(Job job, int promptLogprobs, Deadline deadline, Context.CancellableContext scope)
+    /**
+     * The prefill call of {@code job} on the least loaded prefill replica, another when one goes away or is
+     * shutting down (at most {@link #MAX_DECODE_ATTEMPTS} replicas), within {@code deadline}. Each call runs in a
+     * cancellable scope handed to {@code publish} (null once it ends) so the request's cancel reaches it;
+     * {@code promptLogprobs} < 0: the prompt is not scored.
+     */
+    private PrefillResponse prefill(
+            Job job,
+            int promptLogprobs,
+            Deadline deadline,
+            Consumer<Context.CancellableContext> publish,
+            BooleanSupplier cancelled)
             throws Exception {
-        PrefillRequest.Builder request = PrefillRequest.newBuilder()
+        PrefillRequest.Builder builder = PrefillRequest.newBuilder()
                 .addAllTokens(java.util.Arrays.stream(job.tokens()).boxed().toList())
                 .setCacheSalt(job.namespace())
                 .setInitialState(job.initialState());
         if (promptLogprobs >= 0) {
-            request.setPromptLogprobs(promptLogprobs);
+            builder.setPromptLogprobs(promptLogprobs);
         }
-        prefillCalls.increment();
-        return scope.call(() ->
-                PrefillGrpc.newBlockingStub(prefill).withDeadline(deadline).prefill(request.build()));
+        PrefillRequest request = builder.build();
+        Set<ReplicaRouter.Replica> failed = new HashSet<>();
+        StatusRuntimeException lastError = null;
+        while (true) {
+            ReplicaRouter.Replica p = failed.size() >= MAX_DECODE_ATTEMPTS
+                    ? null
+                    : prefills.pickLeastLoaded(failed)
+                            .or(() -> prefills.pickDespiteHealth(failed))
+                            .orElse(null);
+            if (p == null) {
+                throw lastError != null
+                        ? lastError
+                        : ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy prefill replica", null);
+            }
+            Context.CancellableContext scope = Context.current().withCancellation();
+            publish.accept(scope);
+            if (cancelled.getAsBoolean()) {
+                scope.cancel(null); // cancelled before the call existed
+            }
+            p.live.incrementAndGet();
+            try {
+                prefillCalls.increment();
+                return scope.call(() -> PrefillGrpc.newBlockingStub(p.channel())
+                        .withDeadline(deadline)
+                        .prefill(request));
+            } catch (Exception e) {
+                if (cancelled.getAsBoolean()) {
+                    throw e;
+                }
+                StatusRuntimeException error = GrpcErrors.toStatus(e);
+                Status.Code code = error.getStatus().getCode();
+                // Another replica can take over when this one went away or ended the call itself (shutting
+                // down); a lost entry or any other failure is the request's answer.
+                if (code != Status.Code.UNAVAILABLE && code != Status.Code.CANCELLED && code != Status.Code.ABORTED) {
+                    throw error;
+                }
+                failed.add(p);
+                prefills.markUnavailable(p);
+                lastError = error;
+                log.info("prefill replica {} ended a prefill ({}); trying another", p.target(), code);
+            } finally {
+                p.live.decrementAndGet();
+                publish.accept(null);
+                scope.close();
+            }
+        }
     }
 
     /**
@@ -467,14 +521,10 @@ public final class GenerationPipeline {
         }
 
         void prefillThenDecode() {
-            Context.CancellableContext scope = Context.current().withCancellation();
-            prefillCall = scope;
-            if (cancelled) {
-                scope.cancel(null); // cancelled before the call existed
-            }
             PrefillResponse prefilled;
             try {
-                prefilled = prefill(job, fanout.promptLogprobs(), deadline, scope);
+                prefilled =
+                        prefill(job, fanout.promptLogprobs(), deadline, scope -> prefillCall = scope, () -> cancelled);
             } catch (Exception e) {
                 StatusRuntimeException error = cancelled ? null : GrpcErrors.toStatus(e);
                 runs.getFirst().fail(error); // one error for the request
@@ -482,9 +532,6 @@ public final class GenerationPipeline {
                     r.fail(null);
                 }
                 return;
-            } finally {
-                prefillCall = null;
-                scope.close();
             }
             if (fanout.promptLogprobs() >= 0) {
                 for (Run r : runs) {
@@ -558,11 +605,11 @@ public final class GenerationPipeline {
         long lastTokenAt;
         int generated;
         PrefillResponse prefilled;
-        DecodeRouter.Replica replica;
+        ReplicaRouter.Replica replica;
         /** Replicas that went away during this request; none gets it again. */
-        final Set<DecodeRouter.Replica> failed = new HashSet<>();
+        final Set<ReplicaRouter.Replica> failed = new HashSet<>();
         /** The replica that last answered NOT_FOUND (lost the entry): elsewhere if possible, else it again. */
-        DecodeRouter.Replica lostEntry;
+        ReplicaRouter.Replica lostEntry;
         /** Decode calls made. */
         int attempts;
         /** The tokens the client has (end of text aside): what a replacement replica resumes from. */
@@ -632,13 +679,8 @@ public final class GenerationPipeline {
 
         /** Prefills again (the entry was lost), then decodes on a replica that has not failed this request. */
         void prefillThenDecode() {
-            Context.CancellableContext scope = Context.current().withCancellation();
-            prefillCall = scope;
-            if (cancelled) {
-                scope.cancel(null); // cancelled before the call existed
-            }
             try {
-                prefilled = prefill(job, -1, deadline, scope);
+                prefilled = prefill(job, -1, deadline, scope -> prefillCall = scope, () -> cancelled);
             } catch (Exception e) {
                 if (cancelled) {
                     finish(null);
@@ -646,9 +688,6 @@ public final class GenerationPipeline {
                     fail(GrpcErrors.toStatus(e));
                 }
                 return;
-            } finally {
-                prefillCall = null;
-                scope.close();
             }
             try {
                 decode();
@@ -674,7 +713,7 @@ public final class GenerationPipeline {
                 return;
             }
             String entry = prefilled.getEntry().getPrefixHash();
-            Set<DecodeRouter.Replica> avoid = new HashSet<>(failed);
+            Set<ReplicaRouter.Replica> avoid = new HashSet<>(failed);
             if (lostEntry != null) {
                 avoid.add(lostEntry);
             }
@@ -699,7 +738,7 @@ public final class GenerationPipeline {
                     .setCheckpointAtEnd(job.chat())
                     .addAllResumeTokens(sent)
                     .build();
-            DecodeRouter.Replica used = replica;
+            ReplicaRouter.Replica used = replica;
             DecodeGrpc.newStub(used.channel())
                     .withDeadline(deadline)
                     .decode(request, new ClientResponseObserver<DecodeRequest, DecodeResponse>() {

@@ -27,7 +27,7 @@ import org.springframework.web.bind.annotation.RestController;
  */
 @RestController
 public class MeshStatusController {
-    private final DecodeRouter router;
+    private final ReplicaRouter router;
     private final MeterRegistry meters;
     private final Optional<ManagedChannel> cacheStore;
 
@@ -40,7 +40,7 @@ public class MeshStatusController {
     }
 
     public MeshStatusController(
-            DecodeRouter router, MeterRegistry meters, ObjectProvider<CacheStoreChannel> cacheStore) {
+            ReplicaRouter router, MeterRegistry meters, ObjectProvider<CacheStoreChannel> cacheStore) {
         this.router = router;
         this.meters = meters;
         this.cacheStore = Optional.ofNullable(cacheStore.getIfAvailable()).map(CacheStoreChannel::channel);
@@ -50,7 +50,7 @@ public class MeshStatusController {
     public Map<String, Object> status() {
         Map<String, Object> out = new LinkedHashMap<>();
         List<Map<String, Object>> replicas = new ArrayList<>();
-        for (DecodeRouter.Replica r : router.replicas()) {
+        for (ReplicaRouter.Replica r : router.replicas()) {
             replicas.add(Map.of("target", r.target(), "healthy", r.healthy, "live_sequences", r.live()));
         }
         out.put("decode_replicas", replicas);

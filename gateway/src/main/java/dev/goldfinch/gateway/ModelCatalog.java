@@ -6,9 +6,12 @@ import dev.goldfinch.model.GoldFinchException;
 import dev.goldfinch.proto.internal.v1.DescribeModelRequest;
 import dev.goldfinch.proto.internal.v1.PrefillGrpc;
 import dev.goldfinch.proto.v1.ModelInfo;
+import dev.goldfinch.service.ErrorTable;
 import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -18,28 +21,54 @@ import java.util.concurrent.TimeUnit;
  * request names none. Without served names, the model's own id is its one name.
  */
 public final class ModelCatalog {
-    private final ManagedChannel prefill;
+    private final ReplicaRouter prefills;
     private final List<String> servedNames;
     private volatile ModelInfo info;
 
-    public ModelCatalog(ManagedChannel prefill) {
-        this(prefill, List.of());
+    public ModelCatalog(ReplicaRouter prefills) {
+        this(prefills, List.of());
     }
 
-    public ModelCatalog(ManagedChannel prefill, List<String> servedNames) {
-        this.prefill = prefill;
+    public ModelCatalog(ReplicaRouter prefills, List<String> servedNames) {
+        this.prefills = prefills;
         this.servedNames = List.copyOf(servedNames);
     }
 
     public ModelInfo info() {
-        return describe(PrefillGrpc.newBlockingStub(prefill).withDeadlineAfter(10, TimeUnit.SECONDS));
+        ModelInfo i = info;
+        return i != null
+                ? i
+                : describe(PrefillGrpc.newBlockingStub(anyPrefill()).withDeadlineAfter(10, TimeUnit.SECONDS));
     }
 
-    /** The model, waiting up to {@code wait} for the prefill service to come up (it may be loading the model). */
+    /**
+     * The model, waiting up to {@code wait} for a prefill replica to come up (it may be loading the model): each
+     * replica in turn, a few seconds each, so one that never starts does not hold the gateway's start.
+     */
     public ModelInfo awaitInfo(Duration wait) {
-        return describe(PrefillGrpc.newBlockingStub(prefill)
-                .withWaitForReady()
-                .withDeadlineAfter(wait.toMillis(), TimeUnit.MILLISECONDS));
+        long deadline = System.nanoTime() + wait.toNanos();
+        List<ReplicaRouter.Replica> replicas = prefills.replicas();
+        for (int n = 0; ; n++) {
+            ReplicaRouter.Replica r = replicas.get(n % replicas.size());
+            long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+            long each = replicas.size() == 1 ? left : Math.min(left, 5000);
+            try {
+                return describe(PrefillGrpc.newBlockingStub(r.channel())
+                        .withWaitForReady()
+                        .withDeadlineAfter(Math.max(1, each), TimeUnit.MILLISECONDS));
+            } catch (StatusRuntimeException e) {
+                if (System.nanoTime() >= deadline) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private ManagedChannel anyPrefill() {
+        return prefills.pickLeastLoaded(Set.of())
+                .or(() -> prefills.pickDespiteHealth(Set.of()))
+                .orElseThrow(() -> ErrorTable.status(FailureKind.UNAVAILABLE, "no healthy prefill replica", null))
+                .channel();
     }
 
     private ModelInfo describe(PrefillGrpc.PrefillBlockingStub stub) {

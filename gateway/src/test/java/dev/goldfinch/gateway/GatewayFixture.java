@@ -38,8 +38,14 @@ final class GatewayFixture implements AutoCloseable {
     static final JsonMapper JSON = JsonMapper.builder().build();
 
     final FakePrefill prefill = new FakePrefill();
+    /** A second prefill replica, behind the gateway only in a fixture built {@link #withTwoPrefillReplicas}. */
+    final FakePrefill prefillB = new FakePrefill();
+
     final FakeDecode decodeA;
     final FakeDecode decodeB;
+    /** Prefill replica A's health ({@link #prefillB} has no health service: the gateway trusts its calls). */
+    final HealthStatusManager prefillHealth = new HealthStatusManager();
+
     final HealthStatusManager healthA = new HealthStatusManager();
     final HealthStatusManager healthB = new HealthStatusManager();
     private final List<Server> servers = new ArrayList<>();
@@ -59,14 +65,35 @@ final class GatewayFixture implements AutoCloseable {
     GatewayFixture(
             dev.goldfinch.proto.v1.ModelInfo model, Map<String, String> properties, BindableService... extraServices)
             throws IOException {
+        this(model, 1, properties, extraServices);
+    }
+
+    /** A gateway in front of two prefill replicas, {@link #prefill} and {@link #prefillB} (A wins a tie). */
+    static GatewayFixture withTwoPrefillReplicas(Map<String, String> properties) throws IOException {
+        return new GatewayFixture(FakePrefill.MODEL, 2, properties);
+    }
+
+    private GatewayFixture(
+            dev.goldfinch.proto.v1.ModelInfo model,
+            int prefillReplicas,
+            Map<String, String> properties,
+            BindableService... extraServices)
+            throws IOException {
         prefill.model = model;
+        prefillB.model = model;
         String run = UUID.randomUUID().toString();
-        String prefillName = "prefill-" + run;
+        String prefillName = "prefill-a-" + run;
+        String prefillBName = "prefill-b-" + run;
         // Names sort as the replicas do by target: A wins a tie.
         decodeA = new FakeDecode("decode-a-" + run);
         decodeB = new FakeDecode("decode-b-" + run);
         servers.add(InProcessServerBuilder.forName(prefillName)
                 .addService(prefill)
+                .addService(prefillHealth.getHealthService())
+                .build()
+                .start());
+        servers.add(InProcessServerBuilder.forName(prefillBName)
+                .addService(prefillB)
                 .build()
                 .start());
         servers.add(InProcessServerBuilder.forName(decodeA.target)
@@ -90,7 +117,7 @@ final class GatewayFixture implements AutoCloseable {
         props.put("management.server.port", "0"); // Actuator on a port of its own, as in production
         props.put("spring.application.name", "goldfinch-gateway-test");
         props.put("goldfinch.gateway.vocab", vocab().toString());
-        props.put("goldfinch.gateway.prefill", prefillName);
+        props.put("goldfinch.gateway.prefill", prefillReplicas == 1 ? prefillName : prefillName + "," + prefillBName);
         props.put("goldfinch.gateway.decode-targets", decodeA.target + "," + decodeB.target);
         props.put("goldfinch.gateway.health-interval", "100ms");
         props.putAll(properties);
@@ -141,11 +168,14 @@ final class GatewayFixture implements AutoCloseable {
     /** Between tests: fakes forget, every replica serves, and the gateway has seen it. */
     void reset() {
         prefill.reset();
+        prefillB.reset();
         decodeA.reset();
         decodeB.reset();
+        prefillHealth.setStatus("", ServingStatus.SERVING);
         healthA.setStatus("", ServingStatus.SERVING);
         healthB.setStatus("", ServingStatus.SERVING);
         await(() -> router().replicas().stream().allMatch(r -> r.healthy), "every replica healthy again");
+        await(() -> prefillRouter().replicas().stream().allMatch(r -> r.healthy), "every prefill replica healthy");
         await(() -> router().replicas().stream().allMatch(r -> r.live() == 0), "no sequence left live");
     }
 
@@ -162,8 +192,13 @@ final class GatewayFixture implements AutoCloseable {
         return httpPort;
     }
 
-    DecodeRouter router() {
-        return gateway.getBean(DecodeRouter.class);
+    /** The decode replicas' router. */
+    ReplicaRouter router() {
+        return gateway.getBean(ReplicaRouter.class);
+    }
+
+    ReplicaRouter prefillRouter() {
+        return gateway.getBean("prefillRouter", ReplicaRouter.class);
     }
 
     /** The loopback port of the gateway's Netty gRPC server (beside its in-process one). */

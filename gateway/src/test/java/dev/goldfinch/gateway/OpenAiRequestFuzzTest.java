@@ -11,6 +11,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -31,8 +32,9 @@ class OpenAiRequestFuzzTest {
                 .build()
                 .start();
         ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
-        try {
-            ModelCatalog models = new ModelCatalog(channel);
+        try (ReplicaRouter prefills =
+                new ReplicaRouter("prefill", List.of(name), java.time.Duration.ofHours(1), 0, target -> channel)) {
+            ModelCatalog models = new ModelCatalog(prefills);
             int maxPrompt = models.info().getMaxPromptTokens();
             int maxTokens = models.info().getMaxTokensCap();
             PromptBuilder prompts = new PromptBuilder(WorldTokenizer.load(GatewayFixture.vocab()));

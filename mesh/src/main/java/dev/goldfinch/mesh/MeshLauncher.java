@@ -25,7 +25,8 @@ public final class MeshLauncher implements AutoCloseable {
      * What to run. {@code redisUrl} null: the embedded store. {@code vocab} null: the gateway chooses from the
      * model (bytes for 256 tokens, else the bundled World vocabulary). Ports 0: free ones. {@code apiKeys} null: the
      * gateway serves anyone; else its {@code TENANT KEY} file. {@code publicHost}: the address the gateway's
-     * public ports listen on (the other services stay on loopback).
+     * public ports listen on (the other services stay on loopback). {@code prefillReplicas}: prefill services
+     * behind the gateway (named {@code prefill} when one, {@code prefill-1}… when more).
      */
     public record Options(
             Path modelPath,
@@ -41,7 +42,68 @@ public final class MeshLauncher implements AutoCloseable {
             int maxTokensCap,
             Path apiKeys,
             Map<String, String> extra,
-            String publicHost) {
+            String publicHost,
+            int prefillReplicas) {
+        public Options {
+            if (prefillReplicas < 1 || decodeReplicas < 1) {
+                throw new IllegalArgumentException("a mesh needs at least one prefill and one decode replica");
+            }
+        }
+
+        /** One prefill replica. */
+        public Options(
+                Path modelPath,
+                String shape,
+                long seed,
+                String dtype,
+                Path vocab,
+                String redisUrl,
+                int decodeReplicas,
+                int httpPort,
+                int grpcPort,
+                int maxPromptTokens,
+                int maxTokensCap,
+                Path apiKeys,
+                Map<String, String> extra,
+                String publicHost) {
+            this(
+                    modelPath,
+                    shape,
+                    seed,
+                    dtype,
+                    vocab,
+                    redisUrl,
+                    decodeReplicas,
+                    httpPort,
+                    grpcPort,
+                    maxPromptTokens,
+                    maxTokensCap,
+                    apiKeys,
+                    extra,
+                    publicHost,
+                    1);
+        }
+
+        /** These options with {@code n} prefill replicas. */
+        public Options withPrefillReplicas(int n) {
+            return new Options(
+                    modelPath,
+                    shape,
+                    seed,
+                    dtype,
+                    vocab,
+                    redisUrl,
+                    decodeReplicas,
+                    httpPort,
+                    grpcPort,
+                    maxPromptTokens,
+                    maxTokensCap,
+                    apiKeys,
+                    extra,
+                    publicHost,
+                    n);
+        }
+
         /** On loopback only, as tests and a laptop want it. */
         public Options(
                 Path modelPath,
@@ -171,10 +233,28 @@ public final class MeshLauncher implements AutoCloseable {
         return contexts.get(i).getBean(type);
     }
 
+    /** Stops one service (it drains first, as on SIGTERM); the others go on. */
+    public void stop(String service) {
+        int i = new ArrayList<>(grpcPorts.keySet()).indexOf(service);
+        if (i < 0) {
+            throw new IllegalArgumentException("no service " + service + " in this mesh");
+        }
+        contexts.get(i).close();
+    }
+
+    /** Stops every service at once: each drains (see GracefulDrain) in parallel rather than one after another. */
     @Override
     public void close() {
+        List<Thread> closing = new ArrayList<>();
         for (int i = contexts.size() - 1; i >= 0; i--) {
-            contexts.get(i).close();
+            closing.add(Thread.ofPlatform().name("close-" + i).start(contexts.get(i)::close));
+        }
+        for (Thread t : closing) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         contexts.clear();
         certificates.close();

@@ -59,7 +59,7 @@ public final class MeshPlan {
     private MeshPlan() {}
 
     /**
-     * Cache store, prefill, {@code decode-1}… and the gateway, for {@code o}; each with a certificate of
+     * Cache store, prefill (or {@code prefill-1}…), {@code decode-1}… and the gateway, for {@code o}; each with a certificate of
      * {@code certificates}' CA, so the mesh speaks mutual TLS inside.
      */
     public static List<Service> of(MeshLauncher.Options o, MeshCertificates certificates) {
@@ -90,10 +90,15 @@ public final class MeshPlan {
                 service(o, certificates, "cache-store", CacheStoreApplication.class, "cache-store", 0, 0, store);
         services.add(cacheStore);
 
-        Map<String, String> prefillProps = new LinkedHashMap<>(model);
-        prefillProps.put("goldfinch.prefill.cache-store", cacheStore.grpcTarget());
-        Service prefill = service(o, certificates, "prefill", PrefillApplication.class, "prefill", 0, 0, prefillProps);
-        services.add(prefill);
+        List<String> prefillTargets = new ArrayList<>();
+        for (int i = 1; i <= o.prefillReplicas(); i++) {
+            Map<String, String> prefillProps = new LinkedHashMap<>(model);
+            prefillProps.put("goldfinch.prefill.cache-store", cacheStore.grpcTarget());
+            String name = o.prefillReplicas() == 1 ? "prefill" : "prefill-" + i;
+            Service prefill = service(o, certificates, name, PrefillApplication.class, "prefill", 0, 0, prefillProps);
+            services.add(prefill);
+            prefillTargets.add(prefill.grpcTarget());
+        }
 
         List<String> decodeTargets = new ArrayList<>();
         for (int i = 1; i <= o.decodeReplicas(); i++) {
@@ -115,7 +120,7 @@ public final class MeshPlan {
                     "goldfinch.gateway.vocab",
                     o.vocab().toAbsolutePath().normalize().toString());
         }
-        gateway.put("goldfinch.gateway.prefill", prefill.grpcTarget());
+        gateway.put("goldfinch.gateway.prefill", String.join(",", prefillTargets));
         gateway.put("goldfinch.gateway.cache-store", cacheStore.grpcTarget()); // the playground shows its bytes
         gateway.put("goldfinch.gateway.decode-targets", String.join(",", decodeTargets));
         if (o.apiKeys() != null) {

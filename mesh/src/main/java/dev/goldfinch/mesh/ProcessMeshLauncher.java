@@ -1,6 +1,7 @@
 package dev.goldfinch.mesh;
 
 import dev.goldfinch.service.tls.MeshCertificates;
+import io.grpc.ChannelCredentials;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -47,6 +48,9 @@ public final class ProcessMeshLauncher implements AutoCloseable {
     private final Map<String, Child> children = new LinkedHashMap<>();
     // The children read their certificates at start; the files go when this launcher closes.
     private final MeshCertificates certificates = MeshCertificates.create("goldfinch-mesh-ca");
+    /** The launcher's own certificate (health checks after a start or restart): issued once, its files exist. */
+    private final ChannelCredentials launcher = certificates.issue("launcher").channelCredentials();
+
     private final Path logDir;
 
     private ProcessMeshLauncher(Path logDir) {
@@ -63,10 +67,7 @@ public final class ProcessMeshLauncher implements AutoCloseable {
                 mesh.spawn(s);
             }
             // Generous: a loaded machine starting several JVMs at once takes minutes, not seconds.
-            MeshPlan.awaitServing(
-                    services,
-                    Duration.ofMinutes(10),
-                    mesh.certificates.issue("launcher").channelCredentials());
+            MeshPlan.awaitServing(services, Duration.ofMinutes(10), mesh.launcher);
             return mesh;
         } catch (IOException e) {
             mesh.close();
@@ -138,11 +139,33 @@ public final class ProcessMeshLauncher implements AutoCloseable {
         Path log = logDir.resolve(service.name() + ".log");
         Process process = new ProcessBuilder(command)
                 .redirectErrorStream(true)
-                .redirectOutput(log.toFile())
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())) // a restart appends
                 .start();
         children.put(service.name(), new Child(service, process, log));
         OutputStream stdin = process.getOutputStream();
         ServiceProcess.writeProperties(service.properties(), stdin); // and left open: its end stops the child
+    }
+
+    /**
+     * Starts {@code name} again, with the same ports and properties, once its process has ended (after a
+     * SIGTERM, a {@code kill -9} …), and waits until it answers gRPC health SERVING. Peers reach it at the
+     * address they had: the gateway's next health round finds it back.
+     */
+    public Child restart(String name, Duration timeout) {
+        Child old = child(name);
+        try {
+            if (!old.process().waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new IllegalStateException(name + " (pid " + old.pid() + ") has not exited: cannot restart it");
+            }
+            spawn(old.service());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        MeshPlan.awaitServing(List.of(old.service()), timeout, launcher);
+        return child(name);
     }
 
     public List<Child> children() {

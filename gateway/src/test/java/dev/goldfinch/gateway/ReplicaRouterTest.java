@@ -22,7 +22,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Replica choice against two replicas whose gRPC health the test sets, over the in-process transport. */
-class DecodeRouterTest {
+class ReplicaRouterTest {
     private final String run = UUID.randomUUID().toString();
     private final String targetA = "router-a-" + run;
     private final String targetB = "router-b-" + run;
@@ -30,9 +30,9 @@ class DecodeRouterTest {
     private final HealthStatusManager healthB = new HealthStatusManager();
     private Server serverA;
     private Server serverB;
-    private DecodeRouter router;
-    private DecodeRouter.Replica a;
-    private DecodeRouter.Replica b;
+    private ReplicaRouter router;
+    private ReplicaRouter.Replica a;
+    private ReplicaRouter.Replica b;
 
     @BeforeEach
     void start() throws Exception {
@@ -44,12 +44,13 @@ class DecodeRouterTest {
                 .addService(healthB.getHealthService())
                 .build()
                 .start();
-        router = new DecodeRouter(
+        router = new ReplicaRouter(
+                "decode",
                 List.of(targetB, targetA),
                 Duration.ofMillis(50),
                 2,
                 t -> InProcessChannelBuilder.forName(t).build());
-        for (DecodeRouter.Replica r : router.replicas()) {
+        for (ReplicaRouter.Replica r : router.replicas()) {
             if (r.target().equals(targetA)) {
                 a = r;
             } else {
@@ -65,7 +66,7 @@ class DecodeRouterTest {
         serverB.shutdownNow();
     }
 
-    private DecodeRouter.Replica pick(String entry, DecodeRouter.Replica exclude) {
+    private ReplicaRouter.Replica pick(String entry, ReplicaRouter.Replica exclude) {
         return router.pick(entry, exclude).orElseThrow();
     }
 
@@ -109,12 +110,13 @@ class DecodeRouterTest {
 
     @Test
     void aReplicaMarkedUnavailableGetsNoWorkUntilAHealthRoundSaysOtherwise() {
-        try (DecodeRouter slow = new DecodeRouter(
+        try (ReplicaRouter slow = new ReplicaRouter(
+                "decode",
                 List.of(targetA, targetB),
                 Duration.ofHours(1),
                 2,
                 t -> InProcessChannelBuilder.forName(t).build())) {
-            DecodeRouter.Replica first = slow.pick("e", null).orElseThrow();
+            ReplicaRouter.Replica first = slow.pick("e", null).orElseThrow();
             assertEquals(targetA, first.target());
             slow.markUnavailable(first);
             assertEquals(targetB, slow.pick("e", null).orElseThrow().target());
@@ -130,18 +132,19 @@ class DecodeRouterTest {
                 .addService(slowHealth)
                 .build()
                 .start();
-        try (DecodeRouter slow = new DecodeRouter(
+        try (ReplicaRouter slow = new ReplicaRouter(
+                "decode",
                 List.of(target),
                 Duration.ofMillis(50),
                 2,
                 t -> InProcessChannelBuilder.forName(t).build())) {
-            DecodeRouter.Replica r = slow.replicas().getFirst();
+            ReplicaRouter.Replica r = slow.replicas().getFirst();
             slowHealth.delayMillis = 1500; // past the check's 1 s deadline
             GatewayFixture.await(() -> r.unansweredChecks >= 1, "a check went unanswered");
             assertTrue(r.healthy, "one unanswered check is a busy replica, not a dead one");
             GatewayFixture.await(() -> !r.healthy, "several unanswered checks in a row take it out");
             assertTrue(
-                    r.unansweredChecks >= DecodeRouter.UNANSWERED_CHECKS_BEFORE_DOWN,
+                    r.unansweredChecks >= ReplicaRouter.UNANSWERED_CHECKS_BEFORE_DOWN,
                     "down only after the threshold: " + r.unansweredChecks);
             slowHealth.delayMillis = 0;
             GatewayFixture.await(() -> r.healthy, "an answered check brings it back");
@@ -152,13 +155,14 @@ class DecodeRouterTest {
 
     @Test
     void withNoHealthyReplicaLeftTheLeastLoadedOneNotRefusingWorkIsStillTried() {
-        try (DecodeRouter slow = new DecodeRouter(
+        try (ReplicaRouter slow = new ReplicaRouter(
+                "decode",
                 List.of(targetA, targetB),
                 Duration.ofHours(1),
                 2,
                 t -> InProcessChannelBuilder.forName(t).build())) {
-            DecodeRouter.Replica first = slow.pick("e", null).orElseThrow();
-            DecodeRouter.Replica second = slow.pick("e", first).orElseThrow();
+            ReplicaRouter.Replica first = slow.pick("e", null).orElseThrow();
+            ReplicaRouter.Replica second = slow.pick("e", first).orElseThrow();
             slow.markUnavailable(first);
             slow.markUnavailable(second);
             assertTrue(slow.pick("e", null).isEmpty(), "nothing healthy");
@@ -186,9 +190,13 @@ class DecodeRouterTest {
         try (java.net.ServerSocket probe = new java.net.ServerSocket(0)) {
             port = probe.getLocalPort();
         }
-        try (DecodeRouter late = new DecodeRouter(
-                List.of("127.0.0.1:" + port), Duration.ofMillis(50), 2, dev.goldfinch.service.Channels::open)) {
-            DecodeRouter.Replica r = late.replicas().getFirst();
+        try (ReplicaRouter late = new ReplicaRouter(
+                "decode",
+                List.of("127.0.0.1:" + port),
+                Duration.ofMillis(50),
+                2,
+                dev.goldfinch.service.Channels::open)) {
+            ReplicaRouter.Replica r = late.replicas().getFirst();
             GatewayFixture.await(() -> !r.healthy, "nothing listens yet: down");
             // Long enough for the channel's own reconnect backoff to grow well past the wait below.
             Thread.sleep(10_000);

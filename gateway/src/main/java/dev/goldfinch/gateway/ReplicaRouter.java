@@ -26,13 +26,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Picks a decode replica: healthy (gRPC health, polled), least live sequences (as counted by this
- * gateway), preferring the replica that last served the same entry (its local LRU holds it) unless it is
- * busier than the least loaded by more than the slack. Replicas come from a static list and from DNS
+ * Picks a replica of one kind of service (decode, or prefill): healthy (gRPC health, polled), least calls
+ * in progress (as counted by this gateway), for decode preferring the replica that last served the same
+ * entry (its local LRU holds it) unless it is busier than the least loaded by more than the slack. Replicas come from a static list and from DNS
  * names re-resolved on every health round, so scaling a headless service just works.
  */
-public final class DecodeRouter implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(DecodeRouter.class);
+public final class ReplicaRouter implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ReplicaRouter.class);
 
     public static final class Replica {
         final String target;
@@ -65,18 +65,22 @@ public final class DecodeRouter implements AutoCloseable {
     /** Unanswered health checks in a row before a replica counts as down (Kubernetes' default failure threshold). */
     static final int UNANSWERED_CHECKS_BEFORE_DOWN = 3;
 
+    private final String kind;
     private final List<String> configured;
     private final ChannelOpener channels;
     private final int slack;
     private final Map<String, Replica> replicas = new ConcurrentHashMap<>();
     private final Map<String, String> affinity = new LinkedHashMap<>(256, 0.75f, true);
-    private final ScheduledExecutorService health = Executors.newSingleThreadScheduledExecutor(
-            Thread.ofPlatform().name("decode-health").daemon().factory());
+    private final ScheduledExecutorService health;
 
-    public DecodeRouter(List<String> targets, Duration interval, int slack, ChannelOpener channels) {
+    /** {@code kind} names the service in logs and the health thread ("decode", "prefill"). */
+    public ReplicaRouter(String kind, List<String> targets, Duration interval, int slack, ChannelOpener channels) {
+        this.kind = kind;
         this.configured = List.copyOf(targets);
         this.channels = channels;
         this.slack = slack;
+        this.health = Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().name(kind + "-health").daemon().factory());
         refreshTargets();
         health.scheduleWithFixedDelay(this::refresh, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -124,6 +128,13 @@ public final class DecodeRouter implements AutoCloseable {
         return Optional.of(chosen);
     }
 
+    /** The healthy replica with the fewest calls in progress outside {@code exclude}, for work with no affinity. */
+    public Optional<Replica> pickLeastLoaded(Collection<Replica> exclude) {
+        return replicas.values().stream()
+                .filter(r -> r.healthy && !exclude.contains(r))
+                .min(Comparator.comparingInt(Replica::live).thenComparing(Replica::target));
+    }
+
     /**
      * The least loaded replica outside {@code exclude} that has not said NOT_SERVING, healthy or not. Used when no healthy replica is left:
      * health is a poll and may lag (a replica too busy to answer a check in time still serves), so trying one
@@ -148,7 +159,7 @@ public final class DecodeRouter implements AutoCloseable {
                 r.healthy = healthAfterCheck(r);
             }
         } catch (RuntimeException e) {
-            log.warn("decode health round failed", e);
+            log.warn("{} health round failed", kind, e);
         }
     }
 
@@ -185,7 +196,7 @@ public final class DecodeRouter implements AutoCloseable {
                         now.add(a.getHostAddress() + hostPort.substring(colon));
                     }
                 } catch (UnknownHostException e) {
-                    log.warn("decode replicas: cannot resolve {}", hostPort);
+                    log.warn("{} replicas: cannot resolve {}", kind, hostPort);
                 }
             } else {
                 now.add(t);

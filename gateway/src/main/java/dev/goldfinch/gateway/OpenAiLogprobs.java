@@ -15,7 +15,10 @@ import java.util.Map;
  * {@code token_logprobs}, {@code top_logprobs} as dicts, {@code text_offset}).
  */
 final class OpenAiLogprobs {
-    /** One scored position: its token, its logprob (null for the prompt's first token) and the alternatives. */
+    /**
+     * One scored position: its token, its logprob (null for the prompt's first token) and the alternatives (none
+     * for that first token).
+     */
     record Position(int token, Float logprob, List<TokenLogprob> top) {}
 
     private final WorldTokenizer tokenizer;
@@ -30,10 +33,14 @@ final class OpenAiLogprobs {
                 chosen.getToken(), chosen.getLogprob(), alternatives.subList(0, Math.min(top, alternatives.size())));
     }
 
-    /** The prompt's positions: its first token unscored, then what the prefill pass scored. */
+    /**
+     * The prompt's positions: its first token unscored, then what the prefill pass scored. The first token's
+     * alternatives are an empty dict rather than OpenAI's {@code null}: the SDKs' schema allows no null there
+     * (openai-java's response validation rejects it), and an empty dict says the same, nothing was scored.
+     */
     static List<Position> prompt(int[] tokens, List<PromptLogprob> scored) {
         List<Position> out = new ArrayList<>();
-        out.add(new Position(tokens[0], null, null));
+        out.add(new Position(tokens[0], null, List.of()));
         for (PromptLogprob p : scored) {
             out.add(new Position(p.getToken().getToken(), p.getToken().getLogprob(), p.getTopLogprobsList()));
         }
@@ -84,15 +91,11 @@ final class OpenAiLogprobs {
             String t = text(p.token());
             tokens.add(t);
             tokenLogprobs.add(p.logprob());
-            if (p.top() == null) {
-                top.add(null);
-            } else {
-                Map<String, Float> alts = new LinkedHashMap<>();
-                for (TokenLogprob a : p.top()) {
-                    alts.putIfAbsent(text(a.getToken()), a.getLogprob());
-                }
-                top.add(alts);
+            Map<String, Float> alts = new LinkedHashMap<>();
+            for (TokenLogprob a : p.top()) {
+                alts.putIfAbsent(text(a.getToken()), a.getLogprob());
             }
+            top.add(alts);
             offsets.add(at);
             at += t.length();
         }

@@ -182,8 +182,8 @@ final class BenchLoadCommand implements Callable<Integer> {
         if (t.status() == 0) {
             return "no answer";
         }
-        if (t.status() == 500 && t.ttft() >= 0) {
-            return "error mid-stream";
+        if (t.error() != null && t.ttft() >= 0) {
+            return "error mid-stream: " + t.error();
         }
         if (t.status() == 200 && !t.finished()) {
             return "cut short";

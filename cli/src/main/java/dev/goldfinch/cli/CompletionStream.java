@@ -21,9 +21,14 @@ final class CompletionStream {
     /**
      * HTTP status (200 when it streamed; 500 for an error event mid-stream), seconds to the first token, ms between
      * text chunks, cached prompt tokens, tokens generated (the usage's count when the server sent one, else the text
-     * chunks), and whether the stream ended with a finish reason (a stream cut short has none).
+     * chunks), whether the stream ended with a finish reason (a stream cut short has none), and an error event's
+     * {@code code} (else its {@code type}).
      */
-    record Timing(int status, double ttft, List<Double> gaps, int cached, int tokens, boolean finished) {}
+    record Timing(int status, double ttft, List<Double> gaps, int cached, int tokens, boolean finished, String error) {
+        Timing(int status, double ttft, List<Double> gaps, int cached, int tokens, boolean finished) {
+            this(status, ttft, gaps, cached, tokens, finished, null);
+        }
+    }
 
     private CompletionStream() {}
 
@@ -70,7 +75,11 @@ final class CompletionStream {
                 long now = System.nanoTime();
                 JsonNode chunk = JSON.readTree(line.substring(6));
                 if (chunk.hasNonNull("error")) {
-                    return new Timing(500, ttft, gaps, cached, chunks, false);
+                    JsonNode error = chunk.get("error");
+                    String kind = error.hasNonNull("code")
+                            ? error.get("code").asString()
+                            : error.path("type").asString("unknown");
+                    return new Timing(500, ttft, gaps, cached, chunks, false, kind);
                 }
                 if (chunk.hasNonNull("usage")) {
                     JsonNode usage = chunk.get("usage");

@@ -271,21 +271,21 @@ class GoldfinchCliTest {
 
     /**
      * bench load against a gateway that answers in every way a real one may: a 429, a whole stream whose last text
-     * chunk carries no token (a held-back tail) and which stops before max_tokens, a stream cut short, and no answer
-     * at all. Each is counted as what it is, goodput counts only the whole streams, and the run ends within its
+     * chunk carries no token (a held-back tail) and which stops before max_tokens, a stream cut short, an error event after tokens, and no
+     * answer at all. Each is counted as what it is, goodput counts only the whole streams, and the run ends within its
      * timeout instead of waiting on the silent request.
      */
     @Test
     void benchLoadCountsEachKindOfAnswerAndGivesUpOnSilence() throws Exception {
         java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
-        int[] kinds = new int[4];
+        int[] kinds = new int[5];
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         com.sun.net.httpserver.HttpServer server =
                 com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
         server.setExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
         server.createContext("/v1/completions", exchange -> {
             exchange.getRequestBody().readAllBytes();
-            int kind = served.getAndIncrement() % 4;
+            int kind = served.getAndIncrement() % 5;
             synchronized (kinds) {
                 kinds[kind]++;
             }
@@ -313,6 +313,12 @@ class GoldfinchCliTest {
                 }
                 if (kind == 2) {
                     return; // cut short: no finish reason
+                }
+                if (kind == 4) {
+                    out.write(("data: {\"error\":{\"message\":\"m\",\"type\":\"server_error\",\"param\":null,"
+                                    + "\"code\":\"model_mismatch\"}}\n\ndata: [DONE]\n\n")
+                            .getBytes(StandardCharsets.UTF_8));
+                    return;
                 }
                 out.write(("data: {\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"stop\"}]}\n\n"
                                 + "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,"
@@ -350,6 +356,8 @@ class GoldfinchCliTest {
             assertEquals(kinds[1], byStatus.path("200").asInt(), r.out());
             assertEquals(kinds[2], byStatus.path("cut short").asInt(), r.out());
             assertEquals(kinds[3], byStatus.path("timeout").asInt(), r.out());
+            assertEquals(
+                    kinds[4], byStatus.path("error mid-stream: model_mismatch").asInt(), r.out());
             assertEquals(kinds[1], report.get("completed").asInt(), r.out());
             assertEquals(
                     kinds[1], report.get("good").asInt(), "whole streams are good, whatever their length: " + r.out());

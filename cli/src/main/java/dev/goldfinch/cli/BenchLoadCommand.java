@@ -13,8 +13,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.HdrHistogram.Histogram;
-import org.HdrHistogram.Recorder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import tools.jackson.databind.json.JsonMapper;
@@ -75,32 +75,45 @@ final class BenchLoadCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seeds arrivals and prompts: runs are repeatable.")
     long seed;
 
+    @Option(
+            names = "--timeout",
+            defaultValue = "300",
+            description = "Seconds a request may take, from its arrival to its last byte; a slower one counts as"
+                    + " 'timeout' (default: ${DEFAULT-VALUE}).")
+    double timeout;
+
     @Option(names = "--json", description = "Print one JSON object instead of the table.")
     boolean json;
 
+    /** A request sent, and when it was due. */
+    private record Sent(long due, Future<CompletionStream.Timing> answer) {}
+
     @Override
     public Integer call() throws Exception {
-        if (!(rate > 0) || !(duration > 0)) {
-            throw new dev.goldfinch.model.GoldFinchException.InvalidInput("--rate and --duration must be positive");
+        if (!(rate > 0) || !(duration > 0) || !(timeout > 0)) {
+            throw new dev.goldfinch.model.GoldFinchException.InvalidInput(
+                    "--rate, --duration and --timeout must be positive");
         }
         Random random = new Random(seed);
         List<List<Integer>> shared = new ArrayList<>();
         for (int i = 0; i < prefixes; i++) {
             shared.add(random.ints(prefixTokens, 1, 65000).boxed().toList());
         }
+        Duration perRequest = Duration.ofMillis((long) (timeout * 1e3));
+        ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor();
         HttpClient http = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1) // one connection per stream, as OpenAI clients do
                 .connectTimeout(Duration.ofSeconds(5))
-                .executor(Executors.newVirtualThreadPerTaskExecutor())
+                .executor(clients)
                 .build();
-        Recorder ttft = new Recorder(3); // microseconds
-        Recorder itl = new Recorder(3);
-        Map<Integer, Integer> byStatus = new TreeMap<>();
-        List<Future<CompletionStream.Timing>> pending = new ArrayList<>();
+        Histogram ttft = new Histogram(3); // microseconds
+        Histogram itl = new Histogram(3);
+        Map<String, Integer> byStatus = new TreeMap<>();
+        List<Sent> pending = new ArrayList<>();
         long start = System.nanoTime();
         long end = start + (long) (duration * 1e9);
         long next = start;
-        int sent = 0;
-        try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+        try {
             while (true) {
                 next += (long) (-Math.log(1 - random.nextDouble()) / rate * 1e9); // exponential gaps: Poisson
                 if (next >= end) {
@@ -118,49 +131,86 @@ final class BenchLoadCommand implements Callable<Integer> {
                 body.put("temperature", 0);
                 body.put("stream", true);
                 body.put("stream_options", Map.of("include_usage", true));
-                sent++;
-                pending.add(clients.submit(() -> {
+                long due = next;
+                pending.add(new Sent(due, clients.submit(() -> {
                     try {
-                        return CompletionStream.send(http, url, apiKey, body);
+                        return CompletionStream.send(http, url, apiKey, body, due, perRequest);
                     } catch (Exception e) {
-                        return new CompletionStream.Timing(0, -1, List.of(), -1, 0); // 0: no HTTP answer
+                        return new CompletionStream.Timing(0, -1, List.of(), -1, 0, false); // 0: no HTTP answer
                     }
-                }));
+                })));
             }
+            int completed = 0;
             int good = 0;
             long generated = 0;
-            for (Future<CompletionStream.Timing> f : pending) {
-                CompletionStream.Timing t = f.get();
-                byStatus.merge(t.status(), 1, Integer::sum);
+            long lastAnswer = start;
+            for (Sent s : pending) {
+                CompletionStream.Timing t;
+                try {
+                    t = s.answer()
+                            .get(Math.max(0, s.due() + perRequest.toNanos() - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException e) {
+                    s.answer().cancel(true);
+                    byStatus.merge("timeout", 1, Integer::sum);
+                    continue;
+                }
+                lastAnswer = Math.max(lastAnswer, System.nanoTime());
+                byStatus.merge(statusName(t), 1, Integer::sum);
                 if (t.status() == 200 && t.ttft() >= 0) {
                     ttft.recordValue(Math.max(1, (long) (t.ttft() * 1e6)));
                     t.gaps().forEach(g -> itl.recordValue(Math.max(1, (long) (g * 1e3))));
                     generated += t.tokens();
-                    if (t.ttft() <= ttftSlo && t.tokens() == maxTokens) {
+                }
+                if (t.status() == 200 && t.finished()) {
+                    completed++;
+                    if (t.ttft() >= 0 && t.ttft() <= ttftSlo) {
                         good++;
                     }
                 }
             }
-            double elapsed = (System.nanoTime() - start) / 1e9;
-            report(sent, good, generated, elapsed, ttft.getIntervalHistogram(), itl.getIntervalHistogram(), byStatus);
+            double elapsed = (lastAnswer - start) / 1e9;
+            report(pending.size(), completed, good, generated, Math.max(duration, elapsed), ttft, itl, byStatus);
+        } finally {
+            http.shutdownNow(); // ends the reads of streams given up on, so no client thread outlives the run
+            clients.shutdownNow();
         }
         return 0;
     }
 
+    /** The HTTP status, or what else became of the request. */
+    private static String statusName(CompletionStream.Timing t) {
+        if (t.status() == 0) {
+            return "no answer";
+        }
+        if (t.error() != null && t.ttft() >= 0) {
+            return "error mid-stream: " + t.error();
+        }
+        if (t.status() == 200 && !t.finished()) {
+            return "cut short";
+        }
+        return Integer.toString(t.status());
+    }
+
     private void report(
             int sent,
+            int completed,
             int good,
             long generated,
             double elapsed,
             Histogram ttft,
             Histogram itl,
-            Map<Integer, Integer> byStatus) {
+            Map<String, Integer> byStatus) {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("rate", rate);
         out.put("duration_s", duration);
+        out.put("elapsed_s", elapsed);
         out.put("requests", sent);
-        out.put("by_status", byStatus);
+        out.put("offered_rps", sent / duration);
+        out.put("completed", completed);
+        out.put("completed_rps", completed / elapsed);
+        out.put("good", good);
         out.put("goodput_rps", good / elapsed);
+        out.put("by_status", byStatus);
         out.put("output_tokens_per_s", generated / elapsed);
         out.put("ttft_ms", percentiles(ttft, 1e3));
         out.put("itl_ms", percentiles(itl, 1e3));
@@ -168,10 +218,13 @@ final class BenchLoadCommand implements Callable<Integer> {
             System.out.println(JSON.writeValueAsString(out));
             return;
         }
-        System.out.printf("rate %.2f/s for %.0f s: %d requests, by status %s%n", rate, duration, sent, byStatus);
         System.out.printf(
-                "goodput %.2f req/s (TTFT <= %.1f s, all %d tokens), %.1f output tokens/s%n",
-                good / elapsed, ttftSlo, maxTokens, generated / elapsed);
+                "rate %.2f/s for %.0f s: %d requests (offered %.2f/s), by status %s%n",
+                rate, duration, sent, sent / duration, byStatus);
+        System.out.printf(
+                "completed %.2f req/s, goodput %.2f req/s (finished, TTFT <= %.1f s), %.1f output tokens/s"
+                        + " over %.1f s%n",
+                completed / elapsed, good / elapsed, ttftSlo, generated / elapsed, elapsed);
         System.out.println("            p50       p90       p99");
         System.out.println(row("TTFT ms", ttft));
         System.out.println(row("ITL ms ", itl));

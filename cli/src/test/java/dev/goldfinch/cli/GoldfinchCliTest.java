@@ -268,4 +268,104 @@ class GoldfinchCliTest {
         }
         assertBadInput(run("bench", "load", "--rate", "0"), "--rate");
     }
+
+    /**
+     * bench load against a gateway that answers in every way a real one may: a 429, a whole stream whose last text
+     * chunk carries no token (a held-back tail) and which stops before max_tokens, a stream cut short, an error event after tokens, and no
+     * answer at all. Each is counted as what it is, goodput counts only the whole streams, and the run ends within its
+     * timeout instead of waiting on the silent request.
+     */
+    @Test
+    void benchLoadCountsEachKindOfAnswerAndGivesUpOnSilence() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+        int[] kinds = new int[5];
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        com.sun.net.httpserver.HttpServer server =
+                com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        server.setExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
+        server.createContext("/v1/completions", exchange -> {
+            exchange.getRequestBody().readAllBytes();
+            int kind = served.getAndIncrement() % 5;
+            synchronized (kinds) {
+                kinds[kind]++;
+            }
+            try (exchange) {
+                if (kind == 0) {
+                    byte[] error =
+                            "{\"error\":{\"message\":\"busy\",\"type\":\"rate_limit_error\",\"param\":null,\"code\":null}}"
+                                    .getBytes(StandardCharsets.UTF_8);
+                    exchange.sendResponseHeaders(429, error.length);
+                    exchange.getResponseBody().write(error);
+                    return;
+                }
+                if (kind == 3) {
+                    release.await(); // never answers while the run lasts
+                    return;
+                }
+                exchange.getResponseHeaders().add("Content-Type", "text/event-stream");
+                exchange.sendResponseHeaders(200, 0);
+                var out = exchange.getResponseBody();
+                for (String text : new String[] {"a", "b", "c"}) { // the third a held-back tail, no token of its own
+                    out.write(
+                            ("data: {\"choices\":[{\"index\":0,\"text\":\"" + text + "\",\"finish_reason\":null}]}\n\n")
+                                    .getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                }
+                if (kind == 2) {
+                    return; // cut short: no finish reason
+                }
+                if (kind == 4) {
+                    out.write(("data: {\"error\":{\"message\":\"m\",\"type\":\"server_error\",\"param\":null,"
+                                    + "\"code\":\"model_mismatch\"}}\n\ndata: [DONE]\n\n")
+                            .getBytes(StandardCharsets.UTF_8));
+                    return;
+                }
+                out.write(("data: {\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"stop\"}]}\n\n"
+                                + "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,"
+                                + "\"prompt_tokens_details\":{\"cached_tokens\":0}}}\n\ndata: [DONE]\n\n")
+                        .getBytes(StandardCharsets.UTF_8));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        server.start();
+        try {
+            Run r = run(
+                    "bench",
+                    "load",
+                    "--url",
+                    "http://127.0.0.1:" + server.getAddress().getPort(),
+                    "--rate",
+                    "8",
+                    "--duration",
+                    "2",
+                    "--max-tokens",
+                    "8",
+                    "--ttft-slo",
+                    "60",
+                    "--timeout",
+                    "10",
+                    "--json");
+            assertEquals(0, r.exit(), r.err());
+            var report =
+                    tools.jackson.databind.json.JsonMapper.builder().build().readTree(r.out());
+            int requests = report.get("requests").asInt();
+            assertEquals(served.get(), requests, r.out());
+            var byStatus = report.get("by_status");
+            assertEquals(kinds[0], byStatus.path("429").asInt(), r.out());
+            assertEquals(kinds[1], byStatus.path("200").asInt(), r.out());
+            assertEquals(kinds[2], byStatus.path("cut short").asInt(), r.out());
+            assertEquals(kinds[3], byStatus.path("timeout").asInt(), r.out());
+            assertEquals(
+                    kinds[4], byStatus.path("error mid-stream: model_mismatch").asInt(), r.out());
+            assertEquals(kinds[1], report.get("completed").asInt(), r.out());
+            assertEquals(
+                    kinds[1], report.get("good").asInt(), "whole streams are good, whatever their length: " + r.out());
+            assertEquals(requests / 2.0, report.get("offered_rps").asDouble(), 1e-9, r.out());
+            assertTrue(report.get("completed_rps").asDouble() > 0, r.out());
+        } finally {
+            release.countDown();
+            server.stop(0);
+        }
+    }
 }

@@ -16,7 +16,6 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -71,7 +70,7 @@ public class ModelsController {
      */
     @PostMapping(value = "/tokenize", consumes = MediaType.ALL_VALUE)
     public Map<String, Object> tokenize(@RequestBody byte[] body) {
-        JsonNode root = object(body);
+        JsonNode root = OpenAiController.jsonObject(json, body);
         ModelInfo model = models.resolve(string(root, "model"));
         int[] tokens;
         JsonNode messages = root.get("messages");
@@ -107,7 +106,7 @@ public class ModelsController {
     /** vLLM's {@code /detokenize}: {@code {model?, tokens}} to {@code {prompt}}. */
     @PostMapping(value = "/detokenize", consumes = MediaType.ALL_VALUE)
     public Map<String, Object> detokenize(@RequestBody byte[] body) {
-        JsonNode root = object(body);
+        JsonNode root = OpenAiController.jsonObject(json, body);
         ModelInfo model = models.resolve(string(root, "model"));
         JsonNode given = root.get("tokens");
         if (given == null || !given.isArray()) {
@@ -130,21 +129,6 @@ public class ModelsController {
     @GetMapping("/version")
     public Map<String, Object> version() {
         return Map.of("version", version);
-    }
-
-    private JsonNode object(byte[] body) {
-        PromptBuilder.utf8(body, null);
-        JsonNode root;
-        try {
-            root = json.readTree(body);
-        } catch (JacksonException e) {
-            throw new GoldFinchException.InvalidInput(
-                    null, "request body is not valid JSON: " + e.getOriginalMessage());
-        }
-        if (root == null || !root.isObject()) {
-            throw new GoldFinchException.InvalidInput(null, "request body must be a JSON object");
-        }
-        return root;
     }
 
     private static String string(JsonNode root, String field) {

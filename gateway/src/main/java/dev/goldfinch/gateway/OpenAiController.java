@@ -648,7 +648,8 @@ public class OpenAiController {
             java.util.function.Supplier<int[]> prompt,
             String initialState) {}
 
-    Request parse(byte[] body, boolean chat) {
+    /** A request body as a JSON object: valid UTF-8, valid JSON, an object — else a 400 saying which. */
+    static JsonNode jsonObject(JsonMapper json, byte[] body) {
         PromptBuilder.utf8(body, null);
         JsonNode root;
         try {
@@ -660,6 +661,11 @@ public class OpenAiController {
         if (root == null || !root.isObject()) {
             throw new GoldFinchException.InvalidInput(null, "request body must be a JSON object");
         }
+        return root;
+    }
+
+    Request parse(byte[] body, boolean chat) {
+        JsonNode root = jsonObject(json, body);
         ModelInfo model = models.resolve(text(root, "model", true));
         UnsupportedFields.check(root, chat);
         StructuredOutputs.Plan plan = StructuredOutputs.plan(root, chat, json);

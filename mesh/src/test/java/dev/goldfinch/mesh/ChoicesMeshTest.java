@@ -7,7 +7,6 @@ import dev.goldfinch.model.GoldFinchModel;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -28,20 +27,7 @@ class ChoicesMeshTest {
 
     @BeforeAll
     void startMesh() {
-        mesh = MeshLauncher.start(new MeshLauncher.Options(
-                null,
-                MeshEndToEndTest.SHAPE,
-                7,
-                "f32",
-                null,
-                null,
-                1,
-                0,
-                0,
-                MeshEndToEndTest.MAX_PROMPT,
-                MeshEndToEndTest.CAP,
-                null,
-                Map.of("logging.level.root", "WARN")));
+        mesh = MeshLauncher.start(MeshEndToEndTest.smallMesh(1, Map.of("logging.level.root", "WARN")));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
     }
 
@@ -55,14 +41,6 @@ class ChoicesMeshTest {
         }
     }
 
-    static Map<String, Object> body(Object... kv) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
-    }
-
     private double prefillCalls() {
         return mesh.bean("gateway", MeterRegistry.class)
                 .get("goldfinch.gateway.prefill_calls")
@@ -72,8 +50,8 @@ class ChoicesMeshTest {
 
     @Test
     void fourChoicesFromOnePrefillAreSeededAndDistinct() throws Exception {
-        Map<String, Object> request =
-                body("prompt", "The quick brown fox", "n", 4, "seed", 11, "max_tokens", 8, "cache_salt", "choices");
+        Map<String, Object> request = MeshEndToEndTest.body(
+                "prompt", "The quick brown fox", "n", 4, "seed", 11, "max_tokens", 8, "cache_salt", "choices");
         double before = prefillCalls();
         MeshClient.Reply first = client.post("/v1/completions", request);
         assertEquals(200, first.status(), first.body().toString());
@@ -101,8 +79,8 @@ class ChoicesMeshTest {
         for (int t : prompt) {
             ids.add(t);
         }
-        MeshClient.Reply r =
-                client.post("/v1/completions", body("prompt", ids, "echo", true, "logprobs", 3, "max_tokens", 0));
+        MeshClient.Reply r = client.post(
+                "/v1/completions", MeshEndToEndTest.body("prompt", ids, "echo", true, "logprobs", 3, "max_tokens", 0));
         assertEquals(200, r.status(), r.body().toString());
         JsonNode lp = r.body().at("/choices/0/logprobs");
         assertEquals(prompt.length, lp.get("token_logprobs").size());

@@ -59,6 +59,12 @@ abstract class MeshEndToEndTest {
     static final int MAX_PROMPT = 2048;
     static final int CAP = 256;
 
+    /** The mesh the end-to-end tests share: random weights of {@link #SHAPE}, embedded store, loopback, free ports. */
+    static MeshLauncher.Options smallMesh(int decodeReplicas, Map<String, String> extra) {
+        return new MeshLauncher.Options(
+                null, SHAPE, 7, "f32", null, null, decodeReplicas, 0, 0, MAX_PROMPT, CAP, null, extra);
+    }
+
     MeshLauncher mesh;
     MeshClient client;
 

@@ -60,20 +60,7 @@ class OpenAiJavaClientTest {
 
     @BeforeAll
     void start() {
-        mesh = MeshLauncher.start(new MeshLauncher.Options(
-                null,
-                MeshEndToEndTest.SHAPE,
-                7,
-                "f32",
-                null,
-                null,
-                1,
-                0,
-                0,
-                MeshEndToEndTest.MAX_PROMPT,
-                MeshEndToEndTest.CAP,
-                null,
-                Map.of("logging.level.root", "WARN")));
+        mesh = MeshLauncher.start(MeshEndToEndTest.smallMesh(1, Map.of("logging.level.root", "WARN")));
         client = OpenAIOkHttpClient.builder()
                 .baseUrl("http://127.0.0.1:" + mesh.httpPort("gateway") + "/v1")
                 .apiKey("not-needed")

@@ -32,20 +32,7 @@ class PrefillReplicasMeshTest {
 
     @BeforeAll
     void start() {
-        mesh = MeshLauncher.start(new MeshLauncher.Options(
-                        null,
-                        MeshEndToEndTest.SHAPE,
-                        7,
-                        "f32",
-                        null,
-                        null,
-                        1,
-                        0,
-                        0,
-                        MeshEndToEndTest.MAX_PROMPT,
-                        MeshEndToEndTest.CAP,
-                        null,
-                        Map.of("logging.level.root", "WARN"))
+        mesh = MeshLauncher.start(MeshEndToEndTest.smallMesh(1, Map.of("logging.level.root", "WARN"))
                 .withPrefillReplicas(2));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
     }

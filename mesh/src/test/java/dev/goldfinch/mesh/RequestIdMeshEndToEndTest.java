@@ -31,20 +31,7 @@ class RequestIdMeshEndToEndTest {
         Map<String, String> extra = new HashMap<>();
         extra.put("logging.level.root", "WARN");
         LogCapture.logRequests(extra);
-        mesh = MeshLauncher.start(new MeshLauncher.Options(
-                null,
-                MeshEndToEndTest.SHAPE,
-                7,
-                "f32",
-                null,
-                null,
-                1,
-                0,
-                0,
-                MeshEndToEndTest.MAX_PROMPT,
-                MeshEndToEndTest.CAP,
-                null,
-                extra));
+        mesh = MeshLauncher.start(MeshEndToEndTest.smallMesh(1, extra));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
         logs = new LogCapture();
     }

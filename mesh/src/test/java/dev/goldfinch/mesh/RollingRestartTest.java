@@ -40,19 +40,8 @@ class RollingRestartTest {
         Path logs = Files.createTempDirectory(
                 Files.createDirectories(Path.of("target", "process-mesh-logs")), "rolling-restart-");
         try (ProcessMeshLauncher mesh = ProcessMeshLauncher.start(
-                        new MeshLauncher.Options(
-                                null,
-                                MeshEndToEndTest.SHAPE,
-                                7,
-                                "f32",
-                                null,
-                                null,
+                        MeshEndToEndTest.smallMesh(
                                 2,
-                                0,
-                                0,
-                                MeshEndToEndTest.MAX_PROMPT,
-                                MeshEndToEndTest.CAP,
-                                null,
                                 Map.of(
                                         "logging.level.root", "WARN",
                                         "logging.level.dev.goldfinch.service.GracefulDrain", "INFO",

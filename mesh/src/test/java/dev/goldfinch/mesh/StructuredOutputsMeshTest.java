@@ -9,7 +9,6 @@ import com.networknt.schema.SpecificationVersion;
 import dev.goldfinch.model.constrain.JsonGrammar;
 import dev.goldfinch.model.tokenizer.WorldTokenizer;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -53,20 +52,7 @@ class StructuredOutputsMeshTest {
 
     @BeforeAll
     void startMesh() {
-        mesh = MeshLauncher.start(new MeshLauncher.Options(
-                null,
-                MeshEndToEndTest.SHAPE,
-                7,
-                "f32",
-                null,
-                null,
-                2,
-                0,
-                0,
-                MeshEndToEndTest.MAX_PROMPT,
-                MeshEndToEndTest.CAP,
-                null,
-                Map.of("logging.level.root", "WARN")));
+        mesh = MeshLauncher.start(MeshEndToEndTest.smallMesh(2, Map.of("logging.level.root", "WARN")));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
     }
 
@@ -78,14 +64,6 @@ class StructuredOutputsMeshTest {
         if (mesh != null) {
             mesh.close();
         }
-    }
-
-    static Map<String, Object> body(Object... kv) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
     }
 
     @Test
@@ -100,15 +78,15 @@ class StructuredOutputsMeshTest {
                 assertTrue(bound > 0 && bound <= MeshEndToEndTest.CAP, "bound " + bound);
                 List<Future<MeshClient.Reply>> replies = new ArrayList<>();
                 for (int seed = 0; seed < SEEDS; seed++) {
-                    Map<String, Object> request = body(
+                    Map<String, Object> request = MeshEndToEndTest.body(
                             "messages",
-                            List.of(body("role", "user", "content", "Describe it as JSON.")),
+                            List.of(MeshEndToEndTest.body("role", "user", "content", "Describe it as JSON.")),
                             "response_format",
-                            body(
+                            MeshEndToEndTest.body(
                                     "type",
                                     "json_schema",
                                     "json_schema",
-                                    body("name", "t", "schema", schema, "strict", true)),
+                                    MeshEndToEndTest.body("name", "t", "schema", schema, "strict", true)),
                             "temperature",
                             1.0,
                             "seed",
@@ -133,33 +111,38 @@ class StructuredOutputsMeshTest {
 
     @Test
     void toolCallsAreForcedValidAndStreamed() throws Exception {
-        Map<String, Object> params = body(
+        Map<String, Object> params = MeshEndToEndTest.body(
                 "type",
                 "object",
                 "properties",
-                body(
+                MeshEndToEndTest.body(
                         "city",
-                        body("type", "string", "maxLength", 10),
+                        MeshEndToEndTest.body("type", "string", "maxLength", 10),
                         "days",
-                        body("type", "integer", "minimum", 1, "maximum", 7)),
+                        MeshEndToEndTest.body("type", "integer", "minimum", 1, "maximum", 7)),
                 "required",
                 List.of("city", "days"),
                 "additionalProperties",
                 false);
         Schema validator = SCHEMAS.getSchema(MeshClient.JSON.writeValueAsString(params));
         List<Object> tools = List.of(
-                body("type", "function", "function", body("name", "forecast", "parameters", params)),
-                body("type", "function", "function", body("name", "noop")));
+                MeshEndToEndTest.body(
+                        "type",
+                        "function",
+                        "function",
+                        MeshEndToEndTest.body("name", "forecast", "parameters", params)),
+                MeshEndToEndTest.body("type", "function", "function", MeshEndToEndTest.body("name", "noop")));
         for (int seed = 0; seed < 20; seed++) {
             MeshClient.Reply r = client.post(
                     "/v1/chat/completions",
-                    body(
+                    MeshEndToEndTest.body(
                             "messages",
-                            List.of(body("role", "user", "content", "Weather in Oslo this week?")),
+                            List.of(MeshEndToEndTest.body("role", "user", "content", "Weather in Oslo this week?")),
                             "tools",
                             tools,
                             "tool_choice",
-                            body("type", "function", "function", body("name", "forecast")),
+                            MeshEndToEndTest.body(
+                                    "type", "function", "function", MeshEndToEndTest.body("name", "forecast")),
                             "parallel_tool_calls",
                             seed % 2 == 0,
                             "seed",
@@ -182,9 +165,9 @@ class StructuredOutputsMeshTest {
         List<String> events = new ArrayList<>();
         MeshClient.Generation g = client.stream(
                 "/v1/chat/completions",
-                body(
+                MeshEndToEndTest.body(
                         "messages",
-                        List.of(body("role", "user", "content", "Weather?")),
+                        List.of(MeshEndToEndTest.body("role", "user", "content", "Weather?")),
                         "tools",
                         tools,
                         "tool_choice",

@@ -68,20 +68,7 @@ class TracingMeshEndToEndTest {
         extra.put("management.opentelemetry.tracing.export.schedule-delay", "100ms");
         extra.put("logging.level.root", "WARN");
         LogCapture.logRequests(extra);
-        mesh = MeshLauncher.start(new MeshLauncher.Options(
-                null,
-                MeshEndToEndTest.SHAPE,
-                7,
-                "f32",
-                null,
-                null,
-                1,
-                0,
-                0,
-                MeshEndToEndTest.MAX_PROMPT,
-                MeshEndToEndTest.CAP,
-                null,
-                extra));
+        mesh = MeshLauncher.start(MeshEndToEndTest.smallMesh(1, extra));
         client = new MeshClient(mesh.httpPort("gateway"), mesh.grpcPort("gateway"));
         logs = new LogCapture();
     }

@@ -164,15 +164,20 @@ public final class MeshLauncher implements AutoCloseable {
         }
     }
 
-    private static boolean portTaken(Throwable e) {
+    static boolean portTaken(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
+            // Netty's native transport reports a taken port as its own IOException, not a BindException.
             if (t instanceof java.net.BindException
-                    || t.getClass().getSimpleName().equals("PortInUseException")) {
+                    || t.getClass().getSimpleName().equals("PortInUseException")
+                    || (t.getMessage() != null && t.getMessage().contains(ADDRESS_IN_USE))) {
                 return true;
             }
         }
         return false;
     }
+
+    /** How the OS (and so Netty's native transport and Tomcat) words a taken port. */
+    static final String ADDRESS_IN_USE = "Address already in use";
 
     private void launch(Options o) {
         List<MeshPlan.Service> services = MeshPlan.of(o, certificates);

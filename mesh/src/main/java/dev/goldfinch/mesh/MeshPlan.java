@@ -25,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * The services of one mesh, in start order, each with its ports and every property it runs with: the one
@@ -184,6 +185,15 @@ public final class MeshPlan {
      * Internal services are asked with {@code internal} (a mesh certificate); the gateway as a client would.
      */
     static void awaitServing(List<Service> services, Duration timeout, ChannelCredentials internal) {
+        awaitServing(services, timeout, internal, service -> {});
+    }
+
+    /**
+     * As {@link #awaitServing(List, Duration, ChannelCredentials)}; {@code stillStarting} is asked about the service
+     * waited for between tries and throws when it can no longer come up (its process has exited).
+     */
+    static void awaitServing(
+            List<Service> services, Duration timeout, ChannelCredentials internal, Consumer<Service> stillStarting) {
         long deadline = System.nanoTime() + timeout.toNanos();
         for (Service service : services) {
             ManagedChannel channel = service.name().equals("gateway")
@@ -205,6 +215,7 @@ public final class MeshPlan {
                     if (System.nanoTime() > deadline) {
                         throw new IllegalStateException(service.name() + " did not become healthy", failure);
                     }
+                    stillStarting.accept(service);
                     Thread.sleep(50);
                     // A refused connection backs the channel off for up to minutes: try again now instead.
                     channel.resetConnectBackoff();

@@ -57,8 +57,32 @@ public final class ProcessMeshLauncher implements AutoCloseable {
         this.logDir = logDir;
     }
 
-    /** Starts every service of {@code o} and waits until each answers gRPC health SERVING. */
+    /**
+     * Starts every service of {@code o} and waits until each answers gRPC health SERVING. Free ports are picked
+     * before the children bind them and another process may take one meanwhile: a start that failed so is
+     * tried again with new ports, at most three times.
+     */
     public static ProcessMeshLauncher start(MeshLauncher.Options o, Path logDir) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                // A retry keeps its own logs beside the failed attempt's.
+                return startOnce(o, attempt == 1 ? logDir : logDir.resolve("retry-" + attempt));
+            } catch (PortTaken e) {
+                if (attempt >= 3) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** A child exited because a port picked for it was taken before it bound it. */
+    private static final class PortTaken extends IllegalStateException {
+        PortTaken(String message) {
+            super(message);
+        }
+    }
+
+    private static ProcessMeshLauncher startOnce(MeshLauncher.Options o, Path logDir) {
         ProcessMeshLauncher mesh = new ProcessMeshLauncher(logDir);
         try {
             Files.createDirectories(logDir);
@@ -67,16 +91,36 @@ public final class ProcessMeshLauncher implements AutoCloseable {
                 mesh.spawn(s);
             }
             // Generous: a loaded machine starting several JVMs at once takes minutes, not seconds.
-            MeshPlan.awaitServing(services, Duration.ofMinutes(10), mesh.launcher);
+            MeshPlan.awaitServing(services, Duration.ofMinutes(10), mesh.launcher, mesh::stillStarting);
             return mesh;
         } catch (IOException e) {
             mesh.close();
             throw new UncheckedIOException(e);
+        } catch (PortTaken e) {
+            mesh.close();
+            throw e;
         } catch (RuntimeException e) {
             IllegalStateException explained = new IllegalStateException(e.getMessage() + mesh.whyNotServing(), e);
             mesh.close();
             throw explained;
         }
+    }
+
+    /** Throws when {@code service}'s process has exited: it will not come up, so waiting longer is pointless. */
+    private void stillStarting(MeshPlan.Service service) {
+        Child c = children.get(service.name());
+        if (c == null || c.process().isAlive()) {
+            return;
+        }
+        String message = service.name() + " exited with " + c.process().exitValue() + " before serving";
+        try {
+            if (Files.readString(c.log()).contains(MeshLauncher.ADDRESS_IN_USE)) {
+                throw new PortTaken(message + ": a port picked for it was taken");
+            }
+        } catch (IOException e) {
+            // no log to read: report the exit as it is
+        }
+        throw new IllegalStateException(message);
     }
 
     /**

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -33,17 +34,8 @@ import tools.jackson.databind.json.JsonMapper;
 final class BenchLoadCommand implements Callable<Integer> {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
-    @Option(
-            names = "--url",
-            defaultValue = "http://127.0.0.1:8080",
-            description = "The gateway (default: ${DEFAULT-VALUE}).")
-    String url;
-
-    @Option(
-            names = "--api-key",
-            defaultValue = "${env:GOLDFINCH_API_KEY}",
-            description = "Bearer key (default: the GOLDFINCH_API_KEY environment variable).")
-    String apiKey;
+    @Mixin
+    GatewayTarget gateway;
 
     @Option(names = "--rate", required = true, description = "Mean arrivals per second.")
     double rate;
@@ -134,7 +126,7 @@ final class BenchLoadCommand implements Callable<Integer> {
                 long due = next;
                 pending.add(new Sent(due, clients.submit(() -> {
                     try {
-                        return CompletionStream.send(http, url, apiKey, body, due, perRequest);
+                        return CompletionStream.send(http, gateway.url, gateway.apiKey, body, due, perRequest);
                     } catch (Exception e) {
                         return new CompletionStream.Timing(0, -1, List.of(), -1, 0, false); // 0: no HTTP answer
                     }

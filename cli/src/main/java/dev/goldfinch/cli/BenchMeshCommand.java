@@ -18,6 +18,7 @@ import java.util.concurrent.Future;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -29,18 +30,8 @@ import tools.jackson.databind.json.JsonMapper;
 final class BenchMeshCommand implements Callable<Integer> {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
-    @Option(
-            names = "--url",
-            defaultValue = "http://127.0.0.1:8080",
-            description = "The gateway (default: ${DEFAULT-VALUE}).")
-    String url;
-
-    @Option(
-            names = "--api-key",
-            defaultValue = "${env:GOLDFINCH_API_KEY}",
-            description = "Sent as 'Authorization: Bearer KEY' to a gateway that requires keys"
-                    + " (default: the GOLDFINCH_API_KEY environment variable, which keeps it off the command line).")
-    String apiKey;
+    @Mixin
+    GatewayTarget gateway;
 
     @Option(names = "--prompt-tokens", defaultValue = "4096")
     int promptTokens;
@@ -76,7 +67,7 @@ final class BenchMeshCommand implements Callable<Integer> {
         body.put("stream", true);
         body.put("stream_options", Map.of("include_usage", true));
         body.put("cache_salt", salt);
-        CompletionStream.Timing t = CompletionStream.send(http, url, apiKey, body);
+        CompletionStream.Timing t = CompletionStream.send(http, gateway.url, gateway.apiKey, body);
         if (t.status() != 200) {
             throw new IllegalStateException("HTTP " + t.status());
         }

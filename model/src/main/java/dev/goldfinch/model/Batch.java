@@ -209,7 +209,7 @@ final class Batch {
      * new rows at row {@code newBase} of the arrays of new rows. One per thread, its arrays reused: a decode step
      * allocates none of this.
      */
-    static final class CacheRows {
+    static final class CacheRows implements GoldAttention.KvSink {
         private static final ThreadLocal<CacheRows> PER_THREAD = ThreadLocal.withInitial(CacheRows::new);
         private SequenceState[] states;
         private int[] from = new int[0];
@@ -225,6 +225,20 @@ final class Batch {
                 rows.release();
                 return null;
             }
+            return rows;
+        }
+
+        /**
+         * Positions {@code [from, to)} of one state, whatever it holds materialised (a streamed attention's block);
+         * {@link #release()} it after use.
+         */
+        static CacheRows range(SequenceState state, int from, int to) {
+            CacheRows rows = PER_THREAD.get();
+            rows.plan(new SequenceState[] {state});
+            rows.from[0] = Math.max(0, from - 1);
+            rows.first[0] = from == 0 ? 0 : 1;
+            rows.base[1] = to - rows.from[0];
+            rows.newBase[1] = to - from;
             return rows;
         }
 
@@ -302,7 +316,9 @@ final class Batch {
         }
 
         /** Appends each state's new keys and values ({@code [fresh, C]}) to GOLD layer {@code g}. */
-        void append(int g, float[] k, float[] v, int c) {
+        @Override
+        public void accept(int g, float[] k, float[] v) {
+            int c = states[0].config().dimAtt();
             for (int s = 0; s < states.length; s++) {
                 int rows = newBase[s + 1] - newBase[s];
                 if (rows > 0) {

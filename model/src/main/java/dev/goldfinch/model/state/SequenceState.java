@@ -35,6 +35,11 @@ public final class SequenceState {
      * ([head][block][N][KEY_BLOCK]): what attention reads for all but the last incomplete block.
      */
     HeadRows[] goldKeyBlocks;
+    /**
+     * The last pass skipped the GOLD stack (a keys-only prefill chunk): the GOLD layers' token shifts lag the keys
+     * until a pass runs GOLD over a whole window again.
+     */
+    private boolean goldPending;
 
     /** Positions per transposed key block: one vector of scores. */
     public static final int KEY_BLOCK = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
@@ -66,6 +71,7 @@ public final class SequenceState {
         goldKeys = Arrays.stream(s.goldKeys).map(KvRows::fork).toArray(KvRows[]::new);
         goldValues = Arrays.stream(s.goldValues).map(HeadRows::fork).toArray(HeadRows[]::new);
         goldKeyBlocks = Arrays.stream(s.goldKeyBlocks).map(HeadRows::fork).toArray(HeadRows[]::new);
+        goldPending = s.goldPending;
     }
 
     private static float[][] deepCopy(float[][] a) {
@@ -156,6 +162,16 @@ public final class SequenceState {
             goldValues[g].reserve(positions);
             goldKeyBlocks[g].reserve(positions / KEY_BLOCK);
         }
+    }
+
+    /** Whether the GOLD layers' token shifts lag the keys (the last pass skipped GOLD); see the model's GoldMode. */
+    public boolean goldPending() {
+        return goldPending;
+    }
+
+    /** Set by the model after each pass: whether it skipped the GOLD stack. */
+    public void goldPending(boolean pending) {
+        goldPending = pending;
     }
 
     public KvFormat kvFormat() {

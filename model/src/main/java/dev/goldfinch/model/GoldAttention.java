@@ -263,16 +263,24 @@ final class GoldAttention {
      * through each projection together: a batched decode step is one product of B rows, not B products of one.
      */
     static void extendKeysAndValues(ModelWeights w, SequenceState[] states, ForwardScratch scratch) {
-        Batch.CacheRows rows = Batch.CacheRows.missing(states);
-        if (rows == null) {
-            return;
-        }
-        try {
-            keysAndValues(w, rows, 0, w.config().goldLayers(), scratch, rows);
-        } finally {
-            rows.release();
+        int mark = scratch.mark();
+        Batch.CacheRows rows;
+        // A bounded number of positions at a time: a restored long context is rebuilt without activations of its size.
+        // (The first round takes its arrays as a decode step always did, so a steady step still reuses them.)
+        for (boolean first = true; (rows = Batch.CacheRows.missing(states, EXTEND_BLOCK)) != null; first = false) {
+            if (!first) {
+                scratch.rewind(mark);
+            }
+            try {
+                keysAndValues(w, rows, 0, w.config().goldLayers(), scratch, rows);
+            } finally {
+                rows.release();
+            }
         }
     }
+
+    /** Positions whose keys and values {@link #extendKeysAndValues} computes at once (more than a decode batch). */
+    static final int EXTEND_BLOCK = 4096;
 
     /**
      * Keys and values of GOLD layers {@code fromLayer .. toLayer-1} at the new positions of {@code rows}, each layer's

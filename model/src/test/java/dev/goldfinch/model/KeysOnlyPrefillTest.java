@@ -73,6 +73,22 @@ class KeysOnlyPrefillTest {
     }
 
     @Test
+    void aContextLongerThanOneRebuildBlockContinuesAsThePlainOne() {
+        int[] toks = new Random(6)
+                .ints(GoldAttention.EXTEND_BLOCK + 100, 1, model.config().vocabSize())
+                .toArray();
+        SequenceState plain = model.newState();
+        model.prefill(plain, toks);
+        SequenceState keysOnly = model.newState();
+        model.prefillKeysOnly(keysOnly, toks, 512);
+        // The step rebuilds every position's keys and values, a block at a time.
+        assertArrayEquals(model.step(plain, 11), model.step(keysOnly, 11), 1e-5f);
+        assertEquals(
+                toks.length + 1,
+                keysOnly.goldValues(model.config().goldLayers() - 1).rows());
+    }
+
+    @Test
     void skippedChunksThenALiveOneMaterialiseEveryPosition() {
         int[] toks = prompt();
         SequenceState plain = model.newState();

@@ -200,6 +200,21 @@ public final class SequenceState {
         }
     }
 
+    /**
+     * A state of {@code ids.length} positions holding these compressed keys ({@code ids.length × c}) and a zero
+     * recurrent part, its GOLD keys and values to be rebuilt as after a cache restore: a long context for a benchmark
+     * without prefilling it.
+     */
+    public static SequenceState withKeys(ModelConfig config, long modelFingerprint, int[] ids, float[] keys) {
+        if (keys.length != (long) ids.length * config.compressedDim()) {
+            throw new IllegalArgumentException(ids.length + " positions need "
+                    + (long) ids.length * config.compressedDim() + " key floats, got " + keys.length);
+        }
+        SequenceState state = new SequenceState(config, modelFingerprint);
+        state.restore(ids, keys);
+        return state;
+    }
+
     /** Restores the serialized parts (used by the codec). */
     void restore(int[] ids, float[] keys) {
         tokens = IntRows.of(ids);

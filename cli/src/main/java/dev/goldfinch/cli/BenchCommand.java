@@ -31,7 +31,7 @@ import tools.jackson.databind.json.JsonMapper;
         mixinStandardHelpOptions = true,
         footer = {
             "",
-            "Examples:",
+            "Example:",
             "  goldfinch bench engine --shape L12-D768 --quick",
             "  goldfinch bench engine --shape L24-D2048 --dtype f32,q8_0 --contexts 128,4096 --long-prompt 131072"
         },

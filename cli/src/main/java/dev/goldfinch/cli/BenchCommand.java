@@ -29,7 +29,12 @@ import tools.jackson.databind.json.JsonMapper;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        footer = {"", "Example:", "  goldfinch bench engine --shape L12-D768 --quick"},
+        footer = {
+            "",
+            "Example:",
+            "  goldfinch bench engine --shape L12-D768 --quick",
+            "  goldfinch bench engine --shape L24-D2048 --dtype f32,q8_0 --contexts 128,4096 --long-prompt 131072"
+        },
         description = "Reproducible benchmarks.",
         subcommands = {BenchCommand.Engine.class, BenchMeshCommand.class, BenchLoadCommand.class, BenchPlotCommand.class
         })
@@ -49,9 +54,12 @@ final class BenchCommand {
 
         @Option(
                 names = "--dtype",
+                split = ",",
                 defaultValue = "f32",
-                description = "Weights: f32, bf16, or q8_0 (f32 quantized at load) (default: ${DEFAULT-VALUE}).")
-        String dtype;
+                description =
+                        "Weights, one or a list run in turn in this process (one model held at a time): f32, bf16, or"
+                                + " q8_0 (f32 quantized at load) (default: ${DEFAULT-VALUE}).")
+        String[] dtypes;
 
         @Option(
                 names = "--kv-format",
@@ -72,6 +80,29 @@ final class BenchCommand {
         int[] contexts;
 
         @Option(
+                names = "--context-source",
+                defaultValue = "restore",
+                description =
+                        "How a decode context is made: restore (random compressed keys and ids, the K/V rebuilt as after"
+                                + " a cache restore: seconds, not minutes, at long contexts) or prefill (a real prefill"
+                                + " of the context) (default: ${DEFAULT-VALUE}).")
+        String contextSource;
+
+        @Option(
+                names = "--long-prompt",
+                defaultValue = "0",
+                description =
+                        "Tokens of one keys-only prefill (no live K/V) measured with the process's peak memory and"
+                                + " compared with a keys-only 8,192-token prefill; 0 for none (first dtype only).")
+        int longPrompt;
+
+        @Option(
+                names = "--replica-gib",
+                defaultValue = "24",
+                description = "Memory of the replica the capacity table fills (default: ${DEFAULT-VALUE} GiB).")
+        double replicaGib;
+
+        @Option(
                 names = "--decode-steps",
                 defaultValue = "16",
                 description = "Timed decode steps per figure (default: ${DEFAULT-VALUE}).")
@@ -84,6 +115,11 @@ final class BenchCommand {
         int repeats;
 
         @Option(
+                names = "--skip-perplexity",
+                description = "Skip q8_0's perplexity against f32 (it builds both models once more).")
+        boolean skipPerplexity;
+
+        @Option(
                 names = "--quick",
                 description =
                         "The reduced set: L12-D768 f32, prompts 1024 and 8192, batch 1 and 16 at context 128, one run each.")
@@ -92,45 +128,105 @@ final class BenchCommand {
         @Option(names = "--json", description = "Print one JSON object instead of the table.")
         boolean json;
 
+        /** Prefill chunk, as the prefill service's. */
+        static final int CHUNK = 512;
+
+        /** Memory a replica keeps for the JVM, code, scratch and buffers besides weights and sequences. */
+        static final long RUNTIME_RESERVE_BYTES = 1L << 30;
+
         @Override
         public Integer call() {
             if (quick) {
                 shape = "L12-D768";
-                dtype = "f32";
+                dtypes = new String[] {"f32"};
                 promptLengths = new int[] {1024, 8192};
                 batches = new int[] {1, 16};
                 contexts = new int[] {128};
                 repeats = 1;
             }
-            DType type = "bf16".equalsIgnoreCase(dtype) ? DType.BF16 : DType.F32;
-            dev.goldfinch.model.WeightFormat format = "q8_0".equalsIgnoreCase(dtype)
-                    ? dev.goldfinch.model.WeightFormat.Q8_0
-                    : dev.goldfinch.model.WeightFormat.AS_STORED;
+            if (!contextSource.equals("restore") && !contextSource.equals("prefill")) {
+                throw new picocli.CommandLine.ParameterException(
+                        new picocli.CommandLine(this), "--context-source must be restore or prefill");
+            }
+            List<String> types = Arrays.stream(dtypes)
+                    .map(d -> d.strip().toLowerCase(Locale.ROOT))
+                    .distinct()
+                    .toList();
+            for (String t : types) {
+                if (!List.of("f32", "bf16", "q8_0").contains(t)) {
+                    throw new picocli.CommandLine.ParameterException(
+                            new picocli.CommandLine(this), "--dtype must be f32, bf16 or q8_0, got " + t);
+                }
+            }
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("shape", shape);
-            out.put(
-                    "dtype",
-                    format == dev.goldfinch.model.WeightFormat.Q8_0
-                            ? "q8_0"
-                            : type.name().toLowerCase(Locale.ROOT));
             out.put("threads", Kernels.parallelism());
             out.put("cpu", cpuModel());
+            out.put("load_average", loadAverage());
+            out.put("max_heap_bytes", Runtime.getRuntime().maxMemory());
             double bandwidth = memoryReadGbps();
             double peak = peakGflops();
             out.put("memory_read_gbps", round(bandwidth));
             out.put("peak_gflops", round(peak));
+            out.put("context_source", contextSource);
+            Map<String, Map<String, Object>> byType = new LinkedHashMap<>();
+            for (String t : types) {
+                byType.put(t, runOne(t, bandwidth, peak, t.equals(types.getFirst()) ? longPrompt : 0));
+                System.gc(); // the model just closed: its weights go before the next is built
+            }
+            if (types.size() == 1) {
+                out.putAll(byType.get(types.getFirst())); // the flat layout of one dtype, as before
+            } else {
+                out.put("dtypes", types);
+                out.put("by_dtype", byType);
+            }
+            if (byType.containsKey("f32") && byType.containsKey("q8_0")) {
+                out.put("q8_0_b1_over_f32_b1", ratios(byType.get("q8_0"), byType.get("f32")));
+            }
+            out.put("load_average_after", loadAverage());
+            if (json) {
+                System.out.println(JsonMapper.builder().build().writeValueAsString(out));
+            } else {
+                printTable(out, byType);
+            }
+            return 0;
+        }
+
+        /** Per context: decode b1 tok/s of {@code a} over {@code b}'s, for the keys both hold. */
+        @SuppressWarnings("unchecked")
+        private static Map<String, Double> ratios(Map<String, Object> a, Map<String, Object> b) {
+            Map<String, Double> da = (Map<String, Double>) a.get("decode_tps");
+            Map<String, Double> db = (Map<String, Double>) b.get("decode_tps");
+            Map<String, Double> r = new LinkedHashMap<>();
+            da.forEach((k, v) -> {
+                if (k.startsWith("b1_") && db.containsKey(k)) {
+                    r.put(k, round(v / db.get(k)));
+                }
+            });
+            return r;
+        }
+
+        private Map<String, Object> runOne(String dtype, double bandwidth, double peak, int longTokens) {
+            DType type = "bf16".equals(dtype) ? DType.BF16 : DType.F32;
+            dev.goldfinch.model.WeightFormat format = "q8_0".equals(dtype)
+                    ? dev.goldfinch.model.WeightFormat.Q8_0
+                    : dev.goldfinch.model.WeightFormat.AS_STORED;
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("dtype", dtype);
             List<KvFormat> kvs =
                     Arrays.stream(kvFormats).map(KvFormat::parse).distinct().toList();
+            long built = System.nanoTime();
             try (GoldFinchModel model = RandomWeights.model(ModelShapes.parse(shape), 42, type, format)) {
+                out.put("build_seconds", round((System.nanoTime() - built) / 1e9));
                 model.kvFormat(kvs.getFirst());
                 Map<String, Long> live = new LinkedHashMap<>();
                 kvs.forEach(k -> live.put(k.label(), k.liveBytesPerToken(model.config())));
                 out.put("kv_formats", kvs.stream().map(KvFormat::label).toList());
                 out.put("live_kv_bytes_per_token", live);
+                out.put("weight_bytes", model.weights().weightBytes());
                 long bytesPerToken = model.weights().bytesReadPerToken();
                 // Prefill FLOPs per token: every weight once (multiply + add), but neither the embedding (a row
-                // look-up)
-                // nor the head (only for the last token).
+                // look-up) nor the head (only for the last token).
                 double flopsPerToken = 2.0
                         * (model.config().parameterCount()
                                 - 2.0
@@ -145,7 +241,7 @@ final class BenchCommand {
                 // figure is taken (with 8 steps, q8_0 decode was still partly interpreted in its timed steps).
                 SequenceState warm = model.newState();
                 model.forward(List.of(new GoldFinchModel.Segment(
-                        warm, random.ints(512, 1, vocab).toArray(), 512)));
+                        warm, random.ints(CHUNK, 1, vocab).toArray(), CHUNK)));
                 step(model, List.of(warm), 64, new float[1][vocab]);
                 step(model, List.of(warm.fork(), warm.fork(), warm.fork(), warm.fork()), 16, new float[4][vocab]);
                 for (int length : promptLengths) {
@@ -153,11 +249,7 @@ final class BenchCommand {
                     double tps = median(repeats, () -> {
                         SequenceState s = model.newState();
                         long t0 = System.nanoTime();
-                        for (int at = 0; at < length; at += 512) {
-                            int[] chunk = Arrays.copyOfRange(tokens, at, Math.min(length, at + 512));
-                            model.forward(List.of(new GoldFinchModel.Segment(
-                                    s, chunk, at + chunk.length == length ? chunk.length - 1 : chunk.length)));
-                        }
+                        prefill(model, s, tokens);
                         return length / ((System.nanoTime() - t0) / 1e9);
                     });
                     prefill.put(Integer.toString(length), round(tps));
@@ -165,53 +257,13 @@ final class BenchCommand {
                 }
                 out.put("prefill_tps", prefill);
                 out.put("prefill_fraction_of_peak", prefillOfPeak);
-                Map<String, Double> decode = new LinkedHashMap<>();
-                Map<String, Double> decodeOfBandwidth = new LinkedHashMap<>();
-                Map<String, Long> decodeAllocation = new LinkedHashMap<>();
-                for (int context : contexts) {
-                    SequenceState base = model.newState();
-                    int[] prompt = random.ints(context, 1, vocab).toArray();
-                    for (int at = 0; at < context; at += 512) {
-                        model.forward(List.of(new GoldFinchModel.Segment(
-                                base,
-                                Arrays.copyOfRange(prompt, at, Math.min(context, at + 512)),
-                                Math.min(context, at + 512) - at)));
-                    }
-                    for (int batch : batches) {
-                        for (KvFormat kv : kvs) { // formats in turn, so a loaded machine weighs on each alike
-                            model.kvFormat(kv);
-                            String key = "b" + batch + "_ctx" + context + (kvs.size() > 1 ? "_kv" + kv.label() : "");
-                            double tps = median(repeats, () -> {
-                                List<SequenceState> states = IntStream.range(0, batch)
-                                        .mapToObj(i -> base.fork())
-                                        .toList();
-                                states.forEach(s -> s.reserve(context + steps + 1)); // as the decode service does
-                                float[][] logits =
-                                        new float[batch][vocab]; // one per sequence, as the decode service keeps
-                                step(
-                                        model, states, 1,
-                                        logits); // warm: materialise GOLD keys and values of the restored context
-                                long allocated = Kernels.allocatedBytesHereAndInGang();
-                                long t0 = System.nanoTime();
-                                step(model, states, steps, logits);
-                                double rate = (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
-                                decodeAllocation.put(
-                                        key,
-                                        (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
-                                return rate;
-                            });
-                            decode.put(key, round(tps));
-                            // Batch 1 is bound by reading the weights once per token.
-                            decodeOfBandwidth.put(key, round(tps / batch * bytesPerToken / 1e9 / bandwidth));
-                        }
-                    }
-                    model.kvFormat(kvs.getFirst());
+                decode(model, kvs, random, bytesPerToken, bandwidth, out);
+                out.put("capacity", capacity(model));
+                if (longTokens > 0) {
+                    out.put("long_prompt", longPrompt(model, longTokens, random));
                 }
-                out.put("decode_tps", decode);
-                out.put("decode_weight_passes_fraction_of_bandwidth", decodeOfBandwidth);
-                out.put("decode_allocated_bytes_per_token", decodeAllocation);
             }
-            if (format == dev.goldfinch.model.WeightFormat.Q8_0) {
+            if (format == dev.goldfinch.model.WeightFormat.Q8_0 && !skipPerplexity) {
                 // Quantization's cost in quality: perplexity of the same weights, f32 and q8_0, on one fixed token
                 // stream.
                 int[] stream = new Random(7)
@@ -229,12 +281,212 @@ final class BenchCommand {
                 out.put("perplexity_q8_0", round(q8));
                 out.put("perplexity_relative_difference", round((q8 - f32) / f32 * 1e4) / 1e4);
             }
-            if (json) {
-                System.out.println(JsonMapper.builder().build().writeValueAsString(out));
-            } else {
-                printTable(out);
+            return out;
+        }
+
+        /** A prompt as the prefill service feeds one: chunks of {@link #CHUNK}, live K/V, the last token's logits. */
+        private static void prefill(GoldFinchModel model, SequenceState s, int[] tokens) {
+            int length = tokens.length;
+            for (int at = 0; at < length; at += CHUNK) {
+                int[] chunk = Arrays.copyOfRange(tokens, at, Math.min(length, at + CHUNK));
+                model.forward(List.of(new GoldFinchModel.Segment(
+                        s, chunk, at + chunk.length == length ? chunk.length - 1 : chunk.length)));
             }
-            return 0;
+        }
+
+        /** A decode context of {@code context} positions, its K/V not yet materialised (the first step rebuilds it). */
+        private SequenceState context(GoldFinchModel model, int context, Random random) {
+            int vocab = model.config().vocabSize();
+            int[] ids = random.ints(context, 1, vocab).toArray();
+            if (contextSource.equals("prefill")) {
+                SequenceState s = model.newState();
+                model.prefillKeysOnly(s, ids, CHUNK);
+                return s;
+            }
+            float[] keys = new float[context * model.config().compressedDim()];
+            for (int i = 0; i < keys.length; i++) {
+                keys[i] = (float) random.nextGaussian();
+            }
+            return SequenceState.withKeys(model.config(), model.fingerprint(), ids, keys);
+        }
+
+        private void decode(
+                GoldFinchModel model,
+                List<KvFormat> kvs,
+                Random random,
+                long bytesPerToken,
+                double bandwidth,
+                Map<String, Object> out) {
+            int vocab = model.config().vocabSize();
+            Map<String, Double> decode = new LinkedHashMap<>();
+            Map<String, Double> decodeOfBandwidth = new LinkedHashMap<>();
+            Map<String, Long> decodeAllocation = new LinkedHashMap<>();
+            Map<String, Double> rebuild = new LinkedHashMap<>();
+            Map<String, Map<String, Long>> skipped = new LinkedHashMap<>();
+            for (int context : contexts) {
+                for (KvFormat kv : kvs) { // formats in turn, so a loaded machine weighs on each alike
+                    model.kvFormat(kv);
+                    String suffix = "_ctx" + context + (kvs.size() > 1 ? "_kv" + kv.label() : "");
+                    long perSequence = (long) (context + steps + 2) * kv.liveBytesPerToken(model.config());
+                    SequenceState base = null;
+                    for (int batch : batches) {
+                        String key = "b" + batch + suffix;
+                        long needed = (batch + 1L) * perSequence; // the base and its forks, each its own copy
+                        if (needed > freeHeap() * 0.8) {
+                            skipped.put(key, Map.of("does not fit", needed));
+                            continue;
+                        }
+                        if (base == null) {
+                            base = context(model, context - 1, random);
+                            long t0 = System.nanoTime();
+                            step(model, List.of(base), 1, new float[1][vocab]); // rebuilds the K/V: a restore's cost
+                            rebuild.put("ctx" + context + "_kv" + kv.label(), round((System.nanoTime() - t0) / 1e9));
+                        }
+                        SequenceState from = base;
+                        double tps = median(repeats, () -> {
+                            List<SequenceState> states = IntStream.range(0, batch)
+                                    .mapToObj(i -> from.fork())
+                                    .toList();
+                            states.forEach(s -> s.reserve(context + steps + 1)); // as the decode service does
+                            float[][] logits = new float[batch][vocab]; // one per sequence, as the decode service keeps
+                            step(model, states, 1, logits); // warm: each sequence's first own step
+                            long allocated = Kernels.allocatedBytesHereAndInGang();
+                            long t0 = System.nanoTime();
+                            step(model, states, steps, logits);
+                            double rate = (double) batch * steps / ((System.nanoTime() - t0) / 1e9);
+                            decodeAllocation.put(
+                                    key, (Kernels.allocatedBytesHereAndInGang() - allocated) / ((long) batch * steps));
+                            return rate;
+                        });
+                        decode.put(key, round(tps));
+                        // Batch 1 is bound by reading the weights once per token.
+                        decodeOfBandwidth.put(key, round(tps / batch * bytesPerToken / 1e9 / bandwidth));
+                    }
+                }
+                model.kvFormat(kvs.getFirst());
+            }
+            out.put("decode_tps", decode);
+            out.put("decode_weight_passes_fraction_of_bandwidth", decodeOfBandwidth);
+            out.put("decode_allocated_bytes_per_token", decodeAllocation);
+            out.put("context_rebuild_seconds", rebuild);
+            if (!skipped.isEmpty()) {
+                out.put("decode_skipped", skipped);
+            }
+        }
+
+        /** Heap the JVM may still give: its maximum less what is in use now. */
+        private static long freeHeap() {
+            Runtime r = Runtime.getRuntime();
+            return r.maxMemory() - (r.totalMemory() - r.freeMemory());
+        }
+
+        /**
+         * One keys-only prefill of {@code tokens} (chunks skip GOLD, the last streams its K/V), its tokens/s against a
+         * keys-only 8,192-token prefill's, and the process's peak resident memory and heap during it.
+         */
+        private Map<String, Object> longPrompt(GoldFinchModel model, int tokens, Random random) {
+            int vocab = model.config().vocabSize();
+            Map<String, Object> out = new LinkedHashMap<>();
+            int[] reference = random.ints(8192, 1, vocab).toArray();
+            double referenceTps = median(repeats, () -> {
+                long t0 = System.nanoTime();
+                model.prefillKeysOnly(model.newState(), reference, CHUNK);
+                return reference.length / ((System.nanoTime() - t0) / 1e9);
+            });
+            int[] ids = random.ints(tokens, 1, vocab).toArray();
+            System.gc();
+            long rssBefore = procStatusBytes("VmRSS");
+            boolean reset = resetPeakRss();
+            List<java.lang.management.MemoryPoolMXBean> heap =
+                    java.lang.management.ManagementFactory.getMemoryPoolMXBeans().stream()
+                            .filter(p -> p.getType() == java.lang.management.MemoryType.HEAP)
+                            .toList();
+            heap.forEach(java.lang.management.MemoryPoolMXBean::resetPeakUsage);
+            SequenceState state = model.newState();
+            long t0 = System.nanoTime();
+            model.prefillKeysOnly(state, ids, CHUNK);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            out.put("tokens", tokens);
+            out.put("chunk", CHUNK);
+            out.put("seconds", round(seconds));
+            out.put("tps", round(tokens / seconds));
+            out.put("keys_only_8192_tps", round(referenceTps));
+            out.put("ratio_to_8192", round(tokens / seconds / referenceTps));
+            out.put("rss_before_bytes", rssBefore);
+            out.put("peak_rss_bytes", procStatusBytes("VmHWM"));
+            out.put("peak_rss_reset_before", reset);
+            out.put(
+                    "heap_peak_bytes",
+                    heap.stream().mapToLong(p -> p.getPeakUsage().getUsed()).sum());
+            out.put("state_held_gold_kv_rows", state.goldKeys(0).rows()); // 0: keys and ids only
+            out.put(
+                    "state_key_and_id_bytes",
+                    (long) state.length()
+                            * (4L * model.config().compressedDim() + dev.goldfinch.model.CacheSizes.ID_BYTES));
+            out.put(
+                    "f32_live_kv_bytes_it_did_not_hold",
+                    (long) tokens * KvFormat.F32.liveBytesPerToken(model.config()));
+            return out;
+        }
+
+        /**
+         * How many sequences of each context one replica of {@link #replicaGib} holds: its memory less the weights and
+         * a runtime reserve, over a live sequence's bytes (its f32 recurrent state and keys, plus GOLD K/V per format).
+         */
+        private Map<String, Object> capacity(GoldFinchModel model) {
+            dev.goldfinch.model.CacheSizes sizes = dev.goldfinch.model.CacheSizes.of(model.config());
+            long replica = (long) (replicaGib * (1L << 30));
+            long room = replica - model.weights().weightBytes() - RUNTIME_RESERVE_BYTES;
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("replica_bytes", replica);
+            out.put("weight_bytes", model.weights().weightBytes());
+            out.put("runtime_reserve_bytes", RUNTIME_RESERVE_BYTES);
+            out.put("sequence_fixed_bytes", sizes.fixedBytesF32());
+            out.put("sequence_bytes_per_token_without_kv", sizes.bytesPerTokenF32());
+            Map<String, Map<String, Long>> table = new LinkedHashMap<>();
+            for (int context : new int[] {4096, 32768, 131072}) {
+                Map<String, Long> row = new LinkedHashMap<>();
+                for (KvFormat kv : KvFormat.values()) {
+                    long perSequence = sizes.fixedBytesF32()
+                            + (long) context * (sizes.bytesPerTokenF32() + kv.liveBytesPerToken(model.config()));
+                    row.put(kv.label(), Math.max(0, room / perSequence));
+                }
+                table.put(Integer.toString(context), row);
+            }
+            out.put("sequences_by_context_and_kv", table);
+            return out;
+        }
+
+        static double loadAverage() {
+            return round(java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                    .getSystemLoadAverage());
+        }
+
+        /** A size field of /proc/self/status ({@code VmRSS}, {@code VmHWM}) in bytes; -1 where there is none. */
+        static long procStatusBytes(String field) {
+            try {
+                for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                    if (line.startsWith(field + ":")) {
+                        return 1024
+                                * Long.parseLong(line.substring(field.length() + 1)
+                                        .strip()
+                                        .split("\\s+")[0]);
+                    }
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                return -1;
+            }
+            return -1;
+        }
+
+        /** Resets the peak resident size the kernel reports (VmHWM) to the current one; false where it cannot. */
+        static boolean resetPeakRss() {
+            try {
+                java.nio.file.Files.writeString(java.nio.file.Path.of("/proc/self/clear_refs"), "5");
+                return true;
+            } catch (java.io.IOException | RuntimeException e) {
+                return false;
+            }
         }
 
         /** exp(mean negative log-likelihood) of each next token of {@code tokens}. */
@@ -269,31 +521,58 @@ final class BenchCommand {
         }
 
         @SuppressWarnings("unchecked")
-        private static void printTable(Map<String, Object> out) {
+        private static void printTable(Map<String, Object> out, Map<String, Map<String, Object>> byType) {
             System.out.printf(
-                    "shape %s, %s weights, %s threads, %s%n",
-                    out.get("shape"), out.get("dtype"), out.get("threads"), out.get("cpu"));
+                    "shape %s, %s threads, %s, load average %s; decode contexts by %s%n",
+                    out.get("shape"),
+                    out.get("threads"),
+                    out.get("cpu"),
+                    out.get("load_average"),
+                    out.get("context_source"));
             System.out.printf(
-                    "memory read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s, weight bytes per decode token %,d%n",
-                    out.get("memory_read_gbps"), out.get("peak_gflops"), out.get("weight_bytes_per_token"));
-            System.out.println();
-            System.out.printf("%-22s %12s %12s%n", "prefill (prompt)", "tokens/s", "of peak");
-            Map<String, Double> p = (Map<String, Double>) out.get("prefill_tps");
-            Map<String, Double> pf = (Map<String, Double>) out.get("prefill_fraction_of_peak");
-            p.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%%%n", k, v, 100 * pf.get(k)));
-            System.out.println();
-            Map<String, Double> d = (Map<String, Double>) out.get("decode_tps");
-            Map<String, Double> df = (Map<String, Double>) out.get("decode_weight_passes_fraction_of_bandwidth");
-            System.out.printf(
-                    "%-22s %12s %12s %16s%n", "decode (batch, ctx)", "tokens/s", "of bandwidth", "allocated B/tok");
-            Map<String, Long> da = (Map<String, Long>) out.get("decode_allocated_bytes_per_token");
-            d.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%% %16d%n", k, v, 100 * df.get(k), da.get(k)));
-            if (out.containsKey("perplexity_f32")) {
+                    "memory read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s%n",
+                    out.get("memory_read_gbps"), out.get("peak_gflops"));
+            byType.forEach((dtype, r) -> {
                 System.out.printf(
-                        "%nperplexity on a fixed 512-token stream: f32 %.3f, q8_0 %.3f (%+.2f%%)%n",
-                        out.get("perplexity_f32"),
-                        out.get("perplexity_q8_0"),
-                        100 * (double) out.get("perplexity_relative_difference"));
+                        "%n== %s weights: %,d bytes, %,d read per decode token%n",
+                        dtype, r.get("weight_bytes"), r.get("weight_bytes_per_token"));
+                System.out.printf("%-22s %12s %12s%n", "prefill (prompt)", "tokens/s", "of peak");
+                Map<String, Double> p = (Map<String, Double>) r.get("prefill_tps");
+                Map<String, Double> pf = (Map<String, Double>) r.get("prefill_fraction_of_peak");
+                p.forEach((k, v) -> System.out.printf("%-22s %12.1f %11.0f%%%n", k, v, 100 * pf.get(k)));
+                System.out.println();
+                Map<String, Double> d = (Map<String, Double>) r.get("decode_tps");
+                Map<String, Double> df = (Map<String, Double>) r.get("decode_weight_passes_fraction_of_bandwidth");
+                System.out.printf(
+                        "%-22s %12s %12s %16s%n", "decode (batch, ctx)", "tokens/s", "of bandwidth", "allocated B/tok");
+                Map<String, Long> da = (Map<String, Long>) r.get("decode_allocated_bytes_per_token");
+                d.forEach(
+                        (k, v) -> System.out.printf("%-22s %12.1f %11.0f%% %16d%n", k, v, 100 * df.get(k), da.get(k)));
+                if (r.containsKey("decode_skipped")) {
+                    System.out.println("not run (live K/V would not fit the heap): " + r.get("decode_skipped"));
+                }
+                System.out.println("context rebuild seconds: " + r.get("context_rebuild_seconds"));
+                Map<String, Object> cap = (Map<String, Object>) r.get("capacity");
+                System.out.printf(
+                        "%nsequences one %,d-byte replica holds (weights %,d, reserve %,d)%n",
+                        cap.get("replica_bytes"), cap.get("weight_bytes"), cap.get("runtime_reserve_bytes"));
+                System.out.printf("%-10s %10s %10s %10s%n", "context", "f32 K/V", "bf16 K/V", "int8 K/V");
+                ((Map<String, Map<String, Long>>) cap.get("sequences_by_context_and_kv"))
+                        .forEach((ctx, row) -> System.out.printf(
+                                "%-10s %10d %10d %10d%n", ctx, row.get("f32"), row.get("bf16"), row.get("int8")));
+                if (r.containsKey("long_prompt")) {
+                    System.out.println("\nlong keys-only prefill: " + r.get("long_prompt"));
+                }
+                if (r.containsKey("perplexity_f32")) {
+                    System.out.printf(
+                            "%nperplexity on a fixed 512-token stream: f32 %.3f, q8_0 %.3f (%+.2f%%)%n",
+                            r.get("perplexity_f32"),
+                            r.get("perplexity_q8_0"),
+                            100 * (double) r.get("perplexity_relative_difference"));
+                }
+            });
+            if (out.containsKey("q8_0_b1_over_f32_b1")) {
+                System.out.println("\nq8_0 b1 / f32 b1: " + out.get("q8_0_b1_over_f32_b1"));
             }
         }
     }

@@ -50,8 +50,20 @@ final class BenchPlotCommand implements Callable<Integer> {
                 .xAxisTitle("sequences per step")
                 .yAxisTitle("tokens/s")
                 .build();
+        List<JsonNode> runs = new ArrayList<>();
         for (Path file : results) {
-            JsonNode r = json.readTree(Files.readAllBytes(file));
+            JsonNode top = json.readTree(Files.readAllBytes(file));
+            if (top.has("by_dtype")) { // several dtypes in one run: one series each
+                for (Map.Entry<String, JsonNode> e : top.get("by_dtype").properties()) {
+                    runs.add(((tools.jackson.databind.node.ObjectNode)
+                                    e.getValue().deepCopy())
+                            .put("shape", top.get("shape").asString()));
+                }
+            } else {
+                runs.add(top);
+            }
+        }
+        for (JsonNode r : runs) {
             String name = r.get("shape").asString() + " " + r.get("dtype").asString();
             List<Double> lengths = new ArrayList<>();
             List<Double> seconds = new ArrayList<>();

@@ -209,7 +209,7 @@ final class Batch {
      * new rows at row {@code newBase} of the arrays of new rows. One per thread, its arrays reused: a decode step
      * allocates none of this.
      */
-    static final class CacheRows {
+    static final class CacheRows implements GoldAttention.KvSink {
         private static final ThreadLocal<CacheRows> PER_THREAD = ThreadLocal.withInitial(CacheRows::new);
         private SequenceState[] states;
         private int[] from = new int[0];
@@ -217,10 +217,13 @@ final class Batch {
         private int[] base = new int[1];
         private int[] newBase = new int[1];
 
-        /** The positions {@code states} lack, or null when they lack none; {@link #release()} it after use. */
-        static CacheRows missing(SequenceState[] states) {
+        /**
+         * The positions {@code states} lack, at most {@code limit} new ones (the first states' first), or null when
+         * they lack none; {@link #release()} it after use.
+         */
+        static CacheRows missing(SequenceState[] states, int limit) {
             CacheRows rows = PER_THREAD.get();
-            rows.plan(states);
+            rows.plan(states, limit);
             if (rows.fresh() == 0) {
                 rows.release();
                 return null;
@@ -228,7 +231,21 @@ final class Batch {
             return rows;
         }
 
-        private void plan(SequenceState[] states) {
+        /**
+         * Positions {@code [from, to)} of one state, whatever it holds materialised (a streamed attention's block);
+         * {@link #release()} it after use.
+         */
+        static CacheRows range(SequenceState state, int from, int to) {
+            CacheRows rows = PER_THREAD.get();
+            rows.plan(new SequenceState[] {state}, 0);
+            rows.from[0] = Math.max(0, from - 1);
+            rows.first[0] = from == 0 ? 0 : 1;
+            rows.base[1] = to - rows.from[0];
+            rows.newBase[1] = to - from;
+            return rows;
+        }
+
+        private void plan(SequenceState[] states, int limit) {
             int count = states.length;
             this.states = states;
             if (from.length < count) {
@@ -242,9 +259,10 @@ final class Batch {
                 int total = states[s].length();
                 from[s] = Math.max(0, have - 1);
                 first[s] = have == 0 ? 0 : 1;
-                int rows = have == total ? 0 : total - from[s];
-                base[s + 1] = base[s] + rows;
-                newBase[s + 1] = newBase[s] + (rows == 0 ? 0 : rows - first[s]);
+                int fresh = Math.min(total - have, limit);
+                limit -= fresh;
+                base[s + 1] = base[s] + (fresh == 0 ? 0 : fresh + first[s]);
+                newBase[s + 1] = newBase[s] + fresh;
             }
         }
 
@@ -302,7 +320,9 @@ final class Batch {
         }
 
         /** Appends each state's new keys and values ({@code [fresh, C]}) to GOLD layer {@code g}. */
-        void append(int g, float[] k, float[] v, int c) {
+        @Override
+        public void accept(int g, float[] k, float[] v) {
+            int c = states[0].config().dimAtt();
             for (int s = 0; s < states.length; s++) {
                 int rows = newBase[s + 1] - newBase[s];
                 if (rows > 0) {

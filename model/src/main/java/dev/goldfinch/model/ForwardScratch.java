@@ -62,6 +62,19 @@ final class ForwardScratch {
         return fresh;
     }
 
+    /** Where the next request will be served from: {@link #rewind} to it to reuse the arrays taken after it. */
+    int mark() {
+        return next;
+    }
+
+    /**
+     * Hands the arrays taken since {@code mark} out again, for a loop inside one pass (attention over a long context,
+     * block by block) whose iterations take the same arrays: the slots stay as many as one iteration's.
+     */
+    void rewind(int mark) {
+        next = mark;
+    }
+
     private int nextSlot() {
         if (next == arrays.length) {
             arrays = Arrays.copyOf(arrays, arrays.length * 2);

@@ -20,7 +20,8 @@ final class GoldAttention {
     private GoldAttention() {}
 
     /** Spec §3 "query" and "multi-head softmax attention": {@code out = W_o LN_x(softmax(q k^T / sqrt(N)) v)}. */
-    static float[] apply(GoldWeights a, Batch b, int l, float[] x, ModelConfig cfg, ForwardScratch scratch) {
+    static float[] apply(ModelWeights w, GoldWeights a, Batch b, int l, float[] x, ForwardScratch scratch) {
+        ModelConfig cfg = w.config();
         int rows = b.rows();
         int c = cfg.nEmbd();
         int hs = cfg.headSize();
@@ -33,6 +34,11 @@ final class GoldAttention {
         Kernels.layerNorm(q, rows, a.lnQWeight(), a.lnQBias(), ModelConfig.LAYER_NORM_EPS, q); // [T, A]  q = LN_q(.)
         b.extendKeyBlocks(g, hs);
         float[] y = attention(b, g, q, cfg, scratch); // [T, A]  softmax(q k^T / sqrt(N) + mask) v
+        for (int s = 0; s < b.segments(); s++) {
+            if (b.segments.get(s).gold() == GoldFinchModel.GoldMode.STREAMED) {
+                streamedAttention(w, b, s, g, q, y, scratch); // the same, keys and values never held
+            }
+        }
         Kernels.layerNorm(
                 y, rows, a.lnXWeight(), a.lnXBias(), ModelConfig.LAYER_NORM_EPS, y); // [T, A]  LN_x(concat_heads(y))
         return matmul(a.output(), y, rows, scratch); // [T, C]  out = W_o .
@@ -58,6 +64,9 @@ final class GoldAttention {
         Parallel.forEach(heads, h -> {
             int so = h * scoreLength;
             for (int s = 0; s < b.segments(); s++) {
+                if (b.segments.get(s).gold() == GoldFinchModel.GoldMode.STREAMED) {
+                    continue;
+                }
                 KvRows keys = b.states[s].goldKeys(g);
                 KvRows keyBlocks = b.states[s].goldKeyBlocks(g).head(h);
                 KvRows values = b.states[s].goldValues(g).head(h);
@@ -88,6 +97,100 @@ final class GoldAttention {
             }
         });
         return y;
+    }
+
+    /** Positions whose keys and values a streamed attention computes at once: a {@code [block, A]} array each. */
+    static final int STREAM_BLOCK = 256;
+
+    /**
+     * {@link #attention} of segment {@code s}'s rows over keys and values computed {@link #STREAM_BLOCK} positions
+     * at a time from the state's compressed keys and ids (spec §3), with an online softmax: per row and head a running
+     * maximum and sum rescale what the earlier blocks added to {@code y}. Memory does not grow with the context.
+     */
+    private static void streamedAttention(
+            ModelWeights w, Batch b, int s, int g, float[] q, float[] y, ForwardScratch scratch) {
+        ModelConfig cfg = w.config();
+        int c = cfg.nEmbd();
+        int heads = cfg.nHead();
+        int hs = cfg.headSize();
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        int first = b.start[s];
+        int rows = b.start[s + 1] - first;
+        int total = b.position(s, b.start[s + 1] - 1) + 1; // what the last row sees: the whole sequence
+        float[] max = scratch.take(rows * heads);
+        java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+        float[] sum = scratch.take(rows * heads);
+        float[] scores = scratch.take(heads * STREAM_BLOCK); // head h's at h * STREAM_BLOCK
+        BlockKv kv = new BlockKv();
+        int mark = scratch.mark();
+        for (int from = 0; from < total; from += STREAM_BLOCK) {
+            int to = Math.min(total, from + STREAM_BLOCK);
+            scratch.rewind(mark); // one block's arrays, reused by the next
+            Batch.CacheRows block = Batch.CacheRows.range(b.states[s], from, to);
+            try {
+                keysAndValues(w, block, g, g + 1, scratch, kv);
+            } finally {
+                block.release();
+            }
+            int blockFrom = from;
+            Parallel.forEach(heads, h -> {
+                int so = h * STREAM_BLOCK;
+                for (int i = 0; i < rows; i++) {
+                    int r = first + i;
+                    int count = Math.min(to, b.position(s, r) + 1) - blockFrom; // causal mask
+                    if (count <= 0) {
+                        continue;
+                    }
+                    int qo = r * c + h * hs;
+                    float blockMax = Float.NEGATIVE_INFINITY;
+                    for (int p = 0; p < count; p++) {
+                        scores[so + p] = Kernels.dot(q, qo, kv.k, p * c + h * hs, hs) * scale;
+                        blockMax = Math.max(blockMax, scores[so + p]);
+                    }
+                    int at = i * heads + h;
+                    float newMax = Math.max(max[at], blockMax);
+                    float rescale = Kernels.exp(max[at] - newMax); // 0 before the first block
+                    float blockSum = 0;
+                    for (int p = 0; p < count; p++) {
+                        scores[so + p] = Kernels.exp(scores[so + p] - newMax);
+                        blockSum += scores[so + p];
+                    }
+                    for (int d = 0; d < hs; d++) {
+                        y[qo + d] *= rescale;
+                    }
+                    sum[at] = sum[at] * rescale + blockSum;
+                    max[at] = newMax;
+                    Kernels.weightedRowSum(scores, so, count, kv.v, h * hs, c, y, qo, hs);
+                }
+            });
+        }
+        scratch.rewind(mark);
+        for (int i = 0; i < rows; i++) {
+            for (int h = 0; h < heads; h++) {
+                float inv = 1f / sum[i * heads + h];
+                int qo = (first + i) * c + h * hs;
+                for (int d = 0; d < hs; d++) {
+                    y[qo + d] *= inv;
+                }
+            }
+        }
+    }
+
+    /** Where {@link #keysAndValues} leaves one GOLD layer's keys and values: {@code [rows, A]} each. */
+    interface KvSink {
+        void accept(int g, float[] keys, float[] values);
+    }
+
+    /** The block of a streamed attention ({@link #keysAndValues} of one layer). */
+    private static final class BlockKv implements KvSink {
+        float[] k;
+        float[] v;
+
+        @Override
+        public void accept(int g, float[] keys, float[] values) {
+            k = keys;
+            v = values;
+        }
     }
 
     /**
@@ -160,64 +263,73 @@ final class GoldAttention {
      * through each projection together: a batched decode step is one product of B rows, not B products of one.
      */
     static void extendKeysAndValues(ModelWeights w, SequenceState[] states, ForwardScratch scratch) {
-        Batch.CacheRows rows = Batch.CacheRows.missing(states);
-        if (rows == null) {
-            return;
-        }
-        try {
-            ModelConfig cfg = w.config();
-            int c = cfg.nEmbd();
-            int cd = cfg.compressedDim();
-            int n = rows.gathered();
-            int m = rows.fresh();
-            float[] e = scratch.take(n * c);
-            rows.embed(w.emb, e, c);
-            Kernels.layerNorm(
-                    e, n, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, e); // [S, C]  e_s = LN0(Emb[tok_s])
-            float[] cat = scratch.take(n * (c + cd));
-            rows.tokenCat(e, c, cd, cat); // [S, C+c] [e_s ; c_s]
-            float[] kh = KeyCompression.decompress(w, cat, n, c, scratch); // [S, A]  kh_s
-            float[] xo = scratch.take(n * c);
-            Kernels.rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo); // [S, C]  xo_s = rmsnorm(e_s)
-            float[] khCur = scratch.take(m * c);
-            float[] dkh = scratch.take(m * c);
-            rows.freshAndShift(kh, c, khCur, dkh); // [S', A] kh_s, kh_{s-1} - kh_s (kh_{-1} = 0)
-            float[] xoCur = scratch.take(m * c);
-            float[] dxo = scratch.take(m * c);
-            rows.freshAndShift(xo, c, xoCur, dxo); // [S', C] xo_s, xo_{s-1} - xo_s (xo_{-1} = 0)
-            for (int g = 0; g < cfg.goldLayers(); g++) {
-                GoldWeights a = w.layers[cfg.finchLayers() + g].gold();
-                int rank = a.kvW2()[0].cols();
-                float[] xxx =
-                        lerp(xoCur, dxo, a.maaVCache(), null, c, scratch); // [S', C] xxx_s = xo_s + dxo*maa_v_cache
-                float[] mix = matmul(a.kvW1(), xxx, m, scratch); // [S', 2R] xxx_s @ kv_w1
-                Kernels.tanh(mix, mix.length); // [S', 2R] tanh(.)
-                float[] mk = matmul(
-                        a.kvW2()[0], Ops.columns(mix, m, 2 * rank, 0, rank, scratch), m, scratch); // [S', C] mk_s
-                float[] mv = matmul(
-                        a.kvW2()[1], Ops.columns(mix, m, 2 * rank, rank, rank, scratch), m, scratch); // [S', C] mv_s
-                float[] k = lerp(khCur, dkh, a.maaK(), mk, c, scratch); // [S', A] k_s = kh_s + dkh*(maa_k + mk_s)
-                float[] v = lerp(xoCur, dxo, a.maaV(), mv, c, scratch); // [S', C] v_s = xo_s + dxo*(maa_v + mv_s)
-                Ops.addInto(
-                        k,
-                        Ops.tanhLora(
-                                a.keyW1(), a.keyW2(), k, m, scratch)); // [S', A] k_s += tanh(k_s @ key_w1) @ key_w2
-                Ops.addInto(
-                        v,
-                        Ops.tanhLora(
-                                a.valueW1(),
-                                a.valueW2(),
-                                v,
-                                m,
-                                scratch)); // [S', A] v_s += tanh(v_s @ value_w1) @ value_w2
-                Kernels.layerNorm(
-                        k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k); // [S', A] k_s = LN_k(k_s)
-                Kernels.layerNorm(
-                        v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v); // [S', A] v_s = LN_v(v_s)
-                rows.append(g, k, v, c);
+        int mark = scratch.mark();
+        Batch.CacheRows rows;
+        // A bounded number of positions at a time: a restored long context is rebuilt without activations of its size.
+        // (The first round takes its arrays as a decode step always did, so a steady step still reuses them.)
+        for (boolean first = true; (rows = Batch.CacheRows.missing(states, EXTEND_BLOCK)) != null; first = false) {
+            if (!first) {
+                scratch.rewind(mark);
             }
-        } finally {
-            rows.release();
+            try {
+                keysAndValues(w, rows, 0, w.config().goldLayers(), scratch, rows);
+            } finally {
+                rows.release();
+            }
+        }
+    }
+
+    /** Positions whose keys and values {@link #extendKeysAndValues} computes at once (more than a decode batch). */
+    static final int EXTEND_BLOCK = 4096;
+
+    /**
+     * Keys and values of GOLD layers {@code fromLayer .. toLayer-1} at the new positions of {@code rows}, each layer's
+     * handed to {@code sink} ({@code [fresh, A]} scratch arrays, valid until the scratch is rewound).
+     */
+    private static void keysAndValues(
+            ModelWeights w, Batch.CacheRows rows, int fromLayer, int toLayer, ForwardScratch scratch, KvSink sink) {
+        ModelConfig cfg = w.config();
+        int c = cfg.nEmbd();
+        int cd = cfg.compressedDim();
+        int n = rows.gathered();
+        int m = rows.fresh();
+        float[] e = scratch.take(n * c);
+        rows.embed(w.emb, e, c);
+        Kernels.layerNorm(e, n, w.ln0Weight, w.ln0Bias, ModelConfig.LAYER_NORM_EPS, e); // [S, C]  e_s = LN0(Emb[tok_s])
+        float[] cat = scratch.take(n * (c + cd));
+        rows.tokenCat(e, c, cd, cat); // [S, C+c] [e_s ; c_s]
+        float[] kh = KeyCompression.decompress(w, cat, n, c, scratch); // [S, A]  kh_s
+        float[] xo = scratch.take(n * c);
+        Kernels.rmsNorm(e, n, c, ModelConfig.RMS_NORM_EPS, xo); // [S, C]  xo_s = rmsnorm(e_s)
+        float[] khCur = scratch.take(m * c);
+        float[] dkh = scratch.take(m * c);
+        rows.freshAndShift(kh, c, khCur, dkh); // [S', A] kh_s, kh_{s-1} - kh_s (kh_{-1} = 0)
+        float[] xoCur = scratch.take(m * c);
+        float[] dxo = scratch.take(m * c);
+        rows.freshAndShift(xo, c, xoCur, dxo); // [S', C] xo_s, xo_{s-1} - xo_s (xo_{-1} = 0)
+        for (int g = fromLayer; g < toLayer; g++) {
+            GoldWeights a = w.layers[cfg.finchLayers() + g].gold();
+            int rank = a.kvW2()[0].cols();
+            float[] xxx = lerp(xoCur, dxo, a.maaVCache(), null, c, scratch); // [S', C] xxx_s = xo_s + dxo*maa_v_cache
+            float[] mix = matmul(a.kvW1(), xxx, m, scratch); // [S', 2R] xxx_s @ kv_w1
+            Kernels.tanh(mix, mix.length); // [S', 2R] tanh(.)
+            float[] mk =
+                    matmul(a.kvW2()[0], Ops.columns(mix, m, 2 * rank, 0, rank, scratch), m, scratch); // [S', C] mk_s
+            float[] mv =
+                    matmul(a.kvW2()[1], Ops.columns(mix, m, 2 * rank, rank, rank, scratch), m, scratch); // [S', C] mv_s
+            float[] k = lerp(khCur, dkh, a.maaK(), mk, c, scratch); // [S', A] k_s = kh_s + dkh*(maa_k + mk_s)
+            float[] v = lerp(xoCur, dxo, a.maaV(), mv, c, scratch); // [S', C] v_s = xo_s + dxo*(maa_v + mv_s)
+            Ops.addInto(
+                    k, Ops.tanhLora(a.keyW1(), a.keyW2(), k, m, scratch)); // [S', A] k_s += tanh(k_s @ key_w1) @ key_w2
+            Ops.addInto(
+                    v,
+                    Ops.tanhLora(
+                            a.valueW1(), a.valueW2(), v, m, scratch)); // [S', A] v_s += tanh(v_s @ value_w1) @ value_w2
+            Kernels.layerNorm(
+                    k, m, a.lnKWeight(), a.lnKBias(), ModelConfig.LAYER_NORM_EPS, k); // [S', A] k_s = LN_k(k_s)
+            Kernels.layerNorm(
+                    v, m, a.lnVWeight(), a.lnVBias(), ModelConfig.LAYER_NORM_EPS, v); // [S', A] v_s = LN_v(v_s)
+            sink.accept(g, k, v);
         }
     }
 }

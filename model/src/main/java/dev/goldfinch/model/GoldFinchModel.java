@@ -75,10 +75,31 @@ public final class GoldFinchModel implements AutoCloseable {
     }
 
     /**
+     * How a pass runs a segment's GOLD layers (spec §3, §5.1). A prefill whose state is not decoded in this process
+     * (it goes to the cache, which holds compressed keys only) needs no live keys and values: chunks with more to
+     * come skip GOLD, the last one streams them, and the state holds keys and ids only, as after a restore.
+     */
+    public enum GoldMode {
+        /** GOLD over the segment's trailing window; every new position's keys and values kept in the state. */
+        LIVE,
+        /**
+         * GOLD over the trailing window, reading keys and values computed block by block into scratch (online
+         * softmax); the state keeps none of them (a later pass that needs them rebuilds them, as after a restore).
+         */
+        STREAMED,
+        /**
+         * No GOLD: the Finch stack, the compressed keys and the ids only. The GOLD layers' token shifts are left
+         * stale, so the state's next pass must carry at least {@link ModelConfig#goldWindow()} tokens (the window
+         * that makes them exact again, spec §5.1) and ask no logits of this one. See {@link #keysOnlyChunkEnd}.
+         */
+        SKIPPED
+    }
+
+    /**
      * Tokens to feed one sequence. Logits are returned for rows {@code logitsFrom .. tokens.length-1}:
      * {@code tokens.length - 1} for the next-token logits only, {@code tokens.length} for none, 0 for all.
      */
-    public record Segment(SequenceState state, int[] tokens, int logitsFrom) {
+    public record Segment(SequenceState state, int[] tokens, int logitsFrom, GoldMode gold) {
         public Segment {
             if (tokens.length == 0) {
                 throw new GoldFinchException.InvalidInput("no tokens to process (empty prompt)");
@@ -86,11 +107,56 @@ public final class GoldFinchModel implements AutoCloseable {
             if (logitsFrom < 0 || logitsFrom > tokens.length) {
                 throw new IllegalArgumentException("logitsFrom " + logitsFrom + " outside 0.." + tokens.length);
             }
+            java.util.Objects.requireNonNull(gold, "gold");
+            if (gold == GoldMode.SKIPPED && logitsFrom != tokens.length) {
+                throw new IllegalArgumentException("a segment that skips GOLD has no logits");
+            }
+        }
+
+        /** A segment whose GOLD keys and values stay live in its state (decode follows). */
+        public Segment(SequenceState state, int[] tokens, int logitsFrom) {
+            this(state, tokens, logitsFrom, GoldMode.LIVE);
         }
 
         public static Segment lastLogits(SequenceState state, int[] tokens) {
             return new Segment(state, tokens, tokens.length - 1);
         }
+    }
+
+    /**
+     * Where a keys-only prefill chunk starting at {@code at} ends, for chunks of {@code chunk} tokens up to
+     * {@code stop}: the last chunk before {@code stop} is never shorter than the GOLD window, so every chunk but that
+     * one may be {@link GoldMode#SKIPPED}.
+     */
+    public int keysOnlyChunkEnd(int at, int stop, int chunk) {
+        int to = Math.min(stop, at + chunk);
+        int window = cfg.goldWindow();
+        if (to < stop && stop - to < window) {
+            to = Math.max(at + 1, stop - window); // leaves the window (or all) to a last chunk
+        }
+        return to;
+    }
+
+    /**
+     * Feeds a prompt in chunks of {@code chunk} tokens holding no GOLD keys and values ({@link GoldMode#SKIPPED}
+     * chunks, a {@link GoldMode#STREAMED} last one): memory beyond the state's compressed keys and ids does not grow
+     * with the prompt. Returns the last token's logits.
+     */
+    public float[] prefillKeysOnly(SequenceState state, int[] tokens, int chunk) {
+        if (chunk <= 0) {
+            throw new IllegalArgumentException("chunk must be positive, got " + chunk);
+        }
+        float[] logits = null;
+        for (int at = 0; at < tokens.length; ) {
+            int to = keysOnlyChunkEnd(at, tokens.length, chunk);
+            int[] part = java.util.Arrays.copyOfRange(tokens, at, to);
+            boolean last = to == tokens.length;
+            logits = forward(List.of(new Segment(
+                    state, part, last ? part.length - 1 : part.length, last ? GoldMode.STREAMED : GoldMode.SKIPPED)))[
+                    0];
+            at = to;
+        }
+        return logits;
     }
 
     /** Feeds one sequence and returns the logits of its last token ({@code [V]}). */
@@ -174,6 +240,19 @@ public final class GoldFinchModel implements AutoCloseable {
             }
             start[s + 1] = start[s] + seg.tokens().length;
         }
+        int skippedGold = 0;
+        for (int s = 0; s < n; s++) {
+            Segment seg = segments.get(s);
+            if (seg.gold() == GoldMode.SKIPPED) {
+                skippedGold++;
+            } else if (states[s].goldPending() && seg.tokens().length < cfg.goldWindow()) {
+                throw new IllegalArgumentException("the pass after a chunk that skipped GOLD carries "
+                        + seg.tokens().length + " tokens, fewer than the GOLD window of " + cfg.goldWindow());
+            }
+        }
+        if (skippedGold > 0 && skippedGold < n) {
+            throw new IllegalArgumentException("segments that skip GOLD cannot share a pass with segments that run it");
+        }
         KvFormat format = kvFormat;
         for (SequenceState state : states) {
             state.kvFormat(format); // a restored or foreign state rebuilds its K/V in the model's format
@@ -208,10 +287,19 @@ public final class GoldFinchModel implements AutoCloseable {
         }
         float[] compressed = KeyCompression.compress(w, x, rows, scratch); // [T, c]  c_t = W_a x_t, after block Lf-1
         all.appendToStates(compressed, cfg.compressedDim());
-        GoldAttention.extendKeysAndValues(w, states, scratch); // k_s, v_s of every new position (§3)
+        if (skippedGold == n) { // keys and ids only: a later pass's window brings the GOLD state up to date
+            for (SequenceState state : states) {
+                state.goldPending(true);
+            }
+            return;
+        }
+        GoldAttention.extendKeysAndValues(w, liveStates(segments, states), scratch); // k_s, v_s of new positions (§3)
         Batch top = all.goldRows(cfg.goldWindow()); // the rows GOLD runs over (§5.1)
         float[] h = scratch.take(top.rows() * c);
         top.gather(all, x, h, c); // [T', C]
+        for (SequenceState state : states) {
+            state.goldPending(false); // the window now runs over every GOLD layer
+        }
         for (int l = cfg.finchLayers(); l < cfg.nLayer(); l++) {
             block(l, top, h, scratch, null);
             if (tap != null) {
@@ -230,7 +318,7 @@ public final class GoldFinchModel implements AutoCloseable {
         layerNorm(x, rows, layer.ln1Weight(), layer.ln1Bias(), ModelConfig.LAYER_NORM_EPS, xn); // [T, C]  LN1(x)
         float[] att;
         if (layer.gold() != null) {
-            att = GoldAttention.apply(layer.gold(), b, l, xn, cfg, scratch); // [T, C]  GOLD (§3)
+            att = GoldAttention.apply(w, layer.gold(), b, l, xn, scratch); // [T, C]  GOLD (§3)
         } else if (layer.eagle() != null) {
             att = EagleTimeMix.apply(layer.eagle(), b, l, xn, cfg, scratch); // [T, C]  RWKV-5
         } else if (layer.goose() != null) {
@@ -243,6 +331,24 @@ public final class GoldFinchModel implements AutoCloseable {
         Ops.addInto(x, att); // [T, C]  x += TimeMix(LN1(x))
         layerNorm(x, rows, layer.ln2Weight(), layer.ln2Bias(), ModelConfig.LAYER_NORM_EPS, xn); // [T, C]  LN2(x)
         Ops.addInto(x, ChannelMix.apply(layer.ffn(), b, l, xn, c, scratch)); // [T, C]  x += ChanMix(LN2(x)) (§2)
+    }
+
+    /** The states whose segments keep their GOLD keys and values live: all of them but in a streamed prefill. */
+    private static SequenceState[] liveStates(List<Segment> segments, SequenceState[] states) {
+        int live = 0;
+        for (int s = 0; s < states.length; s++) {
+            live += segments.get(s).gold() == GoldMode.LIVE ? 1 : 0;
+        }
+        if (live == states.length) {
+            return states; // a decode step: no copy
+        }
+        SequenceState[] out = new SequenceState[live];
+        for (int s = 0, i = 0; s < states.length; s++) {
+            if (segments.get(s).gold() == GoldMode.LIVE) {
+                out[i++] = states[s];
+            }
+        }
+        return out;
     }
 
     /** Spec §0: {@code logits = Head(LNout(x))} of the rows whose logits the segments ask for, into their arrays. */

@@ -50,6 +50,9 @@ public final class PrefillEngine {
     /** Tokens per forward pass when every position's logits are kept (a row is a whole vocabulary of floats). */
     static final int SCORED_CHUNK_TOKENS = 32;
 
+    /** A prompt whose live GOLD K/V would exceed this fraction (1/n) of the heap is prefilled holding none. */
+    static final int LIVE_KV_HEAP_SHARE = 8;
+
     /**
      * {@code length} counts the initial state's own positions too (it is the entry's length); {@code cachedTokens}
      * only the prompt's. {@code promptLogprobs}: when the prompt was scored, tokens[1 .. n-1) each with its logprob
@@ -271,6 +274,13 @@ public final class PrefillEngine {
             }
         }
         checkpoints.add(target);
+        // Decode rebuilds the GOLD K/V from the stored keys, so a prefill keeps them only to reuse them at its next
+        // checkpoint: chunks between checkpoints skip GOLD, and a prompt whose live K/V would crowd the heap holds
+        // none, streaming them at each checkpoint instead (memory then grows with the prompt by keys and ids only).
+        GoldFinchModel.GoldMode atCheckpoint =
+                (long) target * model.liveBytesPerToken() > Runtime.getRuntime().maxMemory() / LIVE_KV_HEAP_SHARE
+                        ? GoldFinchModel.GoldMode.STREAMED
+                        : GoldFinchModel.GoldMode.LIVE;
         int at = resumeAt;
         for (int stop : checkpoints.subSet(resumeAt, false, target, true)) {
             Observation compute = span("goldfinch.prefill.compute", "prefill compute")
@@ -282,10 +292,16 @@ public final class PrefillEngine {
                         throw new TypedFailure(
                                 FailureKind.CANCELLED, "prefill abandoned by its callers after " + at + " tokens");
                     }
-                    int to = Math.min(stop, at + (scored ? SCORED_CHUNK_TOKENS : CHUNK_TOKENS));
+                    int to = scored
+                            ? Math.min(stop, at + SCORED_CHUNK_TOKENS)
+                            : model.keysOnlyChunkEnd(at, stop, CHUNK_TOKENS);
                     int[] chunk = Arrays.copyOfRange(tokens, at, to);
+                    GoldFinchModel.GoldMode gold = scored
+                            ? GoldFinchModel.GoldMode.LIVE // every row's logits: GOLD over all of them
+                            : to < stop ? GoldFinchModel.GoldMode.SKIPPED : atCheckpoint;
                     float[] logits = model.forward(
-                                    List.of(new GoldFinchModel.Segment(state, chunk, scored ? 0 : chunk.length)))[0];
+                                    List.of(new GoldFinchModel.Segment(state, chunk, scored ? 0 : chunk.length, gold)))[
+                            0];
                     int vocab = model.config().vocabSize();
                     for (int row = 0; scored && row < chunk.length; row++) { // row r scores the token after it
                         scores.add(Sampler.score(logits, row * vocab, vocab, tokens[at + row + 1], promptLogprobs));

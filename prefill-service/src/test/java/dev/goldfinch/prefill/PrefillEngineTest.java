@@ -99,6 +99,18 @@ class PrefillEngineTest {
         assertArrayEquals(MODEL.step(direct, tokens[699]), MODEL.step(restored, tokens[699]));
     }
 
+    @Test
+    void chunksBetweenCheckpointsSkipGoldAndTheEntryStillContinuesAsADirectPrefill() {
+        PrefillEngine engine = engine(cache);
+        int[] tokens = prompt(1300, 4); // no checkpoints but the end: two chunks of 512 skip GOLD, the last runs it
+        PrefillEngine.Result result = engine.submit(tokens, "", false).join();
+        engine.awaitCheckpointWrites();
+        SequenceState entry = cache.restore("", result.hash(), 1299).orElseThrow();
+        SequenceState direct = MODEL.newState();
+        MODEL.prefill(direct, Arrays.copyOf(tokens, 1299));
+        assertArrayEquals(MODEL.step(direct, tokens[1299]), MODEL.step(entry, tokens[1299]), 1e-5f);
+    }
+
     /**
      * An earlier prompt left a signed checkpoint at 128 tokens; an attacker who reaches the store swaps it
      * (Forget, then Put: valid CRC) for a well-formed one — the right tokens, a poisoned recurrent state.

@@ -35,6 +35,11 @@ public final class SequenceState {
      * ([head][block][N][KEY_BLOCK]): what attention reads for all but the last incomplete block.
      */
     HeadRows[] goldKeyBlocks;
+    /**
+     * The last pass skipped the GOLD stack (a keys-only prefill chunk): the GOLD layers' token shifts lag the keys
+     * until a pass runs GOLD over a whole window again.
+     */
+    private boolean goldPending;
 
     /** Positions per transposed key block: one vector of scores. */
     public static final int KEY_BLOCK = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
@@ -66,6 +71,7 @@ public final class SequenceState {
         goldKeys = Arrays.stream(s.goldKeys).map(KvRows::fork).toArray(KvRows[]::new);
         goldValues = Arrays.stream(s.goldValues).map(HeadRows::fork).toArray(HeadRows[]::new);
         goldKeyBlocks = Arrays.stream(s.goldKeyBlocks).map(HeadRows::fork).toArray(HeadRows[]::new);
+        goldPending = s.goldPending;
     }
 
     private static float[][] deepCopy(float[][] a) {
@@ -158,6 +164,16 @@ public final class SequenceState {
         }
     }
 
+    /** Whether the GOLD layers' token shifts lag the keys (the last pass skipped GOLD); see the model's GoldMode. */
+    public boolean goldPending() {
+        return goldPending;
+    }
+
+    /** Set by the model after each pass: whether it skipped the GOLD stack. */
+    public void goldPending(boolean pending) {
+        goldPending = pending;
+    }
+
     public KvFormat kvFormat() {
         return kvFormat;
     }
@@ -182,6 +198,21 @@ public final class SequenceState {
             // A block row is KEY_BLOCK keys transposed ([N][KEY_BLOCK]): one int8 scale per key, copied from goldKeys.
             goldKeyBlocks[g] = new HeadRows(kvFormat, heads, config.headSize() * KEY_BLOCK, KEY_BLOCK);
         }
+    }
+
+    /**
+     * A state of {@code ids.length} positions holding these compressed keys ({@code ids.length × c}) and a zero
+     * recurrent part, its GOLD keys and values to be rebuilt as after a cache restore: a long context for a benchmark
+     * without prefilling it.
+     */
+    public static SequenceState withKeys(ModelConfig config, long modelFingerprint, int[] ids, float[] keys) {
+        if (keys.length != (long) ids.length * config.compressedDim()) {
+            throw new IllegalArgumentException(ids.length + " positions need "
+                    + (long) ids.length * config.compressedDim() + " key floats, got " + keys.length);
+        }
+        SequenceState state = new SequenceState(config, modelFingerprint);
+        state.restore(ids, keys);
+        return state;
     }
 
     /** Restores the serialized parts (used by the codec). */

@@ -92,6 +92,10 @@ public final class StateCodec {
         if (keysFrom < 0 || keysFrom > p) {
             throw new IllegalArgumentException("keysFrom " + keysFrom + " outside 0.." + p);
         }
+        if (s.goldPending()) {
+            throw new IllegalStateException("the state's GOLD token shifts lag its keys (a keys-only chunk was its last"
+                    + " pass): it is no sequence state to store");
+        }
         long payload = payloadBytes(c, p, keysFrom, type);
         ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(HEADER_BYTES + payload + TRAILER_BYTES))
                 .order(ByteOrder.LITTLE_ENDIAN);

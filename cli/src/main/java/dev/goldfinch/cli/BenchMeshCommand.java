@@ -26,7 +26,7 @@ import tools.jackson.databind.json.JsonMapper;
         name = "mesh",
         mixinStandardHelpOptions = true,
         description =
-                "Against a running mesh (goldfinch serve): TTFT of a long prompt cold and with most of it cached, requests/s and inter-token latency by concurrency, cache bytes per token in Redis.")
+                "Against a running mesh (goldfinch serve): TTFT of a long prompt cold and with most of it cached, requests/s and inter-token latency by concurrency, cache bytes per token in Redis; then the engine's own decode speed for the same shape, measured in this process, and the mesh's ratios to it.")
 final class BenchMeshCommand implements Callable<Integer> {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
@@ -51,8 +51,49 @@ final class BenchMeshCommand implements Callable<Integer> {
             description = "The mesh's Redis, to report cache bytes per token (used_memory before and after).")
     String redis;
 
+    @Option(
+            names = "--shape",
+            required = true,
+            description = "The served model's shape (serve --shape; the gateway does not report it), e.g. L12-D768:"
+                    + " the engine reference is random weights of this shape decoding in this process.")
+    String shape;
+
+    @Option(
+            names = "--dtype",
+            defaultValue = "f32",
+            description = "The served weights, for the engine reference: f32, bf16 or q8_0 (serve --quantize q8_0)"
+                    + " (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(
+            names = "--kv-format",
+            defaultValue = "f32",
+            description = "The served live K/V format (serve --kv-format), for the engine reference (default:"
+                    + " ${DEFAULT-VALUE}).")
+    String kvFormat;
+
+    @Option(
+            names = "--cached-stream-tokens",
+            defaultValue = "128",
+            description =
+                    "Tokens per stream in the cached-prompt runs set against the engine (default: ${DEFAULT-VALUE}).")
+    int cachedStreamTokens;
+
+    @Option(
+            names = "--repeats",
+            defaultValue = "3",
+            description =
+                    "Runs of each cached-prompt figure and of each engine figure; medians (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
     @Option(names = "--json", description = "Print one JSON object instead of the table.")
     boolean json;
+
+    /** Context of the engine reference: the cached runs' 64-token prompts plus their generated tokens, about. */
+    private static final int REFERENCE_CONTEXT = 128;
+
+    /** Decode steps timed per engine figure, as bench engine's default. */
+    private static final int REFERENCE_STEPS = 16;
 
     final HttpClient http =
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -76,6 +117,7 @@ final class BenchMeshCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        dev.goldfinch.model.ModelShapes.parse(shape); // a bad shape fails now, not after the mesh runs
         Map<String, Object> out = new LinkedHashMap<>();
         Random random = new Random(9);
         List<Integer> prompt = random.ints(promptTokens, 1, 65000).boxed().toList();
@@ -127,6 +169,30 @@ final class BenchMeshCommand implements Callable<Integer> {
             load.put(Integer.toString(c), m);
         }
         out.put("concurrency", load);
+        Map<String, Object> one = cachedStreams(1, random);
+        Map<String, Object> sixteen = cachedStreams(16, random);
+        out.put("cached_1_stream", one);
+        out.put("cached_16_streams", sixteen);
+        // After the mesh figures, so the in-process model does not compete with the mesh for the cores.
+        List<EngineReference.Decode> engine = EngineReference.decode(
+                shape, dtype, kvFormat, REFERENCE_CONTEXT, new int[] {1, 16}, REFERENCE_STEPS, repeats);
+        Map<String, Object> reference = new LinkedHashMap<>();
+        reference.put("shape", shape);
+        reference.put("dtype", dtype);
+        reference.put("kv_format", kvFormat);
+        reference.put("context", REFERENCE_CONTEXT);
+        reference.put("b1_step_ms", BenchCommand.round(engine.get(0).stepMs()));
+        reference.put("b1_tps", BenchCommand.round(engine.get(0).tokensPerSecond()));
+        reference.put("b16_tps", BenchCommand.round(engine.get(1).tokensPerSecond()));
+        out.put("engine", reference);
+        double itl1 = (double) one.get("itl_median_ms");
+        double tps16 = (double) sixteen.get("tokens_per_s");
+        out.put(
+                "itl_1_stream_over_engine_b1_step",
+                BenchCommand.round(itl1 / engine.get(0).stepMs()));
+        out.put(
+                "tps_16_streams_cached_over_engine_b16",
+                BenchCommand.round(tps16 / engine.get(1).tokensPerSecond()));
         if (json) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
@@ -160,8 +226,95 @@ final class BenchMeshCommand implements Callable<Integer> {
                         m.get("itl_p90_ms"),
                         m.get("ttft_median_s"));
             }
+            System.out.printf(
+                    "%nCached prompts, %d tokens a stream: 1 stream ITL p50 %.1f ms, 16 streams %.1f tok/s%n",
+                    cachedStreamTokens, itl1, tps16);
+            System.out.printf(
+                    "Engine (%s %s, context %d, in this process): b1 step %.1f ms, b16 %.1f tok/s%n",
+                    shape,
+                    dtype,
+                    REFERENCE_CONTEXT,
+                    engine.get(0).stepMs(),
+                    engine.get(1).tokensPerSecond());
+            System.out.printf(
+                    "Mesh / engine: ITL at 1 stream %.2fx the b1 step (target <= 1.2); 16 streams %.2fx b16 tok/s"
+                            + " (target >= 0.8)%n",
+                    out.get("itl_1_stream_over_engine_b1_step"), out.get("tps_16_streams_cached_over_engine_b16"));
         }
         return 0;
+    }
+
+    /**
+     * {@code streams} concurrent streams of {@link #cachedStreamTokens} tokens whose 64-token prompts are already in
+     * the cache (each sent once first, for one token), so decode is what is timed: generated tokens/s over the wall
+     * time of each run (median of {@link #repeats}), inter-token gaps of every run pooled.
+     */
+    private Map<String, Object> cachedStreams(int streams, Random random) throws Exception {
+        String salt = "bench-cached-" + UUID.randomUUID();
+        List<List<Integer>> prompts = new ArrayList<>();
+        for (int i = 0; i < streams; i++) {
+            prompts.add(random.ints(64, 1, 65000).boxed().toList());
+        }
+        run(prompts, salt, 1); // prefills them: the runs below find every prompt cached
+        List<Double> rates = new ArrayList<>();
+        List<Double> gaps = new ArrayList<>();
+        List<Double> ttfts = new ArrayList<>();
+        List<Integer> cached = new ArrayList<>();
+        for (int r = 0; r < Math.max(1, repeats); r++) {
+            long t0 = System.nanoTime();
+            List<CompletionStream.Timing> timings = run(prompts, salt, cachedStreamTokens);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            int tokens = 0;
+            for (CompletionStream.Timing t : timings) {
+                tokens += t.tokens();
+                gaps.addAll(t.gaps());
+                ttfts.add(t.ttft());
+                cached.add(t.cached());
+            }
+            rates.add(tokens / seconds);
+        }
+        Collections.sort(rates);
+        Collections.sort(gaps);
+        Collections.sort(ttfts);
+        Collections.sort(cached);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("streams", streams);
+        m.put("tokens_per_stream", cachedStreamTokens);
+        m.put("tokens_per_s", rates.get(rates.size() / 2));
+        m.put("itl_median_ms", gaps.isEmpty() ? 0.0 : gaps.get(gaps.size() / 2));
+        m.put("itl_p90_ms", gaps.isEmpty() ? 0.0 : gaps.get((int) (gaps.size() * 0.9)));
+        m.put("ttft_median_s", ttfts.get(ttfts.size() / 2));
+        m.put("cached_prompt_tokens_median", cached.get(cached.size() / 2));
+        return m;
+    }
+
+    /** Streams every prompt at once, {@code tokens} each; their timings, in prompt order. */
+    private List<CompletionStream.Timing> run(List<List<Integer>> prompts, String salt, int tokens) throws Exception {
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<CompletionStream.Timing>> runs = new ArrayList<>();
+            for (List<Integer> p : prompts) {
+                runs.add(pool.submit(() -> {
+                    Map<String, Object> body = new LinkedHashMap<>();
+                    body.put("prompt", p);
+                    body.put("max_tokens", tokens);
+                    body.put("temperature", 0);
+                    body.put("stream", true);
+                    body.put("stream_options", Map.of("include_usage", true));
+                    body.put("cache_salt", salt);
+                    CompletionStream.Timing t = CompletionStream.send(http, gateway.url, gateway.apiKey, body);
+                    if (t.status() != 200) {
+                        throw new IllegalStateException(
+                                "HTTP " + t.status() + (t.error() == null ? "" : ": " + t.error()));
+                    }
+                    return t;
+                }));
+            }
+            List<CompletionStream.Timing> out = new ArrayList<>();
+            for (Future<CompletionStream.Timing> f : runs) {
+                out.add(f.get());
+            }
+            return out;
+        }
     }
 
     private long usedMemory() {

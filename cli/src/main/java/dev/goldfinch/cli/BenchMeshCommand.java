@@ -92,9 +92,6 @@ final class BenchMeshCommand implements Callable<Integer> {
     /** Context of the engine reference: the cached runs' 64-token prompts plus their generated tokens, about. */
     private static final int REFERENCE_CONTEXT = 128;
 
-    /** Decode steps timed per engine figure, as bench engine's default. */
-    private static final int REFERENCE_STEPS = 16;
-
     final HttpClient http =
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -169,30 +166,23 @@ final class BenchMeshCommand implements Callable<Integer> {
             load.put(Integer.toString(c), m);
         }
         out.put("concurrency", load);
-        Map<String, Object> one = cachedStreams(1, random);
-        Map<String, Object> sixteen = cachedStreams(16, random);
-        out.put("cached_1_stream", one);
-        out.put("cached_16_streams", sixteen);
-        // After the mesh figures, so the in-process model does not compete with the mesh for the cores.
-        List<EngineReference.Decode> engine = EngineReference.decode(
-                shape, dtype, kvFormat, REFERENCE_CONTEXT, new int[] {1, 16}, REFERENCE_STEPS, repeats);
-        Map<String, Object> reference = new LinkedHashMap<>();
-        reference.put("shape", shape);
-        reference.put("dtype", dtype);
-        reference.put("kv_format", kvFormat);
-        reference.put("context", REFERENCE_CONTEXT);
-        reference.put("b1_step_ms", BenchCommand.round(engine.get(0).stepMs()));
-        reference.put("b1_tps", BenchCommand.round(engine.get(0).tokensPerSecond()));
-        reference.put("b16_tps", BenchCommand.round(engine.get(1).tokensPerSecond()));
-        out.put("engine", reference);
-        double itl1 = (double) one.get("itl_median_ms");
-        double tps16 = (double) sixteen.get("tokens_per_s");
-        out.put(
-                "itl_1_stream_over_engine_b1_step",
-                BenchCommand.round(itl1 / engine.get(0).stepMs()));
-        out.put(
-                "tps_16_streams_cached_over_engine_b16",
-                BenchCommand.round(tps16 / engine.get(1).tokensPerSecond()));
+        // The engine, in this process, alternates run for run with the mesh's cached-prompt runs: on a shared machine
+        // both then see the same load, and each pair's ratio is taken before the medians.
+        try (EngineReference engine = new EngineReference(shape, dtype, kvFormat, REFERENCE_CONTEXT)) {
+            Map<String, Object> reference = new LinkedHashMap<>();
+            reference.put("shape", shape);
+            reference.put("dtype", dtype);
+            reference.put("kv_format", kvFormat);
+            reference.put("context", engine.context());
+            reference.put("steps_per_run", EngineReference.STEPS);
+            Map<String, Object> one = cachedStreams(1, random, engine, reference);
+            Map<String, Object> sixteen = cachedStreams(16, random, engine, reference);
+            out.put("cached_1_stream", one);
+            out.put("cached_16_streams", sixteen);
+            out.put("engine", reference);
+            out.put("itl_1_stream_over_engine_b1_step", one.get("itl_over_engine_step"));
+            out.put("tps_16_streams_cached_over_engine_b16", sixteen.get("tps_over_engine"));
+        }
         if (json) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
@@ -226,16 +216,17 @@ final class BenchMeshCommand implements Callable<Integer> {
                         m.get("itl_p90_ms"),
                         m.get("ttft_median_s"));
             }
+            @SuppressWarnings("unchecked")
+            Map<String, Object> reference = (Map<String, Object>) out.get("engine");
             System.out.printf(
                     "%nCached prompts, %d tokens a stream: 1 stream ITL p50 %.1f ms, 16 streams %.1f tok/s%n",
-                    cachedStreamTokens, itl1, tps16);
+                    cachedStreamTokens,
+                    ((Map<?, ?>) out.get("cached_1_stream")).get("itl_median_ms"),
+                    ((Map<?, ?>) out.get("cached_16_streams")).get("tokens_per_s"));
             System.out.printf(
-                    "Engine (%s %s, context %d, in this process): b1 step %.1f ms, b16 %.1f tok/s%n",
-                    shape,
-                    dtype,
-                    REFERENCE_CONTEXT,
-                    engine.get(0).stepMs(),
-                    engine.get(1).tokensPerSecond());
+                    "Engine (%s %s, context %d, in this process, run for run with those): b1 step %.1f ms, b16"
+                            + " %.1f tok/s%n",
+                    shape, dtype, REFERENCE_CONTEXT, reference.get("b1_step_ms"), reference.get("b16_tps"));
             System.out.printf(
                     "Mesh / engine: ITL at 1 stream %.2fx the b1 step (target <= 1.2); 16 streams %.2fx b16 tok/s"
                             + " (target >= 0.8)%n",
@@ -247,9 +238,12 @@ final class BenchMeshCommand implements Callable<Integer> {
     /**
      * {@code streams} concurrent streams of {@link #cachedStreamTokens} tokens whose 64-token prompts are already in
      * the cache (each sent once first, for one token), so decode is what is timed: generated tokens/s over the wall
-     * time of each run (median of {@link #repeats}), inter-token gaps of every run pooled.
+     * time of each run (median of {@link #repeats}), inter-token gaps of every run pooled. After each run, one engine
+     * run of the same batch: its figures go into {@code reference} (b1 step ms, or b16 tok/s), and the mesh's ratio
+     * to it, run by run, median, into the result.
      */
-    private Map<String, Object> cachedStreams(int streams, Random random) throws Exception {
+    private Map<String, Object> cachedStreams(
+            int streams, Random random, EngineReference engine, Map<String, Object> reference) throws Exception {
         String salt = "bench-cached-" + UUID.randomUUID();
         List<List<Integer>> prompts = new ArrayList<>();
         for (int i = 0; i < streams; i++) {
@@ -260,18 +254,39 @@ final class BenchMeshCommand implements Callable<Integer> {
         List<Double> gaps = new ArrayList<>();
         List<Double> ttfts = new ArrayList<>();
         List<Integer> cached = new ArrayList<>();
+        List<Double> engineRates = new ArrayList<>();
+        List<Double> ratios = new ArrayList<>();
         for (int r = 0; r < Math.max(1, repeats); r++) {
             long t0 = System.nanoTime();
             List<CompletionStream.Timing> timings = run(prompts, salt, cachedStreamTokens);
             double seconds = (System.nanoTime() - t0) / 1e9;
             int tokens = 0;
+            List<Double> runGaps = new ArrayList<>();
             for (CompletionStream.Timing t : timings) {
                 tokens += t.tokens();
-                gaps.addAll(t.gaps());
+                runGaps.addAll(t.gaps());
                 ttfts.add(t.ttft());
                 cached.add(t.cached());
             }
+            gaps.addAll(runGaps);
             rates.add(tokens / seconds);
+            double engineTps = engine.tokensPerSecond(streams);
+            engineRates.add(engineTps);
+            if (streams == 1) {
+                Collections.sort(runGaps);
+                ratios.add(runGaps.isEmpty() ? 0 : runGaps.get(runGaps.size() / 2) / (1000.0 / engineTps));
+            } else {
+                ratios.add(tokens / seconds / engineTps);
+            }
+        }
+        Collections.sort(engineRates);
+        Collections.sort(ratios);
+        double engineTps = engineRates.get(engineRates.size() / 2);
+        if (streams == 1) {
+            reference.put("b1_step_ms", BenchCommand.round(1000.0 / engineTps));
+            reference.put("b1_tps", BenchCommand.round(engineTps));
+        } else {
+            reference.put("b" + streams + "_tps", BenchCommand.round(engineTps));
         }
         Collections.sort(rates);
         Collections.sort(gaps);
@@ -285,6 +300,9 @@ final class BenchMeshCommand implements Callable<Integer> {
         m.put("itl_p90_ms", gaps.isEmpty() ? 0.0 : gaps.get((int) (gaps.size() * 0.9)));
         m.put("ttft_median_s", ttfts.get(ttfts.size() / 2));
         m.put("cached_prompt_tokens_median", cached.get(cached.size() / 2));
+        m.put(
+                streams == 1 ? "itl_over_engine_step" : "tps_over_engine",
+                BenchCommand.round(ratios.get(ratios.size() / 2)));
         return m;
     }
 

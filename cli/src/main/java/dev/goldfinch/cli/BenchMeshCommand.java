@@ -26,7 +26,7 @@ import tools.jackson.databind.json.JsonMapper;
         name = "mesh",
         mixinStandardHelpOptions = true,
         description =
-                "Against a running mesh (goldfinch serve): TTFT of a long prompt cold and with most of it cached, requests/s and inter-token latency by concurrency, cache bytes per token in Redis.")
+                "Against a running mesh (goldfinch serve): TTFT of a long prompt cold and with most of it cached, requests/s and inter-token latency by concurrency, cache bytes per token in Redis; then the engine's own decode speed for the same shape, measured in this process, and the mesh's ratios to it.")
 final class BenchMeshCommand implements Callable<Integer> {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
@@ -51,8 +51,46 @@ final class BenchMeshCommand implements Callable<Integer> {
             description = "The mesh's Redis, to report cache bytes per token (used_memory before and after).")
     String redis;
 
+    @Option(
+            names = "--shape",
+            required = true,
+            description = "The served model's shape (serve --shape; the gateway does not report it), e.g. L12-D768:"
+                    + " the engine reference is random weights of this shape decoding in this process.")
+    String shape;
+
+    @Option(
+            names = "--dtype",
+            defaultValue = "f32",
+            description = "The served weights, for the engine reference: f32, bf16 or q8_0 (serve --quantize q8_0)"
+                    + " (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(
+            names = "--kv-format",
+            defaultValue = "f32",
+            description = "The served live K/V format (serve --kv-format), for the engine reference (default:"
+                    + " ${DEFAULT-VALUE}).")
+    String kvFormat;
+
+    @Option(
+            names = "--cached-stream-tokens",
+            defaultValue = "128",
+            description =
+                    "Tokens per stream in the cached-prompt runs set against the engine (default: ${DEFAULT-VALUE}).")
+    int cachedStreamTokens;
+
+    @Option(
+            names = "--repeats",
+            defaultValue = "3",
+            description =
+                    "Runs of each cached-prompt figure and of each engine figure; medians (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
     @Option(names = "--json", description = "Print one JSON object instead of the table.")
     boolean json;
+
+    /** Context of the engine reference: the cached runs' 64-token prompts plus their generated tokens, about. */
+    private static final int REFERENCE_CONTEXT = 128;
 
     final HttpClient http =
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -76,6 +114,7 @@ final class BenchMeshCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        dev.goldfinch.model.ModelShapes.parse(shape); // a bad shape fails now, not after the mesh runs
         Map<String, Object> out = new LinkedHashMap<>();
         Random random = new Random(9);
         List<Integer> prompt = random.ints(promptTokens, 1, 65000).boxed().toList();
@@ -127,6 +166,23 @@ final class BenchMeshCommand implements Callable<Integer> {
             load.put(Integer.toString(c), m);
         }
         out.put("concurrency", load);
+        // The engine, in this process, alternates run for run with the mesh's cached-prompt runs: on a shared machine
+        // both then see the same load, and each pair's ratio is taken before the medians.
+        try (EngineReference engine = new EngineReference(shape, dtype, kvFormat, REFERENCE_CONTEXT)) {
+            Map<String, Object> reference = new LinkedHashMap<>();
+            reference.put("shape", shape);
+            reference.put("dtype", dtype);
+            reference.put("kv_format", kvFormat);
+            reference.put("context", engine.context());
+            reference.put("steps_per_run", EngineReference.STEPS);
+            Map<String, Object> one = cachedStreams(1, random, engine, reference);
+            Map<String, Object> sixteen = cachedStreams(16, random, engine, reference);
+            out.put("cached_1_stream", one);
+            out.put("cached_16_streams", sixteen);
+            out.put("engine", reference);
+            out.put("itl_1_stream_over_engine_b1_step", one.get("itl_over_engine_step"));
+            out.put("tps_16_streams_cached_over_engine_b16", sixteen.get("tps_over_engine"));
+        }
         if (json) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
@@ -160,8 +216,123 @@ final class BenchMeshCommand implements Callable<Integer> {
                         m.get("itl_p90_ms"),
                         m.get("ttft_median_s"));
             }
+            @SuppressWarnings("unchecked")
+            Map<String, Object> reference = (Map<String, Object>) out.get("engine");
+            System.out.printf(
+                    "%nCached prompts, %d tokens a stream: 1 stream ITL p50 %.1f ms, 16 streams %.1f tok/s%n",
+                    cachedStreamTokens,
+                    ((Map<?, ?>) out.get("cached_1_stream")).get("itl_median_ms"),
+                    ((Map<?, ?>) out.get("cached_16_streams")).get("tokens_per_s"));
+            System.out.printf(
+                    "Engine (%s %s, context %d, in this process, run for run with those): b1 step %.1f ms, b16"
+                            + " %.1f tok/s%n",
+                    shape, dtype, REFERENCE_CONTEXT, reference.get("b1_step_ms"), reference.get("b16_tps"));
+            System.out.printf(
+                    "Mesh / engine: ITL at 1 stream %.2fx the b1 step (target <= 1.2); 16 streams %.2fx b16 tok/s"
+                            + " (target >= 0.8)%n",
+                    out.get("itl_1_stream_over_engine_b1_step"), out.get("tps_16_streams_cached_over_engine_b16"));
         }
         return 0;
+    }
+
+    /**
+     * {@code streams} concurrent streams of {@link #cachedStreamTokens} tokens whose 64-token prompts are already in
+     * the cache (each sent once first, for one token), so decode is what is timed: generated tokens/s over the wall
+     * time of each run (median of {@link #repeats}), inter-token gaps of every run pooled. After each run, one engine
+     * run of the same batch: its figures go into {@code reference} (b1 step ms, or b16 tok/s), and the mesh's ratio
+     * to it, run by run, median, into the result.
+     */
+    private Map<String, Object> cachedStreams(
+            int streams, Random random, EngineReference engine, Map<String, Object> reference) throws Exception {
+        String salt = "bench-cached-" + UUID.randomUUID();
+        List<List<Integer>> prompts = new ArrayList<>();
+        for (int i = 0; i < streams; i++) {
+            prompts.add(random.ints(64, 1, 65000).boxed().toList());
+        }
+        run(prompts, salt, 1); // prefills them: the runs below find every prompt cached
+        List<Double> rates = new ArrayList<>();
+        List<Double> gaps = new ArrayList<>();
+        List<Double> ttfts = new ArrayList<>();
+        List<Integer> cached = new ArrayList<>();
+        List<Double> engineRates = new ArrayList<>();
+        List<Double> ratios = new ArrayList<>();
+        for (int r = 0; r < Math.max(1, repeats); r++) {
+            long t0 = System.nanoTime();
+            List<CompletionStream.Timing> timings = run(prompts, salt, cachedStreamTokens);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            int tokens = 0;
+            List<Double> runGaps = new ArrayList<>();
+            for (CompletionStream.Timing t : timings) {
+                tokens += t.tokens();
+                runGaps.addAll(t.gaps());
+                ttfts.add(t.ttft());
+                cached.add(t.cached());
+            }
+            gaps.addAll(runGaps);
+            rates.add(tokens / seconds);
+            double engineTps = engine.tokensPerSecond(streams);
+            engineRates.add(engineTps);
+            if (streams == 1) {
+                Collections.sort(runGaps);
+                ratios.add(runGaps.isEmpty() ? 0 : runGaps.get(runGaps.size() / 2) / (1000.0 / engineTps));
+            } else {
+                ratios.add(tokens / seconds / engineTps);
+            }
+        }
+        Collections.sort(engineRates);
+        Collections.sort(ratios);
+        double engineTps = engineRates.get(engineRates.size() / 2);
+        if (streams == 1) {
+            reference.put("b1_step_ms", BenchCommand.round(1000.0 / engineTps));
+            reference.put("b1_tps", BenchCommand.round(engineTps));
+        } else {
+            reference.put("b" + streams + "_tps", BenchCommand.round(engineTps));
+        }
+        Collections.sort(rates);
+        Collections.sort(gaps);
+        Collections.sort(ttfts);
+        Collections.sort(cached);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("streams", streams);
+        m.put("tokens_per_stream", cachedStreamTokens);
+        m.put("tokens_per_s", rates.get(rates.size() / 2));
+        m.put("itl_median_ms", gaps.isEmpty() ? 0.0 : gaps.get(gaps.size() / 2));
+        m.put("itl_p90_ms", gaps.isEmpty() ? 0.0 : gaps.get((int) (gaps.size() * 0.9)));
+        m.put("ttft_median_s", ttfts.get(ttfts.size() / 2));
+        m.put("cached_prompt_tokens_median", cached.get(cached.size() / 2));
+        m.put(
+                streams == 1 ? "itl_over_engine_step" : "tps_over_engine",
+                BenchCommand.round(ratios.get(ratios.size() / 2)));
+        return m;
+    }
+
+    /** Streams every prompt at once, {@code tokens} each; their timings, in prompt order. */
+    private List<CompletionStream.Timing> run(List<List<Integer>> prompts, String salt, int tokens) throws Exception {
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<CompletionStream.Timing>> runs = new ArrayList<>();
+            for (List<Integer> p : prompts) {
+                runs.add(pool.submit(() -> {
+                    Map<String, Object> body = new LinkedHashMap<>();
+                    body.put("prompt", p);
+                    body.put("max_tokens", tokens);
+                    body.put("temperature", 0);
+                    body.put("stream", true);
+                    body.put("stream_options", Map.of("include_usage", true));
+                    body.put("cache_salt", salt);
+                    CompletionStream.Timing t = CompletionStream.send(http, gateway.url, gateway.apiKey, body);
+                    if (t.status() != 200) {
+                        throw new IllegalStateException(
+                                "HTTP " + t.status() + (t.error() == null ? "" : ": " + t.error()));
+                    }
+                    return t;
+                }));
+            }
+            List<CompletionStream.Timing> out = new ArrayList<>();
+            for (Future<CompletionStream.Timing> f : runs) {
+                out.add(f.get());
+            }
+            return out;
+        }
     }
 
     private long usedMemory() {

@@ -40,6 +40,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -65,6 +66,13 @@ public final class GenerationPipeline {
     private static final Logger log = LoggerFactory.getLogger(GenerationPipeline.class);
     /** The baggage field every service copies into its log lines (management.tracing.baggage.*). */
     public static final String REQUEST_ID = "request_id";
+
+    /**
+     * Where a decode stream's callbacks run: on the channel's own event-loop thread, not handed to an executor thread
+     * per token (one wake-up less between the engine's step and the client). They only detokenize, match stops and
+     * queue text for the writing thread, and anything that can wait (a failover's prefill) goes to {@link #executor}.
+     */
+    private static final Executor ON_TRANSPORT_THREAD = Runnable::run;
 
     /** Decode calls one request may make: the first and its failovers. */
     static final int MAX_DECODE_ATTEMPTS = 4;
@@ -741,6 +749,7 @@ public final class GenerationPipeline {
             ReplicaRouter.Replica used = replica;
             DecodeGrpc.newStub(used.channel())
                     .withDeadline(deadline)
+                    .withExecutor(ON_TRANSPORT_THREAD)
                     .decode(request, new ClientResponseObserver<DecodeRequest, DecodeResponse>() {
                         @Override
                         public void beforeStart(ClientCallStreamObserver<DecodeRequest> requestStream) {

@@ -1,7 +1,11 @@
 package dev.goldfinch.model.sampling;
 
+import dev.goldfinch.model.tensor.Kernels;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Picks tokens for one sequence: penalties, then temperature, top-k, top-p and min-p, then a draw
@@ -11,6 +15,8 @@ import java.util.SplittableRandom;
 public final class Sampler {
     /** A chosen token, its log-probability under the final distribution, and the top alternatives. */
     public record Sample(int token, float logprob, int[] topTokens, float[] topLogprobs) {}
+
+    private static final VectorSpecies<Float> LANES = FloatVector.SPECIES_PREFERRED;
 
     private final SamplingParams p;
     private final int vocab;
@@ -98,13 +104,7 @@ public final class Sampler {
         System.arraycopy(logits, 0, work, 0, vocab);
         applyPenalties();
         if (p.isGreedy()) {
-            int best = 0;
-            for (int i = 1; i < vocab; i++) {
-                if (work[i] > work[best]) {
-                    best = i;
-                }
-            }
-            return finish(best);
+            return finish(argmax(work, vocab));
         }
         float inv = (float) (1.0 / p.temperature());
         float max = Float.NEGATIVE_INFINITY;
@@ -231,15 +231,8 @@ public final class Sampler {
      * most likely tokens with theirs (ties to the lower id): a chosen token's logprobs, or a prompt position's.
      */
     public static Sample score(float[] logits, int from, int vocab, int token, int k) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < vocab; i++) {
-            max = Math.max(max, logits[from + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < vocab; i++) {
-            sum += Math.exp(logits[from + i] - max);
-        }
-        double logZ = max + Math.log(sum);
+        float max = max(logits, from, vocab);
+        double logZ = max + Math.log(sumExp(logits, from, vocab, max));
         int[] top = new int[k];
         float[] topLp = new float[k];
         if (k > 0) {
@@ -258,5 +251,77 @@ public final class Sampler {
             }
         }
         return new Sample(token, (float) (logits[from + token] - logZ), top, topLp);
+    }
+
+    /**
+     * The first index of the largest of {@code a[0 .. n)}, as a scalar scan keeping the first strictly larger value
+     * finds it; the maximum itself is found a vector at a time (a decode step samples every sequence of its batch on
+     * the scheduler thread, so a 65k-token scan per token is on the path of every streamed token).
+     */
+    static int argmax(float[] a, int n) {
+        float max = max(a, 0, n);
+        for (int i = 0; i < n; i++) {
+            if (a[i] == max) {
+                return i;
+            }
+        }
+        int best = 0; // NaN present: the scalar rule, whatever it makes of NaN
+        for (int i = 1; i < n; i++) {
+            if (a[i] > a[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** The largest of {@code a[from .. from + n)} (NaN if any is NaN), exact in any lane order. */
+    static float max(float[] a, int from, int n) {
+        int bound = LANES.loopBound(n);
+        float max = Float.NEGATIVE_INFINITY;
+        if (bound > 0) {
+            FloatVector acc = FloatVector.broadcast(LANES, Float.NEGATIVE_INFINITY);
+            for (int i = 0; i < bound; i += LANES.length()) {
+                acc = acc.max(FloatVector.fromArray(LANES, a, from + i));
+            }
+            max = acc.reduceLanes(VectorOperators.MAX);
+        }
+        for (int i = bound; i < n; i++) {
+            max = Math.max(max, a[from + i]);
+        }
+        return max;
+    }
+
+    /** Entries of the vocabulary exponentiated at a time: the scratch stays in the first-level cache. */
+    private static final int EXP_CHUNK = 1024;
+
+    /**
+     * {@code sum e^(a[i] - max)} over {@code a[from .. from + n)}, with the kernels' vector exp (within 2 ulp of
+     * Math.exp, the same bits in every compilation) summed per lane in float over a chunk, then the lanes in order
+     * in double: reproducible run to run on one machine (the lane count, so the last bits, follow the vector width).
+     */
+    static double sumExp(float[] a, int from, int n, float max) {
+        float[] chunk = new float[Math.min(n, EXP_CHUNK)];
+        float[] lanes = new float[LANES.length()];
+        double sum = 0;
+        for (int c = 0; c < n; c += EXP_CHUNK) {
+            int len = Math.min(EXP_CHUNK, n - c);
+            for (int i = 0; i < len; i++) {
+                chunk[i] = a[from + c + i] - max;
+            }
+            Kernels.expInPlace(chunk, 0, len);
+            int bound = LANES.loopBound(len);
+            FloatVector acc = FloatVector.zero(LANES);
+            for (int i = 0; i < bound; i += LANES.length()) {
+                acc = acc.add(FloatVector.fromArray(LANES, chunk, i));
+            }
+            acc.intoArray(lanes, 0);
+            for (float lane : lanes) {
+                sum += lane;
+            }
+            for (int i = bound; i < len; i++) {
+                sum += chunk[i];
+            }
+        }
+        return sum;
     }
 }

@@ -195,6 +195,47 @@ class SamplerTest {
     }
 
     @Test
+    void vectorScoreAgreesWithAPlainDoubleSoftmax() {
+        // A whole vocabulary plus a tail that is not a multiple of any vector width, offset into a larger array.
+        int vocab = 65536 + 13;
+        float[] logits = new float[vocab + 7];
+        Random r = new Random(3);
+        for (int i = 0; i < logits.length; i++) {
+            logits[i] = (float) (r.nextGaussian() * 4);
+        }
+        logits[5 + vocab - 2] = 30f; // the largest sits in the scalar tail
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[5 + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp(logits[5 + i] - max);
+        }
+        double logZ = max + Math.log(sum);
+        for (int token : new int[] {0, 17, vocab - 2, vocab - 1}) {
+            Sampler.Sample s = Sampler.score(logits, 5, vocab, token, 3);
+            assertEquals(logits[5 + token] - logZ, s.logprob(), 1e-5, "token " + token);
+            assertEquals(vocab - 2, s.topTokens()[0]);
+        }
+        assertEquals(30f, Sampler.max(logits, 5, vocab));
+    }
+
+    @Test
+    void argmaxIsTheFirstLargestAndKeepsTheScalarRuleForNaN() {
+        float[] a = new float[1000];
+        a[400] = 2;
+        a[700] = 2;
+        a[999] = 1;
+        assertEquals(400, Sampler.argmax(a, a.length));
+        a[999] = 3; // in the tail of any vector width
+        assertEquals(999, Sampler.argmax(a, a.length));
+        assertEquals(400, Sampler.argmax(a, 999));
+        float[] nan = {1, Float.NaN, 5, 2};
+        assertEquals(2, Sampler.argmax(nan, nan.length)); // NaN compares false: the scalar scan skips it
+    }
+
+    @Test
     void invalidParametersNameTheField() {
         SamplingParams d = SamplingParams.defaults();
         assertField("temperature", () -> d.withTemperature(-0.1));

@@ -18,10 +18,11 @@ import jdk.incubator.vector.VectorSpecies;
  * vector width (the prefix cache and batched decode rely on that). Rows past {@code rows} in the last
  * panel are zero and never stored.
  *
- * <p>Formats may scale blocks of columns (Q8_0: a weight is {@code byte × scale}). That product is exact in
- * float32 (an 8-bit integer times an 11-bit significand), so every format is the same single chain over its
- * weights as float32, and a tile may widen the weights on the fly (decode) or once per strip of panels
- * (prefill) without changing a bit. The scalar twin, {@link #matmulRowsScalarOrder}, is that chain per output.
+ * <p>Formats may scale blocks of columns (Q8_0: a weight is {@code byte × scale}). Those run one chain per block
+ * over the raw values (a byte as float32 is exact), folded into the output by one fma with the block's scale, so
+ * a scale costs one operation per block rather than one per weight; the tiles widen the bytes on the fly (decode)
+ * or once per strip of panels (prefill) and keep that order. The scalar twin, {@link #matmulRowsScalarOrder}, is
+ * each format's order per output ({@link #dotScalarOrder}).
  */
 public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -126,7 +127,12 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
 
     /** Bytes a full pass over this matrix reads (padding rows included). */
     public final long byteSize() {
-        return data.byteSize();
+        return data.byteSize() + sideBytes();
+    }
+
+    /** Bytes held beside the weights' segment (Q8_0's scales). */
+    long sideBytes() {
+        return 0;
     }
 
     /** Row {@code row} as float32 into {@code dst[off..off+cols)} (tests, conversions: not a hot path). */
@@ -175,14 +181,18 @@ public abstract sealed class Matrix permits PlainMatrix, Q8Matrix {
     public final void matmulRowsScalarOrder(float[] x, int n, float[] y, int r0, int r1) {
         for (int r = r0; r < r1; r++) {
             for (int t = 0; t < n; t++) {
-                int xo = t * cols;
-                float acc = 0f;
-                for (int j = 0; j < cols; j++) {
-                    acc = Math.fma(get(r, j), x[xo + j], acc);
-                }
-                y[t * rows + r] = acc;
+                y[t * rows + r] = dotScalarOrder(r, x, t * cols);
             }
         }
+    }
+
+    /** Output {@code row} for the input at {@code x[xo..]}: one fma chain over the row's weights, in column order. */
+    float dotScalarOrder(int row, float[] x, int xo) {
+        float acc = 0f;
+        for (int j = 0; j < cols; j++) {
+            acc = Math.fma(get(row, j), x[xo + j], acc);
+        }
+        return acc;
     }
 
     final long blockStart(int panel, int block) {

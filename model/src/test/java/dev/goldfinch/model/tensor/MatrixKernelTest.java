@@ -48,7 +48,21 @@ class MatrixKernelTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,32,1", "5,64,4", "13,96,9", "64,768,1", "64,768,16", "100,64,8", "200,96,2", "70,160,3", "33,64,5"})
+    @CsvSource({
+        "1,32,1",
+        "5,64,4",
+        "13,96,9",
+        "64,768,1",
+        "64,768,16",
+        "100,64,8",
+        "200,96,2",
+        "70,160,3",
+        "33,64,5",
+        "300,64,1",
+        "137,96,1",
+        "67,160,6",
+        "129,2688,7"
+    })
     void q8MatchesItsScalarTwinAndStaysNearTheWeights(int rows, int cols, int n) {
         Random random = new Random(rows + cols + n);
         float[] w = gaussian(random, rows * cols);
@@ -71,6 +85,14 @@ class MatrixKernelTest {
             }
         }
         check(q, dequantized, x, rows, cols, n, 1e-4);
+        // Batched decode and chunked prefill rely on it: each input of a batch gets the bits it gets alone.
+        float[] batch = new float[n * rows];
+        q.matmulRows(x, n, batch, 0, rows);
+        for (int t = 0; t < n; t++) {
+            float[] alone = new float[rows];
+            q.matmulRows(java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, alone, 0, rows);
+            assertArrayEquals(alone, java.util.Arrays.copyOfRange(batch, t * rows, (t + 1) * rows), "input " + t);
+        }
     }
 
     static float[] gaussian(Random random, int n) {

@@ -89,7 +89,6 @@ class GoldenLogitsTest {
             int[] toks = tokens("goldfinch");
             float[] got = q8.forward(List.of(new GoldFinchModel.Segment(q8.newState(), toks, 0)))[0];
             float diff = Golden.maxAbsDiff(got, expected("goldfinch", "logits_full.npy"));
-            System.out.println("q8_0 golden logits: max |diff| " + diff + " against f32, bar " + 2 * bf16Shift);
             assertTrue(diff > 1e-3, "the quantized path really ran");
             assertTrue(
                     diff <= 2 * bf16Shift,

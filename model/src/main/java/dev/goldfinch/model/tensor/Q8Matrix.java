@@ -37,9 +37,9 @@ public final class Q8Matrix extends Matrix {
      * widened and scaled before its fma, as before) made decode compute-bound at 53 GFLOP/s on one AVX-512 core with
      * the matrix in cache; this runs at 75–80. Eight panels at a time (as f32 decodes) measured slower here, 48–57
      * GFLOP/s, in cache and from memory on two threads: eight read streams' addresses spill the general registers.
-     * Several inputs (batched decode, prefill): strips of 4 panels widened once into a per-thread float strip, then 4
-     * panels × 4 inputs from it, as {@link PlainMatrix}'s tiles do (widening per tile of inputs ran at half the f32
-     * speed), each block's totals folded into the outputs in {@code y}. Panels left over: one at a time. Every path
+     * Several inputs (batched decode, prefill): strips of 4 panels widened once into a per-thread float strip (widening
+     * per tile of inputs ran at half the f32 speed), then 4 panels × 4 inputs from it, no output touched before its last block.
+     * Panels left over: one at a time. Every path
      * is {@link #dotScalarOrder}'s arithmetic, so all give its bits, whatever the batch.
      */
     @Override
@@ -104,22 +104,17 @@ public final class Q8Matrix extends Matrix {
         a.intoArray(y, t * rows + p * PANEL);
     }
 
-    /**
-     * Per thread: the float strip of {@link #stripTiles} (grown to the widest matrix seen, then reused) and the block
-     * totals of one tile.
-     */
-    private static final ThreadLocal<float[][]> STRIP =
-            ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[16 * PANEL]});
+    /** Per thread: the float strip of {@link #stripTiles}, grown to the widest matrix seen, then reused. */
+    private static final ThreadLocal<float[]> STRIP = ThreadLocal.withInitial(() -> new float[0]);
 
     /** Panels {@code p .. p+3} times all {@code n} inputs, from the strip of their bytes widened once. */
     private void stripTiles(int p, float[] x, int n, float[] y) {
-        float[][] holder = STRIP.get();
-        if (holder[0].length < 4 * cols * PANEL) {
-            holder[0] = new float[4 * cols * PANEL];
+        float[] w = STRIP.get();
+        if (w.length < 4 * cols * PANEL) {
+            w = new float[4 * cols * PANEL];
+            STRIP.set(w);
         }
-        float[] w = holder[0]; // [panel k][column j][lane], unscaled
-        float[] totals = holder[1];
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 4; k++) { // [panel k][column j][lane], unscaled
             for (int b = 0; b < blocks; b++) {
                 long s = blockStart(p + k, b);
                 for (int j = 0; j < blockCols; j++) {
@@ -127,116 +122,140 @@ public final class Q8Matrix extends Matrix {
                 }
             }
         }
-        for (int b = 0; b < blocks; b++) { // the block's 8 KB of strip stays in L1 across the inputs
-            int t = 0;
-            for (; t + 4 <= n; t += 4) {
-                strip4x4(p, b, t, x, w, totals, y);
-            }
-            for (; t < n; t++) {
-                strip4x1(p, b, t, x, w, totals, y);
-            }
+        int t = 0;
+        for (; t + 4 <= n; t += 4) {
+            strip4x4(p, t, x, w, y);
         }
-    }
-
-    /** Block {@code b} of panels {@code p .. p+3} times inputs {@code t .. t+3}, folded into their outputs. */
-    private void strip4x4(int p, int b, int t, float[] x, float[] w, float[] totals, float[] y) {
-        int c0 = b * blockCols;
-        int c1 = c0 + blockCols;
-        int x1 = cols;
-        int x2 = 2 * cols;
-        int x3 = 3 * cols;
-        int xt = t * cols;
-        int w1 = cols * PANEL;
-        int w2 = 2 * w1;
-        int w3 = 3 * w1;
-        FloatVector z = FloatVector.zero(SPECIES);
-        FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-        FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-        FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-        FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-        for (int j = c0, o = c0 * PANEL; j < c1; j++, o += PANEL) {
-            FloatVector q0 = FloatVector.fromArray(SPECIES, w, o);
-            FloatVector q1 = FloatVector.fromArray(SPECIES, w, w1 + o);
-            FloatVector q2 = FloatVector.fromArray(SPECIES, w, w2 + o);
-            FloatVector q3 = FloatVector.fromArray(SPECIES, w, w3 + o);
-            FloatVector v = FloatVector.broadcast(SPECIES, x[xt + j]);
-            a00 = q0.fma(v, a00);
-            a10 = q1.fma(v, a10);
-            a20 = q2.fma(v, a20);
-            a30 = q3.fma(v, a30);
-            v = FloatVector.broadcast(SPECIES, x[xt + x1 + j]);
-            a01 = q0.fma(v, a01);
-            a11 = q1.fma(v, a11);
-            a21 = q2.fma(v, a21);
-            a31 = q3.fma(v, a31);
-            v = FloatVector.broadcast(SPECIES, x[xt + x2 + j]);
-            a02 = q0.fma(v, a02);
-            a12 = q1.fma(v, a12);
-            a22 = q2.fma(v, a22);
-            a32 = q3.fma(v, a32);
-            v = FloatVector.broadcast(SPECIES, x[xt + x3 + j]);
-            a03 = q0.fma(v, a03);
-            a13 = q1.fma(v, a13);
-            a23 = q2.fma(v, a23);
-            a33 = q3.fma(v, a33);
+        for (; t < n; t++) {
+            strip4x1(p, t, x, w, y);
         }
-        a00.intoArray(totals, 0);
-        a10.intoArray(totals, PANEL);
-        a20.intoArray(totals, 2 * PANEL);
-        a30.intoArray(totals, 3 * PANEL);
-        a01.intoArray(totals, 4 * PANEL);
-        a11.intoArray(totals, 5 * PANEL);
-        a21.intoArray(totals, 6 * PANEL);
-        a31.intoArray(totals, 7 * PANEL);
-        a02.intoArray(totals, 8 * PANEL);
-        a12.intoArray(totals, 9 * PANEL);
-        a22.intoArray(totals, 10 * PANEL);
-        a32.intoArray(totals, 11 * PANEL);
-        a03.intoArray(totals, 12 * PANEL);
-        a13.intoArray(totals, 13 * PANEL);
-        a23.intoArray(totals, 14 * PANEL);
-        a33.intoArray(totals, 15 * PANEL);
-        fold(p, b, t, 4, totals, y);
-    }
-
-    private void strip4x1(int p, int b, int t, float[] x, float[] w, float[] totals, float[] y) {
-        int c0 = b * blockCols;
-        int c1 = c0 + blockCols;
-        int xt = t * cols;
-        int w1 = cols * PANEL;
-        int w2 = 2 * w1;
-        int w3 = 3 * w1;
-        FloatVector z = FloatVector.zero(SPECIES);
-        FloatVector a0 = z, a1 = z, a2 = z, a3 = z;
-        for (int j = c0, o = c0 * PANEL; j < c1; j++, o += PANEL) {
-            FloatVector v = FloatVector.broadcast(SPECIES, x[xt + j]);
-            a0 = FloatVector.fromArray(SPECIES, w, o).fma(v, a0);
-            a1 = FloatVector.fromArray(SPECIES, w, w1 + o).fma(v, a1);
-            a2 = FloatVector.fromArray(SPECIES, w, w2 + o).fma(v, a2);
-            a3 = FloatVector.fromArray(SPECIES, w, w3 + o).fma(v, a3);
-        }
-        a0.intoArray(totals, 0);
-        a1.intoArray(totals, PANEL);
-        a2.intoArray(totals, 2 * PANEL);
-        a3.intoArray(totals, 3 * PANEL);
-        fold(p, b, t, 1, totals, y);
     }
 
     /**
-     * Folds the block totals of panels {@code p .. p+3} × inputs {@code t .. t+inputs-1} ({@code totals}, input-major)
-     * into their outputs, {@code y = blockTotal × scales + y} (0 before block 0). A loop rather than inline in the tile:
-     * sixteen folds there took C2 past its inlining cutoff.
+     * Panels {@code p .. p+3} times inputs {@code t .. t+3}: per block, 16 block totals, each folded by one fma with
+     * its block's scales into 16 running totals kept in locals. That is 37 vectors live for AVX-512's 32 registers, but
+     * C2 spills the running totals, touched once a block, not the block totals: one thread, 2688×768 in cache, 192
+     * inputs, 193 GFLOP/s (f32 213), where folding through memory after each block ran 145 and 4 × 3 (29 vectors)
+     * 175.
      */
-    private void fold(int p, int b, int t, int inputs, float[] totals, float[] y) {
-        for (int k = 0; k < 4; k++) {
-            FloatVector scale = scales(((p + k) * blocks + b) * PANEL);
-            for (int i = 0, at = t * rows + (p + k) * PANEL; i < inputs; i++, at += rows) {
-                FloatVector total = b == 0 ? FloatVector.zero(SPECIES) : FloatVector.fromArray(SPECIES, y, at);
-                FloatVector.fromArray(SPECIES, totals, (i * 4 + k) * PANEL)
-                        .fma(scale, total)
-                        .intoArray(y, at);
+    private void strip4x4(int p, int t, float[] x, float[] w, float[] y) {
+        int xt = t * cols;
+        int x1 = xt + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        int w1 = cols * PANEL;
+        int w2 = 2 * w1;
+        int w3 = 3 * w1;
+        int scalesPerPanel = blocks * PANEL;
+        FloatVector z = FloatVector.zero(SPECIES);
+        FloatVector r00 = z, r01 = z, r02 = z, r03 = z;
+        FloatVector r10 = z, r11 = z, r12 = z, r13 = z;
+        FloatVector r20 = z, r21 = z, r22 = z, r23 = z;
+        FloatVector r30 = z, r31 = z, r32 = z, r33 = z;
+        for (int b = 0, k0 = p * scalesPerPanel; b < blocks; b++, k0 += PANEL) {
+            FloatVector c00 = z, c01 = z, c02 = z, c03 = z;
+            FloatVector c10 = z, c11 = z, c12 = z, c13 = z;
+            FloatVector c20 = z, c21 = z, c22 = z, c23 = z;
+            FloatVector c30 = z, c31 = z, c32 = z, c33 = z;
+            int end = (b + 1) * blockCols;
+            for (int j = b * blockCols, o = j * PANEL; j < end; j++, o += PANEL) {
+                FloatVector q0 = FloatVector.fromArray(SPECIES, w, o);
+                FloatVector q1 = FloatVector.fromArray(SPECIES, w, w1 + o);
+                FloatVector q2 = FloatVector.fromArray(SPECIES, w, w2 + o);
+                FloatVector q3 = FloatVector.fromArray(SPECIES, w, w3 + o);
+                FloatVector v = FloatVector.broadcast(SPECIES, x[xt + j]);
+                c00 = q0.fma(v, c00);
+                c10 = q1.fma(v, c10);
+                c20 = q2.fma(v, c20);
+                c30 = q3.fma(v, c30);
+                v = FloatVector.broadcast(SPECIES, x[x1 + j]);
+                c01 = q0.fma(v, c01);
+                c11 = q1.fma(v, c11);
+                c21 = q2.fma(v, c21);
+                c31 = q3.fma(v, c31);
+                v = FloatVector.broadcast(SPECIES, x[x2 + j]);
+                c02 = q0.fma(v, c02);
+                c12 = q1.fma(v, c12);
+                c22 = q2.fma(v, c22);
+                c32 = q3.fma(v, c32);
+                v = FloatVector.broadcast(SPECIES, x[x3 + j]);
+                c03 = q0.fma(v, c03);
+                c13 = q1.fma(v, c13);
+                c23 = q2.fma(v, c23);
+                c33 = q3.fma(v, c33);
             }
+            FloatVector s = scales(k0);
+            r00 = c00.fma(s, r00);
+            r01 = c01.fma(s, r01);
+            r02 = c02.fma(s, r02);
+            r03 = c03.fma(s, r03);
+            s = scales(k0 + scalesPerPanel);
+            r10 = c10.fma(s, r10);
+            r11 = c11.fma(s, r11);
+            r12 = c12.fma(s, r12);
+            r13 = c13.fma(s, r13);
+            s = scales(k0 + 2 * scalesPerPanel);
+            r20 = c20.fma(s, r20);
+            r21 = c21.fma(s, r21);
+            r22 = c22.fma(s, r22);
+            r23 = c23.fma(s, r23);
+            s = scales(k0 + 3 * scalesPerPanel);
+            r30 = c30.fma(s, r30);
+            r31 = c31.fma(s, r31);
+            r32 = c32.fma(s, r32);
+            r33 = c33.fma(s, r33);
         }
+        int y0 = t * rows + p * PANEL;
+        int y1 = y0 + rows;
+        int y2 = y1 + rows;
+        int y3 = y2 + rows;
+        r00.intoArray(y, y0);
+        r01.intoArray(y, y1);
+        r02.intoArray(y, y2);
+        r03.intoArray(y, y3);
+        r10.intoArray(y, y0 + PANEL);
+        r11.intoArray(y, y1 + PANEL);
+        r12.intoArray(y, y2 + PANEL);
+        r13.intoArray(y, y3 + PANEL);
+        r20.intoArray(y, y0 + 2 * PANEL);
+        r21.intoArray(y, y1 + 2 * PANEL);
+        r22.intoArray(y, y2 + 2 * PANEL);
+        r23.intoArray(y, y3 + 2 * PANEL);
+        r30.intoArray(y, y0 + 3 * PANEL);
+        r31.intoArray(y, y1 + 3 * PANEL);
+        r32.intoArray(y, y2 + 3 * PANEL);
+        r33.intoArray(y, y3 + 3 * PANEL);
+    }
+
+    /** Panels {@code p .. p+3} times input {@code t}, the same fold as {@link #strip4x4}. */
+    private void strip4x1(int p, int t, float[] x, float[] w, float[] y) {
+        int xt = t * cols;
+        int w1 = cols * PANEL;
+        int w2 = 2 * w1;
+        int w3 = 3 * w1;
+        int scalesPerPanel = blocks * PANEL;
+        FloatVector z = FloatVector.zero(SPECIES);
+        FloatVector r0 = z, r1 = z, r2 = z, r3 = z;
+        for (int b = 0, k0 = p * scalesPerPanel; b < blocks; b++, k0 += PANEL) {
+            FloatVector c0 = z, c1 = z, c2 = z, c3 = z;
+            int end = (b + 1) * blockCols;
+            for (int j = b * blockCols, o = j * PANEL; j < end; j++, o += PANEL) {
+                FloatVector v = FloatVector.broadcast(SPECIES, x[xt + j]);
+                c0 = FloatVector.fromArray(SPECIES, w, o).fma(v, c0);
+                c1 = FloatVector.fromArray(SPECIES, w, w1 + o).fma(v, c1);
+                c2 = FloatVector.fromArray(SPECIES, w, w2 + o).fma(v, c2);
+                c3 = FloatVector.fromArray(SPECIES, w, w3 + o).fma(v, c3);
+            }
+            r0 = c0.fma(scales(k0), r0);
+            r1 = c1.fma(scales(k0 + scalesPerPanel), r1);
+            r2 = c2.fma(scales(k0 + 2 * scalesPerPanel), r2);
+            r3 = c3.fma(scales(k0 + 3 * scalesPerPanel), r3);
+        }
+        int y0 = t * rows + p * PANEL;
+        r0.intoArray(y, y0);
+        r1.intoArray(y, y0 + PANEL);
+        r2.intoArray(y, y0 + 2 * PANEL);
+        r3.intoArray(y, y0 + 3 * PANEL);
     }
 
     /** The scales of one block of a panel, one lane per row, from {@code scales[at]}. */

@@ -57,7 +57,7 @@ final class BenchCommand {
                 split = ",",
                 defaultValue = "f32",
                 description =
-                        "Weights, one or a list run in turn in this process (one model held at a time): f32, bf16, or"
+                        "Weights, one or a list run in turn, each in a JVM of its own (as JMH forks): f32, bf16, or"
                                 + " q8_0 (f32 quantized at load) (default: ${DEFAULT-VALUE}).")
         String[] dtypes;
 
@@ -170,9 +170,12 @@ final class BenchCommand {
             out.put("peak_gflops", round(peak));
             out.put("context_source", contextSource);
             Map<String, Map<String, Object>> byType = new LinkedHashMap<>();
-            for (String t : types) {
-                byType.put(t, runOne(t, bandwidth, peak, t.equals(types.getFirst()) ? longPrompt : 0));
-                System.gc(); // the model just closed: its weights go before the next is built
+            if (types.size() == 1) {
+                byType.put(types.getFirst(), runOne(types.getFirst(), bandwidth, peak, longPrompt));
+            } else {
+                for (String t : types) {
+                    byType.put(t, inFreshJvm(t, t.equals(types.getFirst()) ? longPrompt : 0));
+                }
             }
             if (types.size() == 1) {
                 out.putAll(byType.get(types.getFirst())); // the flat layout of one dtype, as before
@@ -190,6 +193,61 @@ final class BenchCommand {
                 printTable(out, byType);
             }
             return 0;
+        }
+
+        /** What a child's flat JSON holds that describes the run, not its dtype: the parent reports it once. */
+        private static final List<String> RUN_KEYS =
+                List.of("shape", "threads", "cpu", "max_heap_bytes", "context_source");
+
+        /**
+         * One dtype's figures from a JVM of its own (this JVM's flags and class path), as JMH forks each benchmark: run in
+         * turn in one JVM, the second dtype's prefill measured 20–40 % below its own first-in-JVM figure (f32 1,510 →
+         * 1,195 tok/s, q8_0 1,592 → 961 at 8,192 tokens, one machine, one sitting), whichever came second: the JIT's
+         * profiles of the shared forward pass were the first model's.
+         */
+        @SuppressWarnings("unchecked")
+        private Map<String, Object> inFreshJvm(String dtype, int longTokens) {
+            List<String> command = new ArrayList<>();
+            command.add(ProcessHandle.current().info().command().orElse("java"));
+            command.addAll(
+                    java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"), GoldfinchCli.class.getName()));
+            command.addAll(List.of("bench", "engine", "--json", "--shape", shape, "--dtype", dtype));
+            command.addAll(List.of("--kv-format", String.join(",", kvFormats)));
+            command.addAll(List.of("--prompt-lengths", joined(promptLengths), "--batches", joined(batches)));
+            command.addAll(List.of("--contexts", joined(contexts), "--context-source", contextSource));
+            command.addAll(List.of("--decode-steps", Integer.toString(steps), "--repeats", Integer.toString(repeats)));
+            command.addAll(List.of(
+                    "--replica-gib", Double.toString(replicaGib), "--long-prompt", Integer.toString(longTokens)));
+            if (skipPerplexity) {
+                command.add("--skip-perplexity");
+            }
+            try {
+                Process child = new ProcessBuilder(command)
+                        .redirectError(ProcessBuilder.Redirect.INHERIT)
+                        .start();
+                child.getOutputStream().close();
+                String json =
+                        new String(child.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                int exit = child.waitFor();
+                if (exit != 0) {
+                    throw new IllegalStateException(
+                            "bench engine --dtype " + dtype + " (its own JVM) exited with " + exit);
+                }
+                Map<String, Object> figures =
+                        new LinkedHashMap<>(JsonMapper.builder().build().readValue(json, Map.class));
+                RUN_KEYS.forEach(figures::remove);
+                return figures;
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted waiting for bench engine --dtype " + dtype, e);
+            }
+        }
+
+        private static String joined(int[] values) {
+            return Arrays.stream(values).mapToObj(Integer::toString).collect(java.util.stream.Collectors.joining(","));
         }
 
         /** Per context: decode b1 tok/s of {@code a} over {@code b}'s, for the keys both hold. */

@@ -221,6 +221,50 @@ class GoldfinchCliTest {
         assertTrue(verbose.err().contains("\tat "), "--verbose prints the stack: " + verbose.err());
     }
 
+    /**
+     * bench engine with two dtypes: each measured in a child JVM of its own, the parent's JSON holding both and the
+     * q8_0 ÷ f32 decode ratio; the children's processes are real, so their flags and class path must carry over.
+     */
+    @Test
+    void benchEngineMeasuresEachDtypeInItsOwnJvm() throws Exception {
+        Run r = run(
+                "bench",
+                "engine",
+                "--shape",
+                "layers=2,width=128,head=64,vocab=512",
+                "--dtype",
+                "f32,q8_0",
+                "--prompt-lengths",
+                "64",
+                "--batches",
+                "1,2",
+                "--contexts",
+                "16",
+                "--repeats",
+                "1",
+                "--decode-steps",
+                "2",
+                "--skip-perplexity",
+                "--json");
+        assertEquals(0, r.exit(), r.err());
+        tools.jackson.databind.JsonNode json =
+                tools.jackson.databind.json.JsonMapper.builder().build().readTree(r.out());
+        assertEquals("[\"f32\",\"q8_0\"]", json.get("dtypes").toString());
+        for (String dtype : List.of("f32", "q8_0")) {
+            tools.jackson.databind.JsonNode figures = json.get("by_dtype").get(dtype);
+            assertEquals(dtype, figures.get("dtype").asString());
+            assertTrue(figures.get("prefill_tps").get("64").asDouble() > 0, figures.toString());
+            assertTrue(figures.get("decode_tps").get("b2_ctx16").asDouble() > 0, figures.toString());
+            assertTrue(figures.get("memory_read_gbps").asDouble() > 0, "each child measures its own bandwidth");
+            assertFalse(figures.has("shape"), "the run's own keys stay with the parent");
+        }
+        assertTrue(
+                json.get("by_dtype").get("q8_0").get("weight_bytes").asLong()
+                        < json.get("by_dtype").get("f32").get("weight_bytes").asLong(),
+                "the q8_0 child really quantized");
+        assertTrue(json.get("q8_0_b1_over_f32_b1").get("b1_ctx16").asDouble() > 0, r.out());
+    }
+
     /** bench load against a real mesh: open-loop arrivals, every request answered, percentiles printed. */
     @Test
     void benchLoadRunsAgainstAMesh() throws Exception {

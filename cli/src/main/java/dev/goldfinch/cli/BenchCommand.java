@@ -158,6 +158,7 @@ final class BenchCommand {
                             new picocli.CommandLine(this), "--dtype must be f32, bf16 or q8_0, got " + t);
                 }
             }
+            ModelShapes.parse(shape); // a bad shape is the user's error, here, not each child's
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("shape", shape);
             out.put("threads", Kernels.parallelism());
@@ -183,7 +184,10 @@ final class BenchCommand {
                 out.put("dtypes", types);
                 out.put("by_dtype", byType);
             }
-            if (byType.containsKey("f32") && byType.containsKey("q8_0")) {
+            if (byType.containsKey("f32")
+                    && byType.containsKey("q8_0")
+                    && byType.get("f32").containsKey("decode_tps")
+                    && byType.get("q8_0").containsKey("decode_tps")) {
                 out.put("q8_0_b1_over_f32_b1", ratios(byType.get("q8_0"), byType.get("f32")));
             }
             out.put("load_average_after", loadAverage());
@@ -192,7 +196,7 @@ final class BenchCommand {
             } else {
                 printTable(out, byType);
             }
-            return 0;
+            return byType.values().stream().anyMatch(r -> r.containsKey("failed")) ? 1 : 0;
         }
 
         /** What a child's flat JSON holds that describes the run, not its dtype: the parent reports it once. */
@@ -231,8 +235,13 @@ final class BenchCommand {
                         new String(child.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
                 int exit = child.waitFor();
                 if (exit != 0) {
-                    throw new IllegalStateException(
-                            "bench engine --dtype " + dtype + " (its own JVM) exited with " + exit);
+                    // The other dtypes' figures stand: one child killed for memory (exit 137) must not lose them.
+                    String failure = "its JVM exited with " + exit + (exit == 137 ? " (killed: out of memory?)" : "");
+                    System.err.println("bench engine --dtype " + dtype + ": " + failure);
+                    Map<String, Object> failed = new LinkedHashMap<>();
+                    failed.put("dtype", dtype);
+                    failed.put("failed", failure);
+                    return failed;
                 }
                 Map<String, Object> figures =
                         new LinkedHashMap<>(JsonMapper.builder().build().readValue(json, Map.class));
@@ -591,6 +600,10 @@ final class BenchCommand {
                     "memory read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s%n",
                     out.get("memory_read_gbps"), out.get("peak_gflops"));
             byType.forEach((dtype, r) -> {
+                if (r.containsKey("failed")) {
+                    System.out.printf("%n== %s weights: not measured, %s%n", dtype, r.get("failed"));
+                    return;
+                }
                 System.out.printf(
                         "%n== %s weights: %,d bytes, %,d read per decode token%n",
                         dtype, r.get("weight_bytes"), r.get("weight_bytes_per_token"));

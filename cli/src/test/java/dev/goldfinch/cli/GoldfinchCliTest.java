@@ -263,6 +263,10 @@ class GoldfinchCliTest {
                         < json.get("by_dtype").get("f32").get("weight_bytes").asLong(),
                 "the q8_0 child really quantized");
         assertTrue(json.get("q8_0_b1_over_f32_b1").get("b1_ctx16").asDouble() > 0, r.out());
+
+        Run badShape = run("bench", "engine", "--shape", "L0-Dx", "--dtype", "f32,q8_0", "--json");
+        assertEquals(GoldfinchCli.EXIT_BAD_INPUT, badShape.exit(), badShape.err());
+        assertTrue(badShape.err().contains("L0-Dx") && badShape.out().isEmpty(), badShape.err());
     }
 
     /** bench load against a real mesh: open-loop arrivals, every request answered, percentiles printed. */

@@ -576,7 +576,7 @@ final class BenchCommand {
         }
 
         /** {@code steps} decode steps of every state at once, each sequence's logits rewritten in place (as in the decode service). */
-        private static void step(GoldFinchModel model, List<SequenceState> states, int steps, float[][] logits) {
+        static void step(GoldFinchModel model, List<SequenceState> states, int steps, float[][] logits) {
             int[] token = {17};
             List<GoldFinchModel.Segment> segments = new ArrayList<>(states.size());
             for (SequenceState s : states) {

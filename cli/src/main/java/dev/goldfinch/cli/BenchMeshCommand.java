@@ -97,7 +97,8 @@ final class BenchMeshCommand implements Callable<Integer> {
 
     record Timing(double ttft, List<Double> gaps, int cached) {}
 
-    Timing stream(List<Integer> prompt, String salt, int tokens) throws Exception {
+    /** A greedy streamed completion of {@code prompt} under {@code salt}, usage in its last chunk. */
+    private static Map<String, Object> streamBody(List<Integer> prompt, String salt, int tokens) {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("prompt", prompt);
         body.put("max_tokens", tokens);
@@ -105,7 +106,12 @@ final class BenchMeshCommand implements Callable<Integer> {
         body.put("stream", true);
         body.put("stream_options", Map.of("include_usage", true));
         body.put("cache_salt", salt);
-        CompletionStream.Timing t = CompletionStream.send(http, gateway.url, gateway.apiKey, body);
+        return body;
+    }
+
+    Timing stream(List<Integer> prompt, String salt, int tokens) throws Exception {
+        CompletionStream.Timing t =
+                CompletionStream.send(http, gateway.url, gateway.apiKey, streamBody(prompt, salt, tokens));
         if (t.status() != 200) {
             throw new IllegalStateException("HTTP " + t.status());
         }
@@ -312,14 +318,8 @@ final class BenchMeshCommand implements Callable<Integer> {
             List<Future<CompletionStream.Timing>> runs = new ArrayList<>();
             for (List<Integer> p : prompts) {
                 runs.add(pool.submit(() -> {
-                    Map<String, Object> body = new LinkedHashMap<>();
-                    body.put("prompt", p);
-                    body.put("max_tokens", tokens);
-                    body.put("temperature", 0);
-                    body.put("stream", true);
-                    body.put("stream_options", Map.of("include_usage", true));
-                    body.put("cache_salt", salt);
-                    CompletionStream.Timing t = CompletionStream.send(http, gateway.url, gateway.apiKey, body);
+                    CompletionStream.Timing t =
+                            CompletionStream.send(http, gateway.url, gateway.apiKey, streamBody(p, salt, tokens));
                     if (t.status() != 200) {
                         throw new IllegalStateException(
                                 "HTTP " + t.status() + (t.error() == null ? "" : ": " + t.error()));

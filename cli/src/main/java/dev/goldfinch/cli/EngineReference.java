@@ -7,7 +7,6 @@ import dev.goldfinch.model.WeightFormat;
 import dev.goldfinch.model.state.KvFormat;
 import dev.goldfinch.model.state.SequenceState;
 import dev.goldfinch.model.tensor.DType;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -71,16 +70,8 @@ final class EngineReference implements AutoCloseable {
         return (double) batch * STEPS / ((System.nanoTime() - t0) / 1e9);
     }
 
-    /** {@code steps} decode steps of every state at once, each sequence's logits rewritten in place. */
     private void step(List<SequenceState> states, int steps, float[][] logits) {
-        int[] token = {17};
-        List<GoldFinchModel.Segment> segments = new ArrayList<>(states.size());
-        for (SequenceState s : states) {
-            segments.add(new GoldFinchModel.Segment(s, token, 0));
-        }
-        for (int i = 0; i < steps; i++) {
-            model.forward(segments, logits);
-        }
+        BenchCommand.Engine.step(model, states, steps, logits);
     }
 
     @Override

@@ -173,21 +173,15 @@ final class BenchCommand {
             Map<String, Map<String, Object>> byType = new LinkedHashMap<>();
             if (types.size() == 1) {
                 byType.put(types.getFirst(), runOne(types.getFirst(), bandwidth, peak, longPrompt));
+                out.putAll(byType.get(types.getFirst())); // the flat layout of one dtype, as before
             } else {
                 for (String t : types) {
                     byType.put(t, inFreshJvm(t, t.equals(types.getFirst()) ? longPrompt : 0));
                 }
-            }
-            if (types.size() == 1) {
-                out.putAll(byType.get(types.getFirst())); // the flat layout of one dtype, as before
-            } else {
                 out.put("dtypes", types);
                 out.put("by_dtype", byType);
             }
-            if (byType.containsKey("f32")
-                    && byType.containsKey("q8_0")
-                    && byType.get("f32").containsKey("decode_tps")
-                    && byType.get("q8_0").containsKey("decode_tps")) {
+            if (measured(byType.get("f32")) && measured(byType.get("q8_0"))) {
                 out.put("q8_0_b1_over_f32_b1", ratios(byType.get("q8_0"), byType.get("f32")));
             }
             out.put("load_average_after", loadAverage());
@@ -196,7 +190,12 @@ final class BenchCommand {
             } else {
                 printTable(out, byType);
             }
-            return byType.values().stream().anyMatch(r -> r.containsKey("failed")) ? 1 : 0;
+            return byType.values().stream().allMatch(Engine::measured) ? 0 : 1;
+        }
+
+        /** A dtype's figures were taken: present, and not a child's {@code "failed"} entry. */
+        private static boolean measured(Map<String, Object> figures) {
+            return figures != null && !figures.containsKey("failed");
         }
 
         /** What a child's flat JSON holds that describes the run, not its dtype: the parent reports it once. */
@@ -600,7 +599,7 @@ final class BenchCommand {
                     "memory read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s%n",
                     out.get("memory_read_gbps"), out.get("peak_gflops"));
             byType.forEach((dtype, r) -> {
-                if (r.containsKey("failed")) {
+                if (!measured(r)) {
                     System.out.printf("%n== %s weights: not measured, %s%n", dtype, r.get("failed"));
                     return;
                 }
